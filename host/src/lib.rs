@@ -1,0 +1,11 @@
+//! acmegate: an ACME (RFC 8555) gateway in front of an internal PKI.
+//!
+//! Layout, by role: [`acme`] holds the protocol without I/O; [`jws`] and [`nonce`] the request
+//! checks of RFC 8555 §6; [`wfe`] the HTTP front end; [`va`] validation; [`ca`] the built-in
+//! CA; [`store`] persistence; [`config`] and [`server`] wire them into the binary.
+
+pub mod acme;
+pub mod ca;
+pub mod config;
+pub mod store;
+pub mod va;

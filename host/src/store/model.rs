@@ -1,0 +1,119 @@
+//! Rows of the gateway's tables as plain Rust types. Times are Unix seconds; identifiers,
+//! contacts and problems are JSON text so that one schema serves SQLite and PostgreSQL.
+
+/// An ACME account (RFC 8555 §7.1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    /// RFC 7638 thumbprint of `jwk`, base64url; unique.
+    pub jwk_thumbprint: String,
+    /// The account public key as JWK JSON.
+    pub jwk: String,
+    /// "valid" | "deactivated" | "revoked".
+    pub status: String,
+    /// JSON array of contact URLs.
+    pub contact: String,
+    pub tos_agreed: bool,
+    /// The EAB key this account was bound with (RFC 8555 §7.3.4), if any.
+    pub eab_kid: Option<String>,
+    pub created_at: i64,
+}
+
+/// An order (RFC 8555 §7.1.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub id: String,
+    pub account_id: String,
+    /// "pending" | "ready" | "processing" | "valid" | "invalid".
+    pub status: String,
+    pub expires: i64,
+    /// JSON array of identifiers, as requested (wildcards keep `*.`).
+    pub identifiers: String,
+    pub profile: String,
+    pub not_before: Option<i64>,
+    pub not_after: Option<i64>,
+    /// JSON problem document when invalid.
+    pub error: Option<String>,
+    pub certificate_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// An authorization (RFC 8555 §7.1.4); one per identifier per order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorization {
+    pub id: String,
+    pub order_id: String,
+    pub account_id: String,
+    /// "dns" | "ip".
+    pub identifier_type: String,
+    /// Without the `*.` of a wildcard.
+    pub identifier_value: String,
+    pub wildcard: bool,
+    /// "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked".
+    pub status: String,
+    pub expires: i64,
+    pub created_at: i64,
+}
+
+/// A challenge (RFC 8555 §8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub id: String,
+    pub authz_id: String,
+    /// "http-01" | "dns-01" | "tls-alpn-01".
+    pub kind: String,
+    pub token: String,
+    /// "pending" | "processing" | "valid" | "invalid".
+    pub status: String,
+    pub validated: Option<i64>,
+    /// JSON problem document when invalid.
+    pub error: Option<String>,
+}
+
+/// An issued certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certificate {
+    pub id: String,
+    /// Lower-case hex, unique.
+    pub serial: String,
+    pub account_id: String,
+    pub order_id: String,
+    /// Leaf first, PEM.
+    pub chain_pem: String,
+    /// JSON array of identifiers the certificate covers.
+    pub identifiers: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// "valid" | "revoked".
+    pub status: String,
+    pub revoked_at: Option<i64>,
+    /// RFC 5280 §5.3.1 CRLReason code.
+    pub revocation_reason: Option<i32>,
+    pub created_at: i64,
+}
+
+/// An External Account Binding key (RFC 8555 §7.3.4).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EabKey {
+    pub kid: String,
+    /// base64url of the HMAC key. Secret: never logged (see the Debug impl).
+    pub hmac_key: String,
+    pub label: String,
+    /// Set once an account has been created with this key.
+    pub account_id: Option<String>,
+    pub revoked: bool,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for EabKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EabKey")
+            .field("kid", &self.kid)
+            .field("hmac_key", &"<redacted>")
+            .field("label", &self.label)
+            .field("account_id", &self.account_id)
+            .field("revoked", &self.revoked)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}

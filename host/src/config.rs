@@ -1,1 +1,458 @@
-//! Configuration.
+//! Gateway configuration: a TOML file whose every key can be overridden by an `ACMEGATE_*`
+//! environment variable (`ACMEGATE_SERVER_LISTEN` for `server.listen`), with defaults that let
+//! `acmegate serve` run with no file at all.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ca::Profile;
+
+/// Environment variables with this prefix override configuration keys.
+pub const ENV_PREFIX: &str = "ACMEGATE_";
+
+/// Variables under the prefix that are not configuration keys.
+const ENV_NOT_KEYS: [&str; 3] = ["ACMEGATE_CONFIG", "ACMEGATE_CA_PASSPHRASE", "ACMEGATE_LOG"];
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("failed to read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("environment variable {var} names no configuration key")]
+    UnknownEnv { var: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database file (SQLite) and the CA live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; empty means `sqlite://<data_dir>/acmegate.db`.
+    pub database_url: String,
+    pub server: ServerConfig,
+    pub ca: CaConfig,
+    pub acme: AcmeConfig,
+    pub validation: ValidationConfig,
+    /// Certificate profiles; empty means the built-in `default` profile alone.
+    pub profiles: Vec<Profile>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the ACME HTTPS listener binds.
+    pub listen: SocketAddr,
+    /// The URL clients reach the gateway at; empty means `https://localhost:<port>`.
+    pub base_url: String,
+    /// Names (DNS or IP) in the listener's TLS certificate, issued by the gateway's own CA.
+    pub tls_names: Vec<String>,
+    /// Largest request body accepted (RFC 8555 requests are small JWS objects).
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaConfig {
+    /// File holding the secret that encrypts the CA keys (created 0600 if absent). Ignored
+    /// when `ACMEGATE_CA_PASSPHRASE` is set. Keep it off the data directory's backups.
+    pub key_file: PathBuf,
+    pub root_cn: String,
+    pub intermediate_cn: String,
+    pub organization: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcmeConfig {
+    /// Directory `meta.termsOfService`; when set, newAccount requires agreement.
+    pub terms_of_service: String,
+    pub website: String,
+    /// CAA issuer domain names of this CA (directory `meta.caaIdentities`, CAA checks).
+    pub caa_identities: Vec<String>,
+    /// RFC 8555 §7.3.4: refuse accounts without External Account Binding.
+    pub eab_required: bool,
+    /// DANGER: challenges succeed without any check. Only for trusted networks and benchmarks.
+    pub auto_approve: bool,
+    /// Profile used when newOrder names none.
+    pub default_profile: String,
+    pub order_lifetime_hours: u32,
+    pub authz_lifetime_hours: u32,
+    /// How long a valid authorization may be reused for revocation by another account.
+    pub orders_per_page: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Port http-01 connects to (80 per RFC 8555 §8.3; change for tests or private networks).
+    pub http01_port: u16,
+    /// Port tls-alpn-01 connects to (443 per RFC 8737).
+    pub tlsalpn01_port: u16,
+    /// DNS server (`IP:port`) for dns-01, CAA and name lookups; empty uses the system resolver.
+    pub dns_resolver: String,
+    pub timeout_seconds: u64,
+    pub max_concurrent: usize,
+    /// RFC 8659 CAA checks for dns identifiers.
+    pub caa: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./acmegate-data"),
+            database_url: String::new(),
+            server: ServerConfig::default(),
+            ca: CaConfig::default(),
+            acme: AcmeConfig::default(),
+            validation: ValidationConfig::default(),
+            profiles: Vec::new(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            base_url: String::new(),
+            tls_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        Self {
+            key_file: PathBuf::from("./acmegate-secrets/ca.key"),
+            root_cn: "acmegate Root CA".into(),
+            intermediate_cn: "acmegate Issuing CA".into(),
+            organization: "acmegate".into(),
+        }
+    }
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        Self {
+            terms_of_service: String::new(),
+            website: String::new(),
+            caa_identities: vec!["acmegate.invalid".into()],
+            eab_required: false,
+            auto_approve: false,
+            default_profile: "default".into(),
+            order_lifetime_hours: 24,
+            authz_lifetime_hours: 24 * 7,
+            orders_per_page: 100,
+        }
+    }
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            http01_port: 80,
+            tlsalpn01_port: 443,
+            dns_resolver: String::new(),
+            timeout_seconds: 10,
+            max_concurrent: 64,
+            caa: true,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file (if any), applies `ACMEGATE_*` overrides from `env`, and validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.into(),
+                source,
+            })?;
+            let from_file: toml::Value =
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.into(),
+                    source: Box::new(source),
+                })?;
+            merge(&mut tree, from_file);
+        }
+        for (var, value) in env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if ENV_NOT_KEYS.contains(&var.as_str()) || var.starts_with("ACMEGATE_TEST_") {
+                continue;
+            }
+            apply_env(&mut tree, &rest.to_ascii_lowercase(), &value)
+                .ok_or_else(|| ConfigError::UnknownEnv { var: var.clone() })?;
+        }
+        let config: Config = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let profiles = self.profiles();
+        let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+        if !names.contains(&self.acme.default_profile.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "acme.default_profile {:?} is not among the profiles {names:?}",
+                self.acme.default_profile
+            )));
+        }
+        for p in self.profiles() {
+            if p.validity_hours == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "profile {:?} has validity_hours = 0",
+                    p.name
+                )));
+            }
+        }
+        if !self.validation.dns_resolver.is_empty() && self.dns_resolver().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "validation.dns_resolver {:?} is not IP:port",
+                self.validation.dns_resolver
+            )));
+        }
+        Ok(())
+    }
+
+    /// The configured profiles, or the built-in default one.
+    pub fn profiles(&self) -> Vec<Profile> {
+        if self.profiles.is_empty() {
+            vec![Profile::default_server()]
+        } else {
+            self.profiles.clone()
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("acmegate.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn dns_resolver(&self) -> Option<SocketAddr> {
+        self.validation.dns_resolver.parse().ok()
+    }
+
+    /// The external base URL, given the port the listener actually bound.
+    pub fn base_url(&self, bound_port: u16) -> String {
+        if self.server.base_url.is_empty() {
+            format!("https://localhost:{bound_port}")
+        } else {
+            self.server.base_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+/// Overlays `src` on `dst`, table by table.
+fn merge(dst: &mut toml::Value, src: toml::Value) {
+    match (dst, src) {
+        (toml::Value::Table(d), toml::Value::Table(s)) => {
+            for (k, v) in s {
+                match d.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        d.insert(k, v);
+                    }
+                }
+            }
+        }
+        (d, s) => *d = s,
+    }
+}
+
+/// Sets the key that `name` (lower-case, `_`-joined path) denotes. Section names are matched
+/// first, so `server_max_body_bytes` is `server.max_body_bytes`. The value is read as TOML
+/// when it parses as the existing key's type, a comma list for arrays, else a string.
+fn apply_env(tree: &mut toml::Value, name: &str, value: &str) -> Option<()> {
+    let table = tree.as_table_mut()?;
+    if let Some(existing) = table.get_mut(name) {
+        if !existing.is_table() {
+            *existing = typed_value(existing, value)?;
+            return Some(());
+        }
+    }
+    let section = table
+        .keys()
+        .filter(|k| table.get(*k).is_some_and(toml::Value::is_table))
+        .find(|k| name.starts_with(&format!("{k}_")))?
+        .clone();
+    let rest = &name[section.len() + 1..];
+    apply_env(table.get_mut(&section)?, rest, value)
+}
+
+fn typed_value(existing: &toml::Value, raw: &str) -> Option<toml::Value> {
+    use toml::Value as V;
+    Some(match existing {
+        V::String(_) => V::String(raw.to_string()),
+        V::Integer(_) => V::Integer(raw.trim().parse().ok()?),
+        V::Boolean(_) => V::Boolean(match raw.trim() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return None,
+        }),
+        V::Array(_) => V::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| V::String(s.into()))
+                .collect(),
+        ),
+        _ => V::String(raw.to_string()),
+    })
+}
+
+/// The commented file `acmegate init` writes.
+pub const SAMPLE: &str = r#"# acmegate configuration. Every key can be overridden by an environment variable:
+# ACMEGATE_<SECTION>_<KEY>, e.g. ACMEGATE_SERVER_LISTEN=0.0.0.0:443. See docs/configuration.md.
+
+# Database file (SQLite) and CA certificates live here.
+data_dir = "./acmegate-data"
+# Empty: SQLite at <data_dir>/acmegate.db. For several replicas: "postgres://user@host/db".
+database_url = ""
+
+[server]
+listen = "127.0.0.1:8443"
+# The URL clients use; empty means https://localhost:<port>.
+base_url = ""
+# Names in the listener's TLS certificate (issued by the gateway's own CA at every start).
+tls_names = ["localhost", "127.0.0.1", "::1"]
+max_body_bytes = 65536
+
+[ca]
+# The secret that encrypts the CA private keys. Created (32 random bytes, mode 0600) on first
+# start. ACMEGATE_CA_PASSPHRASE, when set, is used instead.
+key_file = "./acmegate-secrets/ca.key"
+root_cn = "acmegate Root CA"
+intermediate_cn = "acmegate Issuing CA"
+organization = "acmegate"
+
+[acme]
+terms_of_service = ""
+website = ""
+# Issuer domain names for CAA (RFC 8659) `issue` records that authorise this CA.
+caa_identities = ["acmegate.invalid"]
+# RFC 8555 §7.3.4: require External Account Binding (keys from `acmegate eab create`).
+eab_required = false
+# DANGER: every challenge succeeds without a check. Trusted networks and benchmarks only.
+auto_approve = false
+default_profile = "default"
+order_lifetime_hours = 24
+authz_lifetime_hours = 168
+orders_per_page = 100
+
+[validation]
+# RFC 8555 uses 80 and 443; other ports are for tests and private networks.
+http01_port = 80
+tlsalpn01_port = 443
+# "IP:port" of the DNS server for dns-01, CAA and lookups; empty uses the system resolver.
+dns_resolver = ""
+timeout_seconds = 10
+max_concurrent = 64
+caa = true
+
+# Certificate profiles, chosen by the newOrder "profile" field. Without any, one "default"
+# profile issues 90-day server certificates.
+[[profiles]]
+name = "default"
+description = "TLS server certificate, 90 days"
+validity_hours = 2160
+eku = "server"         # server | client | both
+
+[[profiles]]
+name = "short"
+description = "TLS server and client certificate, 24 hours"
+validity_hours = 24
+eku = "both"
+[profiles.key_policy]
+rsa_min_bits = 2048
+rsa_max_bits = 8192
+ec_curves = ["P-256", "P-384"]
+ed25519 = true
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.database_url(), "sqlite://./acmegate-data/acmegate.db");
+        assert_eq!(c.base_url(8443), "https://localhost:8443");
+        assert_eq!(c.profiles()[0].name, "default");
+    }
+
+    #[test]
+    fn sample_parses_and_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("acmegate.toml");
+        std::fs::write(&path, SAMPLE).unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("ACMEGATE_SERVER_LISTEN", "0.0.0.0:9443"),
+                ("ACMEGATE_SERVER_MAX_BODY_BYTES", "1000"),
+                ("ACMEGATE_ACME_AUTO_APPROVE", "true"),
+                ("ACMEGATE_ACME_CAA_IDENTITIES", "a.example, b.example"),
+                ("ACMEGATE_DATA_DIR", "/tmp/x"),
+                ("ACMEGATE_CA_PASSPHRASE", "not a key"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9443);
+        assert_eq!(c.server.max_body_bytes, 1000);
+        assert!(c.acme.auto_approve);
+        assert_eq!(c.acme.caa_identities, vec!["a.example", "b.example"]);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.profiles.len(), 2);
+        assert_eq!(c.profiles[1].validity_hours, 24);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let err = Config::load(None, env(&[("ACMEGATE_SERVER_NOPE", "1")])).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownEnv { .. }), "{err}");
+        assert!(Config::load(None, env(&[("ACMEGATE_VALIDATION_HTTP01_PORT", "x")])).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisen = \"1\"\n").unwrap();
+        assert!(Config::load(Some(&path), env(&[])).is_err());
+        std::fs::write(&path, "[acme]\ndefault_profile = \"missing\"\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("missing"));
+    }
+}

@@ -7,5 +7,7 @@
 pub mod acme;
 pub mod ca;
 pub mod config;
+pub mod jws;
+pub mod nonce;
 pub mod store;
 pub mod va;

@@ -136,6 +136,9 @@ pub struct Problem {
     pub identifier: Option<Identifier>,
     #[serde(default, rename = "subproblems", skip_serializing_if = "Vec::is_empty")]
     pub subproblems: Vec<Problem>,
+    /// RFC 8555 §6.2: `badSignatureAlgorithm` lists the algorithms the server accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithms: Option<Vec<String>>,
     /// Seconds the client should wait; sent as a Retry-After header, not in the body.
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -205,6 +208,7 @@ impl Problem {
             status: kind.http_status(),
             identifier: None,
             subproblems: Vec::new(),
+            algorithms: None,
             retry_after: None,
         }
     }
@@ -231,6 +235,16 @@ impl Problem {
         let mut p = Self::new(kind, detail);
         p.subproblems = subs;
         p
+    }
+
+    pub fn with_algorithms(mut self, algorithms: Vec<String>) -> Self {
+        self.algorithms = Some(algorithms);
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {

@@ -1,0 +1,470 @@
+//! Request authentication for RFC 8555 §6.2: flattened JWS parsing, the algorithm allowlist,
+//! key/algorithm agreement, signature verification (josekit), RFC 7638 thumbprints and the
+//! External Account Binding MAC of §7.3.4.
+//!
+//! Nothing here touches the network or the store: the front end decides which key applies
+//! (`jwk` or the account behind `kid`) and calls in.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use josekit::jwk::Jwk;
+use josekit::jws::{EdDSA, JwsVerifier, ES256, ES384, ES512, HS256, HS384, HS512, RS256};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::acme::Problem;
+
+/// The signature algorithms accepted on ACME requests (RFC 8555 §6.2: MUST NOT be `none` or a
+/// MAC). Listed in `badSignatureAlgorithm` problems.
+pub const ALLOWED_ALGS: [&str; 5] = ["RS256", "ES256", "ES384", "ES512", "EdDSA"];
+
+/// Smallest RSA account key accepted, in bits; below this the key is `badPublicKey`.
+const MIN_RSA_BITS: usize = 2048;
+
+/// A flattened JWS (RFC 7515 §7.2.2) as sent in an ACME POST body.
+#[derive(Debug, Clone)]
+pub struct Jws {
+    pub protected: Protected,
+    /// The decoded payload; empty for POST-as-GET (RFC 8555 §6.3).
+    pub payload: Vec<u8>,
+    /// Whether the payload was the empty string (POST-as-GET) rather than e.g. `{}`.
+    pub payload_empty: bool,
+    /// `BASE64URL(protected) || '.' || BASE64URL(payload)`, the bytes that were signed.
+    signing_input: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// The protected header fields ACME uses (RFC 8555 §6.2).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Protected {
+    pub alg: String,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub jwk: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Flattened {
+    protected: String,
+    payload: String,
+    signature: String,
+    // RFC 8555 §6.2: no unprotected header. Present => deny_unknown_fields refuses it.
+}
+
+fn b64(field: &str, s: &str) -> Result<Vec<u8>, Problem> {
+    B64.decode(s)
+        .map_err(|_| Problem::malformed(format!("JWS {field} is not base64url without padding")))
+}
+
+impl Jws {
+    /// Parses a flattened JWS JSON body. Compact and general serialisations are refused
+    /// (RFC 8555 §6.2 requires the flattened form).
+    pub fn parse(body: &[u8]) -> Result<Jws, Problem> {
+        let flat: Flattened = serde_json::from_slice(body).map_err(|e| {
+            Problem::malformed(format!(
+                "request body is not a flattened JWS JSON object: {e}"
+            ))
+        })?;
+        let protected_json = b64("protected header", &flat.protected)?;
+        let protected: Protected = serde_json::from_slice(&protected_json)
+            .map_err(|e| Problem::malformed(format!("JWS protected header is invalid: {e}")))?;
+        let payload = b64("payload", &flat.payload)?;
+        let signature = b64("signature", &flat.signature)?;
+        let mut signing_input = Vec::with_capacity(flat.protected.len() + flat.payload.len() + 1);
+        signing_input.extend_from_slice(flat.protected.as_bytes());
+        signing_input.push(b'.');
+        signing_input.extend_from_slice(flat.payload.as_bytes());
+        Ok(Jws {
+            protected,
+            payload_empty: flat.payload.is_empty(),
+            payload,
+            signing_input,
+            signature,
+        })
+    }
+
+    /// Checks the header rules that do not need the key: allowed `alg`, `url` present, and
+    /// exactly one of `jwk`/`kid` (RFC 8555 §6.2).
+    pub fn check_header(&self) -> Result<(), Problem> {
+        check_alg(&self.protected.alg)?;
+        if self.protected.url.is_none() {
+            return Err(Problem::malformed(
+                "JWS protected header has no \"url\" (RFC 8555 §6.4)",
+            ));
+        }
+        match (&self.protected.jwk, &self.protected.kid) {
+            (Some(_), Some(_)) => Err(Problem::malformed(
+                "JWS protected header has both \"jwk\" and \"kid\"; exactly one is allowed",
+            )),
+            (None, None) => Err(Problem::malformed(
+                "JWS protected header has neither \"jwk\" nor \"kid\"",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Verifies the signature with the given public JWK, checking that key and `alg` agree.
+    pub fn verify(&self, jwk: &Map<String, Value>) -> Result<(), Problem> {
+        let verifier = verifier_for_jwk(&self.protected.alg, jwk)?;
+        verifier
+            .verify(&self.signing_input, &self.signature)
+            .map_err(|_| Problem::malformed("JWS signature is invalid"))
+    }
+
+    /// Verifies the signature with a DER SubjectPublicKeyInfo (revocation by certificate key,
+    /// RFC 8555 §7.6).
+    pub fn verify_with_spki(&self, spki_der: &[u8]) -> Result<(), Problem> {
+        let alg = self.protected.alg.as_str();
+        let mismatch =
+            |_| Problem::unauthorized(format!("the certificate key cannot verify {alg}"));
+        let verifier: Box<dyn JwsVerifier> = match alg {
+            "RS256" => Box::new(RS256.verifier_from_der(spki_der).map_err(mismatch)?),
+            "ES256" => Box::new(ES256.verifier_from_der(spki_der).map_err(mismatch)?),
+            "ES384" => Box::new(ES384.verifier_from_der(spki_der).map_err(mismatch)?),
+            "ES512" => Box::new(ES512.verifier_from_der(spki_der).map_err(mismatch)?),
+            "EdDSA" => Box::new(EdDSA.verifier_from_der(spki_der).map_err(mismatch)?),
+            _ => return Err(bad_alg(alg)),
+        };
+        verifier
+            .verify(&self.signing_input, &self.signature)
+            .map_err(|_| Problem::unauthorized("JWS is not signed by the certificate's key"))
+    }
+
+    /// The payload parsed as JSON; POST-as-GET (empty payload) is refused here.
+    pub fn json_payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, Problem> {
+        serde_json::from_slice(&self.payload)
+            .map_err(|e| Problem::malformed(format!("request payload is invalid: {e}")))
+    }
+}
+
+fn bad_alg(alg: &str) -> Problem {
+    Problem::bad_signature_algorithm(format!(
+        "JWS algorithm {alg:?} is not allowed; use one of {}",
+        ALLOWED_ALGS.join(", ")
+    ))
+    .with_algorithms(ALLOWED_ALGS.iter().map(|a| a.to_string()).collect())
+}
+
+fn check_alg(alg: &str) -> Result<(), Problem> {
+    if ALLOWED_ALGS.contains(&alg) {
+        Ok(())
+    } else {
+        Err(bad_alg(alg))
+    }
+}
+
+fn str_member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<&'a str, Problem> {
+    jwk.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Problem::bad_public_key(format!("JWK has no string member {name:?}")))
+}
+
+/// Builds a verifier for `alg` from a public JWK, refusing private keys and any key whose type
+/// or curve does not fit the algorithm (RFC 7518 §3).
+fn verifier_for_jwk(alg: &str, jwk: &Map<String, Value>) -> Result<Box<dyn JwsVerifier>, Problem> {
+    check_alg(alg)?;
+    if jwk.contains_key("d") {
+        return Err(Problem::bad_public_key("JWK contains private key material"));
+    }
+    let kty = str_member(jwk, "kty")?;
+    let crv = jwk.get("crv").and_then(Value::as_str);
+    let expected = match alg {
+        "RS256" => ("RSA", None),
+        "ES256" => ("EC", Some("P-256")),
+        "ES384" => ("EC", Some("P-384")),
+        "ES512" => ("EC", Some("P-521")),
+        "EdDSA" => ("OKP", Some("Ed25519")),
+        _ => return Err(bad_alg(alg)),
+    };
+    if kty != expected.0 || (expected.1.is_some() && crv != expected.1) {
+        return Err(bad_alg(alg).with_detail(format!(
+            "JWS algorithm {alg} does not match the key (kty {kty}, crv {})",
+            crv.unwrap_or("none")
+        )));
+    }
+    if kty == "RSA" {
+        let n = B64
+            .decode(str_member(jwk, "n")?)
+            .map_err(|_| Problem::bad_public_key("RSA modulus is not base64url"))?;
+        let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+        if bits < MIN_RSA_BITS {
+            return Err(Problem::bad_public_key(format!(
+                "RSA key of about {bits} bits is too small; at least {MIN_RSA_BITS} are required"
+            )));
+        }
+    }
+    let key = Jwk::from_map(jwk.clone())
+        .map_err(|e| Problem::bad_public_key(format!("JWK is invalid: {e}")))?;
+    let bad = |e: josekit::JoseError| Problem::bad_public_key(format!("JWK is unusable: {e}"));
+    Ok(match alg {
+        "RS256" => Box::new(RS256.verifier_from_jwk(&key).map_err(bad)?),
+        "ES256" => Box::new(ES256.verifier_from_jwk(&key).map_err(bad)?),
+        "ES384" => Box::new(ES384.verifier_from_jwk(&key).map_err(bad)?),
+        "ES512" => Box::new(ES512.verifier_from_jwk(&key).map_err(bad)?),
+        _ => Box::new(EdDSA.verifier_from_jwk(&key).map_err(bad)?),
+    })
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in lexicographic order,
+/// serialised without whitespace.
+pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, Problem> {
+    let kty = str_member(jwk, "kty")?;
+    let members: &[&str] = match kty {
+        "RSA" => &["e", "kty", "n"],
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        other => {
+            return Err(Problem::bad_public_key(format!(
+                "unsupported JWK kty {other:?}"
+            )))
+        }
+    };
+    let mut canonical = String::from("{");
+    for (i, name) in members.iter().enumerate() {
+        let value = str_member(jwk, name)?;
+        if i > 0 {
+            canonical.push(',');
+        }
+        // serde_json escapes exactly as JSON requires; base64url values need no escaping anyway.
+        canonical.push_str(&format!("{}:{}", Value::from(*name), Value::from(value)));
+    }
+    canonical.push('}');
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+    Ok(B64.encode(digest.as_ref()))
+}
+
+/// Key authorization of RFC 8555 §8.1: `token || '.' || thumbprint`.
+pub fn key_authorization(token: &str, thumbprint: &str) -> String {
+    format!("{token}.{thumbprint}")
+}
+
+/// Verifies an External Account Binding (RFC 8555 §7.3.4): a JWS whose protected header has a
+/// MAC `alg`, the EAB `kid` and the newAccount `url`, whose payload is the account's JWK, and
+/// whose MAC is made with the EAB key. Returns the kid it names. `key_for_kid` looks the kid up
+/// (`None` when unknown).
+pub fn verify_eab(
+    eab: &Value,
+    new_account_url: &str,
+    account_jwk: &Map<String, Value>,
+    key_for_kid: impl FnOnce(&str) -> Option<Vec<u8>>,
+) -> Result<String, Problem> {
+    let body =
+        serde_json::to_vec(eab).map_err(|_| Problem::malformed("bad externalAccountBinding"))?;
+    let inner = Jws::parse(&body).map_err(|p| {
+        let detail = format!("externalAccountBinding: {}", p.detail);
+        p.with_detail(detail)
+    })?;
+    let p = &inner.protected;
+    if p.nonce.is_some() {
+        return Err(Problem::malformed(
+            "externalAccountBinding must not carry a nonce",
+        ));
+    }
+    if p.url.as_deref() != Some(new_account_url) {
+        return Err(Problem::malformed(
+            "externalAccountBinding url must be the newAccount URL",
+        ));
+    }
+    let kid = p
+        .kid
+        .clone()
+        .ok_or_else(|| Problem::malformed("externalAccountBinding has no kid"))?;
+    let payload: Map<String, Value> = inner.json_payload().map_err(|_| {
+        Problem::malformed("externalAccountBinding payload must be the account JWK")
+    })?;
+    if thumbprint(&payload)? != thumbprint(account_jwk)? {
+        return Err(Problem::unauthorized(
+            "externalAccountBinding payload is not the key that signs this request",
+        ));
+    }
+    let key = key_for_kid(&kid).ok_or_else(|| {
+        Problem::unauthorized(format!(
+            "external account key {kid:?} is unknown, revoked or used"
+        ))
+    })?;
+    let verifier: Box<dyn JwsVerifier> = match p.alg.as_str() {
+        "HS256" => Box::new(
+            HS256
+                .verifier_from_bytes(&key)
+                .map_err(|_| eab_mac_failed())?,
+        ),
+        "HS384" => Box::new(
+            HS384
+                .verifier_from_bytes(&key)
+                .map_err(|_| eab_mac_failed())?,
+        ),
+        "HS512" => Box::new(
+            HS512
+                .verifier_from_bytes(&key)
+                .map_err(|_| eab_mac_failed())?,
+        ),
+        other => {
+            return Err(Problem::bad_signature_algorithm(format!(
+                "externalAccountBinding alg {other:?} is not a MAC algorithm (HS256/384/512)"
+            )))
+        }
+    };
+    verifier
+        .verify(&inner.signing_input, &inner.signature)
+        .map_err(|_| eab_mac_failed())?;
+    Ok(kid)
+}
+
+fn eab_mac_failed() -> Problem {
+    Problem::unauthorized("externalAccountBinding MAC does not verify with the key for its kid")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use josekit::jwk::alg::ec::EcCurve;
+    use josekit::jwk::alg::ec::EcKeyPair;
+    use josekit::jws::JwsSigner;
+
+    /// Builds a flattened JWS for tests with the given header and payload.
+    pub(crate) fn sign(signer: &dyn JwsSigner, header: Value, payload: &[u8]) -> Vec<u8> {
+        let protected = B64.encode(serde_json::to_vec(&header).unwrap());
+        let payload = B64.encode(payload);
+        let sig = signer
+            .sign(format!("{protected}.{payload}").as_bytes())
+            .unwrap();
+        serde_json::to_vec(&serde_json::json!({
+            "protected": protected, "payload": payload, "signature": B64.encode(sig)
+        }))
+        .unwrap()
+    }
+
+    fn es256() -> (EcKeyPair, Map<String, Value>) {
+        let kp = EcKeyPair::generate(EcCurve::P256).unwrap();
+        let jwk: Map<String, Value> = kp.to_jwk_public_key().into();
+        (kp, jwk)
+    }
+
+    #[test]
+    fn rfc7638_example_thumbprint() {
+        let jwk: Map<String, Value> = serde_json::from_str(r#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#).unwrap();
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn verifies_es256_and_rejects_tampering() {
+        let (kp, jwk) = es256();
+        let signer = ES256.signer_from_jwk(&kp.to_jwk_private_key()).unwrap();
+        let header = serde_json::json!({"alg":"ES256","nonce":"n","url":"https://x/a","jwk":jwk});
+        let body = sign(&signer, header, br#"{"a":1}"#);
+        let jws = Jws::parse(&body).unwrap();
+        jws.check_header().unwrap();
+        jws.verify(&jwk).unwrap();
+        // A different key does not verify.
+        let (_, other) = es256();
+        assert_eq!(
+            jws.verify(&other).unwrap_err().kind,
+            crate::acme::ProblemType::Malformed
+        );
+        // Flipping one payload bit breaks the signature.
+        let mut v: Value = serde_json::from_slice(&body).unwrap();
+        v["payload"] = Value::from(B64.encode(br#"{"a":2}"#));
+        let tampered = Jws::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(tampered.verify(&jwk).is_err());
+    }
+
+    #[test]
+    fn refuses_bad_algorithms_and_mismatched_keys() {
+        let (kp, jwk) = es256();
+        let signer = ES256.signer_from_jwk(&kp.to_jwk_private_key()).unwrap();
+        for alg in ["none", "HS256", "RS512"] {
+            let body = sign(
+                &signer,
+                serde_json::json!({"alg":alg,"url":"u","jwk":jwk}),
+                b"",
+            );
+            let err = Jws::parse(&body).unwrap().check_header().unwrap_err();
+            assert_eq!(
+                err.kind,
+                crate::acme::ProblemType::BadSignatureAlgorithm,
+                "{alg}"
+            );
+            assert!(err.to_json().contains("\"algorithms\""));
+        }
+        // ES384 claimed over a P-256 key.
+        let body = sign(
+            &signer,
+            serde_json::json!({"alg":"ES384","url":"u","jwk":jwk}),
+            b"",
+        );
+        let err = Jws::parse(&body).unwrap().verify(&jwk).unwrap_err();
+        assert_eq!(err.kind, crate::acme::ProblemType::BadSignatureAlgorithm);
+    }
+
+    #[test]
+    fn header_needs_exactly_one_of_jwk_and_kid() {
+        let (kp, jwk) = es256();
+        let signer = ES256.signer_from_jwk(&kp.to_jwk_private_key()).unwrap();
+        let both = sign(
+            &signer,
+            serde_json::json!({"alg":"ES256","url":"u","jwk":jwk,"kid":"k"}),
+            b"",
+        );
+        assert!(Jws::parse(&both).unwrap().check_header().is_err());
+        let none = sign(&signer, serde_json::json!({"alg":"ES256","url":"u"}), b"");
+        assert!(Jws::parse(&none).unwrap().check_header().is_err());
+        let no_url = sign(&signer, serde_json::json!({"alg":"ES256","kid":"k"}), b"");
+        assert!(Jws::parse(&no_url).unwrap().check_header().is_err());
+    }
+
+    #[test]
+    fn refuses_non_flattened_and_private_keys() {
+        assert!(Jws::parse(b"eyJ.eyJ.sig").is_err());
+        assert!(
+            Jws::parse(br#"{"protected":"e30","payload":"","signature":"","header":{}}"#).is_err()
+        );
+        let (kp, _) = es256();
+        let private: Map<String, Value> = kp.to_jwk_private_key().into();
+        let signer = ES256.signer_from_jwk(&kp.to_jwk_private_key()).unwrap();
+        let body = sign(
+            &signer,
+            serde_json::json!({"alg":"ES256","url":"u","jwk":private}),
+            b"",
+        );
+        let err = Jws::parse(&body).unwrap().verify(&private).unwrap_err();
+        assert_eq!(err.kind, crate::acme::ProblemType::BadPublicKey);
+    }
+
+    #[test]
+    fn eab_round_trip_and_refusals() {
+        let (_, jwk) = es256();
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let mac = HS256.signer_from_bytes(&key).unwrap();
+        let url = "https://gw/acme/new-account";
+        let eab_body = sign(
+            &mac,
+            serde_json::json!({"alg":"HS256","kid":"kid1","url":url}),
+            &serde_json::to_vec(&jwk).unwrap(),
+        );
+        let eab: Value = serde_json::from_slice(&eab_body).unwrap();
+        assert_eq!(
+            verify_eab(&eab, url, &jwk, |_| Some(key.clone())).unwrap(),
+            "kid1"
+        );
+        let wrong = verify_eab(&eab, url, &jwk, |_| {
+            Some(b"other-key-other-key-other-key-xx".to_vec())
+        });
+        assert_eq!(
+            wrong.unwrap_err().kind,
+            crate::acme::ProblemType::Unauthorized
+        );
+        assert!(verify_eab(&eab, "https://gw/other", &jwk, |_| Some(key.clone())).is_err());
+        assert!(verify_eab(&eab, url, &jwk, |_| None).is_err());
+        let (_, other_jwk) = es256();
+        assert!(verify_eab(&eab, url, &other_jwk, |_| Some(key.clone())).is_err());
+    }
+}

@@ -9,5 +9,7 @@ pub mod ca;
 pub mod config;
 pub mod jws;
 pub mod nonce;
+pub mod server;
 pub mod store;
 pub mod va;
+pub mod wfe;

@@ -1,0 +1,61 @@
+//! The directory (RFC 8555 §7.1.1) and the unauthenticated public resources: health and the
+//! CA certificates clients need to trust the gateway.
+
+use http::{Method, StatusCode};
+
+use super::{Gateway, Reply};
+use crate::acme::{Directory, DirectoryMeta};
+
+/// Public paths outside `/acme`: CA certificates for trust bootstrapping and AIA, and health.
+pub const ROOT_PEM_PATH: &str = "/ca/root.pem";
+pub const INTERMEDIATE_PEM_PATH: &str = "/ca/intermediate.pem";
+pub const INTERMEDIATE_DER_PATH: &str = "/ca/intermediate.der";
+pub const CRL_PATH: &str = "/ca/crl.der";
+
+pub fn directory(gw: &Gateway) -> Reply {
+    let c = &gw.config.acme;
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let dir = Directory {
+        new_nonce: gw.url("/new-nonce"),
+        new_account: gw.url("/new-account"),
+        new_order: gw.url("/new-order"),
+        revoke_cert: gw.url("/revoke-cert"),
+        key_change: gw.url("/key-change"),
+        new_authz: None,
+        meta: DirectoryMeta {
+            terms_of_service: non_empty(&c.terms_of_service),
+            website: non_empty(&c.website),
+            caa_identities: c.caa_identities.clone(),
+            external_account_required: c.eab_required,
+            profiles: gw
+                .profiles
+                .iter()
+                .map(|p| (p.name.clone(), p.description.clone()))
+                .collect(),
+        },
+    };
+    Reply::json(StatusCode::OK, &dir)
+}
+
+/// Serves the public non-ACME resources, or `None` when `path` is not one of them.
+pub fn public(gw: &Gateway, method: &Method, path: &str) -> Option<Reply> {
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    Some(match path {
+        "/health" => Reply::bytes(StatusCode::OK, "text/plain", "ok\n"),
+        ROOT_PEM_PATH => Reply::bytes(StatusCode::OK, "application/x-pem-file", gw.ca.root_pem()),
+        INTERMEDIATE_PEM_PATH => Reply::bytes(
+            StatusCode::OK,
+            "application/x-pem-file",
+            gw.ca.intermediate_pem(),
+        ),
+        // RFC 5280 §4.2.2.1: caIssuers points at a DER certificate.
+        INTERMEDIATE_DER_PATH => Reply::bytes(
+            StatusCode::OK,
+            "application/pkix-cert",
+            gw.ca.intermediate_der(),
+        ),
+        _ => return None,
+    })
+}

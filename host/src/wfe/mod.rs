@@ -1,0 +1,232 @@
+//! The web front end: routes ACME requests (RFC 8555 §7), checks them (§6), calls the
+//! protocol, store, CA and validation layers, and encodes the answer. Handlers live in one
+//! file per resource family.
+
+mod account;
+mod auth;
+mod authz;
+mod cert;
+pub mod directory;
+pub mod ids;
+mod order;
+pub mod response;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+
+use crate::acme::Problem;
+use crate::ca::{Ca, Profile};
+use crate::config::Config;
+use crate::nonce::NoncePool;
+use crate::store::{Store, StoreError};
+use crate::va::Va;
+
+pub use response::{Body, Reply};
+
+/// Path prefix of every ACME resource.
+pub const ACME_PREFIX: &str = "/acme";
+
+/// Everything a request handler needs, shared by all connections.
+#[derive(Debug)]
+pub struct Gateway {
+    pub config: Config,
+    /// External base URL without a trailing slash, e.g. `https://localhost:8443`.
+    pub base_url: String,
+    pub store: Store,
+    pub ca: Arc<Ca>,
+    pub va: Arc<Va>,
+    pub nonces: NoncePool,
+    pub profiles: Vec<Profile>,
+}
+
+impl Gateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{ACME_PREFIX}{path}", self.base_url)
+    }
+
+    pub fn directory_url(&self) -> String {
+        self.url("/directory")
+    }
+
+    pub fn account_url(&self, id: &str) -> String {
+        self.url(&format!("/acct/{id}"))
+    }
+
+    pub fn order_url(&self, id: &str) -> String {
+        self.url(&format!("/order/{id}"))
+    }
+
+    pub fn authz_url(&self, id: &str) -> String {
+        self.url(&format!("/authz/{id}"))
+    }
+
+    pub fn challenge_url(&self, id: &str) -> String {
+        self.url(&format!("/chall/{id}"))
+    }
+
+    pub fn cert_url(&self, id: &str) -> String {
+        self.url(&format!("/cert/{id}"))
+    }
+
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    /// Runs blocking store work off the async executor.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
+    }
+}
+
+/// Turns a store failure into the problem a client sees; `what` names the missing resource.
+pub(crate) fn store_problem(e: StoreError, what: &str) -> Problem {
+    match e {
+        StoreError::NotFound => Problem::malformed(format!("{what} not found")).with_status(404),
+        StoreError::Conflict(detail) => {
+            Problem::malformed(format!("conflict: {detail}")).with_status(409)
+        }
+        other => {
+            tracing::error!(error = %other, "store failure");
+            Problem::server_internal("the gateway could not reach its database; try again")
+        }
+    }
+}
+
+/// The request as handlers see it: method, path (without the `/acme` prefix), query, headers
+/// and the whole body (already size-limited).
+#[derive(Debug)]
+pub struct Incoming {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Incoming {
+    /// The URL a JWS must name in its `url` header (RFC 8555 §6.4).
+    pub fn url(&self, gw: &Gateway) -> String {
+        match &self.query {
+            Some(q) => format!("{}{ACME_PREFIX}{}?{q}", gw.base_url, self.path),
+            None => format!("{}{ACME_PREFIX}{}", gw.base_url, self.path),
+        }
+    }
+}
+
+/// Entry point for every HTTP request on the ACME listener.
+pub async fn handle<B>(gw: Arc<Gateway>, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = std::time::Instant::now();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_string();
+    let reply = match read_body(body, gw.config.server.max_body_bytes).await {
+        Ok(body) => route(&gw, parts, body).await,
+        Err(p) => Reply::problem(&p),
+    };
+    let is_acme = path.starts_with(ACME_PREFIX);
+    let mut reply = reply;
+    if is_acme {
+        // RFC 8555 §6.5: a fresh nonce on every response, errors included; §7.1: index link.
+        reply = reply
+            .header("replay-nonce", gw.nonces.issue())
+            .link(&gw.directory_url(), "index");
+    }
+    tracing::debug!(%method, %path, status = reply.status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    reply.into_response()
+}
+
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Problem>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Problem::malformed(format!("request body exceeds {limit} bytes")).with_status(413))
+        }
+        Err(e) => Err(Problem::malformed(format!(
+            "failed to read request body: {e}"
+        ))),
+    }
+}
+
+async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> Reply {
+    let path = parts.uri.path();
+    if let Some(reply) = directory::public(gw, &parts.method, path) {
+        return reply;
+    }
+    let Some(acme_path) = path.strip_prefix(ACME_PREFIX) else {
+        return Problem::malformed(format!("no resource at {path}"))
+            .with_status(404)
+            .into();
+    };
+    let req = Incoming {
+        method: parts.method,
+        path: acme_path.to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    };
+    let segments: Vec<&str> = acme_path.trim_start_matches('/').split('/').collect();
+    let result = match (req.method.clone(), segments.as_slice()) {
+        (Method::GET, ["directory"]) => Ok(directory::directory(gw)),
+        (Method::HEAD, ["new-nonce"]) => {
+            Ok(Reply::empty(StatusCode::OK).header("cache-control", "no-store"))
+        }
+        (Method::GET, ["new-nonce"]) => {
+            Ok(Reply::empty(StatusCode::NO_CONTENT).header("cache-control", "no-store"))
+        }
+        (Method::POST, ["new-account"]) => account::new_account(gw, &req).await,
+        (Method::POST, ["acct", id]) => account::account(gw, &req, id).await,
+        (Method::POST, ["acct", id, "orders"]) => account::orders(gw, &req, id).await,
+        (Method::POST, ["key-change"]) => account::key_change(gw, &req).await,
+        (Method::POST, ["new-order"]) => order::new_order(gw, &req).await,
+        (Method::POST, ["order", id]) => order::get_order(gw, &req, id).await,
+        (Method::POST, ["order", id, "finalize"]) => order::finalize(gw, &req, id).await,
+        (Method::POST, ["authz", id]) => authz::authorization(gw, &req, id).await,
+        (Method::POST, ["chall", id]) => authz::challenge(gw, &req, id).await,
+        (Method::POST, ["cert", id]) => cert::download(gw, &req, id).await,
+        (Method::POST, ["revoke-cert"]) => cert::revoke(gw, &req).await,
+        (_, ["directory"]) | (_, ["new-nonce"]) => Err(not_allowed("GET, HEAD")),
+        (_, ["new-account" | "key-change" | "new-order" | "revoke-cert"])
+        | (_, ["acct" | "order" | "authz" | "chall" | "cert", _])
+        | (_, ["acct", _, "orders"])
+        | (_, ["order", _, "finalize"]) => Err(not_allowed("POST")),
+        _ => Err(Problem::malformed(format!("no ACME resource at {path}")).with_status(404)),
+    };
+    result.unwrap_or_else(Reply::from)
+}
+
+/// RFC 8555 §6.3: resources are fetched with POST-as-GET; a GET gets 405.
+fn not_allowed(allow: &'static str) -> Problem {
+    Problem::malformed(format!(
+        "method not allowed here; use {allow} (RFC 8555 §6.3)"
+    ))
+    .with_status(405)
+}
+
+pub(crate) fn rfc3339(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub(crate) fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

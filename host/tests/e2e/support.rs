@@ -1,0 +1,187 @@
+//! Test harness: starts a gateway (SQLite or PostgreSQL) with a test DNS server as its
+//! resolver, and helpers to run external clients and check what they got.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use acmegate::config::Config;
+use acmegate::server::{self, Running};
+use acmegate::testing::dns::TestDnsServer;
+
+/// Which database backs the gateway under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running gateway plus what tests need around it.
+pub struct Harness {
+    pub gw: Running,
+    pub dns: TestDnsServer,
+    pub dir: tempfile::TempDir,
+    /// The gateway's root certificate, as clients must trust it.
+    pub root_pem: PathBuf,
+    /// Where hook scripts publish dns-01 TXT values (one file per name).
+    pub txt_dir: PathBuf,
+    /// Port the gateway's http-01 validation connects to (clients listen there).
+    pub http_port: u16,
+    /// Port the gateway's tls-alpn-01 validation connects to.
+    pub tls_port: u16,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+impl Harness {
+    pub async fn start(backend: Backend) -> Harness {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let txt_dir = dir.path().join("txt");
+        std::fs::create_dir_all(&txt_dir).expect("txt dir");
+        let dns = TestDnsServer::start_with_txt_dir(&txt_dir).await;
+        let mut config = Config::default();
+        config.data_dir = dir.path().join("data");
+        config.ca.key_file = dir.path().join("secrets/ca.key");
+        config.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        config.validation.http01_port = free_port();
+        config.validation.tlsalpn01_port = free_port();
+        config.validation.dns_resolver = dns.addr().to_string();
+        config.validation.timeout_seconds = 5;
+        if backend == Backend::Postgres {
+            config.database_url = acmegate::store::testing::fresh_postgres_url();
+        }
+        tweak(&mut config);
+        let http_port = config.validation.http01_port;
+        let tls_port = config.validation.tlsalpn01_port;
+        let gw = server::start(config, None).await.expect("gateway starts");
+        let root_pem = dir.path().join("root.pem");
+        std::fs::write(&root_pem, gw.gateway.ca.root_pem()).expect("write root");
+        Harness { gw, dns, dir, root_pem, txt_dir, http_port, tls_port }
+    }
+
+    pub fn directory(&self) -> String {
+        self.gw.directory_url()
+    }
+
+    /// A path inside the test's temporary directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes an executable shell script and returns its path.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path(name);
+        std::fs::write(&path, format!("#!/bin/sh\nset -e\n{body}\n")).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+}
+
+/// Runs a command with a deadline and returns its output; panics with stdout/stderr on
+/// failure so that a red test shows what the client said.
+pub async fn run(cmd: &mut tokio::process::Command, what: &str) -> Output {
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} timed out"))
+        .unwrap_or_else(|e| panic!("{what} could not start: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Checks a PEM chain with openssl against the gateway's root: leaf first, intermediates after.
+pub fn verify_chain(root_pem: &Path, chain_pem: &Path) {
+    let text = std::fs::read_to_string(chain_pem).expect("read chain");
+    let blocks: Vec<&str> = text.split_inclusive("-----END CERTIFICATE-----").filter(|b| b.contains("BEGIN")).collect();
+    assert!(blocks.len() >= 2, "chain must hold leaf and intermediate, got {}", blocks.len());
+    let dir = chain_pem.parent().expect("parent");
+    let leaf = dir.join("verify-leaf.pem");
+    let untrusted = dir.join("verify-untrusted.pem");
+    std::fs::write(&leaf, blocks[0].trim()).expect("write leaf");
+    std::fs::write(&untrusted, blocks[1..].concat().trim()).expect("write rest");
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(root_pem)
+        .arg("-untrusted")
+        .arg(&untrusted)
+        .arg(&leaf)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains(": OK"),
+        "openssl verify failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The DNS and IP SANs of a PEM certificate, via openssl.
+pub fn sans(cert_pem: &Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(cert_pem)
+        .output()
+        .expect("openssl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The serial of a PEM certificate as lower-case hex without leading zeros.
+pub fn serial(cert_pem: &Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-in"])
+        .arg(cert_pem)
+        .output()
+        .expect("openssl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = text.trim().trim_start_matches("serial=").to_ascii_lowercase();
+    let trimmed = hex.trim_start_matches('0');
+    if trimmed.is_empty() { "0".into() } else { trimmed.into() }
+}
+
+/// Looks the certificate up in the gateway's store and returns its status.
+pub async fn stored_status(h: &Harness, serial: &str) -> String {
+    let store = h.gw.gateway.store.clone();
+    let serial = serial.to_string();
+    tokio::task::spawn_blocking(move || store.certificate_by_serial(&serial))
+        .await
+        .expect("join")
+        .expect("certificate is in the store")
+        .status
+}
+
+/// Declares a test body once and runs it on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $body($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $body($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}

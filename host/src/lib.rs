@@ -8,4 +8,6 @@ pub mod acme;
 pub mod ca;
 pub mod config;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 pub mod va;

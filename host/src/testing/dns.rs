@@ -421,7 +421,10 @@ mod tests {
 
         server.set_aaaa("six.test", Ipv6Addr::LOCALHOST);
         let reply = ask_udp(&server, "six.test.", RecordType::A).await;
-        assert!(reply.answers().is_empty(), "a name with AAAA gets no default A");
+        assert!(
+            reply.answers().is_empty(),
+            "a name with AAAA gets no default A"
+        );
         let reply = ask_udp(&server, "six.test.", RecordType::AAAA).await;
         assert_eq!(
             reply.answers()[0].data(),

@@ -147,11 +147,9 @@ fn authorizes(value: &str, req: &CaaRequest<'_>) -> bool {
         .param("accounturi")
         .is_none_or(|uri| uri == req.account_uri);
     // RFC 8657 §4: validationmethods lists the ACME methods allowed (unknown labels ignored).
-    let method_ok = issue.param("validationmethods").is_none_or(|methods| {
-        methods
-            .split(',')
-            .any(|m| m.trim() == req.method.as_str())
-    });
+    let method_ok = issue
+        .param("validationmethods")
+        .is_none_or(|methods| methods.split(',').any(|m| m.trim() == req.method.as_str()));
     account_ok && method_ok
 }
 
@@ -298,20 +296,30 @@ mod tests {
         let mut asked = Vec::new();
         let found = relevant_rrset("www.sub.example.com", |name| {
             asked.push(name.clone());
-            std::future::ready(Ok::<_, ()>(zone.get(name.as_str()).cloned().unwrap_or_default()))
+            std::future::ready(Ok::<_, ()>(
+                zone.get(name.as_str()).cloned().unwrap_or_default(),
+            ))
         })
         .await
         .unwrap();
-        assert_eq!(found, Some(("example.com".to_owned(), vec![issue("ca.example")])));
-        assert_eq!(asked, ["www.sub.example.com", "sub.example.com", "example.com"]);
+        assert_eq!(
+            found,
+            Some(("example.com".to_owned(), vec![issue("ca.example")]))
+        );
+        assert_eq!(
+            asked,
+            ["www.sub.example.com", "sub.example.com", "example.com"]
+        );
 
         let none = relevant_rrset("a.test", |_| std::future::ready(Ok::<_, ()>(Vec::new())))
             .await
             .unwrap();
         assert_eq!(none, None);
 
-        let failed = relevant_rrset("a.test", |_| std::future::ready(Err::<Vec<CaaRecord>, _>("servfail")))
-            .await;
+        let failed = relevant_rrset("a.test", |_| {
+            std::future::ready(Err::<Vec<CaaRecord>, _>("servfail"))
+        })
+        .await;
         assert_eq!(failed, Err("servfail"));
     }
 
@@ -342,18 +350,29 @@ mod tests {
         assert!(err.contains("example.com"), "{err}");
         // `;` forbids every CA; a malformed value authorizes nothing.
         assert!(check(&[issue(";")], false, ChallengeType::Http01).is_err());
-        assert!(check(&[issue("ca.example; bad param")], false, ChallengeType::Http01).is_err());
+        assert!(check(
+            &[issue("ca.example; bad param")],
+            false,
+            ChallengeType::Http01
+        )
+        .is_err());
         assert!(check(&[issue("ca..example")], false, ChallengeType::Http01).is_err());
     }
 
     #[test]
     fn wildcards_use_issuewild_when_present_else_issue() {
-        let both = [issue("ca.example"), CaaRecord::new(0, "issuewild", "other.ca")];
+        let both = [
+            issue("ca.example"),
+            CaaRecord::new(0, "issuewild", "other.ca"),
+        ];
         assert!(check(&both, false, ChallengeType::Dns01).is_ok());
         let err = check(&both, true, ChallengeType::Dns01).unwrap_err();
         assert!(err.contains("issuewild"), "{err}");
 
-        let wild_ok = [issue("other.ca"), CaaRecord::new(0, "IssueWild", "ca.example")];
+        let wild_ok = [
+            issue("other.ca"),
+            CaaRecord::new(0, "IssueWild", "ca.example"),
+        ];
         assert!(check(&wild_ok, true, ChallengeType::Dns01).is_ok());
         assert!(check(&wild_ok, false, ChallengeType::Dns01).is_err());
 
@@ -383,8 +402,8 @@ mod tests {
     #[test]
     fn validationmethods_must_list_the_challenge() {
         let rec = issue("ca.example; validationmethods=dns-01,tls-alpn-01");
-        assert!(check(&[rec.clone()], false, ChallengeType::Dns01).is_ok());
-        assert!(check(&[rec.clone()], false, ChallengeType::TlsAlpn01).is_ok());
+        assert!(check(std::slice::from_ref(&rec), false, ChallengeType::Dns01).is_ok());
+        assert!(check(std::slice::from_ref(&rec), false, ChallengeType::TlsAlpn01).is_ok());
         assert!(check(&[rec], false, ChallengeType::Http01).is_err());
         let both = issue(&format!(
             "ca.example;validationmethods=http-01 ; accounturi={ACCOUNT}"

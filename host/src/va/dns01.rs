@@ -23,13 +23,17 @@ pub(super) async fn validate(
     let record = format!("_acme-challenge.{name}");
     let expected = URL_SAFE_NO_PAD.encode(key_authorization_digest(&req.key_authorization));
     match va.dns.txt(&record).await {
-        Ok(values) if values.iter().any(|v| *v == expected) => Ok(()),
+        Ok(values) if values.contains(&expected) => Ok(()),
         Ok(values) => {
             let found: Vec<String> = values.iter().take(5).map(|v| excerpt(v)).collect();
             Err(Problem::unauthorized(format!(
                 "incorrect TXT record at {record}: expected {expected:?}, found {}{}",
                 found.join(", "),
-                if values.len() > found.len() { ", ..." } else { "" }
+                if values.len() > found.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
             )))
         }
         Err(LookupError::NotFound) => Err(Problem::unauthorized(format!(
@@ -45,13 +49,16 @@ pub(super) async fn validate(
 mod tests {
     use super::*;
     use crate::acme::{ChallengeType, Identifier, ProblemType};
-    use crate::va::test_support::{request, settings};
     use crate::testing::dns::TestDnsServer;
+    use crate::va::test_support::{request, settings};
 
     const KEY_AUTHZ: &str = "tok.thumb";
 
     fn digest() -> String {
-        URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, KEY_AUTHZ.as_bytes()))
+        URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            KEY_AUTHZ.as_bytes(),
+        ))
     }
 
     async fn setup() -> (TestDnsServer, Va) {
@@ -80,7 +87,11 @@ mod tests {
         let p = va.validate(&dns01("wrong.test")).await.unwrap_err();
         assert_eq!(p.kind, ProblemType::Unauthorized);
         assert!(p.detail.contains("\"not-the-digest\""), "{}", p.detail);
-        assert!(p.detail.contains("_acme-challenge.wrong.test"), "{}", p.detail);
+        assert!(
+            p.detail.contains("_acme-challenge.wrong.test"),
+            "{}",
+            p.detail
+        );
 
         // Fixing the record is seen on the next attempt (no caching).
         server.clear_txt("_acme-challenge.wrong.test");

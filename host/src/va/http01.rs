@@ -171,9 +171,12 @@ async fn fetch(va: &Va, url: &Url) -> Result<Fetched, Problem> {
     };
     // RFC 8555 §8.3: the Host header carries the name being validated, without a port.
     let request = Request::get(path)
-        .header(HOST, HeaderValue::from_str(&host).map_err(|e| {
-            Problem::malformed(format!("{host} cannot be sent as a Host header: {e}"))
-        })?)
+        .header(
+            HOST,
+            HeaderValue::from_str(&host).map_err(|e| {
+                Problem::malformed(format!("{host} cannot be sent as a Host header: {e}"))
+            })?,
+        )
         .header(USER_AGENT, "acmegate-va")
         .body(Empty::<Bytes>::new())
         .map_err(|e| Problem::server_internal(format!("building the request for {url}: {e}")))?;
@@ -186,7 +189,9 @@ async fn fetch(va: &Va, url: &Url) -> Result<Fetched, Problem> {
         let tls = TlsConnector::from(va.https.clone())
             .connect(name, tcp)
             .await
-            .map_err(|e| Problem::tls(format!("TLS handshake with {peer} for {url} failed: {e}")))?;
+            .map_err(|e| {
+                Problem::tls(format!("TLS handshake with {peer} for {url} failed: {e}"))
+            })?;
         exchange(tls, request).await
     } else {
         exchange(tcp, request).await
@@ -241,7 +246,7 @@ mod tests {
     use super::*;
     use crate::acme::{ChallengeType, Identifier, ProblemType};
     use crate::testing::dns::TestDnsServer;
-    use crate::va::test_support::{http_server, refused_port, request, settings};
+    use crate::va::test_support::{http_server, https_server, refused_port, request, settings};
     use http::Response;
     use http_body_util::Full;
     use std::net::{IpAddr, Ipv4Addr};
@@ -267,9 +272,7 @@ mod tests {
 
     /// Serves the key authorization (plus `extra`) at the challenge path, 404 elsewhere, and
     /// records the Host headers seen.
-    async fn challenge_server(
-        body: &'static str,
-    ) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    async fn challenge_server(body: &'static str) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
         let hosts = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = hosts.clone();
         let port = http_server(move |req| {
@@ -329,7 +332,11 @@ mod tests {
             "{}",
             p.detail
         );
-        assert!(p.detail.contains("\"something else entirely\""), "{}", p.detail);
+        assert!(
+            p.detail.contains("\"something else entirely\""),
+            "{}",
+            p.detail
+        );
     }
 
     #[tokio::test]
@@ -407,6 +414,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn redirects_to_https_use_the_tls_port() {
+        let https_port = https_server("b.test", |req| async move {
+            let host = req.headers()[HOST].to_str().unwrap().to_owned();
+            match (host.as_str(), req.uri().path()) {
+                ("b.test", "/final") => reply(200, KEY_AUTHZ),
+                _ => reply(404, ""),
+            }
+        })
+        .await;
+        let http_port = http_server(|_| async { redirect("https://b.test/final") }).await;
+        let dns = TestDnsServer::start().await.unwrap();
+        let va = Va::new(settings(&dns, http_port, https_port)).unwrap();
+        va.validate(&http01(Identifier::dns("a.test")))
+            .await
+            .unwrap();
+
+        // Nothing speaks TLS on the http port: the handshake fails as a tls problem.
+        let va = Va::new(settings(&dns, http_port, http_port)).unwrap();
+        let p = va
+            .validate(&http01(Identifier::dns("a.test")))
+            .await
+            .unwrap_err();
+        assert_eq!(p.kind, ProblemType::Tls, "{}", p.detail);
+    }
+
+    #[tokio::test]
     async fn redirect_loops_stop_after_ten_hops() {
         let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = hits.clone();
@@ -422,7 +455,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(p.kind, ProblemType::Connection);
         assert!(p.detail.contains("too many redirects"), "{}", p.detail);
-        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), MAX_REDIRECTS + 1);
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            MAX_REDIRECTS + 1
+        );
     }
 
     #[tokio::test]

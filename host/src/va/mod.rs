@@ -104,9 +104,10 @@ impl Va {
                 limit.as_secs_f64()
             ))),
         };
+        let (identifier, challenge) = (&req.identifier, req.challenge);
         match &outcome {
-            Ok(()) => tracing::info!(identifier = %req.identifier, challenge = %req.challenge, "validation succeeded"),
-            Err(p) => tracing::info!(identifier = %req.identifier, challenge = %req.challenge, problem = %p, "validation failed"),
+            Ok(()) => tracing::info!(%identifier, %challenge, "validation succeeded"),
+            Err(problem) => tracing::info!(%identifier, %challenge, %problem, "validation failed"),
         }
         outcome
     }
@@ -133,9 +134,9 @@ impl Va {
                 LookupError::NotFound => {
                     Problem::dns(format!("no A or AAAA records found for {name}"))
                 }
-                LookupError::Failed(why) => {
-                    Problem::dns(format!("DNS lookup of A/AAAA records for {name} failed: {why}"))
-                }
+                LookupError::Failed(why) => Problem::dns(format!(
+                    "DNS lookup of A/AAAA records for {name} failed: {why}"
+                )),
             }),
         }
     }
@@ -174,9 +175,11 @@ impl Target {
             IdentifierType::Dns => Ok(Target::Dns(
                 identifier.value.trim_end_matches('.').to_ascii_lowercase(),
             )),
-            IdentifierType::Ip => identifier.value.parse().map(Target::Ip).map_err(|_| {
-                Problem::malformed(format!("{identifier} is not a valid IP address"))
-            }),
+            IdentifierType::Ip => {
+                identifier.value.parse().map(Target::Ip).map_err(|_| {
+                    Problem::malformed(format!("{identifier} is not a valid IP address"))
+                })
+            }
         }
     }
 }
@@ -211,3 +214,213 @@ fn excerpt(text: &str) -> String {
 
 #[cfg(test)]
 mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acme::ProblemType;
+    use crate::testing::dns::TestDnsServer;
+    use bytes::Bytes;
+    use http::Response;
+    use http_body_util::Full;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+    use test_support::{http_server, request, settings, ACCOUNT_URI};
+    use tokio::net::TcpListener;
+
+    const KEY_AUTHZ: &str = "tok.thumbprint";
+
+    fn key_authz_reply() -> Response<Full<Bytes>> {
+        Response::new(Full::new(Bytes::from_static(KEY_AUTHZ.as_bytes())))
+    }
+
+    /// Accepts connections and never says a word.
+    async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_as_a_connection_problem() {
+        let (port, _task) = silent_server().await;
+        let dns = TestDnsServer::start().await.unwrap();
+        let mut s = settings(&dns, port, port);
+        s.timeout = Duration::from_millis(300);
+        let va = Va::new(s).unwrap();
+        for challenge in [ChallengeType::Http01, ChallengeType::TlsAlpn01] {
+            let started = Instant::now();
+            let p = va
+                .validate(&request(Identifier::dns("slow.test"), challenge, KEY_AUTHZ))
+                .await
+                .unwrap_err();
+            let took = started.elapsed();
+            assert_eq!(p.kind, ProblemType::Connection, "{challenge}");
+            assert!(p.detail.contains("timed out after 0.3s"), "{}", p.detail);
+            assert!(took >= Duration::from_millis(300), "{took:?}");
+            assert!(took < Duration::from_secs(2), "{took:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_semaphore_bounds_concurrent_validations() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let (r, p) = (running.clone(), peak.clone());
+        let port = http_server(move |_| {
+            let (running, peak) = (r.clone(), p.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                key_authz_reply()
+            }
+        })
+        .await;
+        let dns = TestDnsServer::start().await.unwrap();
+        let mut s = settings(&dns, port, 0);
+        s.max_concurrent = 2;
+        let va = Arc::new(Va::new(s).unwrap());
+        let mut jobs = tokio::task::JoinSet::new();
+        for i in 0..6 {
+            let va = va.clone();
+            jobs.spawn(async move {
+                let name = format!("host{i}.test");
+                va.validate(&request(
+                    Identifier::dns(name),
+                    ChallengeType::Http01,
+                    KEY_AUTHZ,
+                ))
+                .await
+            });
+        }
+        while let Some(outcome) = jobs.join_next().await {
+            outcome.unwrap().unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+
+    /// http-01 passes; CAA then decides, through real DNS lookups.
+    async fn caa_va() -> (TestDnsServer, Va) {
+        let port = http_server(|_| async { key_authz_reply() }).await;
+        let dns = TestDnsServer::start().await.unwrap();
+        let mut s = settings(&dns, port, 0);
+        s.caa_enabled = true;
+        (dns, Va::new(s).unwrap())
+    }
+
+    #[tokio::test]
+    async fn caa_is_checked_end_to_end_through_dns() {
+        let (dns, va) = caa_va().await;
+        let www = request(
+            Identifier::dns("www.example.test"),
+            ChallengeType::Http01,
+            KEY_AUTHZ,
+        );
+        // No CAA anywhere: allowed.
+        va.validate(&www).await.unwrap();
+
+        // A parent's RRset is found by climbing and names another CA.
+        dns.set_caa("example.test", vec![(0, "issue", "other.example")]);
+        let p = va.validate(&www).await.unwrap_err();
+        assert_eq!(p.kind, ProblemType::Caa);
+        assert!(p.detail.contains("example.test"), "{}", p.detail);
+        assert!(p.detail.contains("other.example"), "{}", p.detail);
+
+        // A closer RRset takes precedence.
+        let allow = format!("ca.example; accounturi={ACCOUNT_URI}; validationmethods=http-01");
+        dns.set_caa("www.example.test", vec![(0, "issue", allow.as_str())]);
+        va.validate(&www).await.unwrap();
+
+        // Wildcards read issuewild.
+        dns.set_caa(
+            "www.example.test",
+            vec![(0, "issue", "ca.example"), (0, "issuewild", ";")],
+        );
+        let mut wild = www.clone();
+        wild.wildcard = true;
+        assert_eq!(va.validate(&wild).await.unwrap_err().kind, ProblemType::Caa);
+        va.validate(&www).await.unwrap();
+
+        // Lookup failures fail closed.
+        dns.set_servfail("example.test");
+        dns.set_caa("www.example.test", vec![]);
+        let p = va.validate(&www).await.unwrap_err();
+        assert_eq!(p.kind, ProblemType::Dns);
+        assert!(
+            p.detail.contains("CAA lookup for example.test failed"),
+            "{}",
+            p.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn caa_is_not_consulted_for_ip_identifiers_or_when_disabled() {
+        let (dns, va) = caa_va().await;
+        dns.set_caa("test", vec![(0, "issue", ";")]);
+        let ip = request(
+            Identifier::ip(IpAddr::from([127, 0, 0, 1])),
+            ChallengeType::Http01,
+            KEY_AUTHZ,
+        );
+        va.validate(&ip).await.unwrap();
+        let name = request(Identifier::dns("a.test"), ChallengeType::Http01, KEY_AUTHZ);
+        assert_eq!(va.validate(&name).await.unwrap_err().kind, ProblemType::Caa);
+
+        let port = http_server(|_| async { key_authz_reply() }).await;
+        let va = Va::new(settings(&dns, port, 0)).unwrap();
+        va.validate(&name).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn malformed_ip_identifiers_are_refused() {
+        let dns = TestDnsServer::start().await.unwrap();
+        let va = Va::new(settings(&dns, 1, 1)).unwrap();
+        let mut req = request(Identifier::dns("x"), ChallengeType::Http01, KEY_AUTHZ);
+        req.identifier.kind = IdentifierType::Ip;
+        req.identifier.value = "300.1.1.1".into();
+        assert_eq!(
+            va.validate(&req).await.unwrap_err().kind,
+            ProblemType::Malformed
+        );
+    }
+
+    #[test]
+    fn excerpts_are_bounded_and_escaped() {
+        assert_eq!(excerpt("a\nb"), "\"a\\nb\"");
+        let long = "y".repeat(500);
+        let e = excerpt(&long);
+        assert!(e.ends_with("(truncated)"));
+        assert!(e.len() < 150);
+    }
+
+    #[tokio::test]
+    async fn zero_concurrency_is_raised_to_one() {
+        let dns = TestDnsServer::start().await.unwrap();
+        let mut s = settings(&dns, 1, 1);
+        s.max_concurrent = 0;
+        assert_eq!(Va::new(s.clone()).unwrap().slots.available_permits(), 1);
+        s.max_concurrent = 3;
+        assert_eq!(Va::new(s).unwrap().slots.available_permits(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_system_resolver_is_used_when_none_is_configured() {
+        let dns = TestDnsServer::start().await.unwrap();
+        let mut s = settings(&dns, 1, 1);
+        s.dns_resolver = None;
+        // read_system_conf needs a resolv.conf with a nameserver; where one exists it loads.
+        let has_resolv_conf = std::fs::read_to_string("/etc/resolv.conf").is_ok_and(|text| {
+            text.lines()
+                .any(|l| l.trim_start().starts_with("nameserver"))
+        });
+        assert_eq!(Va::new(s).is_ok(), has_resolv_conf);
+    }
+}

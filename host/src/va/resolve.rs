@@ -36,7 +36,8 @@ impl Dns {
     pub(super) fn new(server: Option<SocketAddr>, timeout: Duration) -> io::Result<Dns> {
         let (config, mut opts) = match server {
             Some(addr) => {
-                let servers = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
+                let servers =
+                    NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
                 let mut opts = ResolverOpts::default();
                 // An explicit server is the whole truth; /etc/hosts must not answer instead.
                 opts.use_hosts_file = false;
@@ -56,14 +57,22 @@ impl Dns {
 
     /// A and AAAA addresses of `name`.
     pub(super) async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
-        let found = self.resolver.lookup_ip(fqdn(name)).await.map_err(classify)?;
+        let found = self
+            .resolver
+            .lookup_ip(fqdn(name))
+            .await
+            .map_err(classify)?;
         non_empty(found.iter().collect())
     }
 
     /// TXT values of `name`; the character-strings of one record are concatenated
     /// (RFC 7208 §3.3 style), which is how ACME clients publish long values.
     pub(super) async fn txt(&self, name: &str) -> Result<Vec<String>, LookupError> {
-        let found = self.resolver.txt_lookup(fqdn(name)).await.map_err(classify)?;
+        let found = self
+            .resolver
+            .txt_lookup(fqdn(name))
+            .await
+            .map_err(classify)?;
         non_empty(
             found
                 .iter()
@@ -160,24 +169,45 @@ mod tests {
     #[tokio::test]
     async fn addresses_and_changing_txt_are_seen_without_caching() {
         let (server, dns) = setup().await;
-        assert_eq!(dns.ips("a.test").await, Ok(vec![IpAddr::from(Ipv4Addr::LOCALHOST)]));
+        assert_eq!(
+            dns.ips("a.test").await,
+            Ok(vec![IpAddr::from(Ipv4Addr::LOCALHOST)])
+        );
         server.set_aaaa("v6.test", Ipv6Addr::LOCALHOST);
-        assert_eq!(dns.ips("v6.test").await, Ok(vec![IpAddr::from(Ipv6Addr::LOCALHOST)]));
+        assert_eq!(
+            dns.ips("v6.test").await,
+            Ok(vec![IpAddr::from(Ipv6Addr::LOCALHOST)])
+        );
 
-        assert_eq!(dns.txt("_acme-challenge.a.test").await, Err(LookupError::NotFound));
+        assert_eq!(
+            dns.txt("_acme-challenge.a.test").await,
+            Err(LookupError::NotFound)
+        );
         server.add_txt("_acme-challenge.a.test", "first");
-        assert_eq!(dns.txt("_acme-challenge.a.test").await, Ok(vec!["first".into()]));
+        assert_eq!(
+            dns.txt("_acme-challenge.a.test").await,
+            Ok(vec!["first".into()])
+        );
         server.clear_txt("_acme-challenge.a.test");
         server.add_txt("_acme-challenge.a.test", "second");
-        assert_eq!(dns.txt("_acme-challenge.a.test").await, Ok(vec!["second".into()]));
+        assert_eq!(
+            dns.txt("_acme-challenge.a.test").await,
+            Ok(vec!["second".into()])
+        );
     }
 
     #[tokio::test]
     async fn servfail_is_a_failure_not_an_empty_answer() {
         let (server, dns) = setup().await;
         server.set_servfail("broken.test");
-        assert!(matches!(dns.caa("broken.test").await, Err(LookupError::Failed(_))));
-        assert!(matches!(dns.txt("broken.test").await, Err(LookupError::Failed(_))));
+        assert!(matches!(
+            dns.caa("broken.test").await,
+            Err(LookupError::Failed(_))
+        ));
+        assert!(matches!(
+            dns.txt("broken.test").await,
+            Err(LookupError::Failed(_))
+        ));
         assert_eq!(dns.caa("fine.test").await, Err(LookupError::NotFound));
     }
 

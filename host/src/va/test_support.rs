@@ -23,7 +23,7 @@ use x509_certificate::{InMemorySigningKeyPair, X509CertificateBuilder};
 use crate::acme::{ChallengeType, Identifier};
 use crate::testing::dns::TestDnsServer;
 
-use super::{ValidationRequest, VaSettings};
+use super::{VaSettings, ValidationRequest};
 
 pub const ACCOUNT_URI: &str = "https://acme.test/acme/acct/1";
 
@@ -72,6 +72,35 @@ where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
+    serve_http(None, handler).await
+}
+
+/// Like [`http_server`], over TLS with a self-signed certificate for `name`.
+pub async fn https_server<F, Fut>(name: &'static str, handler: F) -> u16
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let (cert, key) = build_cert(&AcmeCert {
+        sans: vec![San::Dns(name)],
+        acme_identifier: None,
+    });
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    serve_http(Some(TlsAcceptor::from(Arc::new(config))), handler).await
+}
+
+async fn serve_http<F, Fut>(tls: Option<TlsAcceptor>, handler: F) -> u16
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -80,14 +109,20 @@ where
                 continue;
             };
             let handler = handler.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let reply = handler(req);
                     async move { Ok::<_, Infallible>(reply.await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let http = hyper::server::conn::http1::Builder::new();
+                let _ = match tls {
+                    None => http.serve_connection(TokioIo::new(stream), service).await,
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                        Err(_) => return,
+                    },
+                };
             });
         }
     });

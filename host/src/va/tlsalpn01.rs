@@ -11,7 +11,9 @@ use bcder::{Mode, OctetString, Tag};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
 use rustls::crypto::{ring as ring_provider, WebPkiSupportedAlgorithms};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, PeerMisbehaved, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, PeerMisbehaved, SignatureScheme,
+};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::TlsConnector;
 use x509_certificate::X509Certificate;
@@ -77,8 +79,12 @@ pub(super) async fn validate(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .ok_or_else(|| Problem::tls(format!("{peer} (SNI {sni}) presented no certificate")))?;
-    check_certificate(leaf.as_ref(), target, &req.key_authorization)
-        .map_err(|p| Problem::new(p.kind, format!("certificate from {peer} (SNI {sni}): {}", p.detail)))
+    check_certificate(leaf.as_ref(), target, &req.key_authorization).map_err(|p| {
+        Problem::new(
+            p.kind,
+            format!("certificate from {peer} (SNI {sni}): {}", p.detail),
+        )
+    })
 }
 
 /// RFC 8738 §6: `d.c.b.a.in-addr.arpa` for IPv4, the nibble form under `ip6.arpa` for IPv6.
@@ -318,7 +324,9 @@ fn verify_signature(
     if valid {
         Ok(HandshakeSignatureValid::assertion())
     } else {
-        Err(rustls::Error::InvalidCertificate(CertificateError::BadSignature))
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::BadSignature,
+        ))
     }
 }
 
@@ -331,7 +339,9 @@ fn algorithm_identifier_content(
     let mut der = Vec::new();
     algorithm.write_encoded(Mode::Der, &mut der).ok()?;
     Mode::Der
-        .decode(der.as_slice(), |cons| cons.take_sequence(|c| c.capture_all()))
+        .decode(der.as_slice(), |cons| {
+            cons.take_sequence(|c| c.capture_all())
+        })
         .ok()
         .map(|captured| captured.as_slice().to_vec())
 }
@@ -381,9 +391,13 @@ mod tests {
         let (port, _) = tls_server(&spec, ALPN, &[&rustls::version::TLS12]).await;
         let dns = TestDnsServer::start().await.unwrap();
         let va = Va::new(settings(&dns, 0, port)).unwrap();
-        va.validate(&request(Identifier::dns("a.test"), ChallengeType::TlsAlpn01, KEY_AUTHZ))
-            .await
-            .unwrap();
+        va.validate(&request(
+            Identifier::dns("a.test"),
+            ChallengeType::TlsAlpn01,
+            KEY_AUTHZ,
+        ))
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
@@ -461,7 +475,11 @@ mod tests {
         let (outcome, _) = run(&spec, ALPN, Identifier::dns("a.test")).await;
         let p = outcome.unwrap_err();
         assert_eq!(p.kind, ProblemType::Unauthorized);
-        assert!(p.detail.contains("[DNS:a.test, DNS:b.test]"), "{}", p.detail);
+        assert!(
+            p.detail.contains("[DNS:a.test, DNS:b.test]"),
+            "{}",
+            p.detail
+        );
 
         let spec = AcmeCert::valid(San::Dns("b.test"), KEY_AUTHZ);
         let (outcome, _) = run(&spec, ALPN, Identifier::dns("a.test")).await;
@@ -506,7 +524,11 @@ mod tests {
         let dns = TestDnsServer::start().await.unwrap();
         let va = Va::new(settings(&dns, 0, refused_port().await)).unwrap();
         let p = va
-            .validate(&request(Identifier::dns("a.test"), ChallengeType::TlsAlpn01, KEY_AUTHZ))
+            .validate(&request(
+                Identifier::dns("a.test"),
+                ChallengeType::TlsAlpn01,
+                KEY_AUTHZ,
+            ))
             .await
             .unwrap_err();
         assert_eq!(p.kind, ProblemType::Connection);

@@ -11,5 +11,7 @@ pub mod jws;
 pub mod nonce;
 pub mod server;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 pub mod va;
 pub mod wfe;

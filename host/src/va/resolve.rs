@@ -1,0 +1,235 @@
+//! DNS lookups for validation through one resolver, separating "DNS says there is nothing"
+//! from "the lookup failed": the first is an answer (no TXT record, no CAA restriction), the
+//! second must never be mistaken for one.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::caa::{Value, CAA};
+use hickory_proto::rr::{RData, RecordType};
+use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
+use hickory_resolver::error::{ResolveError, ResolveErrorKind};
+use hickory_resolver::TokioAsyncResolver;
+
+use super::caa::CaaRecord;
+
+/// Why a lookup produced no records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum LookupError {
+    /// NXDOMAIN, or NOERROR with no records of the type asked for.
+    NotFound,
+    /// SERVFAIL, REFUSED, timeouts, network or parse errors: nothing is known.
+    Failed(String),
+}
+
+/// The validation resolver.
+#[derive(Debug)]
+pub(super) struct Dns {
+    resolver: TokioAsyncResolver,
+}
+
+impl Dns {
+    /// Uses `server` over UDP and TCP, or the system configuration when `None`. Caching is off:
+    /// a client that fixes its TXT record and retries must be seen with the new value.
+    pub(super) fn new(server: Option<SocketAddr>, timeout: Duration) -> io::Result<Dns> {
+        let (config, mut opts) = match server {
+            Some(addr) => {
+                let servers =
+                    NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
+                let mut opts = ResolverOpts::default();
+                // An explicit server is the whole truth; /etc/hosts must not answer instead.
+                opts.use_hosts_file = false;
+                (ResolverConfig::from_parts(None, vec![], servers), opts)
+            }
+            None => hickory_resolver::system_conf::read_system_conf().map_err(io::Error::other)?,
+        };
+        opts.cache_size = 0;
+        opts.positive_max_ttl = Some(Duration::ZERO);
+        opts.negative_max_ttl = Some(Duration::ZERO);
+        // One DNS query must not eat the whole validation budget.
+        opts.timeout = opts.timeout.min(timeout);
+        Ok(Dns {
+            resolver: TokioAsyncResolver::tokio(config, opts),
+        })
+    }
+
+    /// A and AAAA addresses of `name`.
+    pub(super) async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
+        let found = self
+            .resolver
+            .lookup_ip(fqdn(name))
+            .await
+            .map_err(classify)?;
+        non_empty(found.iter().collect())
+    }
+
+    /// TXT values of `name`; the character-strings of one record are concatenated
+    /// (RFC 7208 §3.3 style), which is how ACME clients publish long values.
+    pub(super) async fn txt(&self, name: &str) -> Result<Vec<String>, LookupError> {
+        let found = self
+            .resolver
+            .txt_lookup(fqdn(name))
+            .await
+            .map_err(classify)?;
+        non_empty(
+            found
+                .iter()
+                .map(|txt| {
+                    txt.iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect::<String>()
+                })
+                .collect(),
+        )
+    }
+
+    /// The CAA RRset at `name` (no climbing; see `caa::relevant_rrset`).
+    pub(super) async fn caa(&self, name: &str) -> Result<Vec<CaaRecord>, LookupError> {
+        let found = self
+            .resolver
+            .lookup(fqdn(name), RecordType::CAA)
+            .await
+            .map_err(classify)?;
+        non_empty(
+            found
+                .record_iter()
+                .filter_map(|record| match record.data() {
+                    Some(RData::CAA(caa)) => Some(caa_record(caa)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Queries are absolute so that no search domain is ever appended.
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+fn non_empty<T>(items: Vec<T>) -> Result<Vec<T>, LookupError> {
+    if items.is_empty() {
+        Err(LookupError::NotFound)
+    } else {
+        Ok(items)
+    }
+}
+
+fn classify(err: ResolveError) -> LookupError {
+    match err.kind() {
+        ResolveErrorKind::NoRecordsFound {
+            response_code: ResponseCode::NXDomain | ResponseCode::NoError,
+            ..
+        } => LookupError::NotFound,
+        ResolveErrorKind::NoRecordsFound { response_code, .. } => {
+            LookupError::Failed(format!("server answered {response_code}"))
+        }
+        _ => LookupError::Failed(err.to_string()),
+    }
+}
+
+/// Back to presentation form, so that `caa` decides on the text an operator wrote.
+fn caa_record(caa: &CAA) -> CaaRecord {
+    let value = match caa.value() {
+        Value::Issuer(name, params) => {
+            let mut text = name.as_ref().map(ToString::to_string).unwrap_or_default();
+            for kv in params {
+                text.push_str(&format!("; {}={}", kv.key(), kv.value()));
+            }
+            if text.is_empty() {
+                // RFC 8659 §4.2: an issue value naming no CA is written `;`.
+                text.push(';');
+            }
+            text
+        }
+        Value::Url(url) => url.to_string(),
+        Value::Unknown(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    CaaRecord {
+        critical: caa.issuer_critical(),
+        tag: caa.tag().as_str().to_owned(),
+        value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::dns::TestDnsServer;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    async fn setup() -> (TestDnsServer, Dns) {
+        let server = TestDnsServer::start().await.unwrap();
+        let dns = Dns::new(Some(server.addr()), Duration::from_secs(2)).unwrap();
+        (server, dns)
+    }
+
+    #[tokio::test]
+    async fn addresses_and_changing_txt_are_seen_without_caching() {
+        let (server, dns) = setup().await;
+        assert_eq!(
+            dns.ips("a.test").await,
+            Ok(vec![IpAddr::from(Ipv4Addr::LOCALHOST)])
+        );
+        server.set_aaaa("v6.test", Ipv6Addr::LOCALHOST);
+        assert_eq!(
+            dns.ips("v6.test").await,
+            Ok(vec![IpAddr::from(Ipv6Addr::LOCALHOST)])
+        );
+
+        assert_eq!(
+            dns.txt("_acme-challenge.a.test").await,
+            Err(LookupError::NotFound)
+        );
+        server.add_txt("_acme-challenge.a.test", "first");
+        assert_eq!(
+            dns.txt("_acme-challenge.a.test").await,
+            Ok(vec!["first".into()])
+        );
+        server.clear_txt("_acme-challenge.a.test");
+        server.add_txt("_acme-challenge.a.test", "second");
+        assert_eq!(
+            dns.txt("_acme-challenge.a.test").await,
+            Ok(vec!["second".into()])
+        );
+    }
+
+    #[tokio::test]
+    async fn servfail_is_a_failure_not_an_empty_answer() {
+        let (server, dns) = setup().await;
+        server.set_servfail("broken.test");
+        assert!(matches!(
+            dns.caa("broken.test").await,
+            Err(LookupError::Failed(_))
+        ));
+        assert!(matches!(
+            dns.txt("broken.test").await,
+            Err(LookupError::Failed(_))
+        ));
+        assert_eq!(dns.caa("fine.test").await, Err(LookupError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn caa_records_come_back_in_presentation_form() {
+        let (server, dns) = setup().await;
+        server.set_caa(
+            "example.test",
+            vec![
+                (0, "issue", "ca.example; accounturi=https://a.test/acct/1"),
+                (128, "tbs", "opaque"),
+                (0, "issuewild", ";"),
+            ],
+        );
+        let records = dns.caa("example.test").await.unwrap();
+        assert_eq!(
+            records,
+            [
+                CaaRecord::new(0, "issue", "ca.example; accounturi=https://a.test/acct/1"),
+                CaaRecord::new(128, "tbs", "opaque"),
+                CaaRecord::new(0, "issuewild", ";"),
+            ]
+        );
+    }
+}

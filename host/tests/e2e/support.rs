@@ -49,7 +49,7 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let txt_dir = dir.path().join("txt");
         std::fs::create_dir_all(&txt_dir).expect("txt dir");
-        let dns = TestDnsServer::start_with_txt_dir(&txt_dir).await;
+        let dns = TestDnsServer::start().await.expect("test DNS server starts").with_txt_dir(&txt_dir);
         let mut config = Config::default();
         config.data_dir = dir.path().join("data");
         config.ca.key_file = dir.path().join("secrets/ca.key");

@@ -1,15 +1,22 @@
 //! Persistent state in diesel: SQLite (bundled, WAL, pooled) by default, PostgreSQL when the
-//! URL says `postgres://`. One schema and one set of migrations (`migrations/`) serve both.
+//! URL says `postgres://`. One schema and one set of migrations (`migrations/`) serve both,
+//! through one `MultiConnection`, so every query is written once.
 //!
 //! Every method is blocking: callers on the async side wrap them in `spawn_blocking`. Every
 //! method that changes state commits before it returns, so a client is only told of what is
-//! durable.
-//!
-//! SKELETON: the public API below is the contract the rest of the gateway codes against.
+//! durable (SQLite runs with `synchronous=FULL`).
 
+mod conn;
 pub mod model;
+mod schema;
+#[doc(hidden)]
+pub mod testing;
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use model::*;
+use schema::{accounts, authorizations, certificates, challenges, eab_keys, orders};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]
@@ -28,185 +35,424 @@ pub enum StoreError {
     Migration(String),
 }
 
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => StoreError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Conflict(info.message().to_string())
+            }
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
 /// A handle on the database; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
-    _private: (),
+    pool: conn::Pool,
+    backend: &'static str,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: only the backend is shown.
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Turns "no row changed" into `NotFound` for updates that must hit a row.
+fn one_row(changed: usize) -> Result<()> {
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database at `url`:
     /// `sqlite://PATH`, a bare path, or `postgres://...`.
-    pub fn open(_url: &str) -> Result<Store, StoreError> {
-        unimplemented!("store")
+    pub fn open(url: &str) -> Result<Store> {
+        let (pool, backend) = conn::open(url)?;
+        let store = Store { pool, backend };
+        conn::migrate(&mut *store.conn()?)?;
+        Ok(store)
     }
 
     /// "sqlite" or "postgres".
     pub fn backend(&self) -> &'static str {
-        unimplemented!("store")
+        self.backend
+    }
+
+    fn conn(&self) -> Result<conn::Pooled> {
+        self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    /// Runs `f` in a transaction. SQLite note: each transaction here starts with a write, so
+    /// that it takes the write lock first and waits on `busy_timeout` instead of failing with
+    /// a stale read snapshot.
+    fn transaction<T>(&self, f: impl FnOnce(&mut conn::DbConnection) -> Result<T>) -> Result<T> {
+        let mut pooled = self.conn()?;
+        let conn: &mut conn::DbConnection = &mut pooled;
+        conn.transaction(f)
     }
 
     /// Runs a trivial query; for readiness checks.
-    pub fn ping(&self) -> Result<(), StoreError> {
-        unimplemented!("store")
+    pub fn ping(&self) -> Result<()> {
+        diesel::sql_query("SELECT 1").execute(&mut *self.conn()?)?;
+        Ok(())
     }
 
     // --- accounts ---
+
     /// Inserts the account; if `eab_kid` is set, binds that unbound, unrevoked EAB key in the
     /// same transaction (Conflict if it is bound already). Conflict on a duplicate thumbprint.
-    pub fn insert_account(&self, _account: &Account) -> Result<(), StoreError> {
-        unimplemented!("store")
+    pub fn insert_account(&self, account: &Account) -> Result<()> {
+        self.transaction(|c| {
+            if let Some(kid) = &account.eab_kid {
+                let bound = diesel::update(
+                    eab_keys::table
+                        .filter(eab_keys::kid.eq(kid))
+                        .filter(eab_keys::account_id.is_null())
+                        .filter(eab_keys::revoked.eq(false)),
+                )
+                .set(eab_keys::account_id.eq(&account.id))
+                .execute(c)?;
+                if bound == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "EAB key {kid} is bound, revoked or unknown"
+                    )));
+                }
+            }
+            diesel::insert_into(accounts::table)
+                .values(account)
+                .execute(c)?;
+            Ok(())
+        })
     }
-    pub fn account(&self, _id: &str) -> Result<Account, StoreError> {
-        unimplemented!("store")
+
+    pub fn account(&self, id: &str) -> Result<Account> {
+        Ok(accounts::table
+            .find(id)
+            .select(Account::as_select())
+            .first(&mut *self.conn()?)?)
     }
-    pub fn account_by_thumbprint(&self, _thumbprint: &str) -> Result<Account, StoreError> {
-        unimplemented!("store")
+
+    pub fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Account> {
+        Ok(accounts::table
+            .filter(accounts::jwk_thumbprint.eq(thumbprint))
+            .select(Account::as_select())
+            .first(&mut *self.conn()?)?)
     }
+
     /// Updates contact and status.
-    pub fn update_account(
-        &self,
-        _id: &str,
-        _contact: &str,
-        _status: &str,
-    ) -> Result<(), StoreError> {
-        unimplemented!("store")
+    pub fn update_account(&self, id: &str, contact: &str, status: &str) -> Result<()> {
+        one_row(
+            diesel::update(accounts::table.find(id))
+                .set((accounts::contact.eq(contact), accounts::status.eq(status)))
+                .execute(&mut *self.conn()?)?,
+        )
     }
+
     /// Replaces the account key (RFC 8555 §7.3.5); Conflict if another account has it.
-    pub fn update_account_key(
-        &self,
-        _id: &str,
-        _jwk: &str,
-        _thumbprint: &str,
-    ) -> Result<(), StoreError> {
-        unimplemented!("store")
+    pub fn update_account_key(&self, id: &str, jwk: &str, thumbprint: &str) -> Result<()> {
+        one_row(
+            diesel::update(accounts::table.find(id))
+                .set((
+                    accounts::jwk.eq(jwk),
+                    accounts::jwk_thumbprint.eq(thumbprint),
+                ))
+                .execute(&mut *self.conn()?)?,
+        )
     }
 
     // --- orders, authorizations, challenges ---
+
     /// Inserts an order with its authorizations and their challenges in one transaction.
     pub fn insert_order(
         &self,
-        _order: &Order,
-        _authzs: &[Authorization],
-        _challenges: &[Challenge],
-    ) -> Result<(), StoreError> {
-        unimplemented!("store")
+        order: &Order,
+        authzs: &[Authorization],
+        challenges: &[Challenge],
+    ) -> Result<()> {
+        self.transaction(|c| {
+            diesel::insert_into(orders::table)
+                .values(order)
+                .execute(c)?;
+            for a in authzs {
+                diesel::insert_into(authorizations::table)
+                    .values(a)
+                    .execute(c)?;
+            }
+            for ch in challenges {
+                diesel::insert_into(challenges::table)
+                    .values(ch)
+                    .execute(c)?;
+            }
+            Ok(())
+        })
     }
-    pub fn order(&self, _id: &str) -> Result<Order, StoreError> {
-        unimplemented!("store")
+
+    pub fn order(&self, id: &str) -> Result<Order> {
+        Ok(orders::table
+            .find(id)
+            .select(Order::as_select())
+            .first(&mut *self.conn()?)?)
     }
+
     /// Orders of an account, oldest first, with id greater than `after` (cursor pagination).
     pub fn orders_for_account(
         &self,
-        _account_id: &str,
-        _after: Option<&str>,
-        _limit: i64,
-    ) -> Result<Vec<Order>, StoreError> {
-        unimplemented!("store")
+        account_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Order>> {
+        let mut q = orders::table
+            .filter(orders::account_id.eq(account_id))
+            .select(Order::as_select())
+            .order(orders::id.asc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            q = q.filter(orders::id.gt(after));
+        }
+        Ok(q.load(&mut *self.conn()?)?)
     }
+
     /// Sets status (and error) only if the current status is `from`; returns whether it did.
     pub fn transition_order(
         &self,
-        _id: &str,
-        _from: &str,
-        _to: &str,
-        _error: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        unimplemented!("store")
+        id: &str,
+        from: &str,
+        to: &str,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        let changed = diesel::update(orders::table.find(id).filter(orders::status.eq(from)))
+            .set((orders::status.eq(to), orders::error.eq(error)))
+            .execute(&mut *self.conn()?)?;
+        Ok(changed == 1)
     }
-    pub fn authorization(&self, _id: &str) -> Result<Authorization, StoreError> {
-        unimplemented!("store")
+
+    pub fn authorization(&self, id: &str) -> Result<Authorization> {
+        Ok(authorizations::table
+            .find(id)
+            .select(Authorization::as_select())
+            .first(&mut *self.conn()?)?)
     }
-    pub fn authorizations_for_order(
-        &self,
-        _order_id: &str,
-    ) -> Result<Vec<Authorization>, StoreError> {
-        unimplemented!("store")
+
+    pub fn authorizations_for_order(&self, order_id: &str) -> Result<Vec<Authorization>> {
+        Ok(authorizations::table
+            .filter(authorizations::order_id.eq(order_id))
+            .select(Authorization::as_select())
+            .order(authorizations::id.asc())
+            .load(&mut *self.conn()?)?)
     }
+
     /// Sets status only if the current status is `from`; returns whether it did.
-    pub fn transition_authorization(
-        &self,
-        _id: &str,
-        _from: &str,
-        _to: &str,
-    ) -> Result<bool, StoreError> {
-        unimplemented!("store")
+    pub fn transition_authorization(&self, id: &str, from: &str, to: &str) -> Result<bool> {
+        let changed = diesel::update(
+            authorizations::table
+                .find(id)
+                .filter(authorizations::status.eq(from)),
+        )
+        .set(authorizations::status.eq(to))
+        .execute(&mut *self.conn()?)?;
+        Ok(changed == 1)
     }
-    pub fn challenge(&self, _id: &str) -> Result<Challenge, StoreError> {
-        unimplemented!("store")
+
+    pub fn challenge(&self, id: &str) -> Result<Challenge> {
+        Ok(challenges::table
+            .find(id)
+            .select(Challenge::as_select())
+            .first(&mut *self.conn()?)?)
     }
-    pub fn challenges_for_authorization(
-        &self,
-        _authz_id: &str,
-    ) -> Result<Vec<Challenge>, StoreError> {
-        unimplemented!("store")
+
+    pub fn challenges_for_authorization(&self, authz_id: &str) -> Result<Vec<Challenge>> {
+        Ok(challenges::table
+            .filter(challenges::authz_id.eq(authz_id))
+            .select(Challenge::as_select())
+            .order(challenges::id.asc())
+            .load(&mut *self.conn()?)?)
     }
+
     /// Moves a challenge from `from` to `to` only if it is in `from`; returns whether it did.
-    pub fn transition_challenge(
-        &self,
-        _id: &str,
-        _from: &str,
-        _to: &str,
-    ) -> Result<bool, StoreError> {
-        unimplemented!("store")
+    pub fn transition_challenge(&self, id: &str, from: &str, to: &str) -> Result<bool> {
+        let changed = diesel::update(
+            challenges::table
+                .find(id)
+                .filter(challenges::status.eq(from)),
+        )
+        .set(challenges::status.eq(to))
+        .execute(&mut *self.conn()?)?;
+        Ok(changed == 1)
     }
+
     /// Records a validation outcome in one transaction: the challenge becomes valid/invalid
     /// (with `validated`/`error`), its authorization becomes valid/invalid, and when invalid
     /// the authorization's other pending challenges become invalid too (RFC 8555 §7.1.6).
     pub fn record_validation(
         &self,
-        _challenge_id: &str,
-        _valid: bool,
-        _validated: Option<i64>,
-        _error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        unimplemented!("store")
+        challenge_id: &str,
+        valid: bool,
+        validated: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let status = if valid { "valid" } else { "invalid" };
+        self.transaction(|c| {
+            one_row(
+                diesel::update(challenges::table.find(challenge_id))
+                    .set((
+                        challenges::status.eq(status),
+                        challenges::validated.eq(validated),
+                        challenges::error.eq(error),
+                    ))
+                    .execute(c)?,
+            )?;
+            let authz_id: String = challenges::table
+                .find(challenge_id)
+                .select(challenges::authz_id)
+                .first(c)?;
+            // Only a pending authorization is decided by its challenge (§7.1.6).
+            diesel::update(
+                authorizations::table
+                    .find(&authz_id)
+                    .filter(authorizations::status.eq("pending")),
+            )
+            .set(authorizations::status.eq(status))
+            .execute(c)?;
+            if !valid {
+                diesel::update(
+                    challenges::table
+                        .filter(challenges::authz_id.eq(&authz_id))
+                        .filter(challenges::status.eq_any(["pending", "processing"])),
+                )
+                .set(challenges::status.eq("invalid"))
+                .execute(c)?;
+            }
+            Ok(())
+        })
     }
 
     // --- certificates ---
+
     /// Inserts the certificate and moves its order from processing to valid with
     /// `certificate_id` set, in one transaction.
-    pub fn insert_certificate(&self, _cert: &Certificate) -> Result<(), StoreError> {
-        unimplemented!("store")
+    pub fn insert_certificate(&self, cert: &Certificate) -> Result<()> {
+        self.transaction(|c| {
+            diesel::insert_into(certificates::table)
+                .values(cert)
+                .execute(c)?;
+            let moved = diesel::update(
+                orders::table
+                    .find(&cert.order_id)
+                    .filter(orders::status.eq("processing")),
+            )
+            .set((
+                orders::status.eq("valid"),
+                orders::certificate_id.eq(&cert.id),
+                orders::not_before.eq(cert.not_before),
+                orders::not_after.eq(cert.not_after),
+            ))
+            .execute(c)?;
+            if moved == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "order {} is not processing",
+                    cert.order_id
+                )));
+            }
+            Ok(())
+        })
     }
-    pub fn certificate(&self, _id: &str) -> Result<Certificate, StoreError> {
-        unimplemented!("store")
+
+    pub fn certificate(&self, id: &str) -> Result<Certificate> {
+        Ok(certificates::table
+            .find(id)
+            .select(Certificate::as_select())
+            .first(&mut *self.conn()?)?)
     }
-    pub fn certificate_by_serial(&self, _serial: &str) -> Result<Certificate, StoreError> {
-        unimplemented!("store")
+
+    pub fn certificate_by_serial(&self, serial: &str) -> Result<Certificate> {
+        Ok(certificates::table
+            .filter(certificates::serial.eq(serial))
+            .select(Certificate::as_select())
+            .first(&mut *self.conn()?)?)
     }
+
     /// Marks a valid certificate revoked; returns false if it was revoked already.
-    pub fn revoke_certificate(
-        &self,
-        _serial: &str,
-        _reason: i32,
-        _at: i64,
-    ) -> Result<bool, StoreError> {
-        unimplemented!("store")
+    pub fn revoke_certificate(&self, serial: &str, reason: i32, at: i64) -> Result<bool> {
+        let changed = diesel::update(
+            certificates::table
+                .filter(certificates::serial.eq(serial))
+                .filter(certificates::status.eq("valid")),
+        )
+        .set((
+            certificates::status.eq("revoked"),
+            certificates::revoked_at.eq(Some(at)),
+            certificates::revocation_reason.eq(Some(reason)),
+        ))
+        .execute(&mut *self.conn()?)?;
+        Ok(changed == 1)
     }
+
     /// Whether the account holds a valid authorization for the identifier now (for revocation
     /// by an account that did not order the certificate, RFC 8555 §7.6).
     pub fn has_valid_authorization(
         &self,
-        _account_id: &str,
-        _identifier_type: &str,
-        _value: &str,
-        _now: i64,
-    ) -> Result<bool, StoreError> {
-        unimplemented!("store")
+        account_id: &str,
+        identifier_type: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let n: i64 = authorizations::table
+            .filter(authorizations::account_id.eq(account_id))
+            .filter(authorizations::identifier_type.eq(identifier_type))
+            .filter(authorizations::identifier_value.eq(value))
+            .filter(authorizations::status.eq("valid"))
+            .filter(authorizations::expires.gt(now))
+            .count()
+            .get_result(&mut *self.conn()?)?;
+        Ok(n > 0)
     }
 
     // --- EAB keys ---
-    pub fn insert_eab_key(&self, _key: &EabKey) -> Result<(), StoreError> {
-        unimplemented!("store")
+
+    pub fn insert_eab_key(&self, key: &EabKey) -> Result<()> {
+        diesel::insert_into(eab_keys::table)
+            .values(key)
+            .execute(&mut *self.conn()?)?;
+        Ok(())
     }
-    pub fn eab_key(&self, _kid: &str) -> Result<EabKey, StoreError> {
-        unimplemented!("store")
+
+    pub fn eab_key(&self, kid: &str) -> Result<EabKey> {
+        Ok(eab_keys::table
+            .find(kid)
+            .select(EabKey::as_select())
+            .first(&mut *self.conn()?)?)
     }
-    pub fn list_eab_keys(&self) -> Result<Vec<EabKey>, StoreError> {
-        unimplemented!("store")
+
+    pub fn list_eab_keys(&self) -> Result<Vec<EabKey>> {
+        Ok(eab_keys::table
+            .select(EabKey::as_select())
+            .order(eab_keys::created_at.asc())
+            .load(&mut *self.conn()?)?)
     }
-    pub fn revoke_eab_key(&self, _kid: &str) -> Result<bool, StoreError> {
-        unimplemented!("store")
+
+    pub fn revoke_eab_key(&self, kid: &str) -> Result<bool> {
+        let changed = diesel::update(
+            eab_keys::table
+                .find(kid)
+                .filter(eab_keys::revoked.eq(false)),
+        )
+        .set(eab_keys::revoked.eq(true))
+        .execute(&mut *self.conn()?)?;
+        Ok(changed == 1)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,11 @@
 //! Rows of the gateway's tables as plain Rust types. Times are Unix seconds; identifiers,
 //! contacts and problems are JSON text so that one schema serves SQLite and PostgreSQL.
 
+use diesel::{Insertable, Queryable, Selectable};
+
 /// An ACME account (RFC 8555 §7.1.2).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::accounts)]
 pub struct Account {
     pub id: String,
     /// RFC 7638 thumbprint of `jwk`, base64url; unique.
@@ -20,7 +23,8 @@ pub struct Account {
 }
 
 /// An order (RFC 8555 §7.1.3).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::orders)]
 pub struct Order {
     pub id: String,
     pub account_id: String,
@@ -39,7 +43,8 @@ pub struct Order {
 }
 
 /// An authorization (RFC 8555 §7.1.4); one per identifier per order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::authorizations)]
 pub struct Authorization {
     pub id: String,
     pub order_id: String,
@@ -56,7 +61,8 @@ pub struct Authorization {
 }
 
 /// A challenge (RFC 8555 §8).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::challenges)]
 pub struct Challenge {
     pub id: String,
     pub authz_id: String,
@@ -71,7 +77,8 @@ pub struct Challenge {
 }
 
 /// An issued certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::certificates)]
 pub struct Certificate {
     pub id: String,
     /// Lower-case hex, unique.
@@ -93,7 +100,8 @@ pub struct Certificate {
 }
 
 /// An External Account Binding key (RFC 8555 §7.3.4).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::eab_keys)]
 pub struct EabKey {
     pub kid: String,
     /// base64url of the HMAC key. Secret: never logged (see the Debug impl).

@@ -27,8 +27,18 @@ async fn http01_issue_renew_revoke(backend: Backend) {
     let port = h.http_port.to_string();
     run(
         certbot(&h).args([
-            "certonly", "--standalone", "--agree-tos", "--register-unsafely-without-email",
-            "--http-01-address", "127.0.0.1", "--http-01-port", &port, "--key-type", "ecdsa", "-d", name,
+            "certonly",
+            "--standalone",
+            "--agree-tos",
+            "--register-unsafely-without-email",
+            "--http-01-address",
+            "127.0.0.1",
+            "--http-01-port",
+            &port,
+            "--key-type",
+            "ecdsa",
+            "-d",
+            name,
         ]),
         "certbot certonly (http-01)",
     )
@@ -39,13 +49,25 @@ async fn http01_issue_renew_revoke(backend: Backend) {
     let first = serial(&live.join("cert.pem"));
     assert_eq!(stored_status(&h, &first).await, "valid");
 
-    run(certbot(&h).args(["renew", "--force-renewal", "--no-random-sleep-on-renew"]), "certbot renew").await;
+    run(
+        certbot(&h).args(["renew", "--force-renewal", "--no-random-sleep-on-renew"]),
+        "certbot renew",
+    )
+    .await;
     let second = serial(&live.join("cert.pem"));
     assert_ne!(first, second, "renewal must issue a new certificate");
     verify_chain(&h.root_pem, &live.join("fullchain.pem"));
 
     run(
-        certbot(&h).args(["revoke", "--no-delete-after-revoke", "--reason", "superseded", "--cert-path"]).arg(live.join("cert.pem")),
+        certbot(&h)
+            .args([
+                "revoke",
+                "--no-delete-after-revoke",
+                "--reason",
+                "superseded",
+                "--cert-path",
+            ])
+            .arg(live.join("cert.pem")),
         "certbot revoke",
     )
     .await;
@@ -58,11 +80,24 @@ on_both_backends!(http01_issue_renew_revoke, http01_issue_renew_revoke);
 async fn dns01_with_manual_hooks(backend: Backend) {
     let h = Harness::start(backend).await;
     let txt = h.txt_dir.display().to_string();
-    let auth = h.script("certbot-auth.sh", &format!("echo \"$CERTBOT_VALIDATION\" >> {txt}/_acme-challenge.$CERTBOT_DOMAIN"));
-    let cleanup = h.script("certbot-cleanup.sh", &format!("rm -f {txt}/_acme-challenge.$CERTBOT_DOMAIN"));
+    let auth = h.script(
+        "certbot-auth.sh",
+        &format!("echo \"$CERTBOT_VALIDATION\" >> {txt}/_acme-challenge.$CERTBOT_DOMAIN"),
+    );
+    let cleanup = h.script(
+        "certbot-cleanup.sh",
+        &format!("rm -f {txt}/_acme-challenge.$CERTBOT_DOMAIN"),
+    );
     run(
         certbot(&h)
-            .args(["certonly", "--manual", "--preferred-challenges", "dns", "--agree-tos", "--register-unsafely-without-email"])
+            .args([
+                "certonly",
+                "--manual",
+                "--preferred-challenges",
+                "dns",
+                "--agree-tos",
+                "--register-unsafely-without-email",
+            ])
             .arg("--manual-auth-hook")
             .arg(&auth)
             .arg("--manual-cleanup-hook")
@@ -73,8 +108,14 @@ async fn dns01_with_manual_hooks(backend: Backend) {
     .await;
     let cert = h.path("certbot/etc/live/dns.certbot.test/cert.pem");
     let names = sans(&cert);
-    assert!(names.contains("DNS:dns.certbot.test") && names.contains("DNS:*.dns.certbot.test"), "{names}");
-    verify_chain(&h.root_pem, &h.path("certbot/etc/live/dns.certbot.test/fullchain.pem"));
+    assert!(
+        names.contains("DNS:dns.certbot.test") && names.contains("DNS:*.dns.certbot.test"),
+        "{names}"
+    );
+    verify_chain(
+        &h.root_pem,
+        &h.path("certbot/etc/live/dns.certbot.test/fullchain.pem"),
+    );
     h.gw.shutdown().await;
 }
 on_both_backends!(dns01_with_manual_hooks, dns01_with_manual_hooks);

@@ -49,7 +49,10 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let txt_dir = dir.path().join("txt");
         std::fs::create_dir_all(&txt_dir).expect("txt dir");
-        let dns = TestDnsServer::start().await.expect("test DNS server starts").with_txt_dir(&txt_dir);
+        let dns = TestDnsServer::start()
+            .await
+            .expect("test DNS server starts")
+            .with_txt_dir(&txt_dir);
         let mut config = Config::default();
         config.data_dir = dir.path().join("data");
         config.ca.key_file = dir.path().join("secrets/ca.key");
@@ -67,7 +70,15 @@ impl Harness {
         let gw = server::start(config, None).await.expect("gateway starts");
         let root_pem = dir.path().join("root.pem");
         std::fs::write(&root_pem, gw.gateway.ca.root_pem()).expect("write root");
-        Harness { gw, dns, dir, root_pem, txt_dir, http_port, tls_port }
+        Harness {
+            gw,
+            dns,
+            dir,
+            root_pem,
+            txt_dir,
+            http_port,
+            tls_port,
+        }
     }
 
     pub fn directory(&self) -> String {
@@ -111,8 +122,15 @@ pub async fn run(cmd: &mut tokio::process::Command, what: &str) -> Output {
 /// Checks a PEM chain with openssl against the gateway's root: leaf first, intermediates after.
 pub fn verify_chain(root_pem: &Path, chain_pem: &Path) {
     let text = std::fs::read_to_string(chain_pem).expect("read chain");
-    let blocks: Vec<&str> = text.split_inclusive("-----END CERTIFICATE-----").filter(|b| b.contains("BEGIN")).collect();
-    assert!(blocks.len() >= 2, "chain must hold leaf and intermediate, got {}", blocks.len());
+    let blocks: Vec<&str> = text
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter(|b| b.contains("BEGIN"))
+        .collect();
+    assert!(
+        blocks.len() >= 2,
+        "chain must hold leaf and intermediate, got {}",
+        blocks.len()
+    );
     let dir = chain_pem.parent().expect("parent");
     let leaf = dir.join("verify-leaf.pem");
     let untrusted = dir.join("verify-untrusted.pem");
@@ -152,9 +170,16 @@ pub fn serial(cert_pem: &Path) -> String {
         .output()
         .expect("openssl runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let hex = text.trim().trim_start_matches("serial=").to_ascii_lowercase();
+    let hex = text
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase();
     let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() { "0".into() } else { trimmed.into() }
+    if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed.into()
+    }
 }
 
 /// Looks the certificate up in the gateway's store and returns its status.

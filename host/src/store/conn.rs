@@ -1,0 +1,92 @@
+//! Connections: one `MultiConnection` over SQLite and PostgreSQL, the r2d2 pool with the
+//! per-connection SQLite settings, and the embedded migrations.
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::StoreError;
+
+/// The one SQL directory, shared by both backends.
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// SQLite allows one writer at a time; more pooled connections only add readers. Eight keeps
+/// reads concurrent on small machines without holding many file handles.
+const SQLITE_POOL_SIZE: u32 = 8;
+/// PostgreSQL serves many sessions; 16 per replica leaves room for several replicas under
+/// the server's default max_connections of 100.
+const PG_POOL_SIZE: u32 = 16;
+
+/// A connection to either backend; diesel generates the dispatch.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+pub type Pool = diesel::r2d2::Pool<ConnectionManager<DbConnection>>;
+pub type Pooled = PooledConnection<ConnectionManager<DbConnection>>;
+
+/// Sets SQLite's durability and concurrency pragmas on every new connection.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = conn {
+            // WAL: readers do not block the writer. synchronous=FULL: a commit is on disk
+            // before the client hears of it. busy_timeout: writers queue instead of failing.
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens a pool for `url` and names its backend.
+pub fn open(url: &str) -> Result<(Pool, &'static str), StoreError> {
+    let (conn_url, backend, size) =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (url.to_string(), "postgres", PG_POOL_SIZE)
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Database(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+            (path.to_string(), "sqlite", SQLITE_POOL_SIZE)
+        };
+    let mut builder = diesel::r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(std::time::Duration::from_secs(10));
+    if backend == "sqlite" {
+        builder = builder.connection_customizer(Box::new(SqlitePragmas));
+    }
+    let pool = builder
+        .build(ConnectionManager::<DbConnection>::new(conn_url))
+        .map_err(|e| StoreError::Pool(format!("cannot open the {backend} database: {e}")))?;
+    Ok((pool, backend))
+}
+
+/// Applies pending migrations; idempotent.
+pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
+    let done = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|v| v.len()),
+        DbConnection::Pg(c) => c.run_pending_migrations(MIGRATIONS).map(|v| v.len()),
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    if done > 0 {
+        tracing::info!(migrations = done, "database migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! Diesel table definitions, written by hand to match `migrations/`.
+
+diesel::table! {
+    eab_keys (kid) {
+        kid -> Text,
+        hmac_key -> Text,
+        label -> Text,
+        account_id -> Nullable<Text>,
+        revoked -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        jwk_thumbprint -> Text,
+        jwk -> Text,
+        status -> Text,
+        contact -> Text,
+        tos_agreed -> Bool,
+        eab_kid -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        account_id -> Text,
+        status -> Text,
+        expires -> BigInt,
+        identifiers -> Text,
+        profile -> Text,
+        not_before -> Nullable<BigInt>,
+        not_after -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        certificate_id -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    authorizations (id) {
+        id -> Text,
+        order_id -> Text,
+        account_id -> Text,
+        identifier_type -> Text,
+        identifier_value -> Text,
+        wildcard -> Bool,
+        status -> Text,
+        expires -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    challenges (id) {
+        id -> Text,
+        authz_id -> Text,
+        kind -> Text,
+        token -> Text,
+        status -> Text,
+        validated -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    certificates (id) {
+        id -> Text,
+        serial -> Text,
+        account_id -> Text,
+        order_id -> Text,
+        chain_pem -> Text,
+        identifiers -> Text,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        status -> Text,
+        revoked_at -> Nullable<BigInt>,
+        revocation_reason -> Nullable<Integer>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    eab_keys,
+    accounts,
+    orders,
+    authorizations,
+    challenges,
+    certificates
+);

@@ -1,0 +1,347 @@
+//! Store tests, each run on SQLite and on the real PostgreSQL.
+
+use super::*;
+
+fn account(id: &str, tp: &str) -> Account {
+    Account {
+        id: id.into(),
+        jwk_thumbprint: tp.into(),
+        jwk: "{}".into(),
+        status: "valid".into(),
+        contact: "[]".into(),
+        tos_agreed: true,
+        eab_kid: None,
+        created_at: 1,
+    }
+}
+
+fn order(id: &str, account: &str) -> Order {
+    Order {
+        id: id.into(),
+        account_id: account.into(),
+        status: "pending".into(),
+        expires: 100,
+        identifiers: r#"[{"type":"dns","value":"a.example"}]"#.into(),
+        profile: "default".into(),
+        not_before: None,
+        not_after: None,
+        error: None,
+        certificate_id: None,
+        created_at: 1,
+    }
+}
+
+fn authz(id: &str, order: &str, account: &str) -> Authorization {
+    Authorization {
+        id: id.into(),
+        order_id: order.into(),
+        account_id: account.into(),
+        identifier_type: "dns".into(),
+        identifier_value: "a.example".into(),
+        wildcard: false,
+        status: "pending".into(),
+        expires: 100,
+        created_at: 1,
+    }
+}
+
+fn challenge(id: &str, authz: &str, kind: &str) -> Challenge {
+    Challenge {
+        id: id.into(),
+        authz_id: authz.into(),
+        kind: kind.into(),
+        token: "tok".into(),
+        status: "pending".into(),
+        validated: None,
+        error: None,
+    }
+}
+
+/// An order o1 of account a1 with authorization z1 and challenges c1 (http-01), c2 (dns-01).
+fn seeded(store: &Store) {
+    store.insert_account(&account("a1", "tp1")).unwrap();
+    store
+        .insert_order(
+            &order("o1", "a1"),
+            &[authz("z1", "o1", "a1")],
+            &[
+                challenge("c1", "z1", "http-01"),
+                challenge("c2", "z1", "dns-01"),
+            ],
+        )
+        .unwrap();
+}
+
+fn cert(id: &str, serial: &str, order: &str) -> Certificate {
+    Certificate {
+        id: id.into(),
+        serial: serial.into(),
+        account_id: "a1".into(),
+        order_id: order.into(),
+        chain_pem: "PEM".into(),
+        identifiers: "[]".into(),
+        not_before: 1,
+        not_after: 2,
+        status: "valid".into(),
+        revoked_at: None,
+        revocation_reason: None,
+        created_at: 1,
+    }
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = super::Store::open(&super::testing::fresh_sqlite_url(dir.path())).unwrap();
+                super::$name(&store);
+            })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                let store = super::Store::open(&super::testing::fresh_postgres_url()).unwrap();
+                assert_eq!(store.backend(), "postgres");
+                super::$name(&store);
+            })*
+        }
+    };
+}
+
+both_backends!(
+    accounts_and_keys,
+    eab_binding,
+    orders_and_pagination,
+    compare_and_set,
+    validation_outcomes,
+    certificates_and_revocation,
+);
+
+fn accounts_and_keys(store: &Store) {
+    store.ping().unwrap();
+    store.insert_account(&account("a1", "tp1")).unwrap();
+    assert!(matches!(
+        store.insert_account(&account("a2", "tp1")),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.account_by_thumbprint("tp1").unwrap().id, "a1");
+    assert!(matches!(store.account("nope"), Err(StoreError::NotFound)));
+    store
+        .update_account("a1", r#"["mailto:x@y.org"]"#, "deactivated")
+        .unwrap();
+    let a = store.account("a1").unwrap();
+    assert_eq!(
+        (a.status.as_str(), a.contact.as_str()),
+        ("deactivated", r#"["mailto:x@y.org"]"#)
+    );
+    store.insert_account(&account("a2", "tp2")).unwrap();
+    assert!(matches!(
+        store.update_account_key("a2", "{}", "tp1"),
+        Err(StoreError::Conflict(_))
+    ));
+    store.update_account_key("a2", r#"{"k":1}"#, "tp3").unwrap();
+    assert_eq!(store.account_by_thumbprint("tp3").unwrap().id, "a2");
+    assert!(matches!(
+        store.update_account("zz", "[]", "valid"),
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn eab_binding(store: &Store) {
+    let key = EabKey {
+        kid: "k1".into(),
+        hmac_key: "secret".into(),
+        label: "t".into(),
+        account_id: None,
+        revoked: false,
+        created_at: 1,
+    };
+    store.insert_eab_key(&key).unwrap();
+    assert!(!format!("{key:?}").contains("secret"));
+    let mut a = account("a1", "tp1");
+    a.eab_kid = Some("k1".into());
+    store.insert_account(&a).unwrap();
+    assert_eq!(
+        store.eab_key("k1").unwrap().account_id.as_deref(),
+        Some("a1")
+    );
+    let mut b = account("a2", "tp2");
+    b.eab_kid = Some("k1".into());
+    assert!(matches!(
+        store.insert_account(&b),
+        Err(StoreError::Conflict(_))
+    ));
+    // The failed insert rolled back: no account a2.
+    assert!(matches!(store.account("a2"), Err(StoreError::NotFound)));
+    store
+        .insert_eab_key(&EabKey {
+            kid: "k2".into(),
+            ..key
+        })
+        .unwrap();
+    assert!(store.revoke_eab_key("k2").unwrap());
+    assert!(!store.revoke_eab_key("k2").unwrap());
+    b.eab_kid = Some("k2".into());
+    assert!(matches!(
+        store.insert_account(&b),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.list_eab_keys().unwrap().len(), 2);
+}
+
+fn orders_and_pagination(store: &Store) {
+    seeded(store);
+    assert_eq!(store.order("o1").unwrap(), order("o1", "a1"));
+    assert_eq!(
+        store.authorizations_for_order("o1").unwrap(),
+        vec![authz("z1", "o1", "a1")]
+    );
+    assert_eq!(store.challenges_for_authorization("z1").unwrap().len(), 2);
+    for i in 2..=5 {
+        store
+            .insert_order(&order(&format!("o{i}"), "a1"), &[], &[])
+            .unwrap();
+    }
+    let page1 = store.orders_for_account("a1", None, 2).unwrap();
+    let ids: Vec<&str> = page1.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["o1", "o2"]);
+    let page2 = store.orders_for_account("a1", Some("o2"), 10).unwrap();
+    assert_eq!(
+        page2.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        ["o3", "o4", "o5"]
+    );
+    // An order whose authorization insert fails leaves nothing behind.
+    let bad = store.insert_order(&order("o9", "a1"), &[authz("z1", "o9", "a1")], &[]);
+    assert!(bad.is_err());
+    assert!(matches!(store.order("o9"), Err(StoreError::NotFound)));
+}
+
+fn compare_and_set(store: &Store) {
+    seeded(store);
+    assert!(store
+        .transition_order("o1", "pending", "ready", None)
+        .unwrap());
+    assert!(!store
+        .transition_order("o1", "pending", "ready", None)
+        .unwrap());
+    assert!(store
+        .transition_order("o1", "ready", "invalid", Some("{}"))
+        .unwrap());
+    assert_eq!(store.order("o1").unwrap().error.as_deref(), Some("{}"));
+    assert!(store
+        .transition_challenge("c1", "pending", "processing")
+        .unwrap());
+    assert!(!store
+        .transition_challenge("c1", "pending", "processing")
+        .unwrap());
+    assert!(store
+        .transition_authorization("z1", "pending", "deactivated")
+        .unwrap());
+    assert!(!store
+        .transition_authorization("z1", "pending", "deactivated")
+        .unwrap());
+}
+
+fn validation_outcomes(store: &Store) {
+    seeded(store);
+    store
+        .record_validation("c1", false, None, Some("{\"detail\":\"x\"}"))
+        .unwrap();
+    assert_eq!(store.authorization("z1").unwrap().status, "invalid");
+    assert_eq!(
+        store.challenge("c2").unwrap().status,
+        "invalid",
+        "other challenges fail with it"
+    );
+    assert!(store.challenge("c1").unwrap().error.is_some());
+    // A second order: success.
+    store
+        .insert_order(
+            &order("o2", "a1"),
+            &[authz("z2", "o2", "a1")],
+            &[challenge("c3", "z2", "http-01")],
+        )
+        .unwrap();
+    store.record_validation("c3", true, Some(5), None).unwrap();
+    assert_eq!(store.authorization("z2").unwrap().status, "valid");
+    assert_eq!(store.challenge("c3").unwrap().validated, Some(5));
+    assert!(store
+        .has_valid_authorization("a1", "dns", "a.example", 50)
+        .unwrap());
+    assert!(
+        !store
+            .has_valid_authorization("a1", "dns", "a.example", 100)
+            .unwrap(),
+        "expired"
+    );
+    assert!(!store
+        .has_valid_authorization("a1", "dns", "b.example", 50)
+        .unwrap());
+    assert!(matches!(
+        store.record_validation("nope", true, None, None),
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn certificates_and_revocation(store: &Store) {
+    seeded(store);
+    // Only a processing order can receive its certificate.
+    assert!(matches!(
+        store.insert_certificate(&cert("x1", "ab", "o1")),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        matches!(store.certificate("x1"), Err(StoreError::NotFound)),
+        "rolled back"
+    );
+    store
+        .transition_order("o1", "pending", "processing", None)
+        .unwrap();
+    store.insert_certificate(&cert("x1", "ab", "o1")).unwrap();
+    let o = store.order("o1").unwrap();
+    assert_eq!(
+        (o.status.as_str(), o.certificate_id.as_deref()),
+        ("valid", Some("x1"))
+    );
+    assert_eq!(store.certificate_by_serial("ab").unwrap().id, "x1");
+    assert!(store.revoke_certificate("ab", 4, 9).unwrap());
+    assert!(!store.revoke_certificate("ab", 4, 9).unwrap());
+    let c = store.certificate("x1").unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.revocation_reason, c.revoked_at),
+        ("revoked", Some(4), Some(9))
+    );
+}
+
+#[test]
+fn sqlite_file_survives_reopen_and_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = testing::fresh_sqlite_url(dir.path());
+    {
+        let store = Store::open(&url).unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        seeded(&store);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let s = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        s.insert_order(&order(&format!("t{t}-{i}"), "a1"), &[], &[])
+                            .unwrap();
+                        s.transition_order(&format!("t{t}-{i}"), "pending", "ready", None)
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    let reopened = Store::open(&url).unwrap();
+    assert_eq!(
+        reopened.orders_for_account("a1", None, 1000).unwrap().len(),
+        201
+    );
+    assert_eq!(reopened.order("t7-24").unwrap().status, "ready");
+}

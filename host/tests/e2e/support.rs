@@ -119,6 +119,25 @@ pub async fn run(cmd: &mut tokio::process::Command, what: &str) -> Output {
     out
 }
 
+/// Runs a command that must fail, and returns its stdout and stderr together.
+pub async fn run_failing(cmd: &mut tokio::process::Command, what: &str) -> String {
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} timed out"))
+        .unwrap_or_else(|e| panic!("{what} could not start: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "{what} succeeded but must fail:\n{text}"
+    );
+    text
+}
+
 /// Checks a PEM chain with openssl against the gateway's root: leaf first, intermediates after.
 pub fn verify_chain(root_pem: &Path, chain_pem: &Path) {
     let text = std::fs::read_to_string(chain_pem).expect("read chain");

@@ -53,8 +53,7 @@ impl Harness {
             .await
             .expect("test DNS server starts")
             .with_txt_dir(&txt_dir);
-        let mut config = Config::default();
-        config.data_dir = dir.path().join("data");
+        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
         config.ca.key_file = dir.path().join("secrets/ca.key");
         config.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         config.validation.http01_port = free_port();

@@ -6,6 +6,7 @@
 
 pub mod acme;
 pub mod ca;
+pub mod client;
 pub mod config;
 pub mod jws;
 pub mod nonce;

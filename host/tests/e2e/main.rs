@@ -4,4 +4,5 @@
 
 mod certbot;
 mod lego;
+mod protocol;
 mod support;

@@ -53,7 +53,10 @@ impl Harness {
             .await
             .expect("test DNS server starts")
             .with_txt_dir(&txt_dir);
-        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        let mut config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
         config.ca.key_file = dir.path().join("secrets/ca.key");
         config.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         config.validation.http01_port = free_port();
@@ -227,4 +230,64 @@ macro_rules! on_both_backends {
             }
         }
     };
+}
+
+/// A minimal http-01 responder on 127.0.0.1:`port`: serves the key authorizations put in the
+/// returned map at `/.well-known/acme-challenge/<token>`, 404 otherwise.
+pub async fn http01_responder(
+    port: u16,
+) -> std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tokens = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        String,
+        String,
+    >::new()));
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .expect("bind http-01 port");
+    let map = tokens.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let map = map.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let path = req.split_whitespace().nth(1).unwrap_or("");
+                let body = path
+                    .strip_prefix("/.well-known/acme-challenge/")
+                    .and_then(|t| map.lock().unwrap().get(t).cloned());
+                let resp = match body {
+                    Some(b) => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                        b.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_string()
+                    }
+                };
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    tokens
+}
+
+/// A client for the harness's gateway with a fresh account key of `alg`, not yet registered.
+pub async fn client(h: &Harness, alg: acmegate::client::KeyAlg) -> acmegate::client::AcmeClient {
+    let key = acmegate::client::AccountKey::generate(alg).expect("key");
+    let roots = std::fs::read(&h.root_pem).expect("root");
+    acmegate::client::AcmeClient::connect(&h.directory(), &roots, key)
+        .await
+        .expect("client connects")
+}
+
+/// A registered client.
+pub async fn account(h: &Harness) -> acmegate::client::AcmeClient {
+    let mut c = client(h, acmegate::client::KeyAlg::Es256).await;
+    c.new_account(&["mailto:ops@example.org"], None)
+        .await
+        .expect("account");
+    c
 }

@@ -1,0 +1,506 @@
+//! A small ACME client (RFC 8555) for the gateway's own tests and benchmark: it signs requests
+//! with ES256/ES384/RS256/EdDSA keys (josekit), follows the order flow, and can also send
+//! deliberately broken requests so that tests can assert the exact problem a server returns.
+
+mod transport;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request};
+use http_body_util::Full;
+use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
+use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
+use josekit::jwk::alg::rsa::RsaKeyPair;
+use josekit::jws::{EdDSA, JwsSigner, ES256, ES384, HS256, RS256};
+use serde_json::{json, Map, Value};
+
+use crate::acme::{Identifier, Problem};
+pub use transport::Transport;
+
+/// Errors of the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("HTTP: {0}")]
+    Http(String),
+    /// The server answered with a problem document, kept whole.
+    #[error("ACME problem: {0}")]
+    Api(Problem),
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+/// Account key algorithms the client can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyAlg {
+    Es256,
+    Es384,
+    Rs256,
+    EdDsa,
+}
+
+/// An account key pair: its signer and public JWK.
+pub struct AccountKey {
+    signer: Box<dyn JwsSigner>,
+    jwk: Map<String, Value>,
+}
+
+impl std::fmt::Debug for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountKey")
+            .field("alg", &self.alg())
+            .finish()
+    }
+}
+
+fn protocol(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Protocol(e.to_string())
+}
+
+impl AccountKey {
+    pub fn generate(alg: KeyAlg) -> Result<AccountKey, ClientError> {
+        let (signer, jwk): (Box<dyn JwsSigner>, josekit::jwk::Jwk) = match alg {
+            KeyAlg::Es256 => {
+                let kp = EcKeyPair::generate(EcCurve::P256).map_err(protocol)?;
+                (
+                    Box::new(
+                        ES256
+                            .signer_from_jwk(&kp.to_jwk_private_key())
+                            .map_err(protocol)?,
+                    ),
+                    kp.to_jwk_public_key(),
+                )
+            }
+            KeyAlg::Es384 => {
+                let kp = EcKeyPair::generate(EcCurve::P384).map_err(protocol)?;
+                (
+                    Box::new(
+                        ES384
+                            .signer_from_jwk(&kp.to_jwk_private_key())
+                            .map_err(protocol)?,
+                    ),
+                    kp.to_jwk_public_key(),
+                )
+            }
+            KeyAlg::Rs256 => {
+                let kp = RsaKeyPair::generate(2048).map_err(protocol)?;
+                (
+                    Box::new(
+                        RS256
+                            .signer_from_jwk(&kp.to_jwk_private_key())
+                            .map_err(protocol)?,
+                    ),
+                    kp.to_jwk_public_key(),
+                )
+            }
+            KeyAlg::EdDsa => {
+                let kp = EdKeyPair::generate(EdCurve::Ed25519).map_err(protocol)?;
+                (
+                    Box::new(
+                        EdDSA
+                            .signer_from_jwk(&kp.to_jwk_private_key())
+                            .map_err(protocol)?,
+                    ),
+                    kp.to_jwk_public_key(),
+                )
+            }
+        };
+        Ok(AccountKey {
+            signer,
+            jwk: jwk.into(),
+        })
+    }
+
+    /// A key from a PKCS#8 DER private key (e.g. a certificate key, for revocation §7.6).
+    pub fn from_ec_p256_pkcs8(der: &[u8]) -> Result<AccountKey, ClientError> {
+        let kp = EcKeyPair::from_der(der, Some(EcCurve::P256)).map_err(protocol)?;
+        Ok(AccountKey {
+            signer: Box::new(
+                ES256
+                    .signer_from_jwk(&kp.to_jwk_private_key())
+                    .map_err(protocol)?,
+            ),
+            jwk: kp.to_jwk_public_key().into(),
+        })
+    }
+
+    pub fn alg(&self) -> &str {
+        self.signer.algorithm().name()
+    }
+
+    pub fn jwk(&self) -> &Map<String, Value> {
+        &self.jwk
+    }
+
+    /// A flattened JWS over `payload` with the given protected header.
+    pub fn sign(&self, protected: &Value, payload: &[u8]) -> Vec<u8> {
+        sign_with(self.signer.as_ref(), protected, payload)
+    }
+}
+
+fn sign_with(signer: &dyn JwsSigner, protected: &Value, payload: &[u8]) -> Vec<u8> {
+    let protected = B64.encode(protected.to_string());
+    let payload = B64.encode(payload);
+    // Signing with an in-memory key only fails for a malformed key, which generate() excludes.
+    let sig = signer
+        .sign(format!("{protected}.{payload}").as_bytes())
+        .unwrap_or_default();
+    json!({"protected": protected, "payload": payload, "signature": B64.encode(sig)})
+        .to_string()
+        .into_bytes()
+}
+
+/// A response, with helpers for what ACME puts in it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Result<Value, ClientError> {
+        serde_json::from_slice(&self.body).map_err(protocol)
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    pub fn location(&self) -> Option<String> {
+        self.header("location")
+    }
+
+    /// The problem document, if the response is one.
+    pub fn problem(&self) -> Option<Problem> {
+        let ct = self.header("content-type")?;
+        if !ct.starts_with("application/problem+json") {
+            return None;
+        }
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// Turns an error status into `ClientError::Api`.
+    pub fn ok(self) -> Result<Reply, ClientError> {
+        if self.status < 400 {
+            return Ok(self);
+        }
+        Err(match self.problem() {
+            Some(p) => ClientError::Api(p),
+            None => {
+                ClientError::Protocol(format!("HTTP {} without a problem document", self.status))
+            }
+        })
+    }
+}
+
+/// An ACME client bound to one server and one account key.
+#[derive(Debug)]
+pub struct AcmeClient {
+    transport: Transport,
+    pub directory: Value,
+    pub key: AccountKey,
+    /// The account URL once registered.
+    pub kid: Option<String>,
+    nonce: std::sync::Mutex<Option<String>>,
+}
+
+impl AcmeClient {
+    /// Connects to `directory_url`, trusting the PEM roots given, and reads the directory.
+    pub async fn connect(
+        directory_url: &str,
+        roots_pem: &[u8],
+        key: AccountKey,
+    ) -> Result<AcmeClient, ClientError> {
+        let uri: http::Uri = directory_url.parse().map_err(protocol)?;
+        let transport = Transport::new(&uri, roots_pem)?;
+        let mut client = AcmeClient {
+            transport,
+            directory: Value::Null,
+            key,
+            kid: None,
+            nonce: std::sync::Mutex::new(None),
+        };
+        client.directory = client.get(directory_url).await?.ok()?.json()?;
+        Ok(client)
+    }
+
+    /// A directory URL by its name (`newNonce`, `newAccount`, ...).
+    pub fn url(&self, name: &str) -> Result<String, ClientError> {
+        self.directory[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| protocol(format!("directory has no {name}")))
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> Result<Reply, ClientError> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(url)
+            .header("user-agent", "acmegate-client");
+        let body = match body {
+            Some((bytes, ct)) => {
+                builder = builder.header("content-type", ct);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let req = builder
+            .body(Full::new(Bytes::from(body)))
+            .map_err(protocol)?;
+        let resp = self.transport.send(req).await?;
+        let (parts, body) = resp.into_parts();
+        if let Some(n) = parts
+            .headers
+            .get("replay-nonce")
+            .and_then(|v| v.to_str().ok())
+        {
+            *self.nonce.lock().unwrap_or_else(|e| e.into_inner()) = Some(n.to_string());
+        }
+        Ok(Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    pub async fn get(&self, url: &str) -> Result<Reply, ClientError> {
+        self.request(Method::GET, url, None).await
+    }
+
+    pub async fn head(&self, url: &str) -> Result<Reply, ClientError> {
+        self.request(Method::HEAD, url, None).await
+    }
+
+    /// A fresh nonce: the last one a response carried, else one from newNonce.
+    pub async fn nonce(&self) -> Result<String, ClientError> {
+        let cached = self.nonce.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(n) = cached {
+            return Ok(n);
+        }
+        self.head(&self.url("newNonce")?).await?;
+        self.nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| protocol("newNonce gave no Replay-Nonce"))
+    }
+
+    /// Sends a raw body with a chosen content type: for tests that break the rules on purpose.
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Reply, ClientError> {
+        self.request(Method::POST, url, Some((body, content_type)))
+            .await
+    }
+
+    /// The protected header a normal request uses: `kid` once registered, else `jwk`.
+    pub async fn header(&self, url: &str) -> Result<Value, ClientError> {
+        self.header_with(url, self.kid.is_none()).await
+    }
+
+    async fn header_with(&self, url: &str, jwk: bool) -> Result<Value, ClientError> {
+        let mut h = json!({"alg": self.key.alg(), "nonce": self.nonce().await?, "url": url});
+        match (&self.kid, jwk) {
+            (Some(kid), false) => h["kid"] = Value::from(kid.clone()),
+            _ => h["jwk"] = Value::Object(self.key.jwk().clone()),
+        }
+        Ok(h)
+    }
+
+    /// A signed POST; `payload` None is POST-as-GET (RFC 8555 §6.3). Retries once on badNonce
+    /// as §6.5 allows.
+    pub async fn post(&self, url: &str, payload: Option<&Value>) -> Result<Reply, ClientError> {
+        self.signed_post(url, payload, self.kid.is_none()).await
+    }
+
+    /// A POST signed with `jwk` even when the account is registered (newAccount, revocation
+    /// by certificate key).
+    pub async fn post_jwk(&self, url: &str, payload: Option<&Value>) -> Result<Reply, ClientError> {
+        self.signed_post(url, payload, true).await
+    }
+
+    async fn signed_post(
+        &self,
+        url: &str,
+        payload: Option<&Value>,
+        jwk: bool,
+    ) -> Result<Reply, ClientError> {
+        let bytes = payload
+            .map(|p| p.to_string().into_bytes())
+            .unwrap_or_default();
+        for attempt in 0..2 {
+            let header = self.header_with(url, jwk).await?;
+            let reply = self
+                .post_raw(url, self.key.sign(&header, &bytes), "application/jose+json")
+                .await?;
+            let bad_nonce = reply
+                .problem()
+                .is_some_and(|p| p.kind == crate::acme::ProblemType::BadNonce);
+            if !bad_nonce || attempt == 1 {
+                return Ok(reply);
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// newAccount (§7.3), optionally with External Account Binding (§7.3.4).
+    pub async fn new_account(
+        &mut self,
+        contact: &[&str],
+        eab: Option<(&str, &[u8])>,
+    ) -> Result<Reply, ClientError> {
+        let url = self.url("newAccount")?;
+        let mut payload = json!({"termsOfServiceAgreed": true, "contact": contact});
+        if let Some((kid, hmac)) = eab {
+            let mac = HS256.signer_from_bytes(hmac).map_err(protocol)?;
+            let jwk = Value::Object(self.key.jwk().clone()).to_string();
+            let inner = sign_with(
+                &mac,
+                &json!({"alg": "HS256", "kid": kid, "url": url}),
+                jwk.as_bytes(),
+            );
+            payload["externalAccountBinding"] = serde_json::from_slice(&inner).map_err(protocol)?;
+        }
+        let reply = self.post_jwk(&url, Some(&payload)).await?.ok()?;
+        self.kid = reply.location();
+        Ok(reply)
+    }
+
+    pub async fn new_order(
+        &self,
+        identifiers: &[Identifier],
+        profile: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        let mut payload = json!({"identifiers": identifiers});
+        if let Some(p) = profile {
+            payload["profile"] = Value::from(p);
+        }
+        self.post(&self.url("newOrder")?, Some(&payload)).await
+    }
+
+    /// Polls `url` with POST-as-GET until its status leaves `pending`/`processing` or
+    /// `timeout` passes, honouring Retry-After up to one second.
+    pub async fn poll(&self, url: &str, timeout: Duration) -> Result<Value, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let reply = self.post(url, None).await?.ok()?;
+            let v = reply.json()?;
+            let status = v["status"].as_str().unwrap_or("");
+            if !matches!(status, "pending" | "processing") || tokio::time::Instant::now() > deadline
+            {
+                return Ok(v);
+            }
+            let wait = reply
+                .header("retry-after")
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(1)
+                .min(1);
+            tokio::time::sleep(Duration::from_millis(if wait == 0 { 50 } else { 100 })).await;
+        }
+    }
+
+    /// The whole flow for one order: answer `challenge_type` on every authorization, finalize
+    /// with a fresh P-256 key, and download the chain. Returns (order URL, chain PEM).
+    pub async fn issue(
+        &self,
+        identifiers: &[Identifier],
+        challenge_type: &str,
+        profile: Option<&str>,
+    ) -> Result<(String, String), ClientError> {
+        let order = self.new_order(identifiers, profile).await?.ok()?;
+        let order_url = order
+            .location()
+            .ok_or_else(|| protocol("newOrder without Location"))?;
+        let order = order.json()?;
+        for authz_url in order["authorizations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let authz = self.post(authz_url, None).await?.ok()?.json()?;
+            if authz["status"] == "valid" {
+                continue;
+            }
+            let chall = authz["challenges"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == challenge_type))
+                .ok_or_else(|| protocol(format!("no {challenge_type} challenge offered")))?;
+            let chall_url = chall["url"]
+                .as_str()
+                .ok_or_else(|| protocol("challenge without url"))?;
+            self.post(chall_url, Some(&json!({}))).await?.ok()?;
+            let done = self.poll(authz_url, Duration::from_secs(30)).await?;
+            if done["status"] != "valid" {
+                return Err(protocol(format!(
+                    "authorization ended {}: {}",
+                    done["status"], done
+                )));
+            }
+        }
+        let (csr, _key) = csr_p256(identifiers)?;
+        let finalize = order["finalize"]
+            .as_str()
+            .ok_or_else(|| protocol("order without finalize"))?;
+        self.post(finalize, Some(&json!({"csr": B64.encode(csr)})))
+            .await?
+            .ok()?;
+        let done = self.poll(&order_url, Duration::from_secs(30)).await?;
+        let cert_url = done["certificate"]
+            .as_str()
+            .ok_or_else(|| protocol(format!("order ended without certificate: {done}")))?;
+        let chain = self.post(cert_url, None).await?.ok()?;
+        Ok((order_url, String::from_utf8_lossy(&chain.body).into_owned()))
+    }
+}
+
+/// A P-256 key (PKCS#8 DER) and a CSR (DER) naming `identifiers` as SANs, with no subject.
+pub fn csr_p256(identifiers: &[Identifier]) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(protocol)?;
+    let key = openssl::pkey::PKey::from_ec_key(EcKey::generate(&group).map_err(protocol)?)
+        .map_err(protocol)?;
+    Ok((
+        csr_for_key(&key, identifiers)?,
+        key.private_key_to_pkcs8().map_err(protocol)?,
+    ))
+}
+
+/// A CSR for `key` naming `identifiers`.
+pub fn csr_for_key(
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    identifiers: &[Identifier],
+) -> Result<Vec<u8>, ClientError> {
+    let mut b = openssl::x509::X509Req::builder().map_err(protocol)?;
+    b.set_pubkey(key).map_err(protocol)?;
+    let mut san = openssl::x509::extension::SubjectAlternativeName::new();
+    for id in identifiers {
+        match id.kind {
+            crate::acme::IdentifierType::Dns => san.dns(&id.value),
+            crate::acme::IdentifierType::Ip => san.ip(&id.value),
+        };
+    }
+    let mut exts = openssl::stack::Stack::new().map_err(protocol)?;
+    exts.push(san.build(&b.x509v3_context(None)).map_err(protocol)?)
+        .map_err(protocol)?;
+    b.add_extensions(&exts).map_err(protocol)?;
+    b.sign(key, openssl::hash::MessageDigest::sha256())
+        .map_err(protocol)?;
+    b.build().to_der().map_err(protocol)
+}

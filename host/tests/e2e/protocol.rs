@@ -1,0 +1,645 @@
+//! RFC 8555 protocol checks with acmegate's own client: every §6 request check with its exact
+//! problem type, accounts (update, keyChange, deactivation, EAB), orders (list, identifiers,
+//! profiles, finalize rules), authorizations, revocation and CAA.
+
+use acmegate::acme::{Identifier, ProblemType};
+use acmegate::client::{csr_p256, AccountKey, KeyAlg};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::support::{account, client, http01_responder, Backend, Harness};
+
+const JOSE: &str = "application/jose+json";
+
+fn problem_type(reply: &acmegate::client::Reply) -> ProblemType {
+    reply
+        .problem()
+        .unwrap_or_else(|| {
+            panic!(
+                "expected a problem, got {} {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            )
+        })
+        .kind
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_and_nonces() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let c = client(&h, KeyAlg::Es256).await;
+    for key in [
+        "newNonce",
+        "newAccount",
+        "newOrder",
+        "revokeCert",
+        "keyChange",
+    ] {
+        assert!(c.url(key).unwrap().starts_with(&h.gw.base_url), "{key}");
+    }
+    assert_eq!(
+        c.directory["meta"]["profiles"]["default"],
+        "TLS server certificate, 90 days"
+    );
+    assert_eq!(c.directory["meta"]["caaIdentities"][0], "acmegate.invalid");
+    let head = c.head(&c.url("newNonce").unwrap()).await.unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("cache-control").as_deref(), Some("no-store"));
+    assert!(head.header("replay-nonce").is_some());
+    assert!(head.header("link").unwrap().contains("rel=\"index\""));
+    assert_eq!(
+        c.get(&c.url("newNonce").unwrap()).await.unwrap().status,
+        204
+    );
+    // RFC 8555 §6.3: GET on a POST-only resource is 405.
+    assert_eq!(
+        c.get(&c.url("newOrder").unwrap()).await.unwrap().status,
+        405
+    );
+    let root = c
+        .get(&format!("{}/ca/root.pem", h.gw.base_url))
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&root.body).contains("BEGIN CERTIFICATE"));
+    h.gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn section_6_request_checks() {
+    let h = Harness::start_with(Backend::Sqlite, |c| c.server.max_body_bytes = 4096).await;
+    let c = account(&h).await;
+    let url = c.url("newOrder").unwrap();
+    let payload = json!({"identifiers": [{"type": "dns", "value": "a.example"}]}).to_string();
+    let signed = |header: Value| c.key.sign(&header, payload.as_bytes());
+    let kid = c.kid.clone().unwrap();
+
+    // Content type (§6.2): 415.
+    let h0 = c.header(&url).await.unwrap();
+    let r = c
+        .post_raw(&url, signed(h0), "application/json")
+        .await
+        .unwrap();
+    assert_eq!((r.status, problem_type(&r)), (415, ProblemType::Malformed));
+
+    // Unknown nonce: badNonce, with a fresh nonce to retry with (§6.5).
+    let r = c
+        .post_raw(
+            &url,
+            signed(json!({"alg": "ES256", "kid": kid, "nonce": "bm9wZQ", "url": url})),
+            JOSE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::BadNonce);
+    assert!(r.header("replay-nonce").is_some());
+
+    // A nonce is single use.
+    let nonce = c.nonce().await.unwrap();
+    let body = signed(json!({"alg": "ES256", "kid": kid, "nonce": nonce, "url": url}));
+    assert_eq!(
+        c.post_raw(&url, body.clone(), JOSE).await.unwrap().status,
+        201
+    );
+    let r = c.post_raw(&url, body, JOSE).await.unwrap();
+    assert_eq!(problem_type(&r), ProblemType::BadNonce);
+
+    // The signed url must be the request URL (§6.4).
+    let r = c.post_raw(&url, signed(json!({"alg": "ES256", "kid": kid, "nonce": c.nonce().await.unwrap(), "url": c.url("newAccount").unwrap()})), JOSE).await.unwrap();
+    assert_eq!(problem_type(&r), ProblemType::Unauthorized);
+
+    // Algorithms: none and MACs are refused with the allowed list.
+    for alg in ["none", "HS256"] {
+        let r = c
+            .post_raw(
+                &url,
+                signed(
+                    json!({"alg": alg, "kid": kid, "nonce": c.nonce().await.unwrap(), "url": url}),
+                ),
+                JOSE,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            problem_type(&r),
+            ProblemType::BadSignatureAlgorithm,
+            "{alg}"
+        );
+        assert!(r
+            .problem()
+            .unwrap()
+            .algorithms
+            .unwrap()
+            .contains(&"ES256".to_string()));
+    }
+
+    // Exactly one of kid and jwk; newOrder wants kid.
+    let r = c.post_raw(&url, signed(json!({"alg": "ES256", "kid": kid, "jwk": c.key.jwk(), "nonce": c.nonce().await.unwrap(), "url": url})), JOSE).await.unwrap();
+    assert_eq!(problem_type(&r), ProblemType::Malformed);
+    let r = c.post_raw(&url, signed(json!({"alg": "ES256", "jwk": c.key.jwk(), "nonce": c.nonce().await.unwrap(), "url": url})), JOSE).await.unwrap();
+    assert_eq!(problem_type(&r), ProblemType::Malformed);
+
+    // Unknown account.
+    let r = c.post_raw(&url, signed(json!({"alg": "ES256", "kid": format!("{}/acme/acct/nobody", h.gw.base_url), "nonce": c.nonce().await.unwrap(), "url": url})), JOSE).await.unwrap();
+    assert_eq!(problem_type(&r), ProblemType::AccountDoesNotExist);
+
+    // A signature by another key.
+    let other = AccountKey::generate(KeyAlg::Es256).unwrap();
+    let r = c
+        .post_raw(
+            &url,
+            other.sign(
+                &json!({"alg": "ES256", "kid": kid, "nonce": c.nonce().await.unwrap(), "url": url}),
+                payload.as_bytes(),
+            ),
+            JOSE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::Malformed);
+
+    // Body size limit, and garbage bodies.
+    let r = c.post_raw(&url, vec![b'x'; 10_000], JOSE).await.unwrap();
+    assert_eq!((r.status, problem_type(&r)), (413, ProblemType::Malformed));
+    let r = c.post_raw(&url, b"not json".to_vec(), JOSE).await.unwrap();
+    assert_eq!(problem_type(&r), ProblemType::Malformed);
+    h.gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_lifecycle_and_key_change() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let mut c = client(&h, KeyAlg::EdDsa).await;
+    let url = c.url("newAccount").unwrap();
+    let r = c
+        .post(&url, Some(&json!({"onlyReturnExisting": true})))
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::AccountDoesNotExist);
+    for (contact, kind) in [
+        ("tel:+15551234", ProblemType::UnsupportedContact),
+        ("mailto:a@b.org?subject=x", ProblemType::InvalidContact),
+    ] {
+        let r = c
+            .post(&url, Some(&json!({"contact": [contact]})))
+            .await
+            .unwrap();
+        assert_eq!(problem_type(&r), kind, "{contact}");
+    }
+    let created = c
+        .new_account(&["mailto:ops@example.org"], None)
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201);
+    let kid = c.kid.clone().unwrap();
+    let again = c
+        .post_jwk(&url, Some(&json!({"onlyReturnExisting": true})))
+        .await
+        .unwrap();
+    assert_eq!((again.status, again.location()), (200, Some(kid.clone())));
+
+    // Update the contact.
+    let upd = c
+        .post(&kid, Some(&json!({"contact": ["mailto:new@example.org"]})))
+        .await
+        .unwrap()
+        .ok()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(upd["contact"][0], "mailto:new@example.org");
+
+    // keyChange (§7.3.5): the inner JWS is signed by the new key.
+    let new_key = AccountKey::generate(KeyAlg::Es384).unwrap();
+    let kc_url = c.url("keyChange").unwrap();
+    let inner = new_key.sign(
+        &json!({"alg": "ES384", "jwk": new_key.jwk(), "url": kc_url}),
+        json!({"account": kid, "oldKey": c.key.jwk()})
+            .to_string()
+            .as_bytes(),
+    );
+    let inner: Value = serde_json::from_slice(&inner).unwrap();
+    c.post(&kc_url, Some(&inner)).await.unwrap().ok().unwrap();
+    // The old key no longer authenticates (an EdDSA signature for an account that now has a
+    // P-384 key: the algorithm does not fit the key); the new one does.
+    let r = c.post(&kid, None).await.unwrap();
+    assert_eq!(problem_type(&r), ProblemType::BadSignatureAlgorithm);
+    let old = std::mem::replace(&mut c.key, new_key);
+    assert_eq!(c.post(&kid, None).await.unwrap().status, 200);
+
+    // A key another account holds is refused with 409 and that account's URL.
+    let other = account(&h).await;
+    let other_kid = other.kid.clone().unwrap();
+    let inner = other.key.sign(
+        &json!({"alg": "ES256", "jwk": other.key.jwk(), "url": kc_url}),
+        json!({"account": kid, "oldKey": c.key.jwk()})
+            .to_string()
+            .as_bytes(),
+    );
+    let r = c
+        .post(&kc_url, Some(&serde_json::from_slice(&inner).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 409);
+    assert_eq!(r.location(), Some(other_kid));
+    drop(old);
+
+    // Deactivation (§7.3.6): afterwards the account is refused.
+    let d = c
+        .post(&kid, Some(&json!({"status": "deactivated"})))
+        .await
+        .unwrap()
+        .ok()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(d["status"], "deactivated");
+    let r = c
+        .new_order(&[Identifier::dns("x.example")], None)
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::Unauthorized);
+    h.gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_account_binding() {
+    let h = Harness::start_with(Backend::Sqlite, |c| c.acme.eab_required = true).await;
+    let key = b"0123456789abcdef0123456789abcdef".to_vec();
+    let store = h.gw.gateway.store.clone();
+    let row = acmegate::store::EabKey {
+        kid: "kid-1".into(),
+        hmac_key: B64.encode(&key),
+        label: "t".into(),
+        account_id: None,
+        revoked: false,
+        created_at: 0,
+    };
+    tokio::task::spawn_blocking(move || store.insert_eab_key(&row))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut c = client(&h, KeyAlg::Es256).await;
+    assert_eq!(c.directory["meta"]["externalAccountRequired"], true);
+    match c.new_account(&[], None).await {
+        Err(acmegate::client::ClientError::Api(p)) => {
+            assert_eq!(p.kind, ProblemType::ExternalAccountRequired)
+        }
+        other => panic!("expected externalAccountRequired, got {other:?}"),
+    }
+    match c
+        .new_account(&[], Some(("kid-1", b"wrong-key-wrong-key-wrong-key-xx")))
+        .await
+    {
+        Err(acmegate::client::ClientError::Api(p)) => assert_eq!(p.kind, ProblemType::Unauthorized),
+        other => panic!("expected unauthorized, got {other:?}"),
+    }
+    assert_eq!(
+        c.new_account(&[], Some(("kid-1", &key)))
+            .await
+            .unwrap()
+            .status,
+        201
+    );
+    // The key is bound now: another account cannot use it.
+    let mut d = client(&h, KeyAlg::Es256).await;
+    match d.new_account(&[], Some(("kid-1", &key))).await {
+        Err(acmegate::client::ClientError::Api(p)) => assert_eq!(p.kind, ProblemType::Unauthorized),
+        other => panic!("expected unauthorized, got {other:?}"),
+    }
+    h.gw.shutdown().await;
+}
+
+async fn orders_identifiers_and_revocation(backend: Backend) {
+    let h = Harness::start_with(backend, |c| c.acme.orders_per_page = 2).await;
+    let tokens = http01_responder(h.http_port).await;
+    let c = account(&h).await;
+    let thumb = acmegate::jws::thumbprint(c.key.jwk()).unwrap();
+
+    // Refusals at newOrder: bad names with subproblems, unknown profile.
+    let r = c
+        .new_order(
+            &[
+                Identifier::dns("ok.example"),
+                Identifier::dns("bad_name.example"),
+                Identifier::dns("*.com"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    let p = r.problem().unwrap();
+    assert_eq!(
+        (p.kind, p.subproblems.len()),
+        (ProblemType::RejectedIdentifier, 2)
+    );
+    let r = c
+        .new_order(&[Identifier::dns("ok.example")], Some("gold"))
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::InvalidProfile);
+
+    // An IP identifier (RFC 8738) proven over http-01; a wildcard over dns-01.
+    let ip = Identifier::ip("127.0.0.1".parse().unwrap());
+    let order = c
+        .new_order(&[ip.clone(), Identifier::dns("*.wild.example")], None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let order_url = order.location().unwrap();
+    let order = order.json().unwrap();
+    assert_eq!(order["status"], "pending");
+
+    // Finalize before the authorizations are valid: orderNotReady.
+    let (csr, leaf_key) = csr_p256(&[ip.clone(), Identifier::dns("*.wild.example")]).unwrap();
+    let finalize = order["finalize"].as_str().unwrap().to_string();
+    let r = c
+        .post(&finalize, Some(&json!({"csr": B64.encode(&csr)})))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, problem_type(&r)),
+        (403, ProblemType::OrderNotReady)
+    );
+
+    for authz_url in order["authorizations"].as_array().unwrap() {
+        let authz_url = authz_url.as_str().unwrap();
+        let authz = c
+            .post(authz_url, None)
+            .await
+            .unwrap()
+            .ok()
+            .unwrap()
+            .json()
+            .unwrap();
+        let kinds: Vec<&str> = authz["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ch| ch["type"].as_str().unwrap())
+            .collect();
+        let want = if authz["identifier"]["type"] == "ip" {
+            assert!(!kinds.contains(&"dns-01"), "no dns-01 for IPs: {kinds:?}");
+            "http-01"
+        } else {
+            assert_eq!(authz["wildcard"], true);
+            assert_eq!(kinds, ["dns-01"], "wildcards only with dns-01");
+            "dns-01"
+        };
+        let chall = authz["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|ch| ch["type"] == want)
+            .unwrap();
+        let token = chall["token"].as_str().unwrap();
+        let key_auth = format!("{token}.{thumb}");
+        if want == "http-01" {
+            tokens.lock().unwrap().insert(token.to_string(), key_auth);
+        } else {
+            let digest = ring::digest::digest(&ring::digest::SHA256, key_auth.as_bytes());
+            h.dns
+                .add_txt("_acme-challenge.wild.example", &B64.encode(digest));
+        }
+        let r = c
+            .post(chall["url"].as_str().unwrap(), Some(&json!({})))
+            .await
+            .unwrap()
+            .ok()
+            .unwrap();
+        assert!(r.header("link").unwrap().contains("rel=\"up\""));
+        let done = c
+            .poll(authz_url, std::time::Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(done["status"], "valid", "{done}");
+    }
+    let ready = c
+        .poll(&order_url, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+
+    // A CSR that does not name exactly the identifiers: badCSR.
+    let (wrong, _) = csr_p256(&[ip.clone()]).unwrap();
+    let r = c
+        .post(&finalize, Some(&json!({"csr": B64.encode(&wrong)})))
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::BadCsr);
+    let done = c
+        .post(&finalize, Some(&json!({"csr": B64.encode(&csr)})))
+        .await
+        .unwrap()
+        .ok()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(done["status"], "valid");
+    let chain = c
+        .post(done["certificate"].as_str().unwrap(), None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    assert_eq!(
+        chain.header("content-type").as_deref(),
+        Some("application/pem-certificate-chain")
+    );
+    let pem = String::from_utf8(chain.body.to_vec()).unwrap();
+    let leaf = openssl::x509::X509::from_pem(pem.as_bytes()).unwrap();
+    let text = String::from_utf8(leaf.to_text().unwrap()).unwrap();
+    assert!(
+        text.contains("IP Address:127.0.0.1") && text.contains("DNS:*.wild.example"),
+        "{text}"
+    );
+
+    // Orders list, two per page, linked with rel="next" (§7.1.2.1).
+    c.new_order(&[Identifier::dns("p1.example")], None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    c.new_order(&[Identifier::dns("p2.example")], None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let acct = c
+        .post(c.kid.as_ref().unwrap(), None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let page1 = c
+        .post(acct["orders"].as_str().unwrap(), None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    assert_eq!(page1.json().unwrap()["orders"].as_array().unwrap().len(), 2);
+    assert_eq!(page1.json().unwrap()["orders"][0], order_url);
+    let next = page1
+        .header("link")
+        .into_iter()
+        .chain(
+            page1
+                .headers
+                .get_all("link")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_string),
+        )
+        .find(|l| l.contains("rel=\"next\""))
+        .expect("next link");
+    let next_url = next
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap()
+        .to_string();
+    let page2 = c
+        .post(&next_url, None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(page2["orders"].as_array().unwrap().len(), 1);
+
+    // Authorization deactivation (§7.5.2) makes its pending order invalid.
+    let pending = c
+        .new_order(&[Identifier::dns("gone.example")], None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let pending_url = pending.location().unwrap();
+    let authz_url = pending.json().unwrap()["authorizations"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let d = c
+        .post(&authz_url, Some(&json!({"status": "deactivated"})))
+        .await
+        .unwrap()
+        .ok()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(d["status"], "deactivated");
+    assert_eq!(
+        c.post(&pending_url, None).await.unwrap().json().unwrap()["status"],
+        "invalid"
+    );
+
+    // Revocation: a stranger without authorizations is refused; a bad reason is refused; the
+    // certificate's own key may revoke (§7.6), once.
+    let leaf_der = leaf.to_der().unwrap();
+    let stranger = account(&h).await;
+    let revoke = c.url("revokeCert").unwrap();
+    let r = stranger
+        .post(
+            &revoke,
+            Some(&json!({"certificate": B64.encode(&leaf_der)})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::Unauthorized);
+    let r = c
+        .post(
+            &revoke,
+            Some(&json!({"certificate": B64.encode(&leaf_der), "reason": 7})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::BadRevocationReason);
+    let mut by_key = client(&h, KeyAlg::Es256).await;
+    by_key.key = AccountKey::from_ec_p256_pkcs8(&leaf_key).unwrap();
+    assert_eq!(
+        by_key
+            .post(
+                &revoke,
+                Some(&json!({"certificate": B64.encode(&leaf_der), "reason": 1}))
+            )
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let r = c
+        .post(
+            &revoke,
+            Some(&json!({"certificate": B64.encode(&leaf_der)})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::AlreadyRevoked);
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    orders_identifiers_and_revocation,
+    orders_identifiers_and_revocation
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caa_refuses_other_issuers() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let c = account(&h).await;
+    let thumb = acmegate::jws::thumbprint(c.key.jwk()).unwrap();
+    h.dns
+        .set_caa("caa.example", vec![(0, "issue", "other-ca.example")]);
+    h.dns
+        .set_caa("ok.caa2.example", vec![(0, "issue", "acmegate.invalid")]);
+    for (name, want) in [("caa.example", "invalid"), ("ok.caa2.example", "valid")] {
+        let order = c
+            .new_order(&[Identifier::dns(name)], None)
+            .await
+            .unwrap()
+            .ok()
+            .unwrap()
+            .json()
+            .unwrap();
+        let authz_url = order["authorizations"][0].as_str().unwrap();
+        let authz = c.post(authz_url, None).await.unwrap().json().unwrap();
+        let chall = authz["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|ch| ch["type"] == "dns-01")
+            .unwrap();
+        let key_auth = format!("{}.{thumb}", chall["token"].as_str().unwrap());
+        h.dns.add_txt(
+            &format!("_acme-challenge.{name}"),
+            &B64.encode(ring::digest::digest(
+                &ring::digest::SHA256,
+                key_auth.as_bytes(),
+            )),
+        );
+        c.post(chall["url"].as_str().unwrap(), Some(&json!({})))
+            .await
+            .unwrap()
+            .ok()
+            .unwrap();
+        let done = c
+            .poll(authz_url, std::time::Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(done["status"], want, "{name}: {done}");
+        if want == "invalid" {
+            let failed = done["challenges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|ch| ch["type"] == "dns-01")
+                .unwrap();
+            assert_eq!(
+                failed["error"]["type"], "urn:ietf:params:acme:error:caa",
+                "{done}"
+            );
+        }
+    }
+    h.gw.shutdown().await;
+}

@@ -422,7 +422,7 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
     assert_eq!(ready["status"], "ready");
 
     // A CSR that does not name exactly the identifiers: badCSR.
-    let (wrong, _) = csr_p256(&[ip.clone()]).unwrap();
+    let (wrong, _) = csr_p256(std::slice::from_ref(&ip)).unwrap();
     let r = c
         .post(&finalize, Some(&json!({"csr": B64.encode(&wrong)})))
         .await

@@ -5,6 +5,9 @@
 //! Nothing here touches the network or the store: the front end decides which key applies
 //! (`jwk` or the account behind `kid`) and calls in.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use josekit::jwk::Jwk;
@@ -17,6 +20,22 @@ use crate::acme::Problem;
 /// The signature algorithms accepted on ACME requests (RFC 8555 §6.2: MUST NOT be `none` or a
 /// MAC). Listed in `badSignatureAlgorithm` problems.
 pub const ALLOWED_ALGS: [&str; 5] = ["RS256", "ES256", "ES384", "ES512", "EdDSA"];
+
+/// How many account-key verifiers are kept. Importing a key into OpenSSL (with curve point
+/// validation) costs more than a verification; 10k keys cover every active account of a busy
+/// gateway and take a few MiB.
+const VERIFIER_CACHE_CAPACITY: usize = 10_000;
+
+/// Verifiers by (algorithm, RFC 7638 thumbprint). The thumbprint names the key exactly, so a
+/// cached verifier can only ever verify for the key it was built from.
+#[derive(Debug, Default)]
+pub struct VerifierCache(Mutex<HashMap<(String, String), Arc<dyn JwsVerifier>>>);
+
+impl VerifierCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<dyn JwsVerifier>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// Smallest RSA account key accepted, in bits; below this the key is `badPublicKey`.
 const MIN_RSA_BITS: usize = 2048;
@@ -112,6 +131,35 @@ impl Jws {
     /// Verifies the signature with the given public JWK, checking that key and `alg` agree.
     pub fn verify(&self, jwk: &Map<String, Value>) -> Result<(), Problem> {
         let verifier = verifier_for_jwk(&self.protected.alg, jwk)?;
+        self.check_signature(verifier.as_ref())
+    }
+
+    /// As [`Jws::verify`], reusing a verifier built earlier for the same key and algorithm.
+    pub fn verify_cached(
+        &self,
+        jwk: &Map<String, Value>,
+        cache: &VerifierCache,
+    ) -> Result<(), Problem> {
+        let key = (self.protected.alg.clone(), thumbprint(jwk)?);
+        let cached = cache.lock().get(&key).cloned();
+        let verifier = match cached {
+            Some(v) => v,
+            None => {
+                let v: Arc<dyn JwsVerifier> =
+                    Arc::from(verifier_for_jwk(&self.protected.alg, jwk)?);
+                let mut map = cache.lock();
+                if map.len() >= VERIFIER_CACHE_CAPACITY {
+                    // Rebuilding a verifier is cheap next to a full scan for the oldest entry.
+                    map.clear();
+                }
+                map.insert(key, v.clone());
+                v
+            }
+        };
+        self.check_signature(verifier.as_ref())
+    }
+
+    fn check_signature(&self, verifier: &dyn JwsVerifier) -> Result<(), Problem> {
         verifier
             .verify(&self.signing_input, &self.signature)
             .map_err(|_| Problem::malformed("JWS signature is invalid"))
@@ -364,7 +412,13 @@ pub(crate) mod tests {
         let jws = Jws::parse(&body).unwrap();
         jws.check_header().unwrap();
         jws.verify(&jwk).unwrap();
-        // A different key does not verify.
+        let cache = VerifierCache::default();
+        jws.verify_cached(&jwk, &cache).unwrap();
+        jws.verify_cached(&jwk, &cache).unwrap();
+        assert_eq!(cache.lock().len(), 1);
+        // A different key does not verify, cached or not.
+        let (_, other_key) = es256();
+        assert!(jws.verify_cached(&other_key, &cache).is_err());
         let (_, other) = es256();
         assert_eq!(
             jws.verify(&other).unwrap_err().kind,

@@ -5,6 +5,7 @@
 //! CA; [`store`] persistence; [`config`] and [`server`] wire them into the binary.
 
 pub mod acme;
+pub mod bench;
 pub mod ca;
 pub mod client;
 pub mod config;

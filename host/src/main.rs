@@ -37,6 +37,8 @@ enum Command {
     },
     /// Run database migrations and exit.
     Migrate,
+    /// Benchmark full ACME orders against acmegate (and Pebble with --pebble).
+    Bench(acmegate::bench::BenchOptions),
     /// External Account Binding keys (RFC 8555 §7.3.4).
     Eab {
         #[command(subcommand)]
@@ -89,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eab { command } => eab(&cli, command).await,
+        Command::Bench(opts) => acmegate::bench::run(opts.clone()).await.map(|_| ()),
     }
 }
 

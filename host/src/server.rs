@@ -120,6 +120,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         ca,
         va: Arc::new(va),
         nonces: NoncePool::default(),
+        verifiers: Default::default(),
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, tls, gateway.clone(), rx));

@@ -208,6 +208,8 @@ pub struct AcmeClient {
     pub key: AccountKey,
     /// The account URL once registered.
     pub kid: Option<String>,
+    /// Pause between polls of a pending or processing resource.
+    pub poll_interval: Duration,
     nonce: std::sync::Mutex<Option<String>>,
 }
 
@@ -225,6 +227,7 @@ impl AcmeClient {
             directory: Value::Null,
             key,
             kid: None,
+            poll_interval: Duration::from_millis(100),
             nonce: std::sync::Mutex::new(None),
         };
         client.directory = client.get(directory_url).await?.ok()?.json()?;
@@ -393,8 +396,8 @@ impl AcmeClient {
         self.post(&self.url("newOrder")?, Some(&payload)).await
     }
 
-    /// Polls `url` with POST-as-GET until its status leaves `pending`/`processing` or
-    /// `timeout` passes, honouring Retry-After up to one second.
+    /// Polls `url` with POST-as-GET every `poll_interval` until its status leaves
+    /// `pending`/`processing` or `timeout` passes.
     pub async fn poll(&self, url: &str, timeout: Duration) -> Result<Value, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

@@ -35,11 +35,13 @@ struct SqlitePragmas;
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
-            // WAL: readers do not block the writer. synchronous=FULL: a commit is on disk
-            // before the client hears of it. busy_timeout: writers queue instead of failing.
+            // busy_timeout first, so that even switching to WAL waits for a lock instead of
+            // failing while the pool opens several connections at once. WAL: readers do not
+            // block the writer. synchronous=FULL: a commit is on disk before the client hears
+            // of it.
             c.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -68,7 +70,10 @@ pub fn open(url: &str) -> Result<(Pool, &'static str), StoreError> {
         };
     let mut builder = diesel::r2d2::Pool::builder()
         .max_size(size)
-        .connection_timeout(std::time::Duration::from_secs(10));
+        .connection_timeout(std::time::Duration::from_secs(10))
+        // A broken connection surfaces as a query error anyway; testing each checkout with an
+        // extra query would double the round trips of every request.
+        .test_on_check_out(false);
     if backend == "sqlite" {
         builder = builder.connection_customizer(Box::new(SqlitePragmas));
     }

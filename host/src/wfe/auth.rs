@@ -94,7 +94,7 @@ pub async fn authenticate(gw: &Gateway, req: &Incoming, rule: KeyRule) -> Result
         (None, Some(jwk), _) => (None, jwk.clone()),
         (None, None, _) => return Err(Problem::malformed("JWS has neither \"jwk\" nor \"kid\"")),
     };
-    jws.verify(&jwk)?;
+    jws.verify_cached(&jwk, &gw.verifiers)?;
     // Checked after the signature so that a forged request cannot burn a client's nonces.
     let nonce = jws
         .protected

@@ -39,6 +39,7 @@ pub struct Gateway {
     pub ca: Arc<Ca>,
     pub va: Arc<Va>,
     pub nonces: NoncePool,
+    pub verifiers: crate::jws::VerifierCache,
     pub profiles: Vec<Profile>,
 }
 

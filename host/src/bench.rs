@@ -1,0 +1,314 @@
+//! `acmegate bench`: full ACME orders (account, newOrder, authorization, challenge, finalize,
+//! download) at a chosen concurrency against acmegate (started in-process on a durable SQLite
+//! file with auto-approve) and, with `--pebble`, against Debian's Pebble on the same machine.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::acme::Identifier;
+use crate::client::{AccountKey, AcmeClient, KeyAlg};
+
+/// Options of `acmegate bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchOptions {
+    /// Full orders to run against each server.
+    #[arg(short = 'n', long, default_value_t = 200)]
+    pub orders: usize,
+    /// Orders in flight at once (one ACME account per worker).
+    #[arg(short = 'c', long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Benchmark this directory instead of starting a gateway (needs --ca-cert).
+    #[arg(long)]
+    pub directory: Option<String>,
+    /// PEM root to trust for --directory.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// Also run Pebble (Debian package `pebble`) with validation off and print the ratio.
+    #[arg(long)]
+    pub pebble: bool,
+    #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
+    pub key_alg: KeyAlg,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub target: String,
+    pub orders: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    /// CPU seconds this process used during the run (gateway and load generator together
+    /// when the gateway runs in-process).
+    pub cpu_seconds: f64,
+}
+
+impl BenchReport {
+    pub fn orders_per_second(&self) -> f64 {
+        self.orders as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "{:<10} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11.2}",
+            self.target,
+            self.orders,
+            self.errors,
+            self.orders_per_second(),
+            self.p50_ms,
+            self.p90_ms,
+            self.p99_ms,
+            self.cpu_seconds * 1000.0 / self.orders.max(1) as f64,
+        )
+    }
+}
+
+pub const HEADER: &str =
+    "target      orders errors  orders/s    p50 ms    p90 ms    p99 ms  cpu ms/ord";
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// User+system CPU time of this process, from /proc (Linux).
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs `opts.orders` full orders at `opts.concurrency` against `directory`.
+pub async fn run_load(
+    target: &str,
+    directory: &str,
+    roots_pem: &[u8],
+    opts: &BenchOptions,
+) -> anyhow::Result<BenchReport> {
+    let workers = opts.concurrency.max(1);
+    let mut clients = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let key = AccountKey::generate(opts.key_alg)?;
+        let mut c = AcmeClient::connect(directory, roots_pem, key)
+            .await
+            .context("failed to reach the directory")?;
+        c.poll_interval = Duration::from_millis(5);
+        c.new_account(&[], None)
+            .await
+            .context("failed to create a benchmark account")?;
+        clients.push(c);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let total = opts.orders;
+    let started = Instant::now();
+    let cpu_before = process_cpu_seconds();
+    let mut tasks = Vec::new();
+    for client in clients {
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let name = format!("{}.bench.test", crate::wfe::ids::new_id());
+                let t = Instant::now();
+                match client
+                    .issue(&[Identifier::dns(name)], "http-01", None)
+                    .await
+                {
+                    Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = Vec::new();
+    for t in tasks {
+        let (l, e) = t.await?;
+        latencies.extend(l);
+        errors.extend(e);
+    }
+    let elapsed = started.elapsed();
+    let cpu_seconds = process_cpu_seconds() - cpu_before;
+    if let Some(first) = errors.first() {
+        eprintln!(
+            "{target}: {} orders failed; first error: {first}",
+            errors.len()
+        );
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    Ok(BenchReport {
+        target: target.into(),
+        orders: latencies.len(),
+        errors: errors.len(),
+        elapsed,
+        p50_ms: percentile(&latencies, 0.50),
+        p90_ms: percentile(&latencies, 0.90),
+        p99_ms: percentile(&latencies, 0.99),
+        cpu_seconds,
+    })
+}
+
+/// Starts acmegate in-process (temporary data dir, durable SQLite, auto-approve) and benches it.
+async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
+    let dir = tempfile::tempdir().context("failed to create a temporary directory")?;
+    let mut config = crate::config::Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    config.ca.key_file = dir.path().join("ca.key");
+    config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.acme.auto_approve = true;
+    let gw = crate::server::start(config, None).await?;
+    let root = gw.gateway.ca.root_pem();
+    let report = run_load("acmegate", &gw.directory_url(), root.as_bytes(), opts).await;
+    gw.shutdown().await;
+    report
+}
+
+/// Starts Pebble with validation and its deliberate chaos switched off, and benches it.
+async fn bench_pebble(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
+    let dir = tempfile::tempdir().context("failed to create a temporary directory")?;
+    // Pebble's HTTPS certificate comes from a throwaway acmegate CA.
+    let ca = crate::ca::Ca::load_or_create(
+        &dir.path().join("ca"),
+        &crate::ca::KeySecret::File(dir.path().join("ca.key")),
+        &crate::ca::CaSettings {
+            root_cn: "bench root".into(),
+            intermediate_cn: "bench issuing".into(),
+            organization: "acmegate bench".into(),
+            crl_url: "https://localhost/crl".into(),
+            ca_issuers_url: "https://localhost/ca".into(),
+        },
+    )?;
+    let (chain, key) = ca.issue_tls_server(&["localhost".into(), "127.0.0.1".into()])?;
+    let pem = |label: &str, der: &[u8]| {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap_or(""))
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    };
+    let cert_pem: String = chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
+    std::fs::write(dir.path().join("cert.pem"), cert_pem)?;
+    std::fs::write(dir.path().join("key.pem"), pem("PRIVATE KEY", &key))?;
+    let port = free_port()?;
+    let config = serde_json::json!({"pebble": {
+        "listenAddress": format!("127.0.0.1:{port}"),
+        "managementListenAddress": format!("127.0.0.1:{}", free_port()?),
+        "certificate": dir.path().join("cert.pem"),
+        "privateKey": dir.path().join("key.pem"),
+        "httpPort": free_port()?,
+        "tlsPort": free_port()?,
+        "ocspResponderURL": "",
+        "externalAccountBindingRequired": false
+    }});
+    std::fs::write(dir.path().join("pebble.json"), config.to_string())?;
+    let mut child = tokio::process::Command::new("pebble")
+        .arg("-config")
+        .arg(dir.path().join("pebble.json"))
+        .env("PEBBLE_VA_ALWAYS_VALID", "1")
+        .env("PEBBLE_WFE_NONCEREJECT", "0")
+        .env("PEBBLE_AUTHZREUSE", "0")
+        .env("PEBBLE_VA_NOSLEEP", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("failed to start pebble (apt-get install pebble)")?;
+    let directory = format!("https://localhost:{port}/dir");
+    let root = ca.root_pem();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let probe = AcmeClient::connect(
+            &directory,
+            root.as_bytes(),
+            AccountKey::generate(KeyAlg::Es256)?,
+        )
+        .await;
+        if probe.is_ok() {
+            break;
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("pebble did not come up at {directory}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = child.id();
+    let cpu_before = pid.map(child_cpu_seconds).unwrap_or(0.0);
+    let mut report = run_load("pebble", &directory, root.as_bytes(), opts).await?;
+    // For Pebble the server's CPU lives in the child; the load generator's in this process.
+    report.cpu_seconds += pid.map(child_cpu_seconds).unwrap_or(0.0) - cpu_before;
+    let _ = child.kill().await;
+    Ok(report)
+}
+
+fn child_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+/// Runs the benchmark as the options say and prints the table.
+pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
+    println!(
+        "{} orders per server, concurrency {}, {:?} account keys, durable SQLite (synchronous=FULL)",
+        opts.orders, opts.concurrency, opts.key_alg
+    );
+    let mut reports = Vec::new();
+    let gateway = match (&opts.directory, &opts.ca_cert) {
+        (Some(dir), Some(ca)) => {
+            let roots =
+                std::fs::read(ca).with_context(|| format!("failed to read {}", ca.display()))?;
+            run_load("target", dir, &roots, &opts).await?
+        }
+        (Some(_), None) => anyhow::bail!("--directory needs --ca-cert"),
+        _ => bench_acmegate(&opts).await?,
+    };
+    println!("{HEADER}");
+    println!("{}", gateway.line());
+    reports.push(gateway.clone());
+    if opts.pebble {
+        let pebble = bench_pebble(&opts).await?;
+        println!("{}", pebble.line());
+        println!(
+            "ratio acmegate/pebble: {:.2}x orders/s, p99 {:.2}x",
+            gateway.orders_per_second() / pebble.orders_per_second().max(f64::MIN_POSITIVE),
+            gateway.p99_ms / pebble.p99_ms.max(f64::MIN_POSITIVE)
+        );
+        reports.push(pebble);
+    }
+    Ok(reports)
+}

@@ -3,6 +3,7 @@
 //! checks. One test binary, so that the gateway library is linked once.
 
 mod certbot;
+mod cli;
 mod lego;
 mod protocol;
 mod support;

@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 
 use crate::support::{account, client, http01_responder, Backend, Harness};
 
+use acmegate::ca::{ExtendedKeyUsage, Profile};
+
 const JOSE: &str = "application/jose+json";
 
 fn problem_type(reply: &acmegate::client::Reply) -> ProblemType {
@@ -25,9 +27,8 @@ fn problem_type(reply: &acmegate::client::Reply) -> ProblemType {
         .kind
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn directory_and_nonces() {
-    let h = Harness::start(Backend::Sqlite).await;
+async fn directory_and_nonces(backend: Backend) {
+    let h = Harness::start(backend).await;
     let c = client(&h, KeyAlg::Es256).await;
     for key in [
         "newNonce",
@@ -64,10 +65,10 @@ async fn directory_and_nonces() {
     assert!(String::from_utf8_lossy(&root.body).contains("BEGIN CERTIFICATE"));
     h.gw.shutdown().await;
 }
+crate::on_both_backends!(directory_and_nonces, directory_and_nonces);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn section_6_request_checks() {
-    let h = Harness::start_with(Backend::Sqlite, |c| c.server.max_body_bytes = 4096).await;
+async fn section_6_request_checks(backend: Backend) {
+    let h = Harness::start_with(backend, |c| c.server.max_body_bytes = 4096).await;
     let c = account(&h).await;
     let url = c.url("newOrder").unwrap();
     let payload = json!({"identifiers": [{"type": "dns", "value": "a.example"}]}).to_string();
@@ -165,10 +166,10 @@ async fn section_6_request_checks() {
     assert_eq!(problem_type(&r), ProblemType::Malformed);
     h.gw.shutdown().await;
 }
+crate::on_both_backends!(section_6_request_checks, section_6_request_checks);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn account_lifecycle_and_key_change() {
-    let h = Harness::start(Backend::Sqlite).await;
+async fn account_lifecycle_and_key_change(backend: Backend) {
+    let h = Harness::start(backend).await;
     let mut c = client(&h, KeyAlg::EdDsa).await;
     let url = c.url("newAccount").unwrap();
     let r = c
@@ -261,10 +262,13 @@ async fn account_lifecycle_and_key_change() {
     assert_eq!(problem_type(&r), ProblemType::Unauthorized);
     h.gw.shutdown().await;
 }
+crate::on_both_backends!(
+    account_lifecycle_and_key_change,
+    account_lifecycle_and_key_change
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn external_account_binding() {
-    let h = Harness::start_with(Backend::Sqlite, |c| c.acme.eab_required = true).await;
+async fn external_account_binding(backend: Backend) {
+    let h = Harness::start_with(backend, |c| c.acme.eab_required = true).await;
     let key = b"0123456789abcdef0123456789abcdef".to_vec();
     let store = h.gw.gateway.store.clone();
     let row = acmegate::store::EabKey {
@@ -309,6 +313,7 @@ async fn external_account_binding() {
     }
     h.gw.shutdown().await;
 }
+crate::on_both_backends!(external_account_binding, external_account_binding);
 
 async fn orders_identifiers_and_revocation(backend: Backend) {
     let h = Harness::start_with(backend, |c| c.acme.orders_per_page = 2).await;
@@ -584,9 +589,8 @@ crate::on_both_backends!(
     orders_identifiers_and_revocation
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caa_refuses_other_issuers() {
-    let h = Harness::start(Backend::Sqlite).await;
+async fn caa_refuses_other_issuers(backend: Backend) {
+    let h = Harness::start(backend).await;
     let c = account(&h).await;
     let thumb = acmegate::jws::thumbprint(c.key.jwk()).unwrap();
     h.dns
@@ -643,3 +647,60 @@ async fn caa_refuses_other_issuers() {
     }
     h.gw.shutdown().await;
 }
+crate::on_both_backends!(caa_refuses_other_issuers, caa_refuses_other_issuers);
+
+async fn profiles_choose_lifetime_and_usage(backend: Backend) {
+    let h = Harness::start_with(backend, |c| {
+        c.acme.auto_approve = true;
+        c.profiles = vec![
+            Profile::default_server(),
+            Profile {
+                name: "short".into(),
+                description: "one day, client and server".into(),
+                validity_hours: 24,
+                eku: ExtendedKeyUsage::Both,
+                key_policy: Default::default(),
+            },
+        ];
+    })
+    .await;
+    let c = account(&h).await;
+    assert_eq!(
+        c.directory["meta"]["profiles"]["short"],
+        "one day, client and server"
+    );
+    let (order_url, pem) = c
+        .issue(
+            &[Identifier::dns("short.example")],
+            "http-01",
+            Some("short"),
+        )
+        .await
+        .unwrap();
+    let order = c.post(&order_url, None).await.unwrap().json().unwrap();
+    assert_eq!(order["profile"], "short");
+    let leaf = openssl::x509::X509::from_pem(pem.as_bytes()).unwrap();
+    let text = String::from_utf8(leaf.to_text().unwrap()).unwrap();
+    assert!(
+        text.contains("TLS Web Server Authentication, TLS Web Client Authentication"),
+        "{text}"
+    );
+    let lifetime = leaf.not_before().diff(leaf.not_after()).unwrap();
+    assert_eq!(
+        lifetime.days * 86400 + lifetime.secs,
+        24 * 3600 + 60,
+        "24 h plus the 60 s backdate"
+    );
+    // Without a profile, the default applies: 90 days, server only.
+    let (_, pem) = c
+        .issue(&[Identifier::dns("long.example")], "http-01", None)
+        .await
+        .unwrap();
+    let leaf = openssl::x509::X509::from_pem(pem.as_bytes()).unwrap();
+    assert_eq!(leaf.not_before().diff(leaf.not_after()).unwrap().days, 90);
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    profiles_choose_lifetime_and_usage,
+    profiles_choose_lifetime_and_usage
+);

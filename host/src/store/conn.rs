@@ -49,8 +49,19 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     }
 }
 
-/// Opens a pool for `url` and names its backend.
-pub fn open(url: &str) -> Result<(Pool, &'static str), StoreError> {
+/// The dedicated connection of the SQLite writer thread, with the same settings as the pool's.
+pub fn sqlite_writer(path: &str) -> Result<DbConnection, StoreError> {
+    use diesel::Connection;
+    let mut conn = DbConnection::establish(path)
+        .map_err(|e| StoreError::Pool(format!("cannot open {path}: {e}")))?;
+    SqlitePragmas
+        .on_acquire(&mut conn)
+        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    Ok(conn)
+}
+
+/// Opens a pool for `url`; returns it, the backend's name and, for SQLite, the file path.
+pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreError> {
     let (conn_url, backend, size) =
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (url.to_string(), "postgres", PG_POOL_SIZE)
@@ -78,9 +89,10 @@ pub fn open(url: &str) -> Result<(Pool, &'static str), StoreError> {
         builder = builder.connection_customizer(Box::new(SqlitePragmas));
     }
     let pool = builder
-        .build(ConnectionManager::<DbConnection>::new(conn_url))
+        .build(ConnectionManager::<DbConnection>::new(conn_url.clone()))
         .map_err(|e| StoreError::Pool(format!("cannot open the {backend} database: {e}")))?;
-    Ok((pool, backend))
+    let sqlite_path = (backend == "sqlite").then_some(conn_url.clone());
+    Ok((pool, backend, sqlite_path))
 }
 
 /// Applies pending migrations; idempotent.

@@ -4,13 +4,15 @@
 //!
 //! Every method is blocking: callers on the async side wrap them in `spawn_blocking`. Every
 //! method that changes state commits before it returns, so a client is only told of what is
-//! durable (SQLite runs with `synchronous=FULL`).
+//! durable (SQLite runs with `synchronous=FULL`). On SQLite all writes go through one writer
+//! thread that commits concurrent writes together (`writer`); PostgreSQL takes them directly.
 
 mod conn;
 pub mod model;
 mod schema;
 #[doc(hidden)]
 pub mod testing;
+mod writer;
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -52,6 +54,7 @@ impl From<DieselError> for StoreError {
 pub struct Store {
     pool: conn::Pool,
     backend: &'static str,
+    writer: Option<std::sync::Arc<writer::Writer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -78,9 +81,18 @@ impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database at `url`:
     /// `sqlite://PATH`, a bare path, or `postgres://...`.
     pub fn open(url: &str) -> Result<Store> {
-        let (pool, backend) = conn::open(url)?;
-        let store = Store { pool, backend };
+        let (pool, backend, sqlite_path) = conn::open(url)?;
+        let mut store = Store {
+            pool,
+            backend,
+            writer: None,
+        };
         conn::migrate(&mut *store.conn()?)?;
+        if let Some(path) = sqlite_path {
+            store.writer = Some(std::sync::Arc::new(writer::Writer::start(
+                conn::sqlite_writer(&path)?,
+            )?));
+        }
         Ok(store)
     }
 
@@ -93,13 +105,21 @@ impl Store {
         self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
     }
 
-    /// Runs `f` in a transaction. SQLite note: each transaction here starts with a write, so
-    /// that it takes the write lock first and waits on `busy_timeout` instead of failing with
-    /// a stale read snapshot.
-    fn transaction<T>(&self, f: impl FnOnce(&mut conn::DbConnection) -> Result<T>) -> Result<T> {
-        let mut pooled = self.conn()?;
-        let conn: &mut conn::DbConnection = &mut pooled;
-        conn.transaction(f)
+    /// Runs a write in a transaction that has committed when this returns: on SQLite in the
+    /// writer thread's next batch, on PostgreSQL on a pooled connection.
+    fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut conn::DbConnection) -> Result<T> + Send + 'static,
+    {
+        match &self.writer {
+            Some(w) => w.submit(f),
+            None => {
+                let mut pooled = self.conn()?;
+                let conn: &mut conn::DbConnection = &mut pooled;
+                conn.transaction(f)
+            }
+        }
     }
 
     /// Runs a trivial query; for readiness checks.
@@ -113,7 +133,8 @@ impl Store {
     /// Inserts the account; if `eab_kid` is set, binds that unbound, unrevoked EAB key in the
     /// same transaction (Conflict if it is bound already). Conflict on a duplicate thumbprint.
     pub fn insert_account(&self, account: &Account) -> Result<()> {
-        self.transaction(|c| {
+        let account = account.clone();
+        self.write(move |c| {
             if let Some(kid) = &account.eab_kid {
                 let bound = diesel::update(
                     eab_keys::table
@@ -130,7 +151,7 @@ impl Store {
                 }
             }
             diesel::insert_into(accounts::table)
-                .values(account)
+                .values(&account)
                 .execute(c)?;
             Ok(())
         })
@@ -152,23 +173,29 @@ impl Store {
 
     /// Updates contact and status.
     pub fn update_account(&self, id: &str, contact: &str, status: &str) -> Result<()> {
-        one_row(
-            diesel::update(accounts::table.find(id))
-                .set((accounts::contact.eq(contact), accounts::status.eq(status)))
-                .execute(&mut *self.conn()?)?,
-        )
+        let (id, contact, status) = (id.to_owned(), contact.to_owned(), status.to_owned());
+        self.write(move |c| {
+            one_row(
+                diesel::update(accounts::table.find(&id))
+                    .set((accounts::contact.eq(&contact), accounts::status.eq(&status)))
+                    .execute(c)?,
+            )
+        })
     }
 
     /// Replaces the account key (RFC 8555 §7.3.5); Conflict if another account has it.
     pub fn update_account_key(&self, id: &str, jwk: &str, thumbprint: &str) -> Result<()> {
-        one_row(
-            diesel::update(accounts::table.find(id))
-                .set((
-                    accounts::jwk.eq(jwk),
-                    accounts::jwk_thumbprint.eq(thumbprint),
-                ))
-                .execute(&mut *self.conn()?)?,
-        )
+        let (id, jwk, thumbprint) = (id.to_owned(), jwk.to_owned(), thumbprint.to_owned());
+        self.write(move |c| {
+            one_row(
+                diesel::update(accounts::table.find(&id))
+                    .set((
+                        accounts::jwk.eq(&jwk),
+                        accounts::jwk_thumbprint.eq(&thumbprint),
+                    ))
+                    .execute(c)?,
+            )
+        })
     }
 
     // --- orders, authorizations, challenges ---
@@ -180,16 +207,17 @@ impl Store {
         authzs: &[Authorization],
         challenges: &[Challenge],
     ) -> Result<()> {
-        self.transaction(|c| {
+        let (order, authzs, challenges) = (order.clone(), authzs.to_vec(), challenges.to_vec());
+        self.write(move |c| {
             diesel::insert_into(orders::table)
-                .values(order)
+                .values(&order)
                 .execute(c)?;
-            for a in authzs {
+            for a in &authzs {
                 diesel::insert_into(authorizations::table)
                     .values(a)
                     .execute(c)?;
             }
-            for ch in challenges {
+            for ch in &challenges {
                 diesel::insert_into(challenges::table)
                     .values(ch)
                     .execute(c)?;
@@ -232,10 +260,18 @@ impl Store {
         to: &str,
         error: Option<&str>,
     ) -> Result<bool> {
-        let changed = diesel::update(orders::table.find(id).filter(orders::status.eq(from)))
-            .set((orders::status.eq(to), orders::error.eq(error)))
-            .execute(&mut *self.conn()?)?;
-        Ok(changed == 1)
+        let (id, from, to, error) = (
+            id.to_owned(),
+            from.to_owned(),
+            to.to_owned(),
+            error.map(str::to_owned),
+        );
+        self.write(move |c| {
+            let changed = diesel::update(orders::table.find(&id).filter(orders::status.eq(&from)))
+                .set((orders::status.eq(&to), orders::error.eq(&error)))
+                .execute(c)?;
+            Ok(changed == 1)
+        })
     }
 
     pub fn authorization(&self, id: &str) -> Result<Authorization> {
@@ -255,14 +291,17 @@ impl Store {
 
     /// Sets status only if the current status is `from`; returns whether it did.
     pub fn transition_authorization(&self, id: &str, from: &str, to: &str) -> Result<bool> {
-        let changed = diesel::update(
-            authorizations::table
-                .find(id)
-                .filter(authorizations::status.eq(from)),
-        )
-        .set(authorizations::status.eq(to))
-        .execute(&mut *self.conn()?)?;
-        Ok(changed == 1)
+        let (id, from, to) = (id.to_owned(), from.to_owned(), to.to_owned());
+        self.write(move |c| {
+            let changed = diesel::update(
+                authorizations::table
+                    .find(&id)
+                    .filter(authorizations::status.eq(&from)),
+            )
+            .set(authorizations::status.eq(&to))
+            .execute(c)?;
+            Ok(changed == 1)
+        })
     }
 
     pub fn challenge(&self, id: &str) -> Result<Challenge> {
@@ -282,14 +321,17 @@ impl Store {
 
     /// Moves a challenge from `from` to `to` only if it is in `from`; returns whether it did.
     pub fn transition_challenge(&self, id: &str, from: &str, to: &str) -> Result<bool> {
-        let changed = diesel::update(
-            challenges::table
-                .find(id)
-                .filter(challenges::status.eq(from)),
-        )
-        .set(challenges::status.eq(to))
-        .execute(&mut *self.conn()?)?;
-        Ok(changed == 1)
+        let (id, from, to) = (id.to_owned(), from.to_owned(), to.to_owned());
+        self.write(move |c| {
+            let changed = diesel::update(
+                challenges::table
+                    .find(&id)
+                    .filter(challenges::status.eq(&from)),
+            )
+            .set(challenges::status.eq(&to))
+            .execute(c)?;
+            Ok(changed == 1)
+        })
     }
 
     /// Records a validation outcome in one transaction: the challenge becomes valid/invalid
@@ -303,18 +345,19 @@ impl Store {
         error: Option<&str>,
     ) -> Result<()> {
         let status = if valid { "valid" } else { "invalid" };
-        self.transaction(|c| {
+        let (challenge_id, error) = (challenge_id.to_owned(), error.map(str::to_owned));
+        self.write(move |c| {
             one_row(
-                diesel::update(challenges::table.find(challenge_id))
+                diesel::update(challenges::table.find(&challenge_id))
                     .set((
                         challenges::status.eq(status),
                         challenges::validated.eq(validated),
-                        challenges::error.eq(error),
+                        challenges::error.eq(&error),
                     ))
                     .execute(c)?,
             )?;
             let authz_id: String = challenges::table
-                .find(challenge_id)
+                .find(&challenge_id)
                 .select(challenges::authz_id)
                 .first(c)?;
             // Only a pending authorization is decided by its challenge (§7.1.6).
@@ -343,9 +386,10 @@ impl Store {
     /// Inserts the certificate and moves its order from processing to valid with
     /// `certificate_id` set, in one transaction.
     pub fn insert_certificate(&self, cert: &Certificate) -> Result<()> {
-        self.transaction(|c| {
+        let cert = cert.clone();
+        self.write(move |c| {
             diesel::insert_into(certificates::table)
-                .values(cert)
+                .values(&cert)
                 .execute(c)?;
             let moved = diesel::update(
                 orders::table
@@ -385,18 +429,21 @@ impl Store {
 
     /// Marks a valid certificate revoked; returns false if it was revoked already.
     pub fn revoke_certificate(&self, serial: &str, reason: i32, at: i64) -> Result<bool> {
-        let changed = diesel::update(
-            certificates::table
-                .filter(certificates::serial.eq(serial))
-                .filter(certificates::status.eq("valid")),
-        )
-        .set((
-            certificates::status.eq("revoked"),
-            certificates::revoked_at.eq(Some(at)),
-            certificates::revocation_reason.eq(Some(reason)),
-        ))
-        .execute(&mut *self.conn()?)?;
-        Ok(changed == 1)
+        let serial = serial.to_owned();
+        self.write(move |c| {
+            let changed = diesel::update(
+                certificates::table
+                    .filter(certificates::serial.eq(&serial))
+                    .filter(certificates::status.eq("valid")),
+            )
+            .set((
+                certificates::status.eq("revoked"),
+                certificates::revoked_at.eq(Some(at)),
+                certificates::revocation_reason.eq(Some(reason)),
+            ))
+            .execute(c)?;
+            Ok(changed == 1)
+        })
     }
 
     /// Whether the account holds a valid authorization for the identifier now (for revocation
@@ -422,10 +469,13 @@ impl Store {
     // --- EAB keys ---
 
     pub fn insert_eab_key(&self, key: &EabKey) -> Result<()> {
-        diesel::insert_into(eab_keys::table)
-            .values(key)
-            .execute(&mut *self.conn()?)?;
-        Ok(())
+        let key = key.clone();
+        self.write(move |c| {
+            diesel::insert_into(eab_keys::table)
+                .values(&key)
+                .execute(c)?;
+            Ok(())
+        })
     }
 
     pub fn eab_key(&self, kid: &str) -> Result<EabKey> {
@@ -443,14 +493,17 @@ impl Store {
     }
 
     pub fn revoke_eab_key(&self, kid: &str) -> Result<bool> {
-        let changed = diesel::update(
-            eab_keys::table
-                .find(kid)
-                .filter(eab_keys::revoked.eq(false)),
-        )
-        .set(eab_keys::revoked.eq(true))
-        .execute(&mut *self.conn()?)?;
-        Ok(changed == 1)
+        let kid = kid.to_owned();
+        self.write(move |c| {
+            let changed = diesel::update(
+                eab_keys::table
+                    .find(&kid)
+                    .filter(eab_keys::revoked.eq(false)),
+            )
+            .set(eab_keys::revoked.eq(true))
+            .execute(c)?;
+            Ok(changed == 1)
+        })
     }
 }
 

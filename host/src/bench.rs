@@ -32,6 +32,10 @@ pub struct BenchOptions {
     pub pebble: bool,
     #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
     pub key_alg: KeyAlg,
+    /// An order still unfinished after this many seconds counts as failed (Pebble 2.4 can
+    /// deadlock under concurrency; the run must end anyway).
+    #[arg(long, default_value_t = 20)]
+    pub order_timeout_secs: u64,
 }
 
 /// What one run measured.
@@ -115,6 +119,7 @@ pub async fn run_load(
     }
     let next = Arc::new(AtomicUsize::new(0));
     let total = opts.orders;
+    let order_timeout = Duration::from_secs(opts.order_timeout_secs.max(1));
     let started = Instant::now();
     let cpu_before = process_cpu_seconds();
     let mut tasks = Vec::new();

@@ -131,12 +131,18 @@ pub async fn run_load(
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 let name = format!("{}.bench.test", crate::wfe::ids::new_id());
                 let t = Instant::now();
-                match client
-                    .issue(&[Identifier::dns(name)], "http-01", None)
-                    .await
-                {
-                    Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
-                    Err(e) => errors.push(e.to_string()),
+                let ids = [Identifier::dns(name)];
+                let order = client.issue(&ids, "http-01", None);
+                match tokio::time::timeout(order_timeout, order).await {
+                    Ok(Ok(_)) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Ok(Err(e)) => errors.push(e.to_string()),
+                    Err(_) => {
+                        errors.push(format!(
+                            "order unfinished after {order_timeout:?}; server stalled?"
+                        ));
+                        // A stalled server stalls every worker; stop this one.
+                        break;
+                    }
                 }
             }
             (latencies, errors)

@@ -1,24 +1,31 @@
 //! The built-in certificate authority: a P-256 root and issuing intermediate generated on first
-//! start, keys encrypted at rest, and issuance from verified ACME CSRs (x509-certificate).
+//! start, keys encrypted at rest, and issuance from verified ACME CSRs (x509-certificate, bcder,
+//! ring).
 //!
-//! Keys and certificates are built with x509-certificate's key pairs and a small DER
-//! encoder (`der`), since issuing for a CSR's key and 128-bit serials go beyond its builder.
+//! Layout: [`setup`] creates/loads the hierarchy, [`keystore`] encrypts keys at rest, [`csr`]
+//! parses and verifies requests, [`issue`] builds and signs certificates, [`der`]/[`decode`]
+//! are the ASN.1 helpers, [`signature`] verifies signatures.
 
 mod csr;
+mod decode;
 mod der;
+mod issue;
 mod keystore;
+mod oids;
 pub mod profile;
+mod setup;
+mod signature;
+#[cfg(test)]
+mod testutil;
 
 use std::net::IpAddr;
 use std::path::Path;
 
-use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
-use ring::rand::SecureRandom;
-use x509_certificate::{InMemorySigningKeyPair, Sign, Signer};
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_ASN1_SIGNING};
 
-pub use csr::KeyKind;
-use der::{children, expect, oid_string};
+use decode::{parse_spki, KeyKind, Spki};
+use issue::{CertSpec, LeafNames, LeafUrls, CLOCK_SKEW_SECS};
 
 pub use profile::{ExtendedKeyUsage, KeyPolicy, Profile};
 
@@ -117,393 +124,60 @@ pub struct IssuedCertificate {
     pub chain_pem: String,
 }
 
-/// How long the generated root lives: long enough that rotation is a rare, planned event.
-const ROOT_VALIDITY_DAYS: i64 = 3650;
-/// The intermediate expires well before the root, so it can be replaced under the same root.
-const INTERMEDIATE_VALIDITY_DAYS: i64 = 1825;
-/// The listener certificate is reissued at every start; 90 days covers long-running servers.
-const TLS_SERVER_VALIDITY_DAYS: i64 = 90;
-/// Leaves are backdated so that clients with slightly slow clocks accept them at once.
-const BACKDATE_SECONDS: i64 = 60;
-/// Serial numbers: 16 random bytes with the top bit cleared (positive, 127 random bits; RFC
-/// 5280 §4.1.2.2 allows up to 20 octets, CA/B BR ask for 64 random bits at least).
-const SERIAL_BYTES: usize = 16;
-
-const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
-const OID_O: &str = "2.5.4.10";
-const OID_CN: &str = "2.5.4.3";
-const OID_SKI: &str = "2.5.29.14";
-const OID_KEY_USAGE: &str = "2.5.29.15";
-const OID_AKI: &str = "2.5.29.35";
-const OID_EKU: &str = "2.5.29.37";
-const OID_CRL_DP: &str = "2.5.29.31";
-const OID_AIA: &str = "1.3.6.1.5.5.7.1.1";
-const OID_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
-const OID_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
-const OID_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
-
-/// keyUsage bits (RFC 5280 §4.2.1.3) as the first octet of the BIT STRING.
-const KU_DIGITAL_SIGNATURE: u8 = 0x80;
-const KU_KEY_ENCIPHERMENT: u8 = 0x20;
-const KU_KEY_CERT_SIGN: u8 = 0x04;
-const KU_CRL_SIGN: u8 = 0x02;
-
-/// A certificate authority level: its certificate and signing key.
-struct Authority {
-    cert_der: Vec<u8>,
-    /// Raw DER of the certificate's subject Name, the issuer of what it signs.
-    subject_der: Vec<u8>,
-    key_id: Vec<u8>,
-    key: InMemorySigningKeyPair,
-}
-
-/// The CA: a root (used only to sign the intermediate) and the intermediate that issues.
+/// The CA. Everything needed to issue is held in memory (no file I/O per issuance); the
+/// intermediate's private key lives only inside ring's `EcdsaKeyPair`.
 pub struct Ca {
-    root: Authority,
-    intermediate: Authority,
+    root_der: Vec<u8>,
+    intermediate_der: Vec<u8>,
+    /// The intermediate's subject Name DER, copied verbatim as the leaves' issuer.
+    intermediate_subject: Vec<u8>,
+    /// The intermediate's SKI, the leaves' AKI.
+    intermediate_key_id: Vec<u8>,
+    intermediate_not_after: i64,
+    signer: EcdsaKeyPair,
+    rng: SystemRandom,
     settings: CaSettings,
 }
 
 impl std::fmt::Debug for Ca {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Keys are never printed.
         f.debug_struct("Ca")
+            .field("intermediate_not_after", &self.intermediate_not_after)
             .field("settings", &self.settings)
+            .field("signer", &"<private key>")
             .finish_non_exhaustive()
     }
 }
 
-fn signing(e: impl std::fmt::Display) -> CaError {
-    CaError::Signing(e.to_string())
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-fn pem_to_der(text: &str) -> Result<Vec<u8>, CaError> {
-    let mut reader = std::io::BufReader::new(text.as_bytes());
-    let first = rustls_pemfile::certs(&mut reader).next();
-    match first {
-        Some(Ok(c)) => Ok(c.to_vec()),
-        _ => Err(CaError::BadCertificate("no certificate in PEM".into())),
-    }
-}
-
-/// A Name with an optional organization and a common name.
-fn name(org: &str, cn: &str) -> Vec<u8> {
-    let atv = |oid: &str, value: &str| {
-        der::cons(
-            der::SET,
-            &[&der::seq(&[
-                &der::oid(oid),
-                &der::tlv(der::UTF8_STRING, value.as_bytes()),
-            ])],
-        )
-    };
-    let mut rdns = Vec::new();
-    if !org.is_empty() {
-        rdns.extend(atv(OID_O, org));
-    }
-    if !cn.is_empty() {
-        rdns.extend(atv(OID_CN, cn));
-    }
-    der::tlv(der::SEQUENCE, &rdns)
-}
-
-fn extension(oid: &str, critical: bool, value: &[u8]) -> Vec<u8> {
-    let crit = if critical {
-        der::boolean(true)
-    } else {
-        Vec::new()
-    };
-    der::seq(&[&der::oid(oid), &crit, &der::tlv(der::OCTET_STRING, value)])
-}
-
-fn key_usage(bits: u8) -> Vec<u8> {
-    let unused = bits.trailing_zeros().min(7) as u8;
-    der::tlv(der::BIT_STRING, &[unused, bits])
-}
-
-/// SubjectKeyIdentifier method 1 of RFC 5280 §4.2.1.2: SHA-1 of the subjectPublicKey bits.
-fn key_id(spki: &[u8]) -> Result<Vec<u8>, CaError> {
-    let (_, bits) = csr::parse_spki(spki).map_err(|e| CaError::BadCertificate(e.to_string()))?;
-    Ok(
-        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &bits)
-            .as_ref()
-            .to_vec(),
-    )
-}
-
-fn random_serial() -> Result<Vec<u8>, CaError> {
-    let mut serial = [0u8; SERIAL_BYTES];
-    ring::rand::SystemRandom::new()
-        .fill(&mut serial)
-        .map_err(|_| CaError::Signing("random generator failed".into()))?;
-    serial[0] &= 0x7f;
-    if serial[0] == 0 {
-        serial[0] = 0x01; // keep the full length, so the serial is always 16 octets
-    }
-    Ok(serial.to_vec())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let s: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let t = s.trim_start_matches('0');
-    if t.is_empty() {
-        "0".into()
-    } else {
-        t.into()
-    }
-}
-
-/// SubjectPublicKeyInfo of an x509-certificate key pair.
-fn spki_of(key: &InMemorySigningKeyPair) -> Result<Vec<u8>, CaError> {
-    let alg = match key.key_algorithm() {
-        Some(x509_certificate::KeyAlgorithm::Ecdsa(x509_certificate::EcdsaCurve::Secp256r1)) => {
-            der::seq(&[&der::oid(csr::OID_EC), &der::oid(csr::OID_P256)])
-        }
-        other => {
-            return Err(CaError::Signing(format!(
-                "unsupported CA key algorithm {other:?}"
-            )))
-        }
-    };
-    Ok(der::seq(&[&alg, &der::bit_string(&key.public_key_data())]))
-}
-
-fn new_p256_pkcs8() -> Result<Vec<u8>, CaError> {
-    let rng = ring::rand::SystemRandom::new();
-    ring::signature::EcdsaKeyPair::generate_pkcs8(
-        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-        &rng,
-    )
-    .map(|d| d.as_ref().to_vec())
-    .map_err(|_| CaError::Signing("key generation failed".into()))
-}
-
-fn load_key(pkcs8: &[u8]) -> Result<InMemorySigningKeyPair, CaError> {
-    InMemorySigningKeyPair::from_pkcs8_der(pkcs8)
-        .map_err(|e| CaError::KeyStore(format!("unreadable key: {e}")))
-}
-
-/// Everything that differs between the certificates this CA signs.
-struct CertSpec<'a> {
-    subject: &'a [u8],
-    spki: &'a [u8],
-    not_before: DateTime<Utc>,
-    not_after: DateTime<Utc>,
-    extensions: Vec<Vec<u8>>,
-}
-
-/// Signs a certificate for `spec` with `issuer_key`, naming `issuer_name` as its issuer.
-fn sign_certificate(
-    spec: &CertSpec<'_>,
-    issuer_name: &[u8],
-    issuer_key: &InMemorySigningKeyPair,
-) -> Result<(Vec<u8>, Vec<u8>), CaError> {
-    let serial = random_serial()?;
-    let sig_alg = der::seq(&[&der::oid(OID_ECDSA_SHA256)]);
-    let version = der::cons(der::context(0, true), &[&der::unsigned_integer(&[2])]);
-    let validity = der::seq(&[&der::time(spec.not_before), &der::time(spec.not_after)]);
-    let exts = der::cons(
-        der::context(3, true),
-        &[&der::tlv(der::SEQUENCE, &spec.extensions.concat())],
-    );
-    let tbs = der::seq(&[
-        &version,
-        &der::unsigned_integer(&serial),
-        &sig_alg,
-        issuer_name,
-        &validity,
-        spec.subject,
-        spec.spki,
-        &exts,
-    ]);
-    let signature = issuer_key.try_sign(&tbs).map_err(signing)?;
-    let cert = der::seq(&[&tbs, &sig_alg, &der::bit_string(signature.as_ref())]);
-    Ok((cert, serial))
-}
-
-fn now() -> DateTime<Utc> {
-    // Whole seconds: certificate times carry no fractions.
-    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
-}
+/// Lifetime of [`Ca::issue_tls_server`] certificates.
+const TLS_SERVER_VALIDITY_SECS: i64 = 90 * 86_400;
 
 impl Ca {
     /// Loads the root and intermediate from `dir`, or generates and stores them (keys encrypted
     /// with `secret`) when absent.
+    ///
+    /// Files: `root.pem`, `intermediate.pem` (0644) and `root.key.enc`, `intermediate.key.enc`
+    /// (0600, see [`keystore`] for the format). A directory holding only some of them is refused
+    /// rather than overwritten.
     pub fn load_or_create(
         dir: &Path,
         secret: &KeySecret,
         settings: &CaSettings,
     ) -> Result<Ca, CaError> {
-        let file = |n: &str| dir.join(n);
-        let io = |action: String| move |source| CaError::Io { action, source };
-        if !file("root.pem").exists() {
-            Self::create(dir, secret, settings)?;
-        }
-        let load = |role: &str| -> Result<Authority, CaError> {
-            let cert_pem = std::fs::read_to_string(file(&format!("{role}.pem")))
-                .map_err(io(format!("read {role}.pem")))?;
-            let cert_der = pem_to_der(&cert_pem)?;
-            let key = load_key(&keystore::open(
-                &file(&format!("{role}.key.enc")),
-                role,
-                secret,
-            )?)?;
-            let tbs = Tbs::parse(&cert_der)?;
-            if spki_of(&key)? != tbs.spki {
-                return Err(CaError::KeyStore(format!(
-                    "{role}.key.enc does not belong to {role}.pem"
-                )));
-            }
-            Ok(Authority {
-                key_id: key_id(&tbs.spki)?,
-                subject_der: tbs.subject.clone(),
-                cert_der,
-                key,
-            })
-        };
-        Ok(Ca {
-            root: load("root")?,
-            intermediate: load("intermediate")?,
-            settings: settings.clone(),
-        })
-    }
-
-    fn create(dir: &Path, secret: &KeySecret, s: &CaSettings) -> Result<(), CaError> {
-        let root_pkcs8 = new_p256_pkcs8()?;
-        let root_key = load_key(&root_pkcs8)?;
-        let root_spki = spki_of(&root_key)?;
-        let root_id = key_id(&root_spki)?;
-        let root_name = name(&s.organization, &s.root_cn);
-        let t = now();
-        let (root_cert, _) = sign_certificate(
-            &CertSpec {
-                subject: &root_name,
-                spki: &root_spki,
-                not_before: t - Duration::seconds(BACKDATE_SECONDS),
-                not_after: t + Duration::days(ROOT_VALIDITY_DAYS),
-                extensions: vec![
-                    extension(
-                        csr::OID_BASIC_CONSTRAINTS,
-                        true,
-                        &der::seq(&[&der::boolean(true)]),
-                    ),
-                    extension(
-                        OID_KEY_USAGE,
-                        true,
-                        &key_usage(KU_KEY_CERT_SIGN | KU_CRL_SIGN),
-                    ),
-                    extension(OID_SKI, false, &der::tlv(der::OCTET_STRING, &root_id)),
-                ],
-            },
-            &root_name,
-            &root_key,
-        )?;
-        let int_pkcs8 = new_p256_pkcs8()?;
-        let int_key = load_key(&int_pkcs8)?;
-        let int_spki = spki_of(&int_key)?;
-        let int_name = name(&s.organization, &s.intermediate_cn);
-        let (int_cert, _) = sign_certificate(
-            &CertSpec {
-                subject: &int_name,
-                spki: &int_spki,
-                not_before: t - Duration::seconds(BACKDATE_SECONDS),
-                not_after: t + Duration::days(INTERMEDIATE_VALIDITY_DAYS),
-                extensions: vec![
-                    // pathLenConstraint 0: the intermediate issues leaves only.
-                    extension(
-                        csr::OID_BASIC_CONSTRAINTS,
-                        true,
-                        &der::seq(&[&der::boolean(true), &der::unsigned_integer(&[0])]),
-                    ),
-                    extension(
-                        OID_KEY_USAGE,
-                        true,
-                        &key_usage(KU_DIGITAL_SIGNATURE | KU_KEY_CERT_SIGN | KU_CRL_SIGN),
-                    ),
-                    extension(
-                        OID_SKI,
-                        false,
-                        &der::tlv(der::OCTET_STRING, &key_id(&int_spki)?),
-                    ),
-                    extension(
-                        OID_AKI,
-                        false,
-                        &der::seq(&[&der::tlv(der::context(0, false), &root_id)]),
-                    ),
-                ],
-            },
-            &root_name,
-            &root_key,
-        )?;
-        keystore::seal(&dir.join("root.key.enc"), "root", &root_pkcs8, secret)?;
-        keystore::seal(
-            &dir.join("intermediate.key.enc"),
-            "intermediate",
-            &int_pkcs8,
-            secret,
-        )?;
-        let write = |n: &str, der: &[u8]| {
-            std::fs::write(dir.join(n), pem("CERTIFICATE", der)).map_err(|source| CaError::Io {
-                action: format!("write {n}"),
-                source,
-            })
-        };
-        write("intermediate.pem", &int_cert)?;
-        // The root goes last: its presence is what marks the CA as created.
-        write("root.pem", &root_cert)?;
-        tracing::info!(dir = %dir.display(), "generated a new root and intermediate CA");
-        Ok(())
+        setup::load_or_create(dir, secret, settings)
     }
 
     pub fn root_pem(&self) -> String {
-        pem("CERTIFICATE", &self.root.cert_der)
+        der::pem("CERTIFICATE", &self.root_der)
     }
     pub fn root_der(&self) -> Vec<u8> {
-        self.root.cert_der.clone()
+        self.root_der.clone()
     }
     pub fn intermediate_pem(&self) -> String {
-        pem("CERTIFICATE", &self.intermediate.cert_der)
+        der::pem("CERTIFICATE", &self.intermediate_der)
     }
     pub fn intermediate_der(&self) -> Vec<u8> {
-        self.intermediate.cert_der.clone()
-    }
-
-    /// Checks a subject key against a profile's key policy.
-    fn check_key_policy(spki: &[u8], policy: &KeyPolicy) -> Result<(), CaError> {
-        let (kind, _) = csr::parse_spki(spki)?;
-        match &kind {
-            KeyKind::Rsa { bits }
-                if policy.rsa_min_bits > 0
-                    && (policy.rsa_min_bits as usize..=policy.rsa_max_bits as usize)
-                        .contains(bits) =>
-            {
-                Ok(())
-            }
-            KeyKind::Rsa { bits } => Err(CaError::KeyPolicy(format!(
-                "RSA key of {bits} bits; this profile accepts {}..={} bits",
-                policy.rsa_min_bits, policy.rsa_max_bits
-            ))),
-            KeyKind::Ec { curve } if policy.ec_curves.iter().any(|c| c == curve) => Ok(()),
-            KeyKind::Ec { curve } => Err(CaError::KeyPolicy(format!(
-                "EC curve {curve} is not among {:?}",
-                policy.ec_curves
-            ))),
-            KeyKind::Ed25519 if policy.ed25519 => Ok(()),
-            KeyKind::Ed25519 => Err(CaError::KeyPolicy(
-                "Ed25519 keys are not accepted by this profile".into(),
-            )),
-        }
+        self.intermediate_der.clone()
     }
 
     /// Issues a leaf for `csr` (already verified by [`parse_csr`]) with exactly the given SANs,
@@ -515,239 +189,610 @@ impl Ca {
         ip_addrs: &[IpAddr],
         profile: &Profile,
     ) -> Result<IssuedCertificate, CaError> {
-        Self::check_key_policy(&csr.spki_der, &profile.key_policy)?;
-        let (kind, _) = csr::parse_spki(&csr.spki_der)?;
-        let t = now();
-        let not_before = t - Duration::seconds(BACKDATE_SECONDS);
-        let not_after = t + Duration::hours(i64::from(profile.validity_hours));
-        let leaf = self.leaf(
-            &csr.spki_der,
-            matches!(kind, KeyKind::Rsa { .. }),
-            dns_names,
-            ip_addrs,
-            profile.eku,
-            not_before,
-            not_after,
-        )?;
-        Ok(IssuedCertificate {
-            serial_hex: hex(&leaf.1),
-            not_before: not_before.timestamp(),
-            not_after: not_after.timestamp(),
-            chain_pem: format!("{}{}", pem("CERTIFICATE", &leaf.0), self.intermediate_pem()),
-            leaf_der: leaf.0,
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)] // one private builder, called from two places
-    fn leaf(
-        &self,
-        spki: &[u8],
-        rsa: bool,
-        dns: &[String],
-        ips: &[IpAddr],
-        eku: ExtendedKeyUsage,
-        not_before: DateTime<Utc>,
-        not_after: DateTime<Utc>,
-    ) -> Result<(Vec<u8>, Vec<u8>), CaError> {
-        if dns.is_empty() && ips.is_empty() {
-            return Err(CaError::BadCsr(
-                "a certificate needs at least one name".into(),
-            ));
-        }
-        let cn = dns
-            .iter()
-            .find(|n| n.len() <= 64)
-            .cloned()
-            .or_else(|| ips.first().map(IpAddr::to_string))
-            .unwrap_or_default();
-        let subject = name("", &cn);
-        let mut sans = Vec::new();
-        for n in dns {
-            sans.extend(der::tlv(der::context(2, false), n.as_bytes()));
-        }
-        for ip in ips {
-            let bytes = match ip {
-                IpAddr::V4(v4) => v4.octets().to_vec(),
-                IpAddr::V6(v6) => v6.octets().to_vec(),
-            };
-            sans.extend(der::tlv(der::context(7, false), &bytes));
-        }
-        let ekus: Vec<Vec<u8>> = match eku {
-            ExtendedKeyUsage::Server => vec![der::oid(OID_SERVER_AUTH)],
-            ExtendedKeyUsage::Client => vec![der::oid(OID_CLIENT_AUTH)],
-            ExtendedKeyUsage::Both => vec![der::oid(OID_SERVER_AUTH), der::oid(OID_CLIENT_AUTH)],
-        };
-        let uri = |u: &str| der::tlv(der::context(6, false), u.as_bytes());
-        let ku = if rsa {
-            KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT
-        } else {
-            KU_DIGITAL_SIGNATURE
-        };
-        let extensions = vec![
-            extension(csr::OID_BASIC_CONSTRAINTS, true, &der::seq(&[])),
-            extension(OID_KEY_USAGE, true, &key_usage(ku)),
-            extension(OID_EKU, false, &der::tlv(der::SEQUENCE, &ekus.concat())),
-            extension(OID_SKI, false, &der::tlv(der::OCTET_STRING, &key_id(spki)?)),
-            extension(
-                OID_AKI,
-                false,
-                &der::seq(&[&der::tlv(der::context(0, false), &self.intermediate.key_id)]),
-            ),
-            // RFC 5280 §4.2.1.6: with an empty subject the SAN extension is critical.
-            extension(csr::OID_SAN, cn.is_empty(), &der::tlv(der::SEQUENCE, &sans)),
-            extension(
-                OID_CRL_DP,
-                false,
-                &der::seq(&[&der::seq(&[&der::cons(
-                    der::context(0, true),
-                    &[&der::cons(
-                        der::context(0, true),
-                        &[&uri(&self.settings.crl_url)],
-                    )],
-                )])]),
-            ),
-            extension(
-                OID_AIA,
-                false,
-                &der::seq(&[&der::seq(&[
-                    &der::oid(OID_CA_ISSUERS),
-                    &uri(&self.settings.ca_issuers_url),
-                ])]),
-            ),
-        ];
-        sign_certificate(
-            &CertSpec {
-                subject: &subject,
-                spki,
-                not_before,
-                not_after,
-                extensions,
+        let spki = parse_spki(&csr.spki_der).map_err(CaError::BadCsr)?;
+        let kind = spki.kind().map_err(CaError::KeyPolicy)?;
+        issue::check_key_policy(&kind, &profile.key_policy)?;
+        self.issue_leaf(
+            &spki,
+            &kind,
+            &LeafNames {
+                dns_names,
+                ip_addrs,
             },
-            &self.intermediate.subject_der,
-            &self.intermediate.key,
+            profile.eku,
+            i64::from(profile.validity_hours) * 3_600,
         )
     }
 
     /// A TLS server certificate chain (leaf, intermediate) and a fresh PKCS#8 key (never
-    /// stored) for the gateway's own HTTPS listener.
+    /// stored) for the gateway's own HTTPS listener. `names` are DNS names or IP literals.
     pub fn issue_tls_server(&self, names: &[String]) -> Result<(Vec<Vec<u8>>, Vec<u8>), CaError> {
-        let pkcs8 = new_p256_pkcs8()?;
-        let spki = spki_of(&load_key(&pkcs8)?)?;
-        let (ips, dns): (Vec<&String>, Vec<&String>) =
-            names.iter().partition(|n| n.parse::<IpAddr>().is_ok());
-        let dns: Vec<String> = dns.into_iter().cloned().collect();
-        let ips: Vec<IpAddr> = ips.iter().filter_map(|n| n.parse().ok()).collect();
-        let t = now();
-        let (leaf, _) = self.leaf(
-            &spki,
-            false,
-            &dns,
-            &ips,
-            ExtendedKeyUsage::Server,
-            t - Duration::seconds(BACKDATE_SECONDS),
-            t + Duration::days(TLS_SERVER_VALIDITY_DAYS),
-        )?;
-        Ok((vec![leaf, self.intermediate.cert_der.clone()], pkcs8))
-    }
-}
-
-/// The fields of a certificate's TBS that the gateway reads.
-struct Tbs {
-    serial: Vec<u8>,
-    issuer: Vec<u8>,
-    not_before: i64,
-    not_after: i64,
-    subject: Vec<u8>,
-    spki: Vec<u8>,
-    extensions: Vec<(String, Vec<u8>)>,
-}
-
-fn parse_time(t: der::Tlv<'_>) -> Option<i64> {
-    let s = std::str::from_utf8(t.content).ok()?;
-    let full = match t.tag {
-        der::UTC_TIME => {
-            let yy: i32 = s.get(0..2)?.parse().ok()?;
-            format!("{}{s}", if yy >= 50 { "19" } else { "20" })
-        }
-        der::GENERALIZED_TIME => s.to_string(),
-        _ => return None,
-    };
-    chrono::NaiveDateTime::parse_from_str(full.trim_end_matches('Z'), "%Y%m%d%H%M%S")
-        .ok()
-        .map(|d| d.and_utc().timestamp())
-}
-
-impl Tbs {
-    fn parse(cert: &[u8]) -> Result<Tbs, CaError> {
-        let bad = || CaError::BadCertificate("not a DER X.509 certificate".into());
-        let (outer, _) = expect(cert, der::SEQUENCE).ok_or_else(bad)?;
-        let (tbs, _) = expect(outer.content, der::SEQUENCE).ok_or_else(bad)?;
-        let mut f = children(tbs.content).ok_or_else(bad)?;
-        if f.first().is_some_and(|t| t.tag == der::context(0, true)) {
-            f.remove(0);
-        }
-        if f.len() < 6 {
-            return Err(bad());
-        }
-        let validity = children(f[3].content).ok_or_else(bad)?;
-        let (nb, na) = match validity.as_slice() {
-            [a, b] => (
-                parse_time(*a).ok_or_else(bad)?,
-                parse_time(*b).ok_or_else(bad)?,
-            ),
-            _ => return Err(bad()),
-        };
-        let mut extensions = Vec::new();
-        if let Some(exts) = f.iter().find(|t| t.tag == der::context(3, true)) {
-            let (seq, _) = expect(exts.content, der::SEQUENCE).ok_or_else(bad)?;
-            for ext in children(seq.content).ok_or_else(bad)? {
-                let parts = children(ext.content).ok_or_else(bad)?;
-                let id = parts
-                    .first()
-                    .map(|t| oid_string(t.content))
-                    .unwrap_or_default();
-                let value = parts.last().map(|t| t.content.to_vec()).unwrap_or_default();
-                extensions.push((id, value));
+        let mut dns_names = Vec::new();
+        let mut ip_addrs = Vec::new();
+        for name in names {
+            let bare = name.trim_start_matches('[').trim_end_matches(']');
+            match bare.parse::<IpAddr>() {
+                Ok(ip) => ip_addrs.push(ip),
+                Err(_) => dns_names.push(name.to_ascii_lowercase()),
             }
         }
-        Ok(Tbs {
-            serial: f[0].content.to_vec(),
-            issuer: f[2].raw.to_vec(),
-            not_before: nb,
-            not_after: na,
-            subject: f[4].raw.to_vec(),
-            spki: f[5].raw.to_vec(),
-            extensions,
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng)
+            .map_err(|_| CaError::Signing("P-256 key generation failed".into()))?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &self.rng)
+                .map_err(|e| CaError::Signing(format!("fresh P-256 key unusable: {e}")))?;
+        let spki =
+            parse_spki(&der::p256_spki(pair.public_key().as_ref())).map_err(CaError::Signing)?;
+        let issued = self.issue_leaf(
+            &spki,
+            &KeyKind::Ec("P-256".into()),
+            &LeafNames {
+                dns_names: &dns_names,
+                ip_addrs: &ip_addrs,
+            },
+            ExtendedKeyUsage::Server,
+            TLS_SERVER_VALIDITY_SECS,
+        )?;
+        Ok((
+            vec![issued.leaf_der, self.intermediate_der.clone()],
+            pkcs8.as_ref().to_vec(),
+        ))
+    }
+
+    /// Signs an end-entity certificate for `spki` with the intermediate.
+    fn issue_leaf(
+        &self,
+        spki: &Spki,
+        kind: &KeyKind,
+        names: &LeafNames<'_>,
+        eku: ExtendedKeyUsage,
+        validity_secs: i64,
+    ) -> Result<IssuedCertificate, CaError> {
+        names.validate()?;
+        let now = chrono::Utc::now().timestamp();
+        if now >= self.intermediate_not_after {
+            return Err(CaError::Signing("the CA intermediate has expired".into()));
+        }
+        let not_before = now - CLOCK_SKEW_SECS;
+        // A leaf cannot outlive its issuer (RFC 5280 §6.1.3 would reject it); near the end of
+        // the intermediate's life, leaves get shorter instead.
+        let not_after = now
+            .saturating_add(validity_secs)
+            .min(self.intermediate_not_after);
+        let common_name = names.common_name();
+        let subject = der::name(None, common_name.as_deref());
+        let extensions = issue::leaf_extensions(
+            names,
+            common_name.is_none(),
+            spki,
+            kind,
+            eku,
+            &self.intermediate_key_id,
+            &LeafUrls {
+                crl: &self.settings.crl_url,
+                ca_issuers: &self.settings.ca_issuers_url,
+            },
+        );
+        let signed = issue::sign(
+            &CertSpec {
+                issuer: &self.intermediate_subject,
+                subject: &subject,
+                spki_der: &spki.der,
+                not_before,
+                not_after,
+                extensions,
+            },
+            &self.signer,
+            &self.rng,
+        )?;
+        // RFC 8555 §7.4.2: the end-entity certificate first, then the issuer.
+        let chain_pem = format!(
+            "{}{}",
+            der::pem("CERTIFICATE", &signed.der),
+            der::pem("CERTIFICATE", &self.intermediate_der)
+        );
+        Ok(IssuedCertificate {
+            serial_hex: signed.serial_hex,
+            not_before,
+            not_after,
+            leaf_der: signed.der,
+            chain_pem,
         })
     }
 }
 
 /// Parses a DER CSR, verifies its self-signature, refuses a CA:true basicConstraints request,
 /// and returns its names and key.
+///
+/// Names: dNSName SANs (lower-cased) and iPAddress SANs from the extensionRequest attribute,
+/// plus the subject CN when it reads as a host name or an IP address. SANs of other types are
+/// refused, since no ACME order can authorize them (RFC 8555 §7.4).
 pub fn parse_csr(der: &[u8]) -> Result<Csr, CaError> {
     csr::parse(der)
 }
 
 /// Reads serial, key, names and validity from a DER certificate.
 pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, CaError> {
-    let tbs = Tbs::parse(der)?;
-    let (mut dns_names, mut ip_addrs) = (Vec::new(), Vec::new());
-    if let Some((_, value)) = tbs.extensions.iter().find(|(id, _)| id == csr::OID_SAN) {
-        let (seq, _) = expect(value, der::SEQUENCE)
-            .ok_or_else(|| CaError::BadCertificate("bad subjectAltName".into()))?;
-        (dns_names, ip_addrs) = csr::general_names(seq.content)
-            .ok_or_else(|| CaError::BadCertificate("bad subjectAltName".into()))?;
-    }
+    let cert = decode::parse_certificate(der).map_err(CaError::BadCertificate)?;
+    let names = match cert.extension(&oids::SUBJECT_ALT_NAME) {
+        Some(ext) => decode::parse_alt_names(&ext.value).map_err(CaError::BadCertificate)?,
+        None => decode::AltNames::default(),
+    };
     Ok(CertificateInfo {
-        serial_hex: hex(&tbs.serial),
-        spki_der: tbs.spki,
-        dns_names,
-        ip_addrs,
-        not_before: tbs.not_before,
-        not_after: tbs.not_after,
-        issuer_der: tbs.issuer,
+        serial_hex: decode::serial_hex(&cert.serial),
+        spki_der: cert.spki,
+        dns_names: names.dns,
+        ip_addrs: names.ips,
+        not_before: cert.not_before,
+        not_after: cert.not_after,
+        issuer_der: cert.issuer,
     })
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use std::collections::HashSet;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use openssl::x509::X509;
+
+    use super::testutil::{
+        csr_der, csr_with, openssl_verify, shared_ca, test_settings, text, webpki_verify_server,
+        KeyType,
+    };
+    use super::*;
+
+    const _: () = {
+        const fn shareable<T: Send + Sync>() {}
+        shareable::<Ca>();
+    };
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn profile(eku: ExtendedKeyUsage, hours: u32) -> Profile {
+        Profile {
+            eku,
+            validity_hours: hours,
+            ..Profile::default_server()
+        }
+    }
+
+    fn issue_for(kt: KeyType, dns: &[&str], ips: &[&str], p: &Profile) -> (Csr, IssuedCertificate) {
+        let csr = parse_csr(&csr_with(kt, None, dns, ips, false)).unwrap();
+        let ips: Vec<IpAddr> = ips.iter().map(|i| i.parse().unwrap()).collect();
+        let issued = shared_ca().issue(&csr, &csr.dns_names, &ips, p).unwrap();
+        (csr, issued)
+    }
+
+    #[test]
+    fn create_then_reload_with_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        let secret = KeySecret::Passphrase("s3cret pass".into());
+        let ca = Ca::load_or_create(&ca_dir, &secret, &test_settings()).unwrap();
+        assert_eq!(
+            files(&ca_dir),
+            [
+                "intermediate.key.enc",
+                "intermediate.pem",
+                "root.key.enc",
+                "root.pem"
+            ]
+        );
+        assert_eq!(
+            fs::metadata(&ca_dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+
+        // Key files: 0600, and neither PEM nor the PKCS#8 DER inside.
+        let material = keystore::resolve(&secret, &SystemRandom::new()).unwrap();
+        for name in ["root.key.enc", "intermediate.key.enc"] {
+            let path = ca_dir.join(name);
+            let meta = fs::metadata(&path).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+            let sealed = fs::read(&path).unwrap();
+            assert!(!sealed.windows(11).any(|w| w == b"PRIVATE KEY"), "{name}");
+            let pkcs8 = keystore::open(&material, &sealed, name).unwrap();
+            let pkcs8 = pkcs8.as_slice();
+            assert!(EcdsaKeyPair::from_pkcs8(
+                &ECDSA_P256_SHA256_ASN1_SIGNING,
+                pkcs8,
+                &SystemRandom::new()
+            )
+            .is_ok());
+            assert!(
+                !pkcs8
+                    .windows(16)
+                    .any(|w| sealed.windows(16).any(|s| s == w)),
+                "{name} contains plaintext key bytes"
+            );
+        }
+        assert_eq!(
+            fs::read_to_string(ca_dir.join("root.pem")).unwrap(),
+            ca.root_pem()
+        );
+        assert_eq!(
+            fs::read_to_string(ca_dir.join("intermediate.pem")).unwrap(),
+            ca.intermediate_pem()
+        );
+
+        // Second start: same hierarchy, and the reloaded intermediate key signs verifiable leaves.
+        let again = Ca::load_or_create(&ca_dir, &secret, &test_settings()).unwrap();
+        assert_eq!(again.root_der(), ca.root_der());
+        assert_eq!(again.intermediate_der(), ca.intermediate_der());
+        let csr = parse_csr(&csr_der(KeyType::P256, None, &["reload.example"])).unwrap();
+        let issued = again
+            .issue(&csr, &csr.dns_names, &[], &Profile::default_server())
+            .unwrap();
+        openssl_verify(&ca, &issued.leaf_der).unwrap();
+
+        // Wrong passphrase: refused with a hint.
+        let wrong = KeySecret::Passphrase("not it".into());
+        match Ca::load_or_create(&ca_dir, &wrong, &test_settings()) {
+            Err(CaError::KeyStore(m)) => {
+                assert!(
+                    m.contains("cannot decrypt") && m.contains("wrong passphrase"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn key_file_secret_reload_and_incomplete_dir_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        let secret = KeySecret::File(dir.path().join("keys/ca.key"));
+        let ca = Ca::load_or_create(&ca_dir, &secret, &test_settings()).unwrap();
+        let again = Ca::load_or_create(&ca_dir, &secret, &test_settings()).unwrap();
+        assert_eq!(again.root_der(), ca.root_der());
+
+        // Another key file cannot open it.
+        let other = KeySecret::File(dir.path().join("other.key"));
+        assert!(matches!(
+            Ca::load_or_create(&ca_dir, &other, &test_settings()),
+            Err(CaError::KeyStore(_))
+        ));
+
+        // A missing file is refused, not papered over with a new CA.
+        fs::remove_file(ca_dir.join("intermediate.pem")).unwrap();
+        match Ca::load_or_create(&ca_dir, &secret, &test_settings()) {
+            Err(CaError::KeyStore(m)) => assert!(m.contains("incomplete"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!ca_dir.join("intermediate.pem").exists());
+    }
+
+    #[test]
+    fn hierarchy_is_a_valid_ca_chain_for_openssl() {
+        let ca = shared_ca();
+        let root = X509::from_der(&ca.root_der()).unwrap();
+        let inter = X509::from_der(&ca.intermediate_der()).unwrap();
+        assert!(root.verify(&root.public_key().unwrap()).unwrap());
+        assert!(inter.verify(&root.public_key().unwrap()).unwrap());
+        assert_eq!(inter.pathlen(), Some(0));
+        assert_eq!(
+            inter.authority_key_id().unwrap().as_slice(),
+            root.subject_key_id().unwrap().as_slice()
+        );
+        let rt = text(&ca.root_der());
+        assert!(
+            rt.contains("X509v3 Basic Constraints: critical\n                CA:TRUE"),
+            "{rt}"
+        );
+        assert!(
+            rt.contains("X509v3 Key Usage: critical\n                Certificate Sign, CRL Sign"),
+            "{rt}"
+        );
+        assert!(rt.contains("ecdsa-with-SHA256") && rt.contains("prime256v1"));
+        assert!(rt.contains("CN=acmegate Test Root CA"));
+        let it = text(&ca.intermediate_der());
+        assert!(it.contains("CA:TRUE, pathlen:0"), "{it}");
+        assert!(it.contains("CN=acmegate Test Issuing CA"));
+        let days = |x: &X509| x.not_before().diff(x.not_after()).unwrap().days;
+        assert!((3651..=3653).contains(&days(&root)), "{}", days(&root));
+        assert!((1825..=1827).contains(&days(&inter)), "{}", days(&inter));
+    }
+
+    #[test]
+    fn issued_leaves_verify_and_carry_the_profile() {
+        let ca = shared_ca();
+        let intermediate = X509::from_der(&ca.intermediate_der()).unwrap();
+        for (kt, eku, want_eku, want_ku) in [
+            (
+                KeyType::P256,
+                ExtendedKeyUsage::Server,
+                "TLS Web Server Authentication\n",
+                "Digital Signature\n",
+            ),
+            (
+                KeyType::P384,
+                ExtendedKeyUsage::Client,
+                "TLS Web Client Authentication\n",
+                "Digital Signature\n",
+            ),
+            (
+                KeyType::Rsa(2048),
+                ExtendedKeyUsage::Both,
+                "TLS Web Server Authentication, TLS Web Client Authentication\n",
+                "Digital Signature, Key Encipherment\n",
+            ),
+            (
+                KeyType::Ed25519,
+                ExtendedKeyUsage::Server,
+                "TLS Web Server Authentication\n",
+                "Digital Signature\n",
+            ),
+        ] {
+            let p = profile(eku, 48);
+            let (csr, issued) = issue_for(kt, &["a.example", "b.example"], &["192.0.2.1"], &p);
+            openssl_verify(ca, &issued.leaf_der).unwrap_or_else(|e| panic!("{kt:?}: {e}"));
+            let as_server = webpki_verify_server(ca, &issued.leaf_der, "b.example");
+            if eku == ExtendedKeyUsage::Client {
+                assert!(
+                    as_server.is_err(),
+                    "a client-only leaf must not pass as a server"
+                );
+            } else {
+                as_server.unwrap_or_else(|e| panic!("{kt:?}: {e}"));
+                webpki_verify_server(ca, &issued.leaf_der, "192.0.2.1").unwrap();
+                assert!(webpki_verify_server(ca, &issued.leaf_der, "c.example").is_err());
+            }
+            let leaf = X509::from_der(&issued.leaf_der).unwrap();
+
+            let sans = leaf.subject_alt_names().unwrap();
+            let dns: Vec<&str> = sans.iter().filter_map(|n| n.dnsname()).collect();
+            let ips: Vec<&[u8]> = sans.iter().filter_map(|n| n.ipaddress()).collect();
+            assert_eq!(dns, ["a.example", "b.example"]);
+            assert_eq!(ips, [&[192u8, 0, 2, 1][..]]);
+            assert_eq!(sans.len(), 3);
+
+            let t = text(&issued.leaf_der);
+            assert!(
+                t.contains(&format!(
+                    "X509v3 Extended Key Usage: \n                {want_eku}"
+                )),
+                "{kt:?}\n{t}"
+            );
+            assert!(
+                t.contains(&format!(
+                    "X509v3 Key Usage: critical\n                {want_ku}"
+                )),
+                "{kt:?}\n{t}"
+            );
+            assert!(
+                t.contains("X509v3 Basic Constraints: critical\n                CA:FALSE"),
+                "{t}"
+            );
+            assert!(t.contains("URI:http://ca.test/crl"), "{t}");
+            assert!(
+                t.contains("CA Issuers - URI:http://ca.test/intermediate.der"),
+                "{t}"
+            );
+            assert!(t.contains("Subject: CN=a.example"), "{t}");
+            assert!(
+                t.contains("X509v3 Subject Alternative Name: \n"),
+                "SAN must not be critical\n{t}"
+            );
+
+            assert_eq!(
+                leaf.authority_key_id().unwrap().as_slice(),
+                intermediate.subject_key_id().unwrap().as_slice()
+            );
+            let ski = leaf.subject_key_id().unwrap().as_slice().to_vec();
+            let spki = decode::parse_spki(&csr.spki_der).unwrap();
+            assert_eq!(ski, issue::key_identifier(&spki.key));
+            assert_eq!(
+                leaf.public_key().unwrap().public_key_to_der().unwrap(),
+                csr.spki_der,
+                "{kt:?}: SPKI must be copied verbatim"
+            );
+            assert_eq!(leaf.not_before().diff(leaf.not_after()).unwrap().secs, 60);
+            assert_eq!(leaf.not_before().diff(leaf.not_after()).unwrap().days, 2);
+            assert_eq!(issued.not_after - issued.not_before, 48 * 3600 + 60);
+
+            // chain_pem: leaf then intermediate.
+            let chain = X509::stack_from_pem(issued.chain_pem.as_bytes()).unwrap();
+            assert_eq!(chain.len(), 2);
+            assert_eq!(chain[0].to_der().unwrap(), issued.leaf_der);
+            assert_eq!(chain[1].to_der().unwrap(), ca.intermediate_der());
+        }
+    }
+
+    #[test]
+    fn subject_falls_back_to_ip_then_empty_with_critical_san() {
+        let ca = shared_ca();
+        let (_, issued) = issue_for(
+            KeyType::P256,
+            &[],
+            &["2001:db8::7", "10.0.0.1"],
+            &Profile::default_server(),
+        );
+        openssl_verify(ca, &issued.leaf_der).unwrap();
+        let t = text(&issued.leaf_der);
+        // No DNS name: CN = first IP address, so the subject is not empty and SAN not critical.
+        assert!(t.contains("Subject: CN=2001:db8::7"), "{t}");
+        assert!(t.contains("X509v3 Subject Alternative Name: \n"), "{t}");
+
+        // With only an over-long DNS name: no CN, empty subject, critical SAN.
+        let long = format!("{}.example", "x".repeat(60));
+        let csr = parse_csr(&csr_der(KeyType::P256, None, &[&long])).unwrap();
+        let issued = ca
+            .issue(&csr, &csr.dns_names, &[], &Profile::default_server())
+            .unwrap();
+        openssl_verify(ca, &issued.leaf_der).unwrap();
+        webpki_verify_server(ca, &issued.leaf_der, &long).unwrap();
+        let leaf = X509::from_der(&issued.leaf_der).unwrap();
+        assert_eq!(leaf.subject_name().entries().count(), 0);
+        assert!(text(&issued.leaf_der).contains("X509v3 Subject Alternative Name: critical\n"));
+    }
+
+    #[test]
+    fn only_the_given_names_are_certified() {
+        let ca = shared_ca();
+        let csr = parse_csr(&csr_der(
+            KeyType::P256,
+            Some("a.example"),
+            &["a.example", "b.example"],
+        ))
+        .unwrap();
+        let issued = ca
+            .issue(
+                &csr,
+                &["b.example".to_string()],
+                &[],
+                &Profile::default_server(),
+            )
+            .unwrap();
+        let info = certificate_info(&issued.leaf_der).unwrap();
+        assert_eq!(info.dns_names, ["b.example"]);
+        assert!(info.ip_addrs.is_empty());
+        assert!(matches!(
+            ca.issue(&csr, &[], &[], &Profile::default_server()),
+            Err(CaError::BadCsr(_))
+        ));
+    }
+
+    #[test]
+    fn key_policy_is_enforced() {
+        let ca = shared_ca();
+        let csr = parse_csr(&csr_der(KeyType::Rsa(1024), None, &["weak.example"])).unwrap();
+        match ca.issue(&csr, &csr.dns_names, &[], &Profile::default_server()) {
+            Err(CaError::KeyPolicy(m)) => assert!(m.contains("1024"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let mut p = Profile::default_server();
+        p.key_policy.ed25519 = false;
+        let csr = parse_csr(&csr_der(KeyType::Ed25519, None, &["ed.example"])).unwrap();
+        assert!(matches!(
+            ca.issue(&csr, &csr.dns_names, &[], &p),
+            Err(CaError::KeyPolicy(_))
+        ));
+        p.key_policy.ec_curves = vec!["P-384".into()];
+        let csr = parse_csr(&csr_der(KeyType::P256, None, &["ec.example"])).unwrap();
+        assert!(matches!(
+            ca.issue(&csr, &csr.dns_names, &[], &p),
+            Err(CaError::KeyPolicy(_))
+        ));
+    }
+
+    #[test]
+    fn serials_are_unique_and_positive_over_1000_issues() {
+        let ca = shared_ca();
+        let csr = parse_csr(&csr_der(KeyType::P256, None, &["serial.example"])).unwrap();
+        let p = Profile::default_server();
+        let mut seen = HashSet::new();
+        for _ in 0..1000 {
+            let issued = ca.issue(&csr, &csr.dns_names, &[], &p).unwrap();
+            // 16 octets with the top bit clear: 31 or 32 hex digits, never negative.
+            assert!(
+                (31..=32).contains(&issued.serial_hex.len()),
+                "{}",
+                issued.serial_hex
+            );
+            assert!(seen.insert(issued.serial_hex));
+        }
+        let issued = ca.issue(&csr, &csr.dns_names, &[], &p).unwrap();
+        let leaf = X509::from_der(&issued.leaf_der).unwrap();
+        let bn = leaf.serial_number().to_bn().unwrap();
+        assert!(!bn.is_negative());
+        assert!(bn.num_bits() >= 64);
+        assert_eq!(
+            bn.to_hex_str().unwrap().to_ascii_lowercase(),
+            issued.serial_hex
+        );
+    }
+
+    #[test]
+    fn certificate_info_reads_what_was_issued() {
+        let ca = shared_ca();
+        let (csr, issued) = issue_for(
+            KeyType::Ed25519,
+            &["info.example"],
+            &["::1"],
+            &Profile::default_server(),
+        );
+        let info = certificate_info(&issued.leaf_der).unwrap();
+        assert_eq!(info.serial_hex, issued.serial_hex);
+        assert_eq!(info.spki_der, csr.spki_der);
+        assert_eq!(info.dns_names, ["info.example"]);
+        assert_eq!(info.ip_addrs, ["::1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(info.not_before, issued.not_before);
+        assert_eq!(info.not_after, issued.not_after);
+        let inter = X509::from_der(&ca.intermediate_der()).unwrap();
+        assert_eq!(info.issuer_der, inter.subject_name().to_der().unwrap());
+        assert!(matches!(
+            certificate_info(b"junk"),
+            Err(CaError::BadCertificate(_))
+        ));
+        let root = certificate_info(&ca.root_der()).unwrap();
+        assert!(root.dns_names.is_empty());
+    }
+
+    #[test]
+    fn leaf_never_outlives_the_intermediate() {
+        let ca = shared_ca();
+        // 20 years requested; the intermediate has 5.
+        let (_, issued) = issue_for(
+            KeyType::P256,
+            &["long.example"],
+            &[],
+            &profile(ExtendedKeyUsage::Server, 20 * 365 * 24),
+        );
+        assert_eq!(issued.not_after, ca.intermediate_not_after);
+        openssl_verify(ca, &issued.leaf_der).unwrap();
+    }
+
+    #[test]
+    fn tls_server_certificate_loads_into_rustls() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        let ca = Ca::load_or_create(
+            &ca_dir,
+            &KeySecret::File(dir.path().join("k")),
+            &test_settings(),
+        )
+        .unwrap();
+        let before = files(&ca_dir);
+        let names = ["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        let (chain, key) = ca.issue_tls_server(&names).unwrap();
+        assert_eq!(files(&ca_dir), before, "the TLS key must not be stored");
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[1], ca.intermediate_der());
+        openssl_verify(&ca, &chain[0]).unwrap();
+        for name in ["localhost", "127.0.0.1", "::1"] {
+            webpki_verify_server(&ca, &chain[0], name).unwrap();
+        }
+        let info = certificate_info(&chain[0]).unwrap();
+        assert_eq!(info.dns_names, ["localhost"]);
+        assert_eq!(
+            info.ip_addrs,
+            [
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(info.not_after - info.not_before, 90 * 86_400 + 60);
+        assert!(text(&chain[0]).contains("TLS Web Server Authentication"));
+
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let certs: Vec<CertificateDer<'static>> =
+            chain.into_iter().map(CertificateDer::from).collect();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)));
+        assert!(config.is_ok(), "{:?}", config.err());
+    }
+}

@@ -102,14 +102,19 @@ impl Harness {
     }
 }
 
+/// Runs a command to completion within two minutes; the process dies with the test.
+async fn output_within(cmd: &mut tokio::process::Command, what: &str) -> Output {
+    cmd.kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} timed out"))
+        .unwrap_or_else(|e| panic!("{what} could not start: {e}"))
+}
+
 /// Runs a command with a deadline and returns its output; panics with stdout/stderr on
 /// failure so that a red test shows what the client said.
 pub async fn run(cmd: &mut tokio::process::Command, what: &str) -> Output {
-    cmd.kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{what} timed out"))
-        .unwrap_or_else(|e| panic!("{what} could not start: {e}"));
+    let out = output_within(cmd, what).await;
     if !out.status.success() {
         panic!(
             "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
@@ -123,11 +128,7 @@ pub async fn run(cmd: &mut tokio::process::Command, what: &str) -> Output {
 
 /// Runs a command that must fail, and returns its stdout and stderr together.
 pub async fn run_failing(cmd: &mut tokio::process::Command, what: &str) -> String {
-    cmd.kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{what} timed out"))
-        .unwrap_or_else(|e| panic!("{what} could not start: {e}"));
+    let out = output_within(cmd, what).await;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -121,6 +121,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         va: Arc::new(va),
         nonces: NoncePool::default(),
         verifiers: Default::default(),
+        crl: Default::default(),
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, tls, gateway.clone(), rx));

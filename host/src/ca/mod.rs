@@ -6,6 +6,7 @@
 //! parses and verifies requests, [`issue`] builds and signs certificates, [`der`]/[`decode`]
 //! are the ASN.1 helpers, [`signature`] verifies signatures.
 
+mod crl;
 mod csr;
 mod decode;
 mod der;
@@ -13,6 +14,8 @@ mod issue;
 mod keystore;
 mod oids;
 pub mod profile;
+
+pub use crl::RevokedEntry;
 mod setup;
 mod signature;
 #[cfg(test)]

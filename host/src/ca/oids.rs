@@ -44,3 +44,9 @@ pub const MGF1: ConstOid = Oid(&[42, 134, 72, 134, 247, 13, 1, 1, 8]);
 pub const SHA256: ConstOid = Oid(&[96, 134, 72, 1, 101, 3, 4, 2, 1]);
 pub const SHA384: ConstOid = Oid(&[96, 134, 72, 1, 101, 3, 4, 2, 2]);
 pub const SHA512: ConstOid = Oid(&[96, 134, 72, 1, 101, 3, 4, 2, 3]);
+
+// RFC 5280 §5.2 and §5.3: CRL and CRL entry extensions.
+/// 2.5.29.20 cRLNumber.
+pub const CRL_NUMBER: ConstOid = Oid(&[85, 29, 20]);
+/// 2.5.29.21 reasonCode.
+pub const REASON_CODE: ConstOid = Oid(&[85, 29, 21]);

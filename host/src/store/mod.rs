@@ -446,6 +446,17 @@ impl Store {
         })
     }
 
+    /// Revoked certificates that have not expired by `now`, oldest revocation first: what a
+    /// CRL must list (RFC 5280 §3.3 lets expired ones drop off).
+    pub fn revoked_certificates(&self, now: i64) -> Result<Vec<Certificate>> {
+        Ok(certificates::table
+            .filter(certificates::status.eq("revoked"))
+            .filter(certificates::not_after.gt(now))
+            .select(Certificate::as_select())
+            .order(certificates::revoked_at.asc())
+            .load(&mut *self.conn()?)?)
+    }
+
     /// Whether the account holds a valid authorization for the identifier now (for revocation
     /// by an account that did not order the certificate, RFC 8555 §7.6).
     pub fn has_valid_authorization(

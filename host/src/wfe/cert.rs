@@ -126,6 +126,7 @@ pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
             "the certificate is already revoked",
         ));
     }
+    gw.crl.invalidate();
     tracing::info!(serial = %cert.serial, reason, "certificate revoked");
     Ok(Reply::empty(StatusCode::OK))
 }

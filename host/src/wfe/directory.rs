@@ -11,6 +11,8 @@ pub const ROOT_PEM_PATH: &str = "/ca/root.pem";
 pub const INTERMEDIATE_PEM_PATH: &str = "/ca/intermediate.pem";
 pub const INTERMEDIATE_DER_PATH: &str = "/ca/intermediate.der";
 pub const CRL_PATH: &str = "/ca/crl.der";
+pub const CRL_PEM_PATH: &str = "/ca/crl.pem";
+pub const READY_PATH: &str = "/ready";
 
 pub fn directory(gw: &Gateway) -> Reply {
     let c = &gw.config.acme;
@@ -58,4 +60,24 @@ pub fn public(gw: &Gateway, method: &Method, path: &str) -> Option<Reply> {
         ),
         _ => return None,
     })
+}
+
+/// `/ready`: 200 when the database answers and the CA can sign, 503 otherwise, so a load
+/// balancer stops sending ACME traffic to a gateway that cannot serve it.
+pub async fn ready(gw: &Gateway) -> Reply {
+    let store = gw.db(|s| s.ping()).await;
+    let ca = super::crl::current(gw).await;
+    match (store, ca) {
+        (Ok(()), Ok(_)) => Reply::bytes(StatusCode::OK, "text/plain", "ready\n"),
+        (Err(e), _) => Reply::bytes(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            format!("database unavailable: {e}\n"),
+        ),
+        (_, Err(p)) => Reply::bytes(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            format!("CA unavailable: {}\n", p.detail),
+        ),
+    }
 }

@@ -6,6 +6,7 @@ mod account;
 mod auth;
 mod authz;
 mod cert;
+pub mod crl;
 pub mod directory;
 pub mod ids;
 mod order;
@@ -40,6 +41,7 @@ pub struct Gateway {
     pub va: Arc<Va>,
     pub nonces: NoncePool,
     pub verifiers: crate::jws::VerifierCache,
+    pub crl: crl::CrlCache,
     pub profiles: Vec<Profile>,
 }
 
@@ -171,6 +173,14 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
     let path = parts.uri.path();
     if let Some(reply) = directory::public(gw, &parts.method, path) {
         return reply;
+    }
+    if parts.method == Method::GET {
+        match path {
+            directory::CRL_PATH => return crl::serve(gw, false).await,
+            directory::CRL_PEM_PATH => return crl::serve(gw, true).await,
+            directory::READY_PATH => return directory::ready(gw).await,
+            _ => {}
+        }
     }
     let Some(acme_path) = path.strip_prefix(ACME_PREFIX) else {
         return Problem::malformed(format!("no resource at {path}"))

@@ -582,6 +582,52 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(problem_type(&r), ProblemType::AlreadyRevoked);
+
+    // The CRL at the URL the certificate names lists it at once, with its reason.
+    let crl_url = format!("{}/ca/crl.der", h.gw.base_url);
+    assert!(text.contains(&format!("URI:{crl_url}")), "{text}");
+    let crl = c.get(&crl_url).await.unwrap();
+    assert_eq!(
+        crl.header("content-type").as_deref(),
+        Some("application/pkix-crl")
+    );
+    let crl = openssl::x509::X509Crl::from_der(&crl.body).unwrap();
+    let intermediate =
+        openssl::x509::X509::from_pem(h.gw.gateway.ca.intermediate_pem().as_bytes()).unwrap();
+    assert!(crl.verify(&intermediate.public_key().unwrap()).unwrap());
+    let listed: Vec<String> = crl
+        .get_revoked()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.serial_number()
+                .to_bn()
+                .unwrap()
+                .to_hex_str()
+                .unwrap()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let serial = leaf
+        .serial_number()
+        .to_bn()
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert_eq!(listed, [serial]);
+    let crl_pem = c
+        .get(&format!("{}/ca/crl.pem", h.gw.base_url))
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&crl_pem.body).contains("BEGIN X509 CRL"));
+    assert_eq!(
+        c.get(&format!("{}/ready", h.gw.base_url))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
     h.gw.shutdown().await;
 }
 crate::on_both_backends!(

@@ -10,6 +10,7 @@ pub mod ca;
 pub mod client;
 pub mod config;
 pub mod jws;
+pub mod metrics;
 pub mod nonce;
 pub mod server;
 pub mod store;

@@ -122,6 +122,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         nonces: NoncePool::default(),
         verifiers: Default::default(),
         crl: Default::default(),
+        metrics: Default::default(),
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, tls, gateway.clone(), rx));

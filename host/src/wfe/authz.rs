@@ -173,6 +173,7 @@ pub async fn challenge(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Re
         gw.db(move |s| s.record_validation(&c, true, Some(now()), None))
             .await
             .map_err(|e| store_problem(e, "challenge"))?;
+        gw.metrics.validation(&chall.kind, true);
         let mut done = chall;
         done.status = ChallengeStatus::Valid.as_str().into();
         done.validated = Some(now());
@@ -215,6 +216,7 @@ fn spawn_validation(gw: Arc<Gateway>, challenge_id: String, request: ValidationR
             ),
         };
         tracing::info!(challenge = %challenge_id, identifier = %request.identifier, kind = %request.challenge, valid, problem = ?outcome.as_ref().err().map(|p| p.to_string()), "validation finished");
+        gw.metrics.validation(request.challenge.as_str(), valid);
         let at = valid.then(now);
         if let Err(e) = gw
             .db(move |s| s.record_validation(&challenge_id, valid, at, error.as_deref()))

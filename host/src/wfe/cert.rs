@@ -127,6 +127,7 @@ pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
         ));
     }
     gw.crl.invalidate();
+    gw.metrics.revocation();
     tracing::info!(serial = %cert.serial, reason, "certificate revoked");
     Ok(Reply::empty(StatusCode::OK))
 }

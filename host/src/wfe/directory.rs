@@ -13,6 +13,7 @@ pub const INTERMEDIATE_DER_PATH: &str = "/ca/intermediate.der";
 pub const CRL_PATH: &str = "/ca/crl.der";
 pub const CRL_PEM_PATH: &str = "/ca/crl.pem";
 pub const READY_PATH: &str = "/ready";
+pub const METRICS_PATH: &str = "/metrics";
 
 pub fn directory(gw: &Gateway) -> Reply {
     let c = &gw.config.acme;

@@ -42,6 +42,7 @@ pub struct Gateway {
     pub nonces: NoncePool,
     pub verifiers: crate::jws::VerifierCache,
     pub crl: crl::CrlCache,
+    pub metrics: crate::metrics::Metrics,
     pub profiles: Vec<Profile>,
 }
 
@@ -148,6 +149,8 @@ where
             .header("replay-nonce", gw.nonces.issue())
             .link(&gw.directory_url(), "index");
     }
+    gw.metrics
+        .request(&route_label(&path), reply.status.as_u16());
     tracing::debug!(%method, %path, status = reply.status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
     reply.into_response()
 }
@@ -179,6 +182,13 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
             directory::CRL_PATH => return crl::serve(gw, false).await,
             directory::CRL_PEM_PATH => return crl::serve(gw, true).await,
             directory::READY_PATH => return directory::ready(gw).await,
+            directory::METRICS_PATH => {
+                return Reply::bytes(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    gw.metrics.render(),
+                )
+            }
             _ => {}
         }
     }
@@ -224,6 +234,23 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
     result.unwrap_or_else(Reply::from)
 }
 
+/// The route a path matched, with resource ids replaced by `{id}`, for metrics labels.
+fn route_label(path: &str) -> String {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["acme", kind @ ("acct" | "order" | "authz" | "chall" | "cert"), _] => {
+            format!("/acme/{kind}/{{id}}")
+        }
+        ["acme", kind @ ("acct" | "order"), _, sub @ ("orders" | "finalize")] => {
+            format!("/acme/{kind}/{{id}}/{sub}")
+        }
+        ["acme", "directory" | "new-nonce" | "new-account" | "new-order" | "revoke-cert" | "key-change"]
+        | ["ca", "root.pem" | "intermediate.pem" | "intermediate.der" | "crl.der" | "crl.pem"]
+        | ["health" | "ready" | "metrics"] => path.to_string(),
+        _ => "other".to_string(),
+    }
+}
+
 /// RFC 8555 §6.3: resources are fetched with POST-as-GET; a GET gets 405.
 fn not_allowed(allow: &'static str) -> Problem {
     Problem::malformed(format!(
@@ -240,4 +267,23 @@ pub(crate) fn rfc3339(unix: i64) -> String {
 
 pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn route_labels_hide_ids() {
+        assert_eq!(
+            super::route_label("/acme/order/0123abc"),
+            "/acme/order/{id}"
+        );
+        assert_eq!(
+            super::route_label("/acme/order/0123abc/finalize"),
+            "/acme/order/{id}/finalize"
+        );
+        assert_eq!(super::route_label("/acme/new-order"), "/acme/new-order");
+        assert_eq!(super::route_label("/ca/crl.der"), "/ca/crl.der");
+        assert_eq!(super::route_label("/acme/../../etc"), "other");
+        assert_eq!(super::route_label("/random/path"), "other");
+    }
 }

@@ -103,6 +103,7 @@ pub async fn new_order(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
     gw.db(move |s| s.insert_order(&o, &a, &c))
         .await
         .map_err(|e| store_problem(e, "order"))?;
+    gw.metrics.order("pending");
     tracing::info!(order = %order.id, account = %account.id, names = %order.identifiers, "order created");
     let object = order_object(
         gw,
@@ -179,6 +180,7 @@ async fn load_order(
         gw.db(move |s| s.transition_order(&oid, from, to, err.as_deref()))
             .await
             .map_err(|e| store_problem(e, "order"))?;
+        gw.metrics.order(current.as_str());
         order.status = current.as_str().into();
         if order.error.is_none() {
             order.error = error;
@@ -243,6 +245,7 @@ pub async fn finalize(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, P
     if !moved {
         return Err(Problem::order_not_ready("order is already being finalized"));
     }
+    let started = std::time::Instant::now();
     let ca = gw.ca.clone();
     let issued = tokio::task::spawn_blocking(move || ca.issue(&csr, &dns, &ips, &profile))
         .await
@@ -255,6 +258,7 @@ pub async fn finalize(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, P
             gw.db(move |s| s.transition_order(&oid, "processing", "invalid", Some(&err)))
                 .await
                 .map_err(|e| store_problem(e, "order"))?;
+            gw.metrics.order("invalid");
             tracing::warn!(order = %order.id, %problem, "issuance failed");
             return Err(problem);
         }
@@ -277,6 +281,8 @@ pub async fn finalize(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, P
     gw.db(move |s| s.insert_certificate(&row))
         .await
         .map_err(|e| store_problem(e, "certificate"))?;
+    gw.metrics.issuance(started.elapsed());
+    gw.metrics.order("valid");
     tracing::info!(order = %order.id, serial = %cert.serial, "certificate issued");
     let done = Order {
         status: OrderStatus::Valid.as_str().into(),

@@ -1,0 +1,171 @@
+//! Prometheus metrics in the text exposition format, kept in plain atomics and maps so that
+//! recording costs a few nanoseconds and needs no metrics crate.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the issuance latency histogram: local signing takes milliseconds,
+/// an issuer plugin or remote CA may take seconds.
+const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+/// Counters keyed by label values.
+#[derive(Debug, Default)]
+struct LabelledCounter(Mutex<BTreeMap<Vec<String>, u64>>);
+
+impl LabelledCounter {
+    fn inc(&self, labels: &[&str]) {
+        let key: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default() += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, label_names: &[&str]) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (values, n) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let labels: Vec<String> = label_names
+                .iter()
+                .zip(values)
+                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect();
+            let _ = writeln!(out, "{name}{{{}}} {n}", labels.join(","));
+        }
+    }
+}
+
+/// The gateway's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: LabelledCounter,
+    orders: LabelledCounter,
+    validations: LabelledCounter,
+    revocations: AtomicU64,
+    issuance_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    issuance_count: AtomicU64,
+    issuance_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// A request answered; `route` is the route's pattern (never the raw path, which would
+    /// make one series per resource id).
+    pub fn request(&self, route: &str, status: u16) {
+        self.requests.inc(&[route, &status.to_string()]);
+    }
+
+    /// An order reached `state` (created as pending, or moved to ready/valid/invalid).
+    pub fn order(&self, state: &str) {
+        self.orders.inc(&[state]);
+    }
+
+    pub fn validation(&self, challenge: &str, valid: bool) {
+        self.validations
+            .inc(&[challenge, if valid { "valid" } else { "invalid" }]);
+    }
+
+    pub fn revocation(&self) {
+        self.revocations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Time from finalize to an issued certificate.
+    pub fn issuance(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.issuance_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.issuance_count.fetch_add(1, Ordering::Relaxed);
+        self.issuance_sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.requests.render(
+            &mut out,
+            "acmegate_http_requests_total",
+            "HTTP requests by route and status.",
+            &["route", "status"],
+        );
+        self.orders.render(
+            &mut out,
+            "acmegate_orders_total",
+            "Orders entering each state.",
+            &["state"],
+        );
+        self.validations.render(
+            &mut out,
+            "acmegate_validations_total",
+            "Challenge validations by type and outcome.",
+            &["challenge", "outcome"],
+        );
+        let _ = writeln!(out, "# HELP acmegate_revocations_total Certificates revoked.\n# TYPE acmegate_revocations_total counter");
+        let _ = writeln!(
+            out,
+            "acmegate_revocations_total {}",
+            self.revocations.load(Ordering::Relaxed)
+        );
+        let name = "acmegate_issuance_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from finalize to an issued certificate.\n# TYPE {name} histogram"
+        );
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                self.issuance_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.issuance_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.issuance_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histogram() {
+        let m = Metrics::default();
+        m.request("/acme/new-order", 201);
+        m.request("/acme/new-order", 201);
+        m.request("/acme/order/{id}", 400);
+        m.order("pending");
+        m.validation("http-01", false);
+        m.revocation();
+        m.issuance(Duration::from_millis(3));
+        m.issuance(Duration::from_secs(2));
+        let text = m.render();
+        assert!(
+            text.contains(
+                "acmegate_http_requests_total{route=\"/acme/new-order\",status=\"201\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text
+            .contains("acmegate_http_requests_total{route=\"/acme/order/{id}\",status=\"400\"} 1"));
+        assert!(text
+            .contains("acmegate_validations_total{challenge=\"http-01\",outcome=\"invalid\"} 1"));
+        assert!(text.contains("acmegate_revocations_total 1"));
+        assert!(text.contains("acmegate_issuance_seconds_bucket{le=\"0.0025\"} 0"));
+        assert!(text.contains("acmegate_issuance_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("acmegate_issuance_seconds_bucket{le=\"5\"} 2"));
+        assert!(text.contains("acmegate_issuance_seconds_count 2"));
+    }
+}

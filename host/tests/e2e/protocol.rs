@@ -14,6 +14,17 @@ use acmegate::ca::{ExtendedKeyUsage, Profile};
 
 const JOSE: &str = "application/jose+json";
 
+/// A signed POST that must succeed; returns the JSON body.
+async fn ok_json(c: &acmegate::client::AcmeClient, url: &str, payload: Option<&Value>) -> Value {
+    c.post(url, payload)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 fn problem_type(reply: &acmegate::client::Reply) -> ProblemType {
     reply
         .problem()
@@ -200,14 +211,12 @@ async fn account_lifecycle_and_key_change(backend: Backend) {
     assert_eq!((again.status, again.location()), (200, Some(kid.clone())));
 
     // Update the contact.
-    let upd = c
-        .post(&kid, Some(&json!({"contact": ["mailto:new@example.org"]})))
-        .await
-        .unwrap()
-        .ok()
-        .unwrap()
-        .json()
-        .unwrap();
+    let upd = ok_json(
+        &c,
+        &kid,
+        Some(&json!({"contact": ["mailto:new@example.org"]})),
+    )
+    .await;
     assert_eq!(upd["contact"][0], "mailto:new@example.org");
 
     // keyChange (§7.3.5): the inner JWS is signed by the new key.
@@ -246,14 +255,7 @@ async fn account_lifecycle_and_key_change(backend: Backend) {
     drop(old);
 
     // Deactivation (§7.3.6): afterwards the account is refused.
-    let d = c
-        .post(&kid, Some(&json!({"status": "deactivated"})))
-        .await
-        .unwrap()
-        .ok()
-        .unwrap()
-        .json()
-        .unwrap();
+    let d = ok_json(&c, &kid, Some(&json!({"status": "deactivated"}))).await;
     assert_eq!(d["status"], "deactivated");
     let r = c
         .new_order(&[Identifier::dns("x.example")], None)
@@ -370,14 +372,7 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
 
     for authz_url in order["authorizations"].as_array().unwrap() {
         let authz_url = authz_url.as_str().unwrap();
-        let authz = c
-            .post(authz_url, None)
-            .await
-            .unwrap()
-            .ok()
-            .unwrap()
-            .json()
-            .unwrap();
+        let authz = ok_json(&c, authz_url, None).await;
         let kinds: Vec<&str> = authz["challenges"]
             .as_array()
             .unwrap()
@@ -433,14 +428,7 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(problem_type(&r), ProblemType::BadCsr);
-    let done = c
-        .post(&finalize, Some(&json!({"csr": B64.encode(&csr)})))
-        .await
-        .unwrap()
-        .ok()
-        .unwrap()
-        .json()
-        .unwrap();
+    let done = ok_json(&c, &finalize, Some(&json!({"csr": B64.encode(&csr)}))).await;
     assert_eq!(done["status"], "valid");
     let chain = c
         .post(done["certificate"].as_str().unwrap(), None)
@@ -504,14 +492,7 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
         .next()
         .unwrap()
         .to_string();
-    let page2 = c
-        .post(&next_url, None)
-        .await
-        .unwrap()
-        .ok()
-        .unwrap()
-        .json()
-        .unwrap();
+    let page2 = ok_json(&c, &next_url, None).await;
     assert_eq!(page2["orders"].as_array().unwrap().len(), 1);
 
     // Authorization deactivation (§7.5.2) makes its pending order invalid.
@@ -526,14 +507,7 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    let d = c
-        .post(&authz_url, Some(&json!({"status": "deactivated"})))
-        .await
-        .unwrap()
-        .ok()
-        .unwrap()
-        .json()
-        .unwrap();
+    let d = ok_json(&c, &authz_url, Some(&json!({"status": "deactivated"}))).await;
     assert_eq!(d["status"], "deactivated");
     assert_eq!(
         c.post(&pending_url, None).await.unwrap().json().unwrap()["status"],

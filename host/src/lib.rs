@@ -2,13 +2,15 @@
 //!
 //! Layout, by role: [`acme`] holds the protocol without I/O; [`jws`] and [`nonce`] the request
 //! checks of RFC 8555 §6; [`wfe`] the HTTP front end; [`va`] validation; [`ca`] the built-in
-//! CA; [`store`] persistence; [`config`] and [`server`] wire them into the binary.
+//! CA; [`plugins`] the WebAssembly plugin runtime; [`store`] persistence; [`config`] and
+//! [`server`] wire them into the binary.
 
 pub mod acme;
 pub mod ca;
 pub mod config;
 pub mod jws;
 pub mod nonce;
+pub mod plugins;
 pub mod server;
 pub mod store;
 #[doc(hidden)]

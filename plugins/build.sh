@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds every plugin (plugins/ and examples/) into components in $CARGO_TARGET_DIR/plugins
+# (or target/plugins), installing Debian's wasm toolchain first if rustup has no wasm target.
+# Extra arguments go to acmegate-plugin-build (e.g. --out DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec cargo run --quiet --release -p acmegate-plugin-build -- "$@"

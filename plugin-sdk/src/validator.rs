@@ -3,7 +3,7 @@
 wit_bindgen::generate!({
     path: "wit",
     world: "challenge-validator",
-    runtime_path: "::acmegate_plugin_sdk::__private::wit_bindgen",
+    runtime_path: "::acmegate_plugin_sdk::__private::wit_bindgen::rt",
     pub_export_macro: true,
     export_macro_name: "__export_challenge_validator",
     default_bindings_module: "::acmegate_plugin_sdk::validator",
@@ -85,7 +85,7 @@ macro_rules! validator_plugin {
                 }
             }
 
-            $crate::__export_challenge_validator!(__AcmegateValidator);
+            $crate::validator::__export_challenge_validator!(__AcmegateValidator);
         };
     };
 }

@@ -4,4 +4,5 @@
 # Extra arguments go to acmegate-plugin-build (e.g. --out DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo run --quiet --release -p acmegate-plugin-build -- "$@"
+# The dev profile: dependencies are optimised anyway (workspace profile) and shared with tests.
+exec cargo run --quiet -p acmegate-plugin-build -- "$@"

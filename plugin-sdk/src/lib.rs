@@ -48,9 +48,7 @@ pub mod __private {
     }
 
     /// Runs `f` on the configured value, or fails when `configure` has not succeeded.
-    pub fn with_instance<T: Any, R>(
-        f: impl FnOnce(&T) -> Result<R, String>,
-    ) -> Result<R, String> {
+    pub fn with_instance<T: Any, R>(f: impl FnOnce(&T) -> Result<R, String>) -> Result<R, String> {
         INSTANCE.with(|slot| {
             let slot = slot.borrow();
             match slot.as_ref().and_then(|v| v.downcast_ref::<T>()) {

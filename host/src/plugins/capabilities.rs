@@ -349,7 +349,10 @@ impl HostState {
         if allowed {
             Ok(())
         } else {
-            Err(self.denied(&format!("HTTP to {host}"), &format!("http_hosts = [\"{host}\"]")))
+            Err(self.denied(
+                &format!("HTTP to {host}"),
+                &format!("http_hosts = [\"{host}\"]"),
+            ))
         }
     }
 }
@@ -430,5 +433,93 @@ impl KvRegistry {
         // still consistent (insertions are single operations).
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(name.to_string()).or_default().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(grants: Grants) -> HostState {
+        HostState::new("p".into(), Arc::new(grants), Arc::default(), 1 << 20, 10)
+    }
+
+    #[test]
+    fn log_lines_lose_control_characters_and_are_cut_on_a_char_boundary() {
+        assert_eq!(sanitize_line("a\nforged line\r\t"), "a forged line  ");
+        let long = "é".repeat(LOG_LINE_MAX_BYTES);
+        let cut = sanitize_line(&long);
+        assert!(cut.ends_with(" [truncated]"));
+        assert!(cut.len() <= LOG_LINE_MAX_BYTES + " [truncated]".len());
+    }
+
+    #[test]
+    fn http_hosts_match_exactly_or_below_a_zone() {
+        let s = state(Grants {
+            http_hosts: vec!["api.example".into(), "*.svc.example".into()],
+            ..Grants::default()
+        });
+        assert!(s.http_allowed("https://api.example/x").is_ok());
+        assert!(s.http_allowed("http://a.b.svc.example:8080/").is_ok());
+        for denied in [
+            "https://svc.example/",
+            "https://evilsvc.example/",
+            "https://x.api.example/",
+        ] {
+            assert!(
+                matches!(s.http_allowed(denied), Err(CapabilityError::Denied(_))),
+                "{denied}"
+            );
+        }
+        assert!(matches!(
+            s.http_allowed("file:///etc/passwd"),
+            Err(CapabilityError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn capabilities_answer_denied_unless_granted() {
+        use clock::Host as _;
+        use random::Host as _;
+        use state::Host as _;
+        let mut none = state(Grants::default());
+        assert!(matches!(none.now().await, Err(CapabilityError::Denied(_))));
+        assert!(matches!(
+            none.bytes(16).await,
+            Err(CapabilityError::Denied(_))
+        ));
+        assert!(matches!(
+            state::Host::get(&mut none, "k".into()).await,
+            Err(CapabilityError::Denied(_))
+        ));
+        assert!(matches!(
+            secrets::Host::get(&mut none, "token".into()).await,
+            Err(CapabilityError::Denied(_))
+        ));
+
+        let mut all = state(Grants {
+            clock: true,
+            random: true,
+            state: true,
+            secrets: BTreeMap::from([("token".into(), SecretValue::new("s3"))]),
+            ..Grants::default()
+        });
+        assert!(all.now().await.unwrap() > 1_700_000_000);
+        assert_eq!(all.bytes(16).await.unwrap().len(), 16);
+        assert!(matches!(
+            all.bytes(RANDOM_MAX_BYTES + 1).await,
+            Err(CapabilityError::Invalid(_))
+        ));
+        all.set("a/1".into(), b"x".to_vec()).await.unwrap();
+        all.set("b/1".into(), b"y".to_vec()).await.unwrap();
+        assert_eq!(all.keys("a/".into()).await.unwrap(), ["a/1"]);
+        assert_eq!(
+            state::Host::get(&mut all, "b/1".into()).await.unwrap(),
+            Some(b"y".to_vec())
+        );
+        assert_eq!(
+            secrets::Host::get(&mut all, "token".into()).await.unwrap(),
+            b"s3"
+        );
     }
 }

@@ -45,7 +45,9 @@ pub enum PluginError {
         limit_bytes: usize,
     },
     /// The plugin trapped too often and is not called until `retry_in` has passed.
-    #[error("plugin {plugin} is quarantined after {traps} consecutive faults; retry in {retry_in:?}")]
+    #[error(
+        "plugin {plugin} is quarantined after {traps} consecutive faults; retry in {retry_in:?}"
+    )]
     Quarantined {
         plugin: String,
         traps: u32,
@@ -111,23 +113,45 @@ mod tests {
     fn every_error_formats_with_the_plugin_name() {
         let p = || "p1".to_string();
         let all = [
-            PluginError::Plugin { plugin: p(), call: "validate", message: "down".into() },
-            PluginError::Config { plugin: p(), message: "bad".into() },
-            PluginError::Trap { plugin: p(), call: "validate", detail: "unreachable".into() },
+            PluginError::Plugin {
+                plugin: p(),
+                call: "validate",
+                message: "down".into(),
+            },
+            PluginError::Config {
+                plugin: p(),
+                message: "bad".into(),
+            },
+            PluginError::Trap {
+                plugin: p(),
+                call: "validate",
+                detail: "unreachable".into(),
+            },
             PluginError::Timeout {
                 plugin: p(),
                 call: "validate",
                 limit: TimeLimit::Cpu,
                 budget: Duration::from_millis(100),
             },
-            PluginError::OutOfMemory { plugin: p(), call: "validate", limit_bytes: 1 },
-            PluginError::Quarantined { plugin: p(), traps: 3, retry_in: Duration::from_secs(1) },
+            PluginError::OutOfMemory {
+                plugin: p(),
+                call: "validate",
+                limit_bytes: 1,
+            },
+            PluginError::Quarantined {
+                plugin: p(),
+                traps: 3,
+                retry_in: Duration::from_secs(1),
+            },
             PluginError::IncompatibleVersion {
                 plugin: p(),
                 found: "acmegate:plugin@1.0.0".into(),
                 supported: "acmegate:plugin@0.1.x".into(),
             },
-            PluginError::InvalidModule { plugin: p(), detail: "magic".into() },
+            PluginError::InvalidModule {
+                plugin: p(),
+                detail: "magic".into(),
+            },
             PluginError::Io {
                 plugin: p(),
                 action: "read".into(),
@@ -138,7 +162,10 @@ mod tests {
             assert!(err.to_string().contains("p1"), "{err}");
         }
         let faults: Vec<bool> = all.iter().map(PluginError::is_fault).collect();
-        assert_eq!(faults, [false, false, true, true, true, false, false, false, false]);
+        assert_eq!(
+            faults,
+            [false, false, true, true, true, false, false, false, false]
+        );
         assert!(PluginError::Runtime("x".into()).to_string().contains("x"));
     }
 }

@@ -106,9 +106,17 @@ mod tests {
     #[test]
     fn cpu_budgets_are_whole_ticks_and_memory_fits_the_pool() {
         assert_eq!(VALIDATOR_LIMITS.cpu_ticks(), 20);
-        let tiny = Limits { cpu: Duration::from_millis(1), ..VALIDATOR_LIMITS };
+        let tiny = Limits {
+            cpu: Duration::from_millis(1),
+            ..VALIDATOR_LIMITS
+        };
         assert_eq!(tiny.cpu_ticks(), 1);
-        for limits in [VALIDATOR_LIMITS, ISSUER_LIMITS, DEPLOYER_LIMITS, NOTIFIER_LIMITS] {
+        for limits in [
+            VALIDATOR_LIMITS,
+            ISSUER_LIMITS,
+            DEPLOYER_LIMITS,
+            NOTIFIER_LIMITS,
+        ] {
             assert!(limits.memory_bytes <= MAX_PLUGIN_MEMORY);
             assert!(limits.cpu < limits.wall);
         }

@@ -37,7 +37,8 @@ pub struct PluginSpec {
     pub name: String,
     /// The component file.
     pub path: PathBuf,
-    /// Its configuration, JSON, passed to `configure`.
+    /// Its configuration, JSON, passed to `configure`. Not secret (it may show in `Debug`);
+    /// tokens and keys go in `grants.secrets`, which the plugin reads through `secrets.get`.
     pub config: String,
     /// What it may use; nothing by default.
     pub grants: Grants,
@@ -128,20 +129,17 @@ impl PluginRuntime {
         let inner = self.inner.clone();
         let compile_name = name.clone();
         // Compiling takes milliseconds to seconds of CPU; keep it off the async workers.
-        let (component, cached) = tokio::task::spawn_blocking(move || {
-            compile(&inner, &compile_name, &bytes, &digest)
-        })
-        .await
-        .map_err(|e| PluginError::Runtime(format!("compile task: {e}")))??;
+        let (component, cached) =
+            tokio::task::spawn_blocking(move || compile(&inner, &compile_name, &bytes, &digest))
+                .await
+                .map_err(|e| PluginError::Runtime(format!("compile task: {e}")))??;
         self.check_version(&name, &component)?;
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::InvalidModule {
+        let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
+            PluginError::InvalidModule {
                 plugin: name.clone(),
                 detail: format!("{e:#}"),
-            })?;
+            }
+        })?;
         let limits = spec.limits.unwrap_or(default_limits);
         if limits.memory_bytes > MAX_PLUGIN_MEMORY {
             return Err(PluginError::Runtime(format!(

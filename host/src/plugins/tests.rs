@@ -48,10 +48,16 @@ async fn allowlist() -> ValidatorPlugin {
         "accounts": { OTHER_ACCOUNT: ["only.team-b.example"] },
     })
     .to_string();
-    runtime().load_validator(spec).await.expect("load allowlist")
+    runtime()
+        .load_validator(spec)
+        .await
+        .expect("load allowlist")
 }
 
-async fn validate(plugin: &ValidatorPlugin, id: &Identifier) -> Result<ValidationOutcome, PluginError> {
+async fn validate(
+    plugin: &ValidatorPlugin,
+    id: &Identifier,
+) -> Result<ValidationOutcome, PluginError> {
     validate_as(plugin, ACCOUNT, id).await
 }
 
@@ -71,7 +77,10 @@ async fn allowlist_describes_itself_and_approves_only_listed_identifiers() {
     assert_eq!(plugin.info().name, "allowlist-validator");
     assert!(matches!(
         plugin.info().kind,
-        PluginKind::ChallengeValidator { new_order_policy: true, .. }
+        PluginKind::ChallengeValidator {
+            new_order_policy: true,
+            ..
+        }
     ));
 
     for ok in [
@@ -80,7 +89,11 @@ async fn allowlist_describes_itself_and_approves_only_listed_identifiers() {
         Identifier::dns("*.svc.internal.example"),
         Identifier::ip("10.1.2.3".parse().unwrap()),
     ] {
-        assert_eq!(validate(&plugin, &ok).await.unwrap(), ValidationOutcome::Valid, "{ok}");
+        assert_eq!(
+            validate(&plugin, &ok).await.unwrap(),
+            ValidationOutcome::Valid,
+            "{ok}"
+        );
     }
     for bad in [
         Identifier::dns("internal.example"),
@@ -103,7 +116,12 @@ async fn allowlist_describes_itself_and_approves_only_listed_identifiers() {
         ValidationOutcome::Valid
     );
     assert!(matches!(
-        validate_as(&plugin, OTHER_ACCOUNT, &Identifier::dns("www.internal.example")).await,
+        validate_as(
+            &plugin,
+            OTHER_ACCOUNT,
+            &Identifier::dns("www.internal.example")
+        )
+        .await,
         Ok(ValidationOutcome::Invalid(_))
     ));
 }
@@ -113,7 +131,10 @@ async fn allowlist_refuses_unlisted_identifiers_at_new_order() {
     let plugin = allowlist().await;
     let good = Identifier::dns("api.internal.example");
     assert_eq!(
-        plugin.check_new_order(ACCOUNT, &[good.clone()], None).await.unwrap(),
+        plugin
+            .check_new_order(ACCOUNT, std::slice::from_ref(&good), None)
+            .await
+            .unwrap(),
         PolicyDecision::Allow
     );
     let bad = Identifier::dns("www.example.com");
@@ -161,7 +182,10 @@ async fn a_call_on_a_live_instance_pre_costs_microseconds() {
     let n = 2000u32;
     let started = Instant::now();
     for _ in 0..n {
-        assert_eq!(validate(&plugin, &id).await.unwrap(), ValidationOutcome::Valid);
+        assert_eq!(
+            validate(&plugin, &id).await.unwrap(),
+            ValidationOutcome::Valid
+        );
     }
     let per_call = started.elapsed() / n;
     // Fresh store + instantiate + configure (JSON parse) + validate, per call.
@@ -201,7 +225,11 @@ async fn an_endless_loop_hits_the_cpu_limit_and_the_next_call_works() {
     let plugin = hostile("hostile-loop", fast_limits()).await;
     let started = Instant::now();
     match validate(&plugin, &Identifier::dns("loop.test")).await {
-        Err(PluginError::Timeout { limit: TimeLimit::Cpu, budget, .. }) => {
+        Err(PluginError::Timeout {
+            limit: TimeLimit::Cpu,
+            budget,
+            ..
+        }) => {
             assert_eq!(budget, Duration::from_millis(100));
         }
         other => panic!("expected a CPU timeout, got {other:?}"),
@@ -222,7 +250,10 @@ async fn the_wall_clock_limit_covers_the_whole_call() {
     };
     let plugin = hostile("hostile-wall", limits).await;
     match validate(&plugin, &Identifier::dns("loop.test")).await {
-        Err(PluginError::Timeout { limit: TimeLimit::WallClock, .. }) => {}
+        Err(PluginError::Timeout {
+            limit: TimeLimit::WallClock,
+            ..
+        }) => {}
         other => panic!("expected a wall-clock timeout, got {other:?}"),
     }
     assert_recovers(&plugin).await;
@@ -264,7 +295,9 @@ async fn a_plugin_that_keeps_trapping_is_quarantined_then_retried() {
         ));
     }
     match validate(&plugin, &Identifier::dns("fine.test")).await {
-        Err(PluginError::Quarantined { traps, retry_in, .. }) => {
+        Err(PluginError::Quarantined {
+            traps, retry_in, ..
+        }) => {
             assert_eq!(traps, limits::QUARANTINE_AFTER);
             assert!(retry_in <= limits::QUARANTINE_BASE);
         }
@@ -276,7 +309,10 @@ async fn a_plugin_that_keeps_trapping_is_quarantined_then_retried() {
 
 #[test]
 fn quarantine_backoff_doubles_up_to_the_maximum() {
-    assert_eq!(runtime::quarantine_after(limits::QUARANTINE_AFTER - 1), None);
+    assert_eq!(
+        runtime::quarantine_after(limits::QUARANTINE_AFTER - 1),
+        None
+    );
     assert_eq!(
         runtime::quarantine_after(limits::QUARANTINE_AFTER),
         Some(limits::QUARANTINE_BASE)
@@ -342,7 +378,11 @@ async fn a_plugin_for_another_contract_major_is_refused_naming_both_versions() {
 async fn files_that_are_not_components_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 3] = [
-        ("text", b"#!/bin/sh\necho not wasm\n", "not a WebAssembly file"),
+        (
+            "text",
+            b"#!/bin/sh\necho not wasm\n",
+            "not a WebAssembly file",
+        ),
         ("core", b"\0asm\x01\0\0\0", "core WebAssembly module"),
         ("garbage", b"\0asm\x0d\0\x01\0\xff\xff", ""),
     ];
@@ -389,19 +429,29 @@ async fn compiled_components_are_cached_and_a_corrupt_entry_is_recompiled() {
     assert!(files[0].to_string_lossy().ends_with(".cwasm"));
     let second = Instant::now();
     let plugin = cached.load_validator(spec()).await.unwrap();
-    println!("load: {compile_time:?} compiling, {:?} from the cache", second.elapsed());
+    println!(
+        "load: {compile_time:?} compiling, {:?} from the cache",
+        second.elapsed()
+    );
     assert_eq!(
-        validate(&plugin, &Identifier::dns("a.internal.example")).await.unwrap(),
+        validate(&plugin, &Identifier::dns("a.internal.example"))
+            .await
+            .unwrap(),
         ValidationOutcome::Valid
     );
 
     std::fs::write(&files[0], b"corrupt").unwrap();
     let plugin = cached.load_validator(spec()).await.unwrap();
     assert_eq!(
-        validate(&plugin, &Identifier::dns("a.internal.example")).await.unwrap(),
+        validate(&plugin, &Identifier::dns("a.internal.example"))
+            .await
+            .unwrap(),
         ValidationOutcome::Valid
     );
-    assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000, "entry rewritten");
+    assert!(
+        std::fs::metadata(&files[0]).unwrap().len() > 1000,
+        "entry rewritten"
+    );
 }
 
 #[test]

@@ -155,7 +155,10 @@ impl ValidatorPlugin {
     ) -> Result<PolicyDecision, PluginError> {
         let wants_policy = matches!(
             self.inner.info.kind,
-            PluginKind::ChallengeValidator { new_order_policy: true, .. }
+            PluginKind::ChallengeValidator {
+                new_order_policy: true,
+                ..
+            }
         );
         if !wants_policy {
             return Ok(PolicyDecision::Allow);
@@ -199,7 +202,10 @@ impl ValidatorPlugin {
     async fn call<R>(
         &self,
         call: &'static str,
-        f: impl AsyncFnOnce(&ChallengeValidator, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+        f: impl AsyncFnOnce(
+            &ChallengeValidator,
+            &mut Store<HostState>,
+        ) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, PluginError> {
         let inner = &*self.inner;
         inner
@@ -211,7 +217,9 @@ impl ValidatorPlugin {
                     .call_configure(&mut *store, &inner.calls.config)
                     .await?;
                 if let Err(message) = configured {
-                    return Ok(Err(format!("configure failed in a fresh instance: {message}")));
+                    return Ok(Err(format!(
+                        "configure failed in a fresh instance: {message}"
+                    )));
                 }
                 f(&bindings, store).await
             })

@@ -50,7 +50,11 @@ pub fn first_incompatible<'a>(names: impl IntoIterator<Item = &'a str>) -> Optio
         match parse(version) {
             Some(v) if compatible(v) => {}
             _ => {
-                let shown = if version.is_empty() { "no version" } else { version };
+                let shown = if version.is_empty() {
+                    "no version"
+                } else {
+                    version
+                };
                 return Some(format!("{CONTRACT_PACKAGE}@{shown}"));
             }
         }

@@ -38,12 +38,17 @@ fn build_package(
         .arg(manifest)
         .arg("--target-dir")
         .arg(target_dir.join(toolchain.dir_name()))
-        .args(["--package", package, "--message-format=json-render-diagnostics"])
+        .args([
+            "--package",
+            package,
+            "--message-format=json-render-diagnostics",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let out = cmd
-        .output()
-        .map_err(BuildError::io(format!("run cargo for {}", manifest.display())))?;
+    let out = cmd.output().map_err(BuildError::io(format!(
+        "run cargo for {}",
+        manifest.display()
+    )))?;
     if !out.status.success() {
         return Err(BuildError::Cargo {
             manifest: manifest.display().to_string(),
@@ -61,19 +66,21 @@ fn cdylib_packages(toolchain: &Toolchain, manifest: &Path) -> Result<Vec<String>
         .arg(manifest)
         .stderr(Stdio::inherit())
         .output()
-        .map_err(BuildError::io(format!("run cargo metadata for {}", manifest.display())))?;
+        .map_err(BuildError::io(format!(
+            "run cargo metadata for {}",
+            manifest.display()
+        )))?;
     if !out.status.success() {
         return Err(BuildError::Cargo {
             manifest: manifest.display().to_string(),
             status: out.status.to_string(),
         });
     }
-    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        BuildError::Cargo {
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| BuildError::Cargo {
             manifest: manifest.display().to_string(),
             status: format!("unreadable cargo metadata: {e}"),
-        }
-    })?;
+        })?;
     let packages = metadata["packages"].as_array().into_iter().flatten();
     Ok(packages
         .filter(|p| {
@@ -125,7 +132,9 @@ not json
 {"reason":"build-finished","success":true}"#;
         assert_eq!(
             wasm_artifacts(messages),
-            vec![PathBuf::from("/t/wasm32-unknown-unknown/release/my_plugin.wasm")]
+            vec![PathBuf::from(
+                "/t/wasm32-unknown-unknown/release/my_plugin.wasm"
+            )]
         );
     }
 }

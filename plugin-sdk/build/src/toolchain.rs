@@ -149,7 +149,11 @@ fn install_debian_packages(packages: &[&str]) -> Result<(), BuildError> {
             Ok(())
         } else {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            Err(fail(format!("apt-get {} failed: {}", args[0], stderr.trim())))
+            Err(fail(format!(
+                "apt-get {} failed: {}",
+                args[0],
+                stderr.trim()
+            )))
         }
     };
     eprintln!(
@@ -174,10 +178,22 @@ mod tests {
 
     #[test]
     fn enclosing_cargo_variables_are_dropped_and_registry_ones_kept() {
-        for key in ["CARGO", "CARGO_TARGET_DIR", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTFLAGS"] {
+        for key in [
+            "CARGO",
+            "CARGO_TARGET_DIR",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTFLAGS",
+        ] {
             assert!(inherited_cargo_var(key), "{key} should be removed");
         }
-        for key in ["CARGO_HOME", "CARGO_NET_OFFLINE", "CARGO_TERM_COLOR", "PATH", "HOME"] {
+        for key in [
+            "CARGO_HOME",
+            "CARGO_NET_OFFLINE",
+            "CARGO_TERM_COLOR",
+            "PATH",
+            "HOME",
+        ] {
             assert!(!inherited_cargo_var(key), "{key} should be kept");
         }
     }

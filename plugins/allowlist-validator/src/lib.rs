@@ -36,7 +36,9 @@ struct Config {
 }
 
 fn all_challenge_types() -> Vec<String> {
-    ["http-01", "dns-01", "tls-alpn-01"].map(String::from).to_vec()
+    ["http-01", "dns-01", "tls-alpn-01"]
+        .map(String::from)
+        .to_vec()
 }
 
 enum Pattern {
@@ -51,9 +53,11 @@ impl Pattern {
         if let Some((addr, len)) = text.split_once('/') {
             let addr: IpAddr = addr.parse().map_err(|_| format!("bad network {text:?}"))?;
             let max = if addr.is_ipv4() { 32 } else { 128 };
-            let len: u8 = len.parse().ok().filter(|l| *l <= max).ok_or_else(|| {
-                format!("bad prefix length in {text:?} (0 to {max})")
-            })?;
+            let len: u8 = len
+                .parse()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("bad prefix length in {text:?} (0 to {max})"))?;
             return Ok(Self::Network(addr, len));
         }
         if let Ok(addr) = text.parse::<IpAddr>() {
@@ -158,7 +162,10 @@ impl ValidatorPlugin for Allowlist {
             Ok(ValidationOutcome::Invalid(problem(
                 ProblemType::Unauthorized,
                 &request.identifier,
-                format!("{} is not on this account's allow-list", request.identifier.value),
+                format!(
+                    "{} is not on this account's allow-list",
+                    request.identifier.value
+                ),
             )))
         }
     }

@@ -467,3 +467,41 @@ fn grants_default_to_nothing_and_secrets_are_redacted() {
     assert!(shown.contains("redacted"));
     assert!(serde_json::from_str::<Grants>(r#"{"network": true}"#).is_err());
 }
+
+#[tokio::test]
+async fn a_reload_swaps_the_version_and_a_failed_reload_keeps_the_old_one() {
+    let plugin = allowlist().await;
+    let clone = plugin.clone();
+    let moved = Identifier::dns("www.moved.example");
+    assert!(matches!(
+        validate(&plugin, &moved).await,
+        Ok(ValidationOutcome::Invalid(_))
+    ));
+
+    let mut spec = PluginSpec::new("allowlist", component("allowlist-validator"));
+    spec.config = r#"{"default": ["*.moved.example"]}"#.into();
+    runtime().reload_validator(&plugin, spec).await.unwrap();
+    // Clones share the plugin, so both see the new version.
+    assert_eq!(
+        validate(&clone, &moved).await.unwrap(),
+        ValidationOutcome::Valid
+    );
+    // Counters start again with the new version: its load canary and this call.
+    assert_eq!(plugin.stats().calls, 2);
+
+    let mut bad = PluginSpec::new("allowlist", component("allowlist-validator"));
+    bad.config = r#"{"default": ["**"]}"#.into();
+    assert!(matches!(
+        runtime().reload_validator(&plugin, bad).await,
+        Err(PluginError::Config { .. })
+    ));
+    let future = PluginSpec::new("allowlist", component("wrong-major"));
+    assert!(matches!(
+        runtime().reload_validator(&plugin, future).await,
+        Err(PluginError::IncompatibleVersion { .. })
+    ));
+    assert_eq!(
+        validate(&plugin, &moved).await.unwrap(),
+        ValidationOutcome::Valid
+    );
+}

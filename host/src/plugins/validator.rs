@@ -1,7 +1,7 @@
 //! Challenge validator plugins: loading with the describe + configure canary, and the
 //! `validate` and `check-new-order` calls, translated to the gateway's ACME types.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use wasmtime::Store;
@@ -16,10 +16,14 @@ use super::{PluginError, PluginInfo, PluginKind};
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::types::{Identifier, IdentifierType};
 
-/// A loaded challenge validator. Cheap to clone; calls may run concurrently up to its limit.
+/// A loaded challenge validator. Cheap to clone (clones share the plugin and see its
+/// reloads); calls may run concurrently up to its limit.
+///
+/// Reloading swaps the current version atomically: a call takes the version current when it
+/// starts and finishes on it, and a failed reload leaves the old version in place.
 #[derive(Clone, Debug)]
 pub struct ValidatorPlugin {
-    inner: Arc<Loaded>,
+    current: Arc<RwLock<Arc<Loaded>>>,
 }
 
 struct Loaded {
@@ -62,6 +66,27 @@ impl PluginRuntime {
     /// (must say `challenge-validator`) and `configure` as a canary; an error at any step
     /// means the plugin is not used.
     pub async fn load_validator(&self, spec: PluginSpec) -> Result<ValidatorPlugin, PluginError> {
+        let loaded = self.load_validator_version(spec).await?;
+        Ok(ValidatorPlugin {
+            current: Arc::new(RwLock::new(loaded)),
+        })
+    }
+
+    /// Loads a new version of `plugin` (new file, configuration, grants or limits) with the
+    /// same canary as [`Self::load_validator`], then swaps it in. Calls already running finish
+    /// on the old version; on any error the old version stays and the error is returned.
+    pub async fn reload_validator(
+        &self,
+        plugin: &ValidatorPlugin,
+        spec: PluginSpec,
+    ) -> Result<(), PluginError> {
+        let loaded = self.load_validator_version(spec).await?;
+        let mut current = plugin.current.write().unwrap_or_else(|e| e.into_inner());
+        *current = loaded;
+        Ok(())
+    }
+
+    async fn load_validator_version(&self, spec: PluginSpec) -> Result<Arc<Loaded>, PluginError> {
         let prepared = self.prepare(spec, VALIDATOR_LIMITS).await?;
         let calls = prepared.calls;
         let invalid = |detail: String| PluginError::InvalidModule {
@@ -92,21 +117,58 @@ impl PluginRuntime {
         })?;
         tracing::info!(plugin = %calls.name, name = %info.name, version = %info.version,
             sha256 = %calls.sha256, "loaded challenge validator");
-        Ok(ValidatorPlugin {
-            inner: Arc::new(Loaded { pre, calls, info }),
-        })
+        Ok(Arc::new(Loaded { pre, calls, info }))
+    }
+}
+
+impl Loaded {
+    /// One call in a fresh instance of this version: instantiate, configure, then `f`.
+    async fn call<R>(
+        &self,
+        call: &'static str,
+        f: impl AsyncFnOnce(
+            &ChallengeValidator,
+            &mut Store<HostState>,
+        ) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, PluginError> {
+        let inner = self;
+        inner
+            .calls
+            .call(call, async move |store| {
+                let bindings = inner.pre.instantiate_async(&mut *store).await?;
+                let configured = bindings
+                    .acmegate_plugin_plugin()
+                    .call_configure(&mut *store, &inner.calls.config)
+                    .await?;
+                if let Err(message) = configured {
+                    return Ok(Err(format!(
+                        "configure failed in a fresh instance: {message}"
+                    )));
+                }
+                f(&bindings, store).await
+            })
+            .await
     }
 }
 
 impl ValidatorPlugin {
-    /// What the plugin said about itself at load.
-    pub fn info(&self) -> &PluginInfo {
-        &self.inner.info
+    /// The version calls start on now. A poisoned lock is still consistent: the only write is
+    /// one assignment of an `Arc`.
+    fn version(&self) -> Arc<Loaded> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    /// Counters since load.
+    /// What the current version said about itself at load.
+    pub fn info(&self) -> PluginInfo {
+        self.version().info.clone()
+    }
+
+    /// Counters of the current version since it was loaded.
     pub fn stats(&self) -> PluginStats {
-        self.inner.calls.stats()
+        self.version().calls.stats()
     }
 
     /// Asks the plugin to decide a challenge (RFC 8555 §7.5.1). `key_authorization` is the
@@ -127,6 +189,7 @@ impl ValidatorPlugin {
             key_authorization: key_authorization.into(),
         };
         let outcome = self
+            .version()
             .call("validate", async |bindings, store| {
                 bindings
                     .acmegate_plugin_validator()
@@ -153,8 +216,9 @@ impl ValidatorPlugin {
         identifiers: &[Identifier],
         profile: Option<&str>,
     ) -> Result<PolicyDecision, PluginError> {
+        let version = self.version();
         let wants_policy = matches!(
-            self.inner.info.kind,
+            version.info.kind,
             PluginKind::ChallengeValidator {
                 new_order_policy: true,
                 ..
@@ -168,7 +232,7 @@ impl ValidatorPlugin {
             identifiers: identifiers.iter().map(identifier_to_wit).collect(),
             profile: profile.map(str::to_string),
         };
-        let decision = self
+        let decision = version
             .call("check-new-order", async |bindings, store| {
                 bindings
                     .acmegate_plugin_validator()
@@ -184,11 +248,7 @@ impl ValidatorPlugin {
                     .iter()
                     .filter_map(|p| p.identifier.as_ref().map(|i| i.value.as_str()))
                     .collect();
-                let detail = format!(
-                    "policy {} refused: {}",
-                    self.inner.info.name,
-                    names.join(", ")
-                );
+                let detail = format!("policy {} refused: {}", version.info.name, names.join(", "));
                 PolicyDecision::Refuse(Problem::from_subproblems(
                     ProblemType::RejectedIdentifier,
                     detail,
@@ -196,34 +256,6 @@ impl ValidatorPlugin {
                 ))
             }
         })
-    }
-
-    /// One call in a fresh instance: instantiate, configure, then `f`.
-    async fn call<R>(
-        &self,
-        call: &'static str,
-        f: impl AsyncFnOnce(
-            &ChallengeValidator,
-            &mut Store<HostState>,
-        ) -> wasmtime::Result<Result<R, String>>,
-    ) -> Result<R, PluginError> {
-        let inner = &*self.inner;
-        inner
-            .calls
-            .call(call, async move |store| {
-                let bindings = inner.pre.instantiate_async(&mut *store).await?;
-                let configured = bindings
-                    .acmegate_plugin_plugin()
-                    .call_configure(&mut *store, &inner.calls.config)
-                    .await?;
-                if let Err(message) = configured {
-                    return Ok(Err(format!(
-                        "configure failed in a fresh instance: {message}"
-                    )));
-                }
-                f(&bindings, store).await
-            })
-            .await
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! A challenge validator, with the `validator` feature:
 //!
-//! ```ignore
+//! ```text
 //! use acmegate_plugin_sdk::validator::*;
 //!
 //! struct Mine { /* parsed configuration */ }

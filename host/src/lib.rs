@@ -2,7 +2,8 @@
 //!
 //! Layout, by role: [`acme`] holds the protocol without I/O; [`jws`] and [`nonce`] the request
 //! checks of RFC 8555 §6; [`wfe`] the HTTP front end; [`va`] validation; [`ca`] the built-in
-//! CA; [`store`] persistence; [`config`] and [`server`] wire them into the binary.
+//! CA; [`plugins`] the WebAssembly plugin runtime; [`store`] persistence; [`config`] and
+//! [`server`] wire them into the binary.
 
 pub mod acme;
 pub mod bench;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod jws;
 pub mod metrics;
 pub mod nonce;
+pub mod plugins;
 pub mod server;
 pub mod store;
 #[doc(hidden)]

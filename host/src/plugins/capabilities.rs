@@ -1,0 +1,525 @@
+//! The host side of the capability interfaces (`log`, `clock`, `random`, `state`, `secrets`,
+//! and the network ones), with the per-plugin grants that decide each call.
+//!
+//! Deny by default: [`Grants::default`] grants nothing, and every capability checks its grant
+//! on each call and answers `denied` with the name of the grant that would allow it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rand::RngCore;
+use serde::Deserialize;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::wit::{clock, dns, http, log, random, secrets, state, tls_probe, types, zmq};
+use super::limits::{LOG_LINES_PER_CALL, LOG_LINE_MAX_BYTES, RANDOM_MAX_BYTES};
+use types::CapabilityError;
+
+/// What the operator grants one plugin. Every field defaults to nothing granted.
+///
+/// - `log`: write to the gateway's log (budgeted per call);
+/// - `clock`, `random`: wall/monotonic time and secure random bytes;
+/// - `state`: the plugin's own key-value store;
+/// - `http_hosts`: host names (exact, or `*.zone`) it may reach over HTTP(S);
+/// - `dns`, `tls_probe`: lookups through the gateway's resolver, TLS handshakes;
+/// - `zmq_endpoints`: exact ZeroMQ endpoints (e.g. `tcp://ca.internal:5000`);
+/// - `secrets`: named secrets, by name.
+///
+/// WASI is linked for guests built for it, with no files, environment, network or stdio.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Grants {
+    pub log: bool,
+    pub clock: bool,
+    pub random: bool,
+    pub state: bool,
+    pub http_hosts: Vec<String>,
+    pub dns: bool,
+    pub tls_probe: bool,
+    pub zmq_endpoints: Vec<String>,
+    pub secrets: BTreeMap<String, SecretValue>,
+}
+
+/// A secret given to a plugin; its `Debug` never shows the value.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+/// Limits of the `state` capability: a small store for counters and cursors, not a database.
+const STATE_MAX_KEYS: usize = 1024;
+const STATE_MAX_KEY_BYTES: usize = 256;
+const STATE_MAX_VALUE_BYTES: usize = 64 << 10;
+
+/// A plugin's key-value state, shared by all its calls and versions (keyed by plugin name in
+/// the runtime). Kept in memory; persisting it in the gateway's store is future work.
+#[derive(Debug, Default)]
+pub struct KvState(Mutex<BTreeMap<String, Vec<u8>>>);
+
+/// Per-call log accounting.
+#[derive(Debug, Default)]
+pub(crate) struct LogBudget {
+    pub(crate) written: u32,
+    pub(crate) dropped: u64,
+}
+
+/// Per-call memory limit, installed as the store's resource limiter. Records whether the
+/// guest hit it, so that the trap a failed allocation causes is reported as out-of-memory.
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    pub(crate) limit: usize,
+    pub(crate) exceeded: bool,
+}
+
+/// Table elements per table; Rust and Python guests use a few thousand at most.
+const TABLE_MAX_ELEMENTS: usize = 100_000;
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= TABLE_MAX_ELEMENTS)
+    }
+}
+
+/// Per-call CPU accounting in epoch ticks (see `limits::EPOCH_TICK`).
+#[derive(Debug)]
+pub(crate) struct CpuMeter {
+    pub(crate) budget_ticks: u64,
+    pub(crate) used_ticks: u64,
+    pub(crate) exhausted: bool,
+}
+
+/// The data of one call's `Store`: who the plugin is, what it may do, and the call's meters.
+pub(crate) struct HostState {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) grants: Arc<Grants>,
+    pub(crate) kv: Arc<KvState>,
+    pub(crate) memory: MemoryLimiter,
+    pub(crate) cpu: CpuMeter,
+    pub(crate) log: LogBudget,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl fmt::Debug for HostState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostState")
+            .field("plugin", &self.plugin)
+            .field("memory", &self.memory)
+            .field("cpu", &self.cpu)
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostState {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        grants: Arc<Grants>,
+        kv: Arc<KvState>,
+        memory_limit: usize,
+        cpu_ticks: u64,
+    ) -> Self {
+        Self {
+            plugin,
+            grants,
+            kv,
+            memory: MemoryLimiter {
+                limit: memory_limit,
+                exceeded: false,
+            },
+            cpu: CpuMeter {
+                budget_ticks: cpu_ticks,
+                used_ticks: 0,
+                exhausted: false,
+            },
+            log: LogBudget::default(),
+            // Grants nothing: no preopened directories, no environment, no arguments, stdio
+            // closed, and no socket address allowed.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        }
+    }
+
+    fn denied(&self, what: &str, grant: &str) -> CapabilityError {
+        CapabilityError::Denied(format!(
+            "{what} is not granted to plugin {}; the operator can allow it with `{grant}` in \
+             its grants",
+            self.plugin
+        ))
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) {
+        if !self.grants.log {
+            return;
+        }
+        if self.log.written >= LOG_LINES_PER_CALL {
+            self.log.dropped += 1;
+            return;
+        }
+        self.log.written += 1;
+        let line = sanitize_line(&message);
+        let plugin = &*self.plugin;
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{line}"),
+            log::Level::Debug => tracing::debug!(plugin, "{line}"),
+            log::Level::Info => tracing::info!(plugin, "{line}"),
+            log::Level::Warn => tracing::warn!(plugin, "{line}"),
+            log::Level::Error => tracing::error!(plugin, "{line}"),
+        }
+    }
+}
+
+/// One log line from a plugin: control characters (newlines that would forge log lines)
+/// become spaces, and the line is cut at [`LOG_LINE_MAX_BYTES`] on a character boundary.
+fn sanitize_line(message: &str) -> String {
+    let mut end = message.len().min(LOG_LINE_MAX_BYTES);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut line: String = message[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if end < message.len() {
+        line.push_str(" [truncated]");
+    }
+    line
+}
+
+/// The start of the monotonic clock plugins see; only differences are meaningful.
+fn monotonic_origin() -> Instant {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl clock::Host for HostState {
+    async fn now(&mut self) -> Result<types::Timestamp, CapabilityError> {
+        if !self.grants.clock {
+            return Err(self.denied("the clock", "clock = true"));
+        }
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| CapabilityError::Failed(format!("system clock before 1970: {e}")))?;
+        Ok(i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    async fn monotonic_nanos(&mut self) -> Result<u64, CapabilityError> {
+        if !self.grants.clock {
+            return Err(self.denied("the clock", "clock = true"));
+        }
+        let nanos = monotonic_origin().elapsed().as_nanos();
+        Ok(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+impl random::Host for HostState {
+    async fn bytes(&mut self, len: u32) -> Result<Vec<u8>, CapabilityError> {
+        if !self.grants.random {
+            return Err(self.denied("random bytes", "random = true"));
+        }
+        if len > RANDOM_MAX_BYTES {
+            return Err(CapabilityError::Invalid(format!(
+                "at most {RANDOM_MAX_BYTES} random bytes per call"
+            )));
+        }
+        let mut buf = vec![0u8; len as usize];
+        // rand's thread RNG is a CSPRNG reseeded from the operating system.
+        rand::thread_rng().fill_bytes(&mut buf);
+        Ok(buf)
+    }
+}
+
+impl KvState {
+    fn map(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>>, CapabilityError> {
+        self.0
+            .lock()
+            .map_err(|_| CapabilityError::Failed("state store poisoned".into()))
+    }
+}
+
+impl state::Host for HostState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, CapabilityError> {
+        self.state_granted()?;
+        Ok(self.kv.map()?.get(&key).cloned())
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), CapabilityError> {
+        self.state_granted()?;
+        if key.len() > STATE_MAX_KEY_BYTES || value.len() > STATE_MAX_VALUE_BYTES {
+            return Err(CapabilityError::Invalid(format!(
+                "keys up to {STATE_MAX_KEY_BYTES} bytes, values up to {STATE_MAX_VALUE_BYTES}"
+            )));
+        }
+        let mut map = self.kv.map()?;
+        if map.len() >= STATE_MAX_KEYS && !map.contains_key(&key) {
+            return Err(CapabilityError::Invalid(format!(
+                "state is full ({STATE_MAX_KEYS} keys)"
+            )));
+        }
+        map.insert(key, value);
+        Ok(())
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), CapabilityError> {
+        self.state_granted()?;
+        self.kv.map()?.remove(&key);
+        Ok(())
+    }
+
+    async fn keys(&mut self, prefix: String) -> Result<Vec<String>, CapabilityError> {
+        self.state_granted()?;
+        let map = self.kv.map()?;
+        Ok(map
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+}
+
+impl HostState {
+    fn state_granted(&self) -> Result<(), CapabilityError> {
+        if self.grants.state {
+            Ok(())
+        } else {
+            Err(self.denied("key-value state", "state = true"))
+        }
+    }
+
+    /// Whether `url`'s host is in the plugin's `http_hosts` (exact, or below a `*.zone`).
+    fn http_allowed(&self, url: &str) -> Result<(), CapabilityError> {
+        let parsed =
+            url::Url::parse(url).map_err(|e| CapabilityError::Invalid(format!("bad URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(CapabilityError::Invalid("only http and https URLs".into()));
+        }
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        let allowed = self.grants.http_hosts.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            match pattern.strip_prefix("*.") {
+                Some(zone) => host.len() > zone.len() + 1 && host.ends_with(&format!(".{zone}")),
+                None => host == pattern,
+            }
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(self.denied(
+                &format!("HTTP to {host}"),
+                &format!("http_hosts = [\"{host}\"]"),
+            ))
+        }
+    }
+}
+
+/// The answer of a granted network capability whose client is not in this build yet.
+fn not_available(what: &str) -> CapabilityError {
+    CapabilityError::Failed(format!("{what} is not available in this gateway build yet"))
+}
+
+impl http::Host for HostState {
+    async fn send(&mut self, request: http::Request) -> Result<http::Response, CapabilityError> {
+        self.http_allowed(&request.url)?;
+        Err(not_available("the HTTP capability"))
+    }
+}
+
+impl dns::Host for HostState {
+    async fn lookup(
+        &mut self,
+        _name: String,
+        _record_type: dns::RecordType,
+    ) -> Result<Vec<String>, CapabilityError> {
+        if !self.grants.dns {
+            return Err(self.denied("DNS lookups", "dns = true"));
+        }
+        Err(not_available("the DNS capability"))
+    }
+}
+
+impl tls_probe::Host for HostState {
+    async fn probe(
+        &mut self,
+        _request: tls_probe::ProbeRequest,
+    ) -> Result<tls_probe::ProbeResult, CapabilityError> {
+        if !self.grants.tls_probe {
+            return Err(self.denied("TLS probes", "tls_probe = true"));
+        }
+        Err(not_available("the TLS probe capability"))
+    }
+}
+
+impl zmq::Host for HostState {
+    async fn request(
+        &mut self,
+        endpoint: String,
+        _parts: Vec<Vec<u8>>,
+        _timeout_ms: u32,
+    ) -> Result<Vec<Vec<u8>>, CapabilityError> {
+        if !self.grants.zmq_endpoints.contains(&endpoint) {
+            return Err(self.denied(
+                &format!("ZeroMQ to {endpoint}"),
+                &format!("zmq_endpoints = [\"{endpoint}\"]"),
+            ));
+        }
+        Err(not_available("the ZeroMQ capability"))
+    }
+}
+
+impl secrets::Host for HostState {
+    async fn get(&mut self, name: String) -> Result<Vec<u8>, CapabilityError> {
+        match self.grants.secrets.get(&name) {
+            Some(secret) => Ok(secret.0.as_bytes().to_vec()),
+            None => Err(self.denied(
+                &format!("secret {name:?}"),
+                &format!("secrets.{name} = \"...\""),
+            )),
+        }
+    }
+}
+
+/// Per-plugin state stores, by plugin name, so that a reloaded plugin keeps its state.
+#[derive(Debug, Default)]
+pub(crate) struct KvRegistry(Mutex<HashMap<String, Arc<KvState>>>);
+
+impl KvRegistry {
+    pub(crate) fn for_plugin(&self, name: &str) -> Arc<KvState> {
+        // A poisoned lock only means another thread panicked while inserting; the map is
+        // still consistent (insertions are single operations).
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(name.to_string()).or_default().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(grants: Grants) -> HostState {
+        HostState::new("p".into(), Arc::new(grants), Arc::default(), 1 << 20, 10)
+    }
+
+    #[test]
+    fn log_lines_lose_control_characters_and_are_cut_on_a_char_boundary() {
+        assert_eq!(sanitize_line("a\nforged line\r\t"), "a forged line  ");
+        let long = "é".repeat(LOG_LINE_MAX_BYTES);
+        let cut = sanitize_line(&long);
+        assert!(cut.ends_with(" [truncated]"));
+        assert!(cut.len() <= LOG_LINE_MAX_BYTES + " [truncated]".len());
+    }
+
+    #[test]
+    fn http_hosts_match_exactly_or_below_a_zone() {
+        let s = state(Grants {
+            http_hosts: vec!["api.example".into(), "*.svc.example".into()],
+            ..Grants::default()
+        });
+        assert!(s.http_allowed("https://api.example/x").is_ok());
+        assert!(s.http_allowed("http://a.b.svc.example:8080/").is_ok());
+        for denied in [
+            "https://svc.example/",
+            "https://evilsvc.example/",
+            "https://x.api.example/",
+        ] {
+            assert!(
+                matches!(s.http_allowed(denied), Err(CapabilityError::Denied(_))),
+                "{denied}"
+            );
+        }
+        assert!(matches!(
+            s.http_allowed("file:///etc/passwd"),
+            Err(CapabilityError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn capabilities_answer_denied_unless_granted() {
+        use clock::Host as _;
+        use random::Host as _;
+        use state::Host as _;
+        let mut none = state(Grants::default());
+        assert!(matches!(none.now().await, Err(CapabilityError::Denied(_))));
+        assert!(matches!(
+            none.bytes(16).await,
+            Err(CapabilityError::Denied(_))
+        ));
+        assert!(matches!(
+            state::Host::get(&mut none, "k".into()).await,
+            Err(CapabilityError::Denied(_))
+        ));
+        assert!(matches!(
+            secrets::Host::get(&mut none, "token".into()).await,
+            Err(CapabilityError::Denied(_))
+        ));
+
+        let mut all = state(Grants {
+            clock: true,
+            random: true,
+            state: true,
+            secrets: BTreeMap::from([("token".into(), SecretValue::new("s3"))]),
+            ..Grants::default()
+        });
+        assert!(all.now().await.unwrap() > 1_700_000_000);
+        assert_eq!(all.bytes(16).await.unwrap().len(), 16);
+        assert!(matches!(
+            all.bytes(RANDOM_MAX_BYTES + 1).await,
+            Err(CapabilityError::Invalid(_))
+        ));
+        all.set("a/1".into(), b"x".to_vec()).await.unwrap();
+        all.set("b/1".into(), b"y".to_vec()).await.unwrap();
+        assert_eq!(all.keys("a/".into()).await.unwrap(), ["a/1"]);
+        assert_eq!(
+            state::Host::get(&mut all, "b/1".into()).await.unwrap(),
+            Some(b"y".to_vec())
+        );
+        assert_eq!(
+            secrets::Host::get(&mut all, "token".into()).await.unwrap(),
+            b"s3"
+        );
+    }
+}

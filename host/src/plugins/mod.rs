@@ -1,0 +1,113 @@
+//! The plugin runtime: WebAssembly components implementing the WIT contract in
+//! `plugin-sdk/wit/` (`acmegate:plugin@0.1.0`), run in wasmtime. The only code of the gateway
+//! that touches wasmtime.
+//!
+//! By role: [`limits`] (every limit, with why), `engine` (one engine, epoch ticker, pooling
+//! allocator), `cache` (compiled artifacts on disk), `version` (which contract versions
+//! load), `runtime` (loading and the one call path that applies limits and sorts outcomes),
+//! `capabilities` (the host side of `log`, `clock`, `random`, `state`, `secrets`, network
+//! capabilities; all denied unless granted), `validator` (challenge validators).
+//!
+//! Outcomes are kept apart ([`PluginError`]): an error the plugin returned through its WIT
+//! `result`, a trap, a CPU or wall-clock timeout, out of memory; a plugin that keeps faulting
+//! is quarantined with a doubling backoff.
+
+mod bindings;
+mod cache;
+mod capabilities;
+mod engine;
+mod error;
+pub mod limits;
+mod runtime;
+mod validator;
+mod version;
+
+#[cfg(test)]
+mod tests;
+
+pub use capabilities::{Grants, SecretValue};
+pub use error::{PluginError, TimeLimit};
+pub use limits::Limits;
+pub use runtime::{PluginRuntime, PluginSpec, PluginStats, RuntimeOptions};
+pub use validator::{PolicyDecision, ValidationOutcome, ValidatorPlugin};
+pub use version::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+
+use crate::acme::types::IdentifierType;
+use bindings::wit::types as wit;
+
+/// What a plugin said about itself in `describe`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub kind: PluginKind,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// A plugin's kind and what it handles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginKind {
+    ChallengeValidator {
+        challenge_types: Vec<String>,
+        identifier_types: Vec<IdentifierType>,
+        new_order_policy: bool,
+    },
+    IssuerConnector {
+        profiles: Vec<String>,
+        revoke: bool,
+        crl: bool,
+    },
+    TargetDeployer {
+        targets: Vec<String>,
+    },
+    Notifier {
+        channels: Vec<String>,
+    },
+}
+
+impl PluginKind {
+    /// The WIT world name of this kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ChallengeValidator { .. } => "challenge-validator",
+            Self::IssuerConnector { .. } => "issuer-connector",
+            Self::TargetDeployer { .. } => "target-deployer",
+            Self::Notifier { .. } => "notifier",
+        }
+    }
+}
+
+impl From<wit::PluginInfo> for PluginInfo {
+    fn from(info: wit::PluginInfo) -> Self {
+        let kind = match info.kind {
+            wit::PluginKind::ChallengeValidator(v) => PluginKind::ChallengeValidator {
+                challenge_types: v.challenge_types,
+                identifier_types: v
+                    .identifier_types
+                    .into_iter()
+                    .map(|t| match t {
+                        wit::IdentifierType::Dns => IdentifierType::Dns,
+                        wit::IdentifierType::Ip => IdentifierType::Ip,
+                    })
+                    .collect(),
+                new_order_policy: v.new_order_policy,
+            },
+            wit::PluginKind::IssuerConnector(i) => PluginKind::IssuerConnector {
+                profiles: i.profiles,
+                revoke: i.revoke,
+                crl: i.crl,
+            },
+            wit::PluginKind::TargetDeployer(d) => PluginKind::TargetDeployer { targets: d.targets },
+            wit::PluginKind::Notifier(n) => PluginKind::Notifier {
+                channels: n.channels,
+            },
+        };
+        Self {
+            kind,
+            name: info.name,
+            version: info.version,
+            description: info.description,
+        }
+    }
+}

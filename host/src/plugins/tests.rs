@@ -1,0 +1,507 @@
+//! End-to-end tests of the plugin runtime with real components: the in-tree
+//! `allowlist-validator` and the hostile fixtures of `plugins/fixtures/`, built once per test
+//! run by `acmegate-plugin-build` (which installs the wasm toolchain if it is missing).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::acme::problem::ProblemType;
+use crate::acme::types::Identifier;
+
+/// The directory of built components, building them on first use.
+fn built() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let workspace = acmegate_plugin_build::workspace_root();
+        let options = acmegate_plugin_build::Options::for_workspace(&workspace);
+        let started = Instant::now();
+        let plugins = acmegate_plugin_build::build_all(&options)
+            .unwrap_or_else(|e| panic!("building the plugins failed: {e}"));
+        eprintln!(
+            "built {} plugin components in {:?}",
+            plugins.len(),
+            started.elapsed()
+        );
+        options.out_dir
+    })
+}
+
+fn component(name: &str) -> PathBuf {
+    built().join(format!("{name}.wasm"))
+}
+
+/// One runtime for the whole test binary, as in the gateway.
+fn runtime() -> &'static PluginRuntime {
+    static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
+    RUNTIME.get_or_init(|| PluginRuntime::new(RuntimeOptions::default()).expect("runtime"))
+}
+
+const ACCOUNT: &str = "https://acme.test/acme/acct/1";
+const OTHER_ACCOUNT: &str = "https://acme.test/acme/acct/2";
+
+async fn allowlist() -> ValidatorPlugin {
+    let mut spec = PluginSpec::new("allowlist", component("allowlist-validator"));
+    spec.config = serde_json::json!({
+        "default": ["*.internal.example", "10.0.0.0/8"],
+        "accounts": { OTHER_ACCOUNT: ["only.team-b.example"] },
+    })
+    .to_string();
+    runtime()
+        .load_validator(spec)
+        .await
+        .expect("load allowlist")
+}
+
+async fn validate(
+    plugin: &ValidatorPlugin,
+    id: &Identifier,
+) -> Result<ValidationOutcome, PluginError> {
+    validate_as(plugin, ACCOUNT, id).await
+}
+
+async fn validate_as(
+    plugin: &ValidatorPlugin,
+    account: &str,
+    id: &Identifier,
+) -> Result<ValidationOutcome, PluginError> {
+    plugin
+        .validate(id, account, "http-01", "tok", "tok.thumb")
+        .await
+}
+
+#[tokio::test]
+async fn allowlist_describes_itself_and_approves_only_listed_identifiers() {
+    let plugin = allowlist().await;
+    assert_eq!(plugin.info().name, "allowlist-validator");
+    assert!(matches!(
+        plugin.info().kind,
+        PluginKind::ChallengeValidator {
+            new_order_policy: true,
+            ..
+        }
+    ));
+
+    for ok in [
+        Identifier::dns("www.internal.example"),
+        Identifier::dns("a.b.internal.example"),
+        Identifier::dns("*.svc.internal.example"),
+        Identifier::ip("10.1.2.3".parse().unwrap()),
+    ] {
+        assert_eq!(
+            validate(&plugin, &ok).await.unwrap(),
+            ValidationOutcome::Valid,
+            "{ok}"
+        );
+    }
+    for bad in [
+        Identifier::dns("internal.example"),
+        Identifier::dns("www.example.com"),
+        Identifier::dns("evilinternal.example"),
+        Identifier::ip("192.168.1.1".parse().unwrap()),
+    ] {
+        match validate(&plugin, &bad).await.unwrap() {
+            ValidationOutcome::Invalid(p) => {
+                assert_eq!(p.kind, ProblemType::Unauthorized, "{bad}");
+                assert_eq!(p.identifier.as_ref(), Some(&bad));
+            }
+            other => panic!("{bad} should be invalid, got {other:?}"),
+        }
+    }
+    // The other account has its own list instead of the default.
+    let team_b = Identifier::dns("only.team-b.example");
+    assert_eq!(
+        validate_as(&plugin, OTHER_ACCOUNT, &team_b).await.unwrap(),
+        ValidationOutcome::Valid
+    );
+    assert!(matches!(
+        validate_as(
+            &plugin,
+            OTHER_ACCOUNT,
+            &Identifier::dns("www.internal.example")
+        )
+        .await,
+        Ok(ValidationOutcome::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn allowlist_refuses_unlisted_identifiers_at_new_order() {
+    let plugin = allowlist().await;
+    let good = Identifier::dns("api.internal.example");
+    assert_eq!(
+        plugin
+            .check_new_order(ACCOUNT, std::slice::from_ref(&good), None)
+            .await
+            .unwrap(),
+        PolicyDecision::Allow
+    );
+    let bad = Identifier::dns("www.example.com");
+    match plugin
+        .check_new_order(ACCOUNT, &[good, bad.clone()], Some("default"))
+        .await
+        .unwrap()
+    {
+        PolicyDecision::Refuse(problem) => {
+            assert_eq!(problem.kind, ProblemType::RejectedIdentifier);
+            assert_eq!(problem.subproblems.len(), 1);
+            assert_eq!(problem.subproblems[0].identifier.as_ref(), Some(&bad));
+            assert_eq!(problem.subproblems[0].kind, ProblemType::RejectedIdentifier);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn invalid_configuration_is_refused_at_load_with_the_plugins_message() {
+    let mut spec = PluginSpec::new("allowlist-bad", component("allowlist-validator"));
+    spec.config = r#"{"default": ["**bad"]}"#.into();
+    match runtime().load_validator(spec).await {
+        Err(PluginError::Config { plugin, message }) => {
+            assert_eq!(plugin, "allowlist-bad");
+            assert!(message.contains("bad pattern"), "{message}");
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    let mut spec = PluginSpec::new("allowlist-typo", component("allowlist-validator"));
+    spec.config = r#"{"defualt": []}"#.into();
+    assert!(matches!(
+        runtime().load_validator(spec).await,
+        Err(PluginError::Config { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_call_on_a_live_instance_pre_costs_microseconds() {
+    let plugin = allowlist().await;
+    let id = Identifier::dns("www.internal.example");
+    for _ in 0..50 {
+        validate(&plugin, &id).await.unwrap();
+    }
+    let n = 2000u32;
+    let started = Instant::now();
+    for _ in 0..n {
+        assert_eq!(
+            validate(&plugin, &id).await.unwrap(),
+            ValidationOutcome::Valid
+        );
+    }
+    let per_call = started.elapsed() / n;
+    // Fresh store + instantiate + configure (JSON parse) + validate, per call.
+    println!("allowlist validate: {per_call:?} per call ({n} calls, fresh instance each)");
+    assert_eq!(plugin.stats().calls, u64::from(n) + 50 + 1);
+}
+
+fn hostile_spec(name: &str, limits: Limits) -> PluginSpec {
+    let mut spec = PluginSpec::new(name, component("hostile-validator"));
+    spec.limits = Some(limits);
+    spec
+}
+
+async fn hostile(name: &str, limits: Limits) -> ValidatorPlugin {
+    runtime()
+        .load_validator(hostile_spec(name, limits))
+        .await
+        .expect("load hostile-validator")
+}
+
+fn fast_limits() -> Limits {
+    Limits {
+        cpu: Duration::from_millis(100),
+        wall: Duration::from_secs(10),
+        ..limits::VALIDATOR_LIMITS
+    }
+}
+
+/// After any fault, the same plugin serves a good call from a fresh instance.
+async fn assert_recovers(plugin: &ValidatorPlugin) {
+    let ok = validate(plugin, &Identifier::dns("fine.test")).await;
+    assert_eq!(ok.unwrap(), ValidationOutcome::Valid);
+}
+
+#[tokio::test]
+async fn an_endless_loop_hits_the_cpu_limit_and_the_next_call_works() {
+    let plugin = hostile("hostile-loop", fast_limits()).await;
+    let started = Instant::now();
+    match validate(&plugin, &Identifier::dns("loop.test")).await {
+        Err(PluginError::Timeout {
+            limit: TimeLimit::Cpu,
+            budget,
+            ..
+        }) => {
+            assert_eq!(budget, Duration::from_millis(100));
+        }
+        other => panic!("expected a CPU timeout, got {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "stopped after {took:?}");
+    println!("endless loop stopped after {took:?} (CPU budget 100 ms)");
+    assert_recovers(&plugin).await;
+    assert_eq!(plugin.stats().faults, 1);
+}
+
+#[tokio::test]
+async fn the_wall_clock_limit_covers_the_whole_call() {
+    let limits = Limits {
+        cpu: Duration::from_secs(30),
+        wall: Duration::from_millis(200),
+        ..limits::VALIDATOR_LIMITS
+    };
+    let plugin = hostile("hostile-wall", limits).await;
+    match validate(&plugin, &Identifier::dns("loop.test")).await {
+        Err(PluginError::Timeout {
+            limit: TimeLimit::WallClock,
+            ..
+        }) => {}
+        other => panic!("expected a wall-clock timeout, got {other:?}"),
+    }
+    assert_recovers(&plugin).await;
+}
+
+#[tokio::test]
+async fn allocating_forever_is_out_of_memory_and_the_next_call_works() {
+    let plugin = hostile("hostile-alloc", fast_limits()).await;
+    match validate(&plugin, &Identifier::dns("allocate.test")).await {
+        Err(PluginError::OutOfMemory { limit_bytes, .. }) => {
+            assert_eq!(limit_bytes, limits::VALIDATOR_LIMITS.memory_bytes);
+        }
+        other => panic!("expected out of memory, got {other:?}"),
+    }
+    assert_recovers(&plugin).await;
+}
+
+#[tokio::test]
+async fn a_panic_is_a_trap_and_a_fresh_instance_serves_the_next_call() {
+    let plugin = hostile("hostile-panic", fast_limits()).await;
+    match validate(&plugin, &Identifier::dns("panic.test")).await {
+        Err(PluginError::Trap { detail, call, .. }) => {
+            assert_eq!(call, "validate");
+            assert!(detail.contains("unreachable"), "{detail}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_recovers(&plugin).await;
+}
+
+#[tokio::test]
+async fn a_plugin_that_keeps_trapping_is_quarantined_then_retried() {
+    let plugin = hostile("hostile-quarantine", fast_limits()).await;
+    let panic_id = Identifier::dns("panic.test");
+    for _ in 0..limits::QUARANTINE_AFTER {
+        assert!(matches!(
+            validate(&plugin, &panic_id).await,
+            Err(PluginError::Trap { .. })
+        ));
+    }
+    match validate(&plugin, &Identifier::dns("fine.test")).await {
+        Err(PluginError::Quarantined {
+            traps, retry_in, ..
+        }) => {
+            assert_eq!(traps, limits::QUARANTINE_AFTER);
+            assert!(retry_in <= limits::QUARANTINE_BASE);
+        }
+        other => panic!("expected quarantine, got {other:?}"),
+    }
+    tokio::time::sleep(limits::QUARANTINE_BASE + Duration::from_millis(50)).await;
+    assert_recovers(&plugin).await;
+}
+
+#[test]
+fn quarantine_backoff_doubles_up_to_the_maximum() {
+    assert_eq!(
+        runtime::quarantine_after(limits::QUARANTINE_AFTER - 1),
+        None
+    );
+    assert_eq!(
+        runtime::quarantine_after(limits::QUARANTINE_AFTER),
+        Some(limits::QUARANTINE_BASE)
+    );
+    assert_eq!(
+        runtime::quarantine_after(limits::QUARANTINE_AFTER + 2),
+        Some(limits::QUARANTINE_BASE * 4)
+    );
+    assert_eq!(runtime::quarantine_after(60), Some(limits::QUARANTINE_MAX));
+}
+
+#[tokio::test]
+async fn a_log_flood_is_cut_at_the_per_call_budget() {
+    let mut spec = hostile_spec(
+        "hostile-log",
+        Limits {
+            cpu: Duration::from_secs(5),
+            wall: Duration::from_secs(20),
+            ..limits::VALIDATOR_LIMITS
+        },
+    );
+    spec.grants.log = true;
+    let plugin = runtime().load_validator(spec).await.unwrap();
+    let outcome = validate(&plugin, &Identifier::dns("log-flood.test")).await;
+    assert_eq!(outcome.unwrap(), ValidationOutcome::Valid);
+    assert_eq!(
+        plugin.stats().log_lines_dropped,
+        100_000 - u64::from(limits::LOG_LINES_PER_CALL)
+    );
+}
+
+#[tokio::test]
+async fn a_host_not_granted_is_denied_with_the_grant_that_would_allow_it() {
+    let mut spec = hostile_spec("hostile-http", fast_limits());
+    spec.grants.http_hosts = vec!["allowed.example".into()];
+    let plugin = runtime().load_validator(spec).await.unwrap();
+    match validate(&plugin, &Identifier::dns("forbidden-host.test")).await {
+        Err(PluginError::Plugin { message, .. }) => {
+            assert!(message.starts_with("denied:"), "{message}");
+            assert!(message.contains("forbidden.example"), "{message}");
+            assert!(message.contains("http_hosts"), "{message}");
+        }
+        other => panic!("expected the plugin to report the denial, got {other:?}"),
+    }
+    // A denial is the plugin's ordinary error, not a fault.
+    assert_eq!(plugin.stats().faults, 0);
+}
+
+#[tokio::test]
+async fn a_plugin_for_another_contract_major_is_refused_naming_both_versions() {
+    let spec = PluginSpec::new("future", component("wrong-major"));
+    match runtime().load_validator(spec).await {
+        Err(err @ PluginError::IncompatibleVersion { .. }) => {
+            let text = err.to_string();
+            assert!(text.contains("acmegate:plugin@1.0.0"), "{text}");
+            assert!(text.contains("acmegate:plugin@0.1.x"), "{text}");
+        }
+        other => panic!("expected an incompatible version, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn files_that_are_not_components_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "text",
+            b"#!/bin/sh\necho not wasm\n",
+            "not a WebAssembly file",
+        ),
+        ("core", b"\0asm\x01\0\0\0", "core WebAssembly module"),
+        ("garbage", b"\0asm\x0d\0\x01\0\xff\xff", ""),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&path, bytes).unwrap();
+        match runtime().load_validator(PluginSpec::new(name, &path)).await {
+            Err(PluginError::InvalidModule { detail, .. }) => {
+                assert!(detail.contains(expected), "{name}: {detail}");
+            }
+            other => panic!("{name}: expected an invalid module, got {other:?}"),
+        }
+    }
+    let missing = PluginSpec::new("missing", dir.path().join("nope.wasm"));
+    assert!(matches!(
+        runtime().load_validator(missing).await,
+        Err(PluginError::Io { .. })
+    ));
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_and_a_corrupt_entry_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cached = PluginRuntime::new(RuntimeOptions {
+        cache_dir: Some(dir.path().join("cache")),
+    })
+    .unwrap();
+    let spec = || {
+        let mut spec = PluginSpec::new("allowlist", component("allowlist-validator"));
+        spec.config = r#"{"default": ["*.internal.example"]}"#.into();
+        spec
+    };
+    let entries = || -> Vec<PathBuf> {
+        std::fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let first = Instant::now();
+    cached.load_validator(spec()).await.unwrap();
+    let compile_time = first.elapsed();
+    let files = entries();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].to_string_lossy().ends_with(".cwasm"));
+    let second = Instant::now();
+    let plugin = cached.load_validator(spec()).await.unwrap();
+    println!(
+        "load: {compile_time:?} compiling, {:?} from the cache",
+        second.elapsed()
+    );
+    assert_eq!(
+        validate(&plugin, &Identifier::dns("a.internal.example"))
+            .await
+            .unwrap(),
+        ValidationOutcome::Valid
+    );
+
+    std::fs::write(&files[0], b"corrupt").unwrap();
+    let plugin = cached.load_validator(spec()).await.unwrap();
+    assert_eq!(
+        validate(&plugin, &Identifier::dns("a.internal.example"))
+            .await
+            .unwrap(),
+        ValidationOutcome::Valid
+    );
+    assert!(
+        std::fs::metadata(&files[0]).unwrap().len() > 1000,
+        "entry rewritten"
+    );
+}
+
+#[test]
+fn grants_default_to_nothing_and_secrets_are_redacted() {
+    let grants = Grants::default();
+    assert!(!grants.log && !grants.clock && !grants.random && !grants.state);
+    assert!(!grants.dns && !grants.tls_probe);
+    assert!(grants.http_hosts.is_empty() && grants.zmq_endpoints.is_empty());
+    let grants: Grants =
+        serde_json::from_str(r#"{"secrets": {"token": "hunter2"}, "log": true}"#).unwrap();
+    let shown = format!("{grants:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("redacted"));
+    assert!(serde_json::from_str::<Grants>(r#"{"network": true}"#).is_err());
+}
+
+#[tokio::test]
+async fn a_reload_swaps_the_version_and_a_failed_reload_keeps_the_old_one() {
+    let plugin = allowlist().await;
+    let clone = plugin.clone();
+    let moved = Identifier::dns("www.moved.example");
+    assert!(matches!(
+        validate(&plugin, &moved).await,
+        Ok(ValidationOutcome::Invalid(_))
+    ));
+
+    let mut spec = PluginSpec::new("allowlist", component("allowlist-validator"));
+    spec.config = r#"{"default": ["*.moved.example"]}"#.into();
+    runtime().reload_validator(&plugin, spec).await.unwrap();
+    // Clones share the plugin, so both see the new version.
+    assert_eq!(
+        validate(&clone, &moved).await.unwrap(),
+        ValidationOutcome::Valid
+    );
+    // Counters start again with the new version: its load canary and this call.
+    assert_eq!(plugin.stats().calls, 2);
+
+    let mut bad = PluginSpec::new("allowlist", component("allowlist-validator"));
+    bad.config = r#"{"default": ["**"]}"#.into();
+    assert!(matches!(
+        runtime().reload_validator(&plugin, bad).await,
+        Err(PluginError::Config { .. })
+    ));
+    let future = PluginSpec::new("allowlist", component("wrong-major"));
+    assert!(matches!(
+        runtime().reload_validator(&plugin, future).await,
+        Err(PluginError::IncompatibleVersion { .. })
+    ));
+    assert_eq!(
+        validate(&plugin, &moved).await.unwrap(),
+        ValidationOutcome::Valid
+    );
+}

@@ -1,0 +1,181 @@
+//! Builds every acmegate plugin crate (under `plugins/` and `examples/`) into a WebAssembly
+//! component in one step.
+//!
+//! Why a Rust tool and not a build script: a build script cannot depend on another crate's
+//! `cdylib`, and the componentizing step (`wit-component`) is a library. The host's tests call
+//! [`build_all`] directly, so they need no separate command.
+//!
+//! Steps: pick a toolchain ([`toolchain`]: rustup's `wasm32-unknown-unknown` target when
+//! installed, else Debian's `rustc-web` with `-Zbuild-std`, installed with apt-get when
+//! missing), run `cargo build` on each plugin project ([`cargo`]), then wrap each core module in
+//! a component with `wit-component`'s `ComponentEncoder`.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub mod cargo;
+pub mod toolchain;
+
+/// The wasm target plugins build for. `wasm32-unknown-unknown` gives a component that imports
+/// only the WIT the plugin uses; `wasm32-wasip2` would always import WASI interfaces.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Everything that can stop a plugin build.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error("failed to {action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to install the Debian wasm toolchain ({packages}): {detail}")]
+    Install { packages: String, detail: String },
+    #[error("cargo build of {manifest} failed (exit status {status})")]
+    Cargo { manifest: String, status: String },
+    #[error("failed to componentize {module}: {detail}")]
+    Componentize { module: String, detail: String },
+    #[error("no plugin projects under {0} (expected plugins/Cargo.toml or examples/*/Cargo.toml)")]
+    NothingToBuild(String),
+}
+
+impl BuildError {
+    pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+        let action = action.into();
+        move |source| Self::Io { action, source }
+    }
+}
+
+/// Where to look and where to write.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The acmegate workspace (holds `plugins/` and `examples/`).
+    pub workspace: PathBuf,
+    /// Where the components go, as `<name>.wasm`.
+    pub out_dir: PathBuf,
+    /// Cargo target dir for the wasm builds; kept apart from the host's because a different
+    /// compiler (Debian's) would otherwise rebuild the host's artifacts back and forth.
+    pub wasm_target_dir: PathBuf,
+}
+
+impl Options {
+    /// Defaults: `<target>/plugins/` for components and `<target>/wasm-plugins/` for cargo,
+    /// where `<target>` is `$CARGO_TARGET_DIR` or `<workspace>/target`.
+    pub fn for_workspace(workspace: &Path) -> Self {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("target"));
+        Self {
+            workspace: workspace.to_path_buf(),
+            out_dir: target.join("plugins"),
+            wasm_target_dir: target.join("wasm-plugins"),
+        }
+    }
+}
+
+/// The acmegate workspace this tool was compiled in (the parent of `plugin-sdk/`).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Invariant: this crate lives at <workspace>/plugin-sdk/build, two levels down.
+    here.ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
+}
+
+/// One component written by [`build_all`].
+#[derive(Clone, Debug)]
+pub struct BuiltPlugin {
+    /// The crate's library name with `-` for `_`, e.g. `allowlist-validator`.
+    pub name: String,
+    pub path: PathBuf,
+    pub size: usize,
+}
+
+/// The plugin projects: `plugins/Cargo.toml` (one cargo workspace holding the in-tree plugins
+/// and the hostile fixtures) and every `examples/*/Cargo.toml`.
+pub fn projects(workspace: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let plugins = workspace.join("plugins/Cargo.toml");
+    if plugins.is_file() {
+        found.push(plugins);
+    }
+    if let Ok(entries) = fs::read_dir(workspace.join("examples")) {
+        let mut examples: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("Cargo.toml"))
+            .filter(|p| p.is_file())
+            .collect();
+        examples.sort();
+        found.extend(examples);
+    }
+    found
+}
+
+/// Builds every plugin project and componentizes each `cdylib` into `out_dir/<name>.wasm`.
+///
+/// Safe to call from several processes at once: a lock file in `out_dir` serializes builds
+/// (apt-get and cargo would otherwise fight over their own locks), and each component is
+/// written to a temporary file and renamed into place.
+pub fn build_all(options: &Options) -> Result<Vec<BuiltPlugin>, BuildError> {
+    let projects = projects(&options.workspace);
+    if projects.is_empty() {
+        return Err(BuildError::NothingToBuild(
+            options.workspace.display().to_string(),
+        ));
+    }
+    fs::create_dir_all(&options.out_dir).map_err(BuildError::io(format!(
+        "create {}",
+        options.out_dir.display()
+    )))?;
+    let lock_path = options.out_dir.join(".build.lock");
+    let lock = File::create(&lock_path)
+        .map_err(BuildError::io(format!("create {}", lock_path.display())))?;
+    lock.lock()
+        .map_err(BuildError::io(format!("lock {}", lock_path.display())))?;
+
+    let toolchain = toolchain::Toolchain::detect_or_install()?;
+    let mut built = Vec::new();
+    for manifest in projects {
+        for module in cargo::build(&toolchain, &manifest, &options.wasm_target_dir)? {
+            built.push(componentize(&module, &options.out_dir)?);
+        }
+    }
+    // The lock is released when `lock` drops.
+    Ok(built)
+}
+
+/// Wraps a core module carrying wit-bindgen's component-type section into a component.
+pub fn componentize(module: &Path, out_dir: &Path) -> Result<BuiltPlugin, BuildError> {
+    let bytes = fs::read(module).map_err(BuildError::io(format!("read {}", module.display())))?;
+    let component = encode_component(&bytes).map_err(|detail| BuildError::Componentize {
+        module: module.display().to_string(),
+        detail,
+    })?;
+    let stem = module
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
+    let name = stem.replace('_', "-");
+    let path = out_dir.join(format!("{name}.wasm"));
+    let tmp = out_dir.join(format!(".{name}.wasm.tmp"));
+    fs::write(&tmp, &component).map_err(BuildError::io(format!("write {}", tmp.display())))?;
+    fs::rename(&tmp, &path).map_err(BuildError::io(format!("rename to {}", path.display())))?;
+    Ok(BuiltPlugin {
+        name,
+        path,
+        size: component.len(),
+    })
+}
+
+/// The component bytes for a core module, validated.
+pub fn encode_component(module: &[u8]) -> Result<Vec<u8>, String> {
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(module)
+        .map_err(|e| format!("{e:#}"))?
+        .encode()
+        .map_err(|e| format!("{e:#}"))
+}

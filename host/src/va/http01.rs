@@ -301,6 +301,14 @@ mod tests {
         request(identifier, ChallengeType::Http01, KEY_AUTHZ)
     }
 
+    /// Validates `name` against a responder on `http_port` and returns the failure.
+    async fn failure(http_port: u16, name: &str) -> crate::acme::Problem {
+        let (_dns, va) = va_for(http_port).await;
+        va.validate(&http01(Identifier::dns(name)))
+            .await
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn valid_body_with_trailing_whitespace_passes() {
         let (port, hosts) = challenge_server("tok_123.thumbprint\r\n").await;
@@ -320,11 +328,7 @@ mod tests {
     #[tokio::test]
     async fn wrong_body_is_incorrect_response_naming_url_and_body() {
         let (port, _) = challenge_server("something else entirely").await;
-        let (_dns, va) = va_for(port).await;
-        let p = va
-            .validate(&http01(Identifier::dns("a.test")))
-            .await
-            .unwrap_err();
+        let p = failure(port, "a.test").await;
         assert_eq!(p.kind, ProblemType::IncorrectResponse);
         assert!(
             p.detail
@@ -342,11 +346,7 @@ mod tests {
     #[tokio::test]
     async fn oversized_bodies_are_not_read_to_the_end() {
         let port = http_server(|_| async { reply(200, &"x".repeat(MAX_BODY + 1)) }).await;
-        let (_dns, va) = va_for(port).await;
-        let p = va
-            .validate(&http01(Identifier::dns("a.test")))
-            .await
-            .unwrap_err();
+        let p = failure(port, "a.test").await;
         assert_eq!(p.kind, ProblemType::IncorrectResponse);
         assert!(p.detail.contains("larger than 8192 bytes"), "{}", p.detail);
     }
@@ -354,11 +354,7 @@ mod tests {
     #[tokio::test]
     async fn not_found_is_incorrect_response_with_status() {
         let port = http_server(|_| async { reply(404, "nope") }).await;
-        let (_dns, va) = va_for(port).await;
-        let p = va
-            .validate(&http01(Identifier::dns("a.test")))
-            .await
-            .unwrap_err();
+        let p = failure(port, "a.test").await;
         assert_eq!(p.kind, ProblemType::IncorrectResponse);
         assert!(p.detail.contains("404"), "{}", p.detail);
         assert!(p.detail.contains("\"nope\""), "{}", p.detail);
@@ -366,11 +362,7 @@ mod tests {
 
     #[tokio::test]
     async fn connection_refused_is_connection() {
-        let (_dns, va) = va_for(refused_port().await).await;
-        let p = va
-            .validate(&http01(Identifier::dns("a.test")))
-            .await
-            .unwrap_err();
+        let p = failure(refused_port().await, "a.test").await;
         assert_eq!(p.kind, ProblemType::Connection);
         assert!(p.detail.contains("127.0.0.1"), "{}", p.detail);
     }
@@ -448,11 +440,7 @@ mod tests {
             async { redirect("/.well-known/acme-challenge/tok_123") }
         })
         .await;
-        let (_dns, va) = va_for(port).await;
-        let p = va
-            .validate(&http01(Identifier::dns("loop.test")))
-            .await
-            .unwrap_err();
+        let p = failure(port, "loop.test").await;
         assert_eq!(p.kind, ProblemType::Connection);
         assert!(p.detail.contains("too many redirects"), "{}", p.detail);
         assert_eq!(

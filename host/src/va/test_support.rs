@@ -101,6 +101,34 @@ where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
+    accept_loop(move |stream| {
+        let handler = handler.clone();
+        let tls = tls.clone();
+        async move {
+            let service = service_fn(move |req| {
+                let reply = handler(req);
+                async move { Ok::<_, Infallible>(reply.await) }
+            });
+            let http = hyper::server::conn::http1::Builder::new();
+            let _ = match tls {
+                None => http.serve_connection(TokioIo::new(stream), service).await,
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                    Err(_) => return,
+                },
+            };
+        }
+    })
+    .await
+}
+
+/// Binds 127.0.0.1 on a free port and runs `per_connection` for every accepted stream on its
+/// own task; returns the port.
+async fn accept_loop<F, Fut>(per_connection: F) -> u16
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -108,22 +136,7 @@ where
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let handler = handler.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let reply = handler(req);
-                    async move { Ok::<_, Infallible>(reply.await) }
-                });
-                let http = hyper::server::conn::http1::Builder::new();
-                let _ = match tls {
-                    None => http.serve_connection(TokioIo::new(stream), service).await,
-                    Some(tls) => match tls.accept(stream).await {
-                        Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
-                        Err(_) => return,
-                    },
-                };
-            });
+            tokio::spawn(per_connection(stream));
         }
     });
     port
@@ -255,19 +268,13 @@ pub async fn tls_server(
         .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                // The client decides; the server only needs to finish its side.
-                let _ = acceptor.accept(stream).await;
-            });
+    let port = accept_loop(move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            // The client decides; the server only needs to finish its side.
+            let _ = acceptor.accept(stream).await;
         }
-    });
+    })
+    .await;
     (port, sni)
 }

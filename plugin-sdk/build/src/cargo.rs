@@ -43,31 +43,23 @@ fn build_package(
             package,
             "--message-format=json-render-diagnostics",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let out = cmd.output().map_err(BuildError::io(format!(
-        "run cargo for {}",
-        manifest.display()
-    )))?;
-    if !out.status.success() {
-        return Err(BuildError::Cargo {
-            manifest: manifest.display().to_string(),
-            status: out.status.to_string(),
-        });
-    }
-    Ok(wasm_artifacts(&String::from_utf8_lossy(&out.stdout)))
+        .stdout(Stdio::piped());
+    let stdout = run(&mut cmd, manifest, "cargo build")?;
+    Ok(wasm_artifacts(&String::from_utf8_lossy(&stdout)))
 }
 
-/// The names of the packages of `manifest`'s workspace that have a `cdylib` target.
-fn cdylib_packages(toolchain: &Toolchain, manifest: &Path) -> Result<Vec<String>, BuildError> {
-    let mut cmd = toolchain.cargo(&["metadata", "--no-deps", "--format-version", "1"]);
+/// Runs a cargo command for `manifest` (stderr to the terminal) and returns its stdout, or
+/// an error naming the manifest when it fails.
+fn run(
+    cmd: &mut std::process::Command,
+    manifest: &Path,
+    what: &str,
+) -> Result<Vec<u8>, BuildError> {
     let out = cmd
-        .arg("--manifest-path")
-        .arg(manifest)
         .stderr(Stdio::inherit())
         .output()
         .map_err(BuildError::io(format!(
-            "run cargo metadata for {}",
+            "run {what} for {}",
             manifest.display()
         )))?;
     if !out.status.success() {
@@ -76,8 +68,16 @@ fn cdylib_packages(toolchain: &Toolchain, manifest: &Path) -> Result<Vec<String>
             status: out.status.to_string(),
         });
     }
+    Ok(out.stdout)
+}
+
+/// The names of the packages of `manifest`'s workspace that have a `cdylib` target.
+fn cdylib_packages(toolchain: &Toolchain, manifest: &Path) -> Result<Vec<String>, BuildError> {
+    let mut cmd = toolchain.cargo(&["metadata", "--no-deps", "--format-version", "1"]);
+    cmd.arg("--manifest-path").arg(manifest);
+    let stdout = run(&mut cmd, manifest, "cargo metadata")?;
     let metadata: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| BuildError::Cargo {
+        serde_json::from_slice(&stdout).map_err(|e| BuildError::Cargo {
             manifest: manifest.display().to_string(),
             status: format!("unreadable cargo metadata: {e}"),
         })?;

@@ -195,84 +195,14 @@ async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
 
 /// Starts Pebble with validation and its deliberate chaos switched off, and benches it.
 async fn bench_pebble(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
-    let dir = tempfile::tempdir().context("failed to create a temporary directory")?;
-    // Pebble's HTTPS certificate comes from a throwaway acmegate CA.
-    let ca = crate::ca::Ca::load_or_create(
-        &dir.path().join("ca"),
-        &crate::ca::KeySecret::File(dir.path().join("ca.key")),
-        &crate::ca::CaSettings {
-            root_cn: "bench root".into(),
-            intermediate_cn: "bench issuing".into(),
-            organization: "acmegate bench".into(),
-            crl_url: "https://localhost/crl".into(),
-            ca_issuers_url: "https://localhost/ca".into(),
-        },
-    )?;
-    let (chain, key) = ca.issue_tls_server(&["localhost".into(), "127.0.0.1".into()])?;
-    let pem = |label: &str, der: &[u8]| {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = b64
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap_or(""))
-            .collect();
-        format!(
-            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-            lines.join("\n")
-        )
-    };
-    let cert_pem: String = chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
-    std::fs::write(dir.path().join("cert.pem"), cert_pem)?;
-    std::fs::write(dir.path().join("key.pem"), pem("PRIVATE KEY", &key))?;
-    let port = free_port()?;
-    let config = serde_json::json!({"pebble": {
-        "listenAddress": format!("127.0.0.1:{port}"),
-        "managementListenAddress": format!("127.0.0.1:{}", free_port()?),
-        "certificate": dir.path().join("cert.pem"),
-        "privateKey": dir.path().join("key.pem"),
-        "httpPort": free_port()?,
-        "tlsPort": free_port()?,
-        "ocspResponderURL": "",
-        "externalAccountBindingRequired": false
-    }});
-    std::fs::write(dir.path().join("pebble.json"), config.to_string())?;
-    let mut child = tokio::process::Command::new("pebble")
-        .arg("-config")
-        .arg(dir.path().join("pebble.json"))
-        .env("PEBBLE_VA_ALWAYS_VALID", "1")
-        .env("PEBBLE_WFE_NONCEREJECT", "0")
-        .env("PEBBLE_AUTHZREUSE", "0")
-        .env("PEBBLE_VA_NOSLEEP", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("failed to start pebble (apt-get install pebble)")?;
-    let directory = format!("https://localhost:{port}/dir");
-    let root = ca.root_pem();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let probe = AcmeClient::connect(
-            &directory,
-            root.as_bytes(),
-            AccountKey::generate(KeyAlg::Es256)?,
-        )
-        .await;
-        if probe.is_ok() {
-            break;
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!("pebble did not come up at {directory}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let pid = child.id();
+    let pebble = crate::testing::pebble::Pebble::start(false).await?;
+    let (directory, root) = (pebble.directory.clone(), pebble.root_pem.clone());
+    let pid = pebble.pid();
     let cpu_before = pid.map(child_cpu_seconds).unwrap_or(0.0);
     let mut report = run_load("pebble", &directory, root.as_bytes(), opts).await?;
     // For Pebble the server's CPU lives in the child; the load generator's in this process.
     report.cpu_seconds += pid.map(child_cpu_seconds).unwrap_or(0.0) - cpu_before;
-    let _ = child.kill().await;
+    drop(pebble);
     Ok(report)
 }
 
@@ -284,12 +214,6 @@ fn child_cpu_seconds(pid: u32) -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
 }
 
 /// Runs the benchmark as the options say and prints the table.

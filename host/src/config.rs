@@ -48,6 +48,9 @@ pub struct Config {
     pub validation: ValidationConfig,
     /// Certificate profiles; empty means the built-in `default` profile alone.
     pub profiles: Vec<Profile>,
+    pub issuance: crate::issuance::IssuanceConfig,
+    /// WebAssembly plugins (`[[plugins]]`); issuer connectors are named by profiles.
+    pub plugins: Vec<crate::plugins::PluginConfig>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -107,6 +110,11 @@ pub struct ValidationConfig {
     pub max_concurrent: usize,
     /// RFC 8659 CAA checks for dns identifiers.
     pub caa: bool,
+    /// Challenge type → challenge-validator plugin that decides it instead of the built-in
+    /// check. A type that is not built in (`device-attest-01`) is offered when mapped.
+    pub challenge_plugins: std::collections::BTreeMap<String, String>,
+    /// A challenge-validator plugin whose newOrder policy may refuse identifiers; empty: none.
+    pub order_policy: String,
 }
 
 impl Default for Config {
@@ -119,6 +127,8 @@ impl Default for Config {
             acme: AcmeConfig::default(),
             validation: ValidationConfig::default(),
             profiles: Vec::new(),
+            issuance: Default::default(),
+            plugins: Vec::new(),
         }
     }
 }
@@ -170,6 +180,8 @@ impl Default for ValidationConfig {
             timeout_seconds: 10,
             max_concurrent: 64,
             caa: true,
+            challenge_plugins: Default::default(),
+            order_policy: String::new(),
         }
     }
 }
@@ -227,6 +239,44 @@ impl Config {
                     p.name
                 )));
             }
+            let issuers = self.issuer_names();
+            if !issuers.contains(&p.issuer.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "profile {:?} names issuer {:?}; the issuers are: {issuers:?}",
+                    p.name, p.issuer
+                )));
+            }
+        }
+        let validators: Vec<&str> = self
+            .plugins
+            .iter()
+            .filter(|p| p.kind == "challenge-validator")
+            .map(|p| p.name.as_str())
+            .collect();
+        let policy = Some(self.validation.order_policy.as_str()).filter(|p| !p.is_empty());
+        for name in self
+            .validation
+            .challenge_plugins
+            .values()
+            .map(String::as_str)
+            .chain(policy)
+        {
+            if !validators.contains(&name) {
+                return Err(ConfigError::Invalid(format!(
+                    "validation names plugin {name:?}, which is not a configured challenge-validator \
+                     (those are: {validators:?})"
+                )));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for plugin in &self.plugins {
+            plugin.spec().map_err(ConfigError::Invalid)?;
+            if plugin.name == crate::issuance::BUILTIN || !names.insert(plugin.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "plugin name {:?} is taken",
+                    plugin.name
+                )));
+            }
         }
         if !self.validation.dns_resolver.is_empty() && self.dns_resolver().is_none() {
             return Err(ConfigError::Invalid(format!(
@@ -235,6 +285,18 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// `builtin` and the names of the configured issuer plugins.
+    pub fn issuer_names(&self) -> Vec<&str> {
+        std::iter::once(crate::issuance::BUILTIN)
+            .chain(
+                self.plugins
+                    .iter()
+                    .filter(|p| p.kind == "issuer-connector")
+                    .map(|p| p.name.as_str()),
+            )
+            .collect()
     }
 
     /// The configured profiles, or the built-in default one.
@@ -375,6 +437,21 @@ timeout_seconds = 10
 max_concurrent = 64
 caa = true
 
+[issuance]
+# Finalize waits this long for the issuer, then answers "processing" (clients poll).
+inline_wait_ms = 5000
+# A job's owner holds it this long; after a crash another replica (or the restart) takes over.
+lease_seconds = 120
+# Issuance jobs the background worker runs at once.
+workers = 8
+[issuance.retry]
+# Transient issuer failures are retried with exponential backoff until either limit is hit;
+# then the order becomes invalid with the issuer's error.
+max_attempts = 8
+give_up_after_seconds = 900
+base_delay_seconds = 2
+max_delay_seconds = 120
+
 # Certificate profiles, chosen by the newOrder "profile" field. Without any, one "default"
 # profile issues 90-day server certificates.
 [[profiles]]
@@ -382,6 +459,7 @@ name = "default"
 description = "TLS server certificate, 90 days"
 validity_hours = 2160
 eku = "server"         # server | client | both
+issuer = "builtin"     # the gateway's own CA, or an issuer plugin's name
 
 [[profiles]]
 name = "short"
@@ -454,5 +532,31 @@ mod tests {
         std::fs::write(&path, "[acme]\ndefault_profile = \"missing\"\n").unwrap();
         let err = Config::load(Some(&path), env(&[])).unwrap_err();
         assert!(err.to_string().contains("missing"));
+    }
+
+    #[test]
+    fn plugin_names_in_validation_and_profiles_must_exist() {
+        let mut c = Config::default();
+        c.validation.challenge_plugins = [("http-01".into(), "ghost".into())].into();
+        assert!(c.validate().unwrap_err().to_string().contains("ghost"));
+        let mut c = Config::default();
+        c.validation.order_policy = "ghost".into();
+        assert!(c.validate().is_err());
+        let mut c = Config {
+            profiles: vec![Profile {
+                issuer: "nowhere".into(),
+                ..Profile::default_server()
+            }],
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("nowhere"));
+        c.plugins = vec![crate::plugins::PluginConfig {
+            name: "nowhere".into(),
+            kind: "issuer-connector".into(),
+            file: "x.wasm".into(),
+            config: Default::default(),
+            grants: Default::default(),
+        }];
+        c.validate().unwrap();
     }
 }

@@ -1,6 +1,6 @@
 //! Request authentication for RFC 8555 §6.2: flattened JWS parsing, the algorithm allowlist,
-//! key/algorithm agreement, signature verification (josekit), RFC 7638 thumbprints and the
-//! External Account Binding MAC of §7.3.4.
+//! key/algorithm agreement, signature verification (ring, and josekit for ES512), RFC 7638
+//! thumbprints and the External Account Binding MAC of §7.3.4.
 //!
 //! Nothing here touches the network or the store: the front end decides which key applies
 //! (`jwk` or the account behind `kid`) and calls in.
@@ -12,6 +12,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use josekit::jwk::Jwk;
 use josekit::jws::{EdDSA, JwsVerifier, ES256, ES384, ES512, HS256, HS384, HS512, RS256};
+use ring::signature::{
+    RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED,
+    ECDSA_P384_SHA384_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -21,19 +25,53 @@ use crate::acme::Problem;
 /// MAC). Listed in `badSignatureAlgorithm` problems.
 pub const ALLOWED_ALGS: [&str; 5] = ["RS256", "ES256", "ES384", "ES512", "EdDSA"];
 
-/// How many account-key verifiers are kept. Importing a key into OpenSSL (with curve point
-/// validation) costs more than a verification; 10k keys cover every active account of a busy
-/// gateway and take a few MiB.
+/// How many account-key verifiers are kept. Decoding and checking a JWK costs about as much
+/// as a verification; 10k keys cover every active account of a busy gateway and take a few MiB.
 const VERIFIER_CACHE_CAPACITY: usize = 10_000;
 
 /// Verifiers by (algorithm, RFC 7638 thumbprint). The thumbprint names the key exactly, so a
 /// cached verifier can only ever verify for the key it was built from.
 #[derive(Debug, Default)]
-pub struct VerifierCache(Mutex<HashMap<(String, String), Arc<dyn JwsVerifier>>>);
+pub struct VerifierCache(Mutex<HashMap<(String, String), Verifier>>);
 
 impl VerifierCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<dyn JwsVerifier>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Verifier>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A public key ready to check one algorithm's signatures. ring serves every algorithm it has
+/// (ES256, ES384, EdDSA, RS256): it verifies without locks or per-call algorithm lookups, which
+/// OpenSSL 3 takes on every call and which showed at the top of the gateway's profile under
+/// load. ES512 (P-521), which ring lacks, goes through josekit (OpenSSL).
+#[derive(Clone)]
+pub enum Verifier {
+    /// An EC point or Ed25519 key for a ring algorithm.
+    Ring(Arc<UnparsedPublicKey<Vec<u8>>>),
+    /// RSA modulus and exponent, PKCS#1 v1.5 with SHA-256.
+    Rsa(Arc<RsaPublicKeyComponents<Vec<u8>>>),
+    Jose(Arc<dyn JwsVerifier>),
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verifier::Ring(_) => "Verifier::Ring",
+            Verifier::Rsa(_) => "Verifier::Rsa",
+            Verifier::Jose(_) => "Verifier::Jose",
+        })
+    }
+}
+
+impl Verifier {
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Verifier::Ring(key) => key.verify(message, signature).is_ok(),
+            Verifier::Rsa(key) => key
+                .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+                .is_ok(),
+            Verifier::Jose(v) => v.verify(message, signature).is_ok(),
+        }
     }
 }
 
@@ -131,7 +169,7 @@ impl Jws {
     /// Verifies the signature with the given public JWK, checking that key and `alg` agree.
     pub fn verify(&self, jwk: &Map<String, Value>) -> Result<(), Problem> {
         let verifier = verifier_for_jwk(&self.protected.alg, jwk)?;
-        self.check_signature(verifier.as_ref())
+        self.check_signature(&verifier)
     }
 
     /// As [`Jws::verify`], reusing a verifier built earlier for the same key and algorithm.
@@ -145,8 +183,7 @@ impl Jws {
         let verifier = match cached {
             Some(v) => v,
             None => {
-                let v: Arc<dyn JwsVerifier> =
-                    Arc::from(verifier_for_jwk(&self.protected.alg, jwk)?);
+                let v = verifier_for_jwk(&self.protected.alg, jwk)?;
                 let mut map = cache.lock();
                 if map.len() >= VERIFIER_CACHE_CAPACITY {
                     // Rebuilding a verifier is cheap next to a full scan for the oldest entry.
@@ -156,13 +193,15 @@ impl Jws {
                 v
             }
         };
-        self.check_signature(verifier.as_ref())
+        self.check_signature(&verifier)
     }
 
-    fn check_signature(&self, verifier: &dyn JwsVerifier) -> Result<(), Problem> {
-        verifier
-            .verify(&self.signing_input, &self.signature)
-            .map_err(|_| Problem::malformed("JWS signature is invalid"))
+    fn check_signature(&self, verifier: &Verifier) -> Result<(), Problem> {
+        if verifier.verify(&self.signing_input, &self.signature) {
+            Ok(())
+        } else {
+            Err(Problem::malformed("JWS signature is invalid"))
+        }
     }
 
     /// Verifies the signature with a DER SubjectPublicKeyInfo (revocation by certificate key,
@@ -215,7 +254,7 @@ fn str_member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<&'a str, Pr
 
 /// Builds a verifier for `alg` from a public JWK, refusing private keys and any key whose type
 /// or curve does not fit the algorithm (RFC 7518 §3).
-fn verifier_for_jwk(alg: &str, jwk: &Map<String, Value>) -> Result<Box<dyn JwsVerifier>, Problem> {
+fn verifier_for_jwk(alg: &str, jwk: &Map<String, Value>) -> Result<Verifier, Problem> {
     check_alg(alg)?;
     if jwk.contains_key("d") {
         return Err(Problem::bad_public_key("JWK contains private key material"));
@@ -247,15 +286,47 @@ fn verifier_for_jwk(alg: &str, jwk: &Map<String, Value>) -> Result<Box<dyn JwsVe
             )));
         }
     }
-    let key = Jwk::from_map(jwk.clone())
-        .map_err(|e| Problem::bad_public_key(format!("JWK is invalid: {e}")))?;
-    let bad = |e: josekit::JoseError| Problem::bad_public_key(format!("JWK is unusable: {e}"));
+    let member = |name: &str| -> Result<Vec<u8>, Problem> {
+        B64.decode(str_member(jwk, name)?)
+            .map_err(|_| Problem::bad_public_key(format!("JWK member {name:?} is not base64url")))
+    };
+    // An EC point in the uncompressed SEC1 form ring takes: 0x04 || x || y, each coordinate
+    // exactly the curve's size (RFC 7518 §6.2.1.2); ring checks the point is on the curve.
+    let ec_point = |size: usize| -> Result<Vec<u8>, Problem> {
+        let (x, y) = (member("x")?, member("y")?);
+        if x.len() != size || y.len() != size {
+            return Err(Problem::bad_public_key(format!(
+                "EC coordinates must be {size} bytes each"
+            )));
+        }
+        Ok([&[4u8][..], &x, &y].concat())
+    };
+    let ring = |alg: &'static dyn VerificationAlgorithm, key: Vec<u8>| {
+        Verifier::Ring(Arc::new(UnparsedPublicKey::new(alg, key)))
+    };
     Ok(match alg {
-        "RS256" => Box::new(RS256.verifier_from_jwk(&key).map_err(bad)?),
-        "ES256" => Box::new(ES256.verifier_from_jwk(&key).map_err(bad)?),
-        "ES384" => Box::new(ES384.verifier_from_jwk(&key).map_err(bad)?),
-        "ES512" => Box::new(ES512.verifier_from_jwk(&key).map_err(bad)?),
-        _ => Box::new(EdDSA.verifier_from_jwk(&key).map_err(bad)?),
+        "ES256" => ring(&ECDSA_P256_SHA256_FIXED, ec_point(32)?),
+        "ES384" => ring(&ECDSA_P384_SHA384_FIXED, ec_point(48)?),
+        "EdDSA" => {
+            let x = member("x")?;
+            if x.len() != 32 {
+                return Err(Problem::bad_public_key("Ed25519 keys are 32 bytes"));
+            }
+            ring(&ED25519, x)
+        }
+        "RS256" => {
+            // ring wants the modulus without leading zero octets.
+            let n = member("n")?;
+            let n = n[n.iter().take_while(|b| **b == 0).count()..].to_vec();
+            Verifier::Rsa(Arc::new(RsaPublicKeyComponents { n, e: member("e")? }))
+        }
+        _ => {
+            let key = Jwk::from_map(jwk.clone())
+                .map_err(|e| Problem::bad_public_key(format!("JWK is invalid: {e}")))?;
+            Verifier::Jose(Arc::new(ES512.verifier_from_jwk(&key).map_err(|e| {
+                Problem::bad_public_key(format!("JWK is unusable: {e}"))
+            })?))
+        }
     })
 }
 
@@ -429,6 +500,71 @@ pub(crate) mod tests {
         v["payload"] = Value::from(B64.encode(br#"{"a":2}"#));
         let tampered = Jws::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert!(tampered.verify(&jwk).is_err());
+    }
+
+    /// Every allowed algorithm verifies through its verifier (ring for all but ES512) and
+    /// refuses a signature over other bytes and a key of the right type that did not sign.
+    #[test]
+    fn every_allowed_algorithm_verifies_and_refuses_forgeries() {
+        use josekit::jwk::alg::ed::EdCurve;
+        use josekit::jwk::alg::rsa::RsaKeyPair;
+        type Pair = (Box<dyn JwsSigner>, Map<String, Value>);
+        let rsa = || -> Pair {
+            let kp = RsaKeyPair::generate(2048).unwrap();
+            let signer = RS256.signer_from_jwk(&kp.to_jwk_private_key()).unwrap();
+            (Box::new(signer), kp.to_jwk_public_key().into())
+        };
+        let ec = |alg: &str| -> Pair {
+            let (curve, signer_alg) = match alg {
+                "ES256" => (EcCurve::P256, ES256),
+                "ES384" => (EcCurve::P384, ES384),
+                _ => (EcCurve::P521, ES512),
+            };
+            let kp = EcKeyPair::generate(curve).unwrap();
+            let signer = signer_alg
+                .signer_from_jwk(&kp.to_jwk_private_key())
+                .unwrap();
+            (Box::new(signer), kp.to_jwk_public_key().into())
+        };
+        let ed = || -> Pair {
+            let kp = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+            let signer = EdDSA.signer_from_jwk(&kp.to_jwk_private_key()).unwrap();
+            (Box::new(signer), kp.to_jwk_public_key().into())
+        };
+        for alg in ALLOWED_ALGS {
+            let make = || match alg {
+                "RS256" => rsa(),
+                "EdDSA" => ed(),
+                other => ec(other),
+            };
+            let (signer, jwk) = make();
+            let header = serde_json::json!({"alg": alg, "url": "https://x/a", "jwk": jwk});
+            let body = sign(signer.as_ref(), header, br#"{"a":1}"#);
+            let jws = Jws::parse(&body).unwrap();
+            jws.verify(&jwk).unwrap_or_else(|e| panic!("{alg}: {e}"));
+            let cache = VerifierCache::default();
+            jws.verify_cached(&jwk, &cache).unwrap();
+            let (_, stranger) = make();
+            assert!(jws.verify(&stranger).is_err(), "{alg}: another key");
+            let mut v: Value = serde_json::from_slice(&body).unwrap();
+            v["payload"] = Value::from(B64.encode(br#"{"a":2}"#));
+            let tampered = Jws::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+            assert!(tampered.verify(&jwk).is_err(), "{alg}: other payload");
+        }
+        // A point that is not on the curve is refused when verifying (ring checks it).
+        let (signer, mut jwk) = ec("ES256");
+        let body = sign(
+            signer.as_ref(),
+            serde_json::json!({"alg": "ES256", "url": "u", "jwk": jwk}),
+            b"",
+        );
+        jwk.insert("y".into(), Value::from(B64.encode([7u8; 32])));
+        assert!(Jws::parse(&body).unwrap().verify(&jwk).is_err());
+        jwk.insert("y".into(), Value::from(B64.encode([7u8; 31])));
+        assert_eq!(
+            Jws::parse(&body).unwrap().verify(&jwk).unwrap_err().kind,
+            crate::acme::ProblemType::BadPublicKey
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Layout, by role: [`acme`] holds the protocol without I/O; [`jws`] and [`nonce`] the request
 //! checks of RFC 8555 §6; [`wfe`] the HTTP front end; [`va`] validation; [`ca`] the built-in
-//! CA; [`plugins`] the WebAssembly plugin runtime; [`store`] persistence; [`config`] and
+//! CA; [`issuance`] turns finalized orders into certificates; [`plugins`] the WebAssembly plugin runtime; [`store`] persistence; [`config`] and
 //! [`server`] wire them into the binary.
 
 pub mod acme;
@@ -10,9 +10,11 @@ pub mod bench;
 pub mod ca;
 pub mod client;
 pub mod config;
+pub mod issuance;
 pub mod jws;
 pub mod metrics;
 pub mod nonce;
+pub mod plugin_bench;
 pub mod plugins;
 pub mod server;
 pub mod store;

@@ -39,6 +39,8 @@ enum Command {
     Migrate,
     /// Benchmark full ACME orders against acmegate (and Pebble with --pebble).
     Bench(acmegate::bench::BenchOptions),
+    /// Benchmark plugin calls, compilation and cached loading.
+    BenchPlugins(acmegate::plugin_bench::PluginBenchOptions),
     /// External Account Binding keys (RFC 8555 §7.3.4).
     Eab {
         #[command(subcommand)]
@@ -92,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Eab { command } => eab(&cli, command).await,
         Command::Bench(opts) => acmegate::bench::run(opts.clone()).await.map(|_| ()),
+        Command::BenchPlugins(opts) => acmegate::plugin_bench::run(opts.clone()).await,
     }
 }
 

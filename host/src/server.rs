@@ -1,6 +1,7 @@
 //! Wires the gateway together and serves it: data directory, CA, store, validation, the TLS
 //! listener (HTTP/1.1 and HTTP/2) and graceful shutdown.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,7 +14,10 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::ca::{Ca, CaSettings, KeySecret};
 use crate::config::Config;
+use crate::issuance::{self, Issuer};
 use crate::nonce::NoncePool;
+use crate::plugins::watcher::{Reloadable, Watched};
+use crate::plugins::{PluginRuntime, RuntimeOptions, StateBacking, ValidatorPlugin};
 use crate::store::Store;
 use crate::va::{Va, VaSettings};
 use crate::wfe::{self, directory, Gateway};
@@ -90,12 +94,28 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         ca_issuers_url: format!("{base_url}{}", directory::INTERMEDIATE_DER_PATH),
     };
     let secret = key_secret(&config, passphrase);
+    let plugin_secret = secret.clone();
     let ca_dir = config.data_dir.join("ca");
     let ca = tokio::task::spawn_blocking(move || Ca::load_or_create(&ca_dir, &secret, &settings))
         .await?
         .context("failed to load or create the CA")?;
     let ca = Arc::new(ca);
     let store = open_store(&config).await?;
+    if store.backend() == "sqlite" {
+        // One process owns a SQLite store: leases left in it belong to a process that is gone,
+        // so its unfinished issuance resumes now instead of when those leases run out.
+        let s = store.clone();
+        let released = tokio::task::spawn_blocking(move || s.release_all_leases())
+            .await?
+            .context("failed to resume unfinished issuance")?;
+        if released > 0 {
+            tracing::info!(jobs = released, "resuming unfinished issuance");
+        }
+    }
+    let mut issuers =
+        BTreeMap::from([(issuance::BUILTIN.to_string(), Issuer::Builtin(ca.clone()))]);
+    let loaded = load_plugins(&config, &plugin_secret, &store, &mut issuers).await?;
+    let watched = loaded.watched.clone();
 
     let va = Va::new(VaSettings {
         http01_port: config.validation.http01_port,
@@ -123,15 +143,130 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         verifiers: Default::default(),
         crl: Default::default(),
         metrics: Default::default(),
+        issuance: Default::default(),
+        issuers,
+        plugins: loaded.runtime,
+        challenge_plugins: loaded.challenge_plugins,
+        order_policy: loaded.order_policy,
+        plugin_reloads: Default::default(),
     });
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, tls, gateway.clone(), rx));
+    let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
+    let reloader = match (&gateway.plugins, watched.is_empty()) {
+        (Some(runtime), false) => Some(
+            crate::plugins::watcher::spawn(
+                runtime.clone(),
+                watched,
+                gateway.plugin_reloads.clone(),
+                rx.clone(),
+            )
+            .context("failed to watch the plugin files")?,
+        ),
+        _ => None,
+    };
+    let accept = tokio::spawn(accept_loop(listener, tls, gateway.clone(), rx));
+    let task = tokio::spawn(async move {
+        let _ = accept.await;
+        let _ = worker.await;
+        if let Some(reloader) = reloader {
+            let _ = reloader.await;
+        }
+    });
     Ok(Running {
         addr,
         base_url: gateway.base_url.clone(),
         gateway,
         shutdown: tx,
         task,
+    })
+}
+
+/// The plugins the gateway uses, loaded at start.
+#[derive(Default)]
+struct LoadedPlugins {
+    runtime: Option<PluginRuntime>,
+    challenge_plugins: BTreeMap<String, ValidatorPlugin>,
+    order_policy: Option<ValidatorPlugin>,
+    /// Every loaded plugin, for the hot-reload watcher.
+    watched: Vec<Watched>,
+}
+
+/// Loads the configured plugins: issuer connectors into `issuers`, challenge validators for
+/// the challenge types and the newOrder policy they are mapped to. A plugin that fails its
+/// canary, or does not handle the challenge type it is mapped to, stops the start.
+async fn load_plugins(
+    config: &Config,
+    secret: &KeySecret,
+    store: &Store,
+    issuers: &mut BTreeMap<String, Issuer>,
+) -> anyhow::Result<LoadedPlugins> {
+    if config.plugins.is_empty() {
+        return Ok(LoadedPlugins::default());
+    }
+    // Plugin state is sealed under a key derived from the CA key secret.
+    let key = crate::ca::purpose_key(secret, b"acmegate plugin state v1")
+        .context("failed to derive the plugin state key")?;
+    let runtime = PluginRuntime::new(RuntimeOptions {
+        cache_dir: Some(config.data_dir.join("plugin-cache")),
+        state: Some(StateBacking {
+            store: store.clone(),
+            key: Arc::new(key),
+        }),
+    })
+    .context("failed to start the plugin runtime")?;
+    let mut validators = BTreeMap::new();
+    let mut watched = Vec::new();
+    for entry in &config.plugins {
+        let spec = entry.spec().map_err(anyhow::Error::msg)?;
+        let failed = || format!("failed to load plugin {:?}", entry.name);
+        let plugin = if entry.kind == "challenge-validator" {
+            let plugin = runtime
+                .load_validator(spec.clone())
+                .await
+                .with_context(failed)?;
+            validators.insert(entry.name.clone(), plugin.clone());
+            Reloadable::Validator(plugin)
+        } else {
+            let plugin = runtime
+                .load_issuer(spec.clone())
+                .await
+                .with_context(failed)?;
+            issuers.insert(entry.name.clone(), Issuer::Plugin(plugin.clone()));
+            Reloadable::Issuer(plugin)
+        };
+        watched.push(Watched { spec, plugin });
+    }
+    let mut challenge_plugins = BTreeMap::new();
+    for (challenge, name) in &config.validation.challenge_plugins {
+        let plugin = validators
+            .get(name)
+            .with_context(|| format!("challenge plugin {name:?} is not loaded"))?;
+        if let crate::plugins::PluginKind::ChallengeValidator {
+            challenge_types, ..
+        } = plugin.info().kind
+        {
+            if !challenge_types.contains(challenge) {
+                anyhow::bail!(
+                    "plugin {name:?} is mapped to {challenge} but validates only {challenge_types:?}"
+                );
+            }
+        }
+        challenge_plugins.insert(challenge.clone(), plugin.clone());
+    }
+    let order_policy = match config.validation.order_policy.as_str() {
+        "" => None,
+        name => Some(
+            validators
+                .get(name)
+                .cloned()
+                .with_context(|| format!("order policy plugin {name:?} is not loaded"))?,
+        ),
+    };
+    Ok(LoadedPlugins {
+        runtime: Some(runtime),
+        challenge_plugins,
+        order_policy,
+        watched,
     })
 }
 

@@ -61,3 +61,6 @@ pub mod __private {
 
 #[cfg(feature = "validator")]
 pub mod validator;
+
+#[cfg(feature = "issuer")]
+pub mod issuer;

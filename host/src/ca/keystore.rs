@@ -166,6 +166,13 @@ fn derive(material: &Material, iterations: u32, salt: &[u8]) -> Result<LessSafeK
     Ok(LessSafeKey::new(unbound))
 }
 
+/// A key for one other purpose (e.g. `b"acmegate plugin state v1"`), from the same secret:
+/// HKDF with the purpose as salt, or PBKDF2 over the passphrase with it (derived once, so the
+/// iteration cost is paid at start-up, not per value).
+pub fn purpose_key(material: &Material, purpose: &[u8]) -> Result<LessSafeKey, CaError> {
+    derive(material, PBKDF2_ITERATIONS, purpose)
+}
+
 /// Encrypts `plaintext` into the file format above.
 pub fn seal(material: &Material, plaintext: &[u8], rng: &SystemRandom) -> Result<Vec<u8>, CaError> {
     let iterations = if material.kdf == KDF_PBKDF2_SHA256 {

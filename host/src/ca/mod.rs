@@ -19,7 +19,7 @@ pub use crl::RevokedEntry;
 mod setup;
 mod signature;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -312,6 +312,13 @@ impl Ca {
 /// refused, since no ACME order can authorize them (RFC 8555 §7.4).
 pub fn parse_csr(der: &[u8]) -> Result<Csr, CaError> {
     csr::parse(der)
+}
+
+/// An AES-256-GCM key for `purpose`, derived from the secret that protects the CA keys: other
+/// secrets at rest (plugin state) need no key of their own to manage.
+pub fn purpose_key(secret: &KeySecret, purpose: &[u8]) -> Result<ring::aead::LessSafeKey, CaError> {
+    let material = keystore::resolve(secret, &SystemRandom::new())?;
+    keystore::purpose_key(&material, purpose)
 }
 
 /// Reads serial, key, names and validity from a DER certificate.

@@ -53,6 +53,14 @@ pub struct Profile {
     pub eku: ExtendedKeyUsage,
     #[serde(default)]
     pub key_policy: KeyPolicy,
+    /// Who issues this profile's certificates: `builtin` (the gateway's CA) or an issuer
+    /// plugin's name.
+    #[serde(default = "builtin_issuer")]
+    pub issuer: String,
+}
+
+fn builtin_issuer() -> String {
+    crate::issuance::BUILTIN.into()
 }
 
 impl Profile {
@@ -64,6 +72,7 @@ impl Profile {
             validity_hours: 90 * 24,
             eku: ExtendedKeyUsage::Server,
             key_policy: KeyPolicy::default(),
+            issuer: builtin_issuer(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! with ES256/ES384/RS256/EdDSA keys (josekit), follows the order flow, and can also send
 //! deliberately broken requests so that tests can assert the exact problem a server returns.
 
-mod transport;
+pub(crate) mod transport;
 
 use std::time::Duration;
 
@@ -430,6 +430,25 @@ impl AcmeClient {
             .location()
             .ok_or_else(|| protocol("newOrder without Location"))?;
         let order = order.json()?;
+        self.authorize(&order, challenge_type).await?;
+        let (csr, _key) = csr_p256(identifiers)?;
+        let finalize = order["finalize"]
+            .as_str()
+            .ok_or_else(|| protocol("order without finalize"))?;
+        self.post(finalize, Some(&json!({"csr": B64.encode(csr)})))
+            .await?
+            .ok()?;
+        let done = self.poll(&order_url, Duration::from_secs(30)).await?;
+        let cert_url = done["certificate"]
+            .as_str()
+            .ok_or_else(|| protocol(format!("order ended without certificate: {done}")))?;
+        let chain = self.post(cert_url, None).await?.ok()?;
+        Ok((order_url, String::from_utf8_lossy(&chain.body).into_owned()))
+    }
+
+    /// Answers `challenge_type` on every authorization of `order` (its JSON) that is not
+    /// valid yet, and waits until each is valid.
+    pub async fn authorize(&self, order: &Value, challenge_type: &str) -> Result<(), ClientError> {
         for authz_url in order["authorizations"]
             .as_array()
             .into_iter()
@@ -456,19 +475,7 @@ impl AcmeClient {
                 )));
             }
         }
-        let (csr, _key) = csr_p256(identifiers)?;
-        let finalize = order["finalize"]
-            .as_str()
-            .ok_or_else(|| protocol("order without finalize"))?;
-        self.post(finalize, Some(&json!({"csr": B64.encode(csr)})))
-            .await?
-            .ok()?;
-        let done = self.poll(&order_url, Duration::from_secs(30)).await?;
-        let cert_url = done["certificate"]
-            .as_str()
-            .ok_or_else(|| protocol(format!("order ended without certificate: {done}")))?;
-        let chain = self.post(cert_url, None).await?.ok()?;
-        Ok((order_url, String::from_utf8_lossy(&chain.body).into_owned()))
+        Ok(())
     }
 }
 

@@ -4,9 +4,9 @@
 //! Deny by default: [`Grants::default`] grants nothing, and every capability checks its grant
 //! on each call and answers `denied` with the name of the grant that would allow it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
@@ -23,7 +23,12 @@ use types::CapabilityError;
 /// - `log`: write to the gateway's log (budgeted per call);
 /// - `clock`, `random`: wall/monotonic time and secure random bytes;
 /// - `state`: the plugin's own key-value store;
-/// - `http_hosts`: host names (exact, or `*.zone`) it may reach over HTTP(S);
+/// - `http_hosts`: host names (exact, or `*.zone`) it may reach over HTTPS;
+/// - `http_plain`: plain `http://` URLs too;
+/// - `http_private`: hosts that resolve to loopback, private, link-local or other
+///   non-public addresses (refused by default, checked on the address actually dialled);
+/// - `http_ca_files`: PEM files of the CAs HTTPS servers are checked against (default: the
+///   system's bundle);
 /// - `dns`, `tls_probe`: lookups through the gateway's resolver, TLS handshakes;
 /// - `zmq_endpoints`: exact ZeroMQ endpoints (e.g. `tcp://ca.internal:5000`);
 /// - `secrets`: named secrets, by name.
@@ -37,6 +42,9 @@ pub struct Grants {
     pub random: bool,
     pub state: bool,
     pub http_hosts: Vec<String>,
+    pub http_plain: bool,
+    pub http_private: bool,
+    pub http_ca_files: Vec<std::path::PathBuf>,
     pub dns: bool,
     pub tls_probe: bool,
     pub zmq_endpoints: Vec<String>,
@@ -59,16 +67,6 @@ impl fmt::Debug for SecretValue {
         f.write_str("SecretValue(<redacted>)")
     }
 }
-
-/// Limits of the `state` capability: a small store for counters and cursors, not a database.
-const STATE_MAX_KEYS: usize = 1024;
-const STATE_MAX_KEY_BYTES: usize = 256;
-const STATE_MAX_VALUE_BYTES: usize = 64 << 10;
-
-/// A plugin's key-value state, shared by all its calls and versions (keyed by plugin name in
-/// the runtime). Kept in memory; persisting it in the gateway's store is future work.
-#[derive(Debug, Default)]
-pub struct KvState(Mutex<BTreeMap<String, Vec<u8>>>);
 
 /// Per-call log accounting.
 #[derive(Debug, Default)]
@@ -124,7 +122,7 @@ pub(crate) struct CpuMeter {
 pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) grants: Arc<Grants>,
-    pub(crate) kv: Arc<KvState>,
+    pub(crate) kv: Arc<super::state::KvState>,
     pub(crate) memory: MemoryLimiter,
     pub(crate) cpu: CpuMeter,
     pub(crate) log: LogBudget,
@@ -147,7 +145,7 @@ impl HostState {
     pub(crate) fn new(
         plugin: Arc<str>,
         grants: Arc<Grants>,
-        kv: Arc<KvState>,
+        kv: Arc<super::state::KvState>,
         memory_limit: usize,
         cpu_ticks: u64,
     ) -> Self {
@@ -274,51 +272,25 @@ impl random::Host for HostState {
     }
 }
 
-impl KvState {
-    fn map(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>>, CapabilityError> {
-        self.0
-            .lock()
-            .map_err(|_| CapabilityError::Failed("state store poisoned".into()))
-    }
-}
-
 impl state::Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, CapabilityError> {
         self.state_granted()?;
-        Ok(self.kv.map()?.get(&key).cloned())
+        self.kv.get(key).await
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), CapabilityError> {
         self.state_granted()?;
-        if key.len() > STATE_MAX_KEY_BYTES || value.len() > STATE_MAX_VALUE_BYTES {
-            return Err(CapabilityError::Invalid(format!(
-                "keys up to {STATE_MAX_KEY_BYTES} bytes, values up to {STATE_MAX_VALUE_BYTES}"
-            )));
-        }
-        let mut map = self.kv.map()?;
-        if map.len() >= STATE_MAX_KEYS && !map.contains_key(&key) {
-            return Err(CapabilityError::Invalid(format!(
-                "state is full ({STATE_MAX_KEYS} keys)"
-            )));
-        }
-        map.insert(key, value);
-        Ok(())
+        self.kv.set(key, value).await
     }
 
     async fn delete(&mut self, key: String) -> Result<(), CapabilityError> {
         self.state_granted()?;
-        self.kv.map()?.remove(&key);
-        Ok(())
+        self.kv.delete(key).await
     }
 
     async fn keys(&mut self, prefix: String) -> Result<Vec<String>, CapabilityError> {
         self.state_granted()?;
-        let map = self.kv.map()?;
-        Ok(map
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, _)| k.clone())
-            .collect())
+        self.kv.keys(prefix).await
     }
 }
 
@@ -365,7 +337,20 @@ fn not_available(what: &str) -> CapabilityError {
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, CapabilityError> {
         self.http_allowed(&request.url)?;
-        Err(not_available("the HTTP capability"))
+        let url = url::Url::parse(&request.url)
+            .map_err(|e| CapabilityError::Invalid(format!("bad URL: {e}")))?;
+        if url.scheme() == "http" && !self.grants.http_plain {
+            return Err(self.denied("plain http://", "http_plain = true"));
+        }
+        super::http_client::send(&self.grants, url, request)
+            .await
+            .map_err(|e| match e {
+                super::http_client::HttpError::Private(addr) => self.denied(
+                    &format!("HTTP to the non-public address {addr}"),
+                    "http_private = true",
+                ),
+                super::http_client::HttpError::Capability(e) => e,
+            })
     }
 }
 
@@ -398,8 +383,8 @@ impl zmq::Host for HostState {
     async fn request(
         &mut self,
         endpoint: String,
-        _parts: Vec<Vec<u8>>,
-        _timeout_ms: u32,
+        parts: Vec<Vec<u8>>,
+        timeout_ms: u32,
     ) -> Result<Vec<Vec<u8>>, CapabilityError> {
         if !self.grants.zmq_endpoints.contains(&endpoint) {
             return Err(self.denied(
@@ -407,7 +392,8 @@ impl zmq::Host for HostState {
                 &format!("zmq_endpoints = [\"{endpoint}\"]"),
             ));
         }
-        Err(not_available("the ZeroMQ capability"))
+        let timeout = std::time::Duration::from_millis(timeout_ms.into());
+        super::zmq_client::request(endpoint, parts, timeout).await
     }
 }
 
@@ -423,25 +409,18 @@ impl secrets::Host for HostState {
     }
 }
 
-/// Per-plugin state stores, by plugin name, so that a reloaded plugin keeps its state.
-#[derive(Debug, Default)]
-pub(crate) struct KvRegistry(Mutex<HashMap<String, Arc<KvState>>>);
-
-impl KvRegistry {
-    pub(crate) fn for_plugin(&self, name: &str) -> Arc<KvState> {
-        // A poisoned lock only means another thread panicked while inserting; the map is
-        // still consistent (insertions are single operations).
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(name.to_string()).or_default().clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn state(grants: Grants) -> HostState {
-        HostState::new("p".into(), Arc::new(grants), Arc::default(), 1 << 20, 10)
+        HostState::new(
+            "p".into(),
+            Arc::new(grants),
+            super::super::state::KvRegistry::new(None).for_plugin("p"),
+            1 << 20,
+            10,
+        )
     }
 
     #[test]
@@ -475,6 +454,41 @@ mod tests {
             s.http_allowed("file:///etc/passwd"),
             Err(CapabilityError::Invalid(_))
         ));
+    }
+
+    /// Plain http and non-public addresses each need their own grant, named in the denial.
+    #[tokio::test]
+    async fn http_needs_plain_and_private_grants() {
+        let request = |url: &str| http::Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            timeout_ms: 1000,
+        };
+        let mut hosts_only = state(Grants {
+            http_hosts: vec!["127.0.0.1".into()],
+            ..Grants::default()
+        });
+        let plain = http::Host::send(&mut hosts_only, request("http://127.0.0.1:9/")).await;
+        assert!(matches!(&plain, Err(CapabilityError::Denied(m)) if m.contains("http_plain")));
+        let private = http::Host::send(&mut hosts_only, request("https://127.0.0.1:9/")).await;
+        assert!(
+            matches!(&private, Err(CapabilityError::Denied(m)) if m.contains("http_private")),
+            "{private:?}"
+        );
+        let mut granted = state(Grants {
+            http_hosts: vec!["127.0.0.1".into()],
+            http_plain: true,
+            http_private: true,
+            ..Grants::default()
+        });
+        // Allowed through; nothing listens on port 9, so the connection itself fails.
+        let refused = http::Host::send(&mut granted, request("http://127.0.0.1:9/")).await;
+        assert!(
+            matches!(&refused, Err(CapabilityError::Failed(m)) if m.contains("connect")),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]

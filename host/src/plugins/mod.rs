@@ -6,7 +6,7 @@
 //! allocator), `cache` (compiled artifacts on disk), `version` (which contract versions
 //! load), `runtime` (loading and the one call path that applies limits and sorts outcomes),
 //! `capabilities` (the host side of `log`, `clock`, `random`, `state`, `secrets`, network
-//! capabilities; all denied unless granted), `validator` (challenge validators).
+//! capabilities; all denied unless granted), `validator` (challenge validators), `issuer` (issuer connectors).
 //!
 //! Outcomes are kept apart ([`PluginError`]): an error the plugin returned through its WIT
 //! `result`, a trap, a CPU or wall-clock timeout, out of memory; a plugin that keeps faulting
@@ -15,20 +15,32 @@
 mod bindings;
 mod cache;
 mod capabilities;
+mod configured;
 mod engine;
 mod error;
+mod http_client;
+mod issuer;
 pub mod limits;
+mod live;
 mod runtime;
+mod state;
 mod validator;
 mod version;
+pub mod watcher;
+mod zmq_client;
 
 #[cfg(test)]
 mod tests;
 
 pub use capabilities::{Grants, SecretValue};
+pub use configured::{PluginConfig, CONFIGURABLE_KINDS};
 pub use error::{PluginError, TimeLimit};
+pub use issuer::{
+    IssuerPlugin, IssuerResult, PluginIssueError, PluginIssueOutcome, PluginIssueRequest,
+};
 pub use limits::Limits;
 pub use runtime::{PluginRuntime, PluginSpec, PluginStats, RuntimeOptions};
+pub use state::StateBacking;
 pub use validator::{PolicyDecision, ValidationOutcome, ValidatorPlugin};
 pub use version::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 

@@ -17,10 +17,11 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::capabilities::HostCapabilities;
 use super::cache::{hex, sha256, ArtifactCache};
-use super::capabilities::{Grants, HostState, KvRegistry, KvState};
+use super::capabilities::{Grants, HostState};
 use super::engine::{build_engine, EpochTicker};
 use super::error::{PluginError, TimeLimit};
 use super::limits::{Limits, MAX_PLUGIN_MEMORY, QUARANTINE_AFTER, QUARANTINE_BASE, QUARANTINE_MAX};
+use super::state::{KvRegistry, KvState};
 use super::version;
 
 /// Runtime settings.
@@ -28,6 +29,8 @@ use super::version;
 pub struct RuntimeOptions {
     /// Where compiled components are cached; `None` compiles on every load.
     pub cache_dir: Option<PathBuf>,
+    /// Where plugins' `state` lives; `None` keeps it in memory.
+    pub state: Option<super::state::StateBacking>,
 }
 
 /// What the operator configured for one plugin.
@@ -102,7 +105,7 @@ impl PluginRuntime {
                 engine,
                 linker,
                 cache,
-                kv: KvRegistry::default(),
+                kv: KvRegistry::new(options.state.clone()),
                 _ticker: ticker,
             }),
         })
@@ -341,6 +344,30 @@ impl CallContext {
     /// Runs one call in a fresh store under the plugin's limits. `f` instantiates, configures
     /// and calls; it returns the plugin's own `result` inside wasmtime's. Every outcome is
     /// sorted into a [`PluginError`] variant and counted towards quarantine.
+    /// Judges a load canary: `describe` must name the world the plugin is loaded as, and
+    /// `configure` must accept the operator's configuration.
+    pub(crate) fn accept_canary(
+        &self,
+        info: super::bindings::wit::types::PluginInfo,
+        configured: Result<(), String>,
+        world: &'static str,
+    ) -> Result<super::PluginInfo, PluginError> {
+        let info = super::PluginInfo::from(info);
+        if info.kind.name() != world {
+            return Err(PluginError::InvalidModule {
+                plugin: self.name.to_string(),
+                detail: format!("describe says {}, loaded as a {world}", info.kind.name()),
+            });
+        }
+        configured.map_err(|message| PluginError::Config {
+            plugin: self.name.to_string(),
+            message,
+        })?;
+        tracing::info!(plugin = %self.name, name = %info.name, version = %info.version,
+            sha256 = %self.sha256, "loaded {world}");
+        Ok(info)
+    }
+
     pub(crate) async fn call<R>(
         &self,
         call: &'static str,

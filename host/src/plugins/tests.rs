@@ -408,6 +408,7 @@ async fn compiled_components_are_cached_and_a_corrupt_entry_is_recompiled() {
     let dir = tempfile::tempdir().unwrap();
     let cached = PluginRuntime::new(RuntimeOptions {
         cache_dir: Some(dir.path().join("cache")),
+        ..RuntimeOptions::default()
     })
     .unwrap();
     let spec = || {
@@ -504,4 +505,114 @@ async fn a_reload_swaps_the_version_and_a_failed_reload_keeps_the_old_one() {
         validate(&plugin, &moved).await.unwrap(),
         ValidationOutcome::Valid
     );
+}
+
+async fn scripted_issuer(config: serde_json::Value, state: bool) -> IssuerPlugin {
+    let mut spec = PluginSpec::new(
+        format!("scripted-{}", crate::wfe::ids::new_id()),
+        component("scripted-issuer"),
+    );
+    spec.config = config.to_string();
+    spec.grants.state = state;
+    runtime()
+        .load_issuer(spec)
+        .await
+        .expect("load scripted issuer")
+}
+
+fn issue_request() -> PluginIssueRequest {
+    PluginIssueRequest {
+        csr: vec![0x30, 0x00],
+        identifiers: vec![Identifier::dns("a.example")],
+        profile: "default".into(),
+        not_before: 0,
+        not_after: 3600,
+        account_url: ACCOUNT.into(),
+        order_url: "https://acme.test/acme/order/7".into(),
+    }
+}
+
+/// An issuer connector's every answer reaches the host intact: deferral and poll, refusal,
+/// outage, revocation refused, and state-driven recovery.
+#[tokio::test]
+async fn issuer_connector_answers_pass_through() {
+    let chain = "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n";
+    let pending = scripted_issuer(
+        serde_json::json!({"mode": "pending", "chain": chain, "revoke": "refuse"}),
+        false,
+    )
+    .await;
+    assert!(matches!(
+        pending.info().kind,
+        PluginKind::IssuerConnector { revoke: true, .. }
+    ));
+    let outcome = pending.issue(&issue_request()).await.unwrap().unwrap();
+    assert_eq!(
+        outcome,
+        PluginIssueOutcome::Pending {
+            handle: "h:https://acme.test/acme/order/7".into(),
+            retry_after: 1
+        }
+    );
+    let polled = pending
+        .poll("h:https://acme.test/acme/order/7")
+        .await
+        .unwrap();
+    assert_eq!(polled, Ok(PluginIssueOutcome::Issued(chain.into())));
+    assert!(matches!(
+        pending.poll("nope").await.unwrap(),
+        Err(PluginIssueError::Failed(m)) if m.contains("unknown handle")
+    ));
+    match pending.revoke(b"der", "ab", 1).await.unwrap() {
+        Err(PluginIssueError::Rejected(p)) => {
+            assert_eq!(p.kind, ProblemType::Unauthorized);
+            assert!(p.detail.contains("ab"));
+        }
+        other => panic!("revoke must be refused: {other:?}"),
+    }
+
+    let reject = scripted_issuer(serde_json::json!({"mode": "reject"}), false).await;
+    match reject.issue(&issue_request()).await.unwrap() {
+        Err(PluginIssueError::Rejected(p)) => assert_eq!(p.kind, ProblemType::BadCsr),
+        other => panic!("must be rejected: {other:?}"),
+    }
+    let down = scripted_issuer(serde_json::json!({"mode": "unavailable"}), false).await;
+    assert_eq!(
+        down.issue(&issue_request()).await.unwrap(),
+        Err(PluginIssueError::Unavailable(1))
+    );
+
+    // Down for the first call, counted in the plugin's state, then issuing.
+    let flaky = scripted_issuer(
+        serde_json::json!({"mode": "flaky", "fail_first": 1, "chain": chain}),
+        true,
+    )
+    .await;
+    assert_eq!(
+        flaky.issue(&issue_request()).await.unwrap(),
+        Err(PluginIssueError::Unavailable(1))
+    );
+    assert_eq!(
+        flaky.issue(&issue_request()).await.unwrap(),
+        Ok(PluginIssueOutcome::Issued(chain.into()))
+    );
+    assert_eq!(flaky.stats().calls, 3, "describe canary + two issues");
+}
+
+/// A validator is not an issuer, and a bad configuration fails the canary.
+#[tokio::test]
+async fn issuer_loading_checks_world_and_configuration() {
+    let err = runtime()
+        .load_issuer(PluginSpec::new(
+            "wrong-world",
+            component("allowlist-validator"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("issuer-connector"), "{err}");
+    let mut spec = PluginSpec::new("bad-config", component("scripted-issuer"));
+    spec.config = r#"{"mode": "sometimes"}"#.into();
+    let err = runtime().load_issuer(spec).await.unwrap_err();
+    assert!(matches!(err, PluginError::Config { .. }), "{err}");
+    assert!(err.to_string().contains("sometimes"));
 }

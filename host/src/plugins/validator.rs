@@ -1,7 +1,7 @@
 //! Challenge validator plugins: loading with the describe + configure canary, and the
 //! `validate` and `check-new-order` calls, translated to the gateway's ACME types.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::Store;
@@ -11,6 +11,7 @@ use super::bindings::validator::{ChallengeValidator, ChallengeValidatorPre};
 use super::bindings::wit::types as wit;
 use super::capabilities::HostState;
 use super::limits::VALIDATOR_LIMITS;
+use super::live::Live;
 use super::runtime::{CallContext, PluginRuntime, PluginSpec, PluginStats};
 use super::{PluginError, PluginInfo, PluginKind};
 use crate::acme::problem::{Problem, ProblemType};
@@ -23,7 +24,7 @@ use crate::acme::types::{Identifier, IdentifierType};
 /// starts and finishes on it, and a failed reload leaves the old version in place.
 #[derive(Clone, Debug)]
 pub struct ValidatorPlugin {
-    current: Arc<RwLock<Arc<Loaded>>>,
+    current: Live<Loaded>,
 }
 
 struct Loaded {
@@ -68,7 +69,7 @@ impl PluginRuntime {
     pub async fn load_validator(&self, spec: PluginSpec) -> Result<ValidatorPlugin, PluginError> {
         let loaded = self.load_validator_version(spec).await?;
         Ok(ValidatorPlugin {
-            current: Arc::new(RwLock::new(loaded)),
+            current: Live::new(loaded),
         })
     }
 
@@ -80,9 +81,9 @@ impl PluginRuntime {
         plugin: &ValidatorPlugin,
         spec: PluginSpec,
     ) -> Result<(), PluginError> {
-        let loaded = self.load_validator_version(spec).await?;
-        let mut current = plugin.current.write().unwrap_or_else(|e| e.into_inner());
-        *current = loaded;
+        plugin
+            .current
+            .swap(self.load_validator_version(spec).await?);
         Ok(())
     }
 
@@ -104,19 +105,7 @@ impl PluginRuntime {
                 Ok(Ok((info, configured)))
             })
             .await?;
-        let info = PluginInfo::from(info);
-        if !matches!(info.kind, PluginKind::ChallengeValidator { .. }) {
-            return Err(invalid(format!(
-                "describe says {}, loaded as a challenge-validator",
-                info.kind.name()
-            )));
-        }
-        configured.map_err(|message| PluginError::Config {
-            plugin: calls.name.to_string(),
-            message,
-        })?;
-        tracing::info!(plugin = %calls.name, name = %info.name, version = %info.version,
-            sha256 = %calls.sha256, "loaded challenge validator");
+        let info = calls.accept_canary(info, configured, "challenge-validator")?;
         Ok(Arc::new(Loaded { pre, calls, info }))
     }
 }
@@ -155,10 +144,7 @@ impl ValidatorPlugin {
     /// The version calls start on now. A poisoned lock is still consistent: the only write is
     /// one assignment of an `Arc`.
     fn version(&self) -> Arc<Loaded> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.current()
     }
 
     /// What the current version said about itself at load.
@@ -259,7 +245,7 @@ impl ValidatorPlugin {
     }
 }
 
-fn identifier_to_wit(id: &Identifier) -> wit::Identifier {
+pub(super) fn identifier_to_wit(id: &Identifier) -> wit::Identifier {
     wit::Identifier {
         kind: match id.kind {
             IdentifierType::Dns => wit::IdentifierType::Dns,
@@ -280,7 +266,7 @@ fn identifier_from_wit(id: wit::Identifier) -> Identifier {
 }
 
 /// A plugin's problem as an ACME problem document with the matching type and status.
-fn problem_from_wit(p: wit::Problem) -> Problem {
+pub(super) fn problem_from_wit(p: wit::Problem) -> Problem {
     use wit::ProblemType as W;
     let kind = match p.kind {
         W::BadCsr => ProblemType::BadCsr,

@@ -8,7 +8,9 @@
 //! thread that commits concurrent writes together (`writer`); PostgreSQL takes them directly.
 
 mod conn;
+mod issuance;
 pub mod model;
+mod plugin_state;
 mod schema;
 #[doc(hidden)]
 pub mod testing;
@@ -18,7 +20,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use model::*;
-use schema::{accounts, authorizations, certificates, challenges, eab_keys, orders};
+use schema::{accounts, authorizations, certificates, challenges, eab_keys, issuance_jobs, orders};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]
@@ -383,8 +385,8 @@ impl Store {
 
     // --- certificates ---
 
-    /// Inserts the certificate and moves its order from processing to valid with
-    /// `certificate_id` set, in one transaction.
+    /// Inserts the certificate, moves its order from processing to valid with
+    /// `certificate_id` set and deletes its issuance job, in one transaction.
     pub fn insert_certificate(&self, cert: &Certificate) -> Result<()> {
         let cert = cert.clone();
         self.write(move |c| {
@@ -409,6 +411,7 @@ impl Store {
                     cert.order_id
                 )));
             }
+            diesel::delete(issuance_jobs::table.find(&cert.order_id)).execute(c)?;
             Ok(())
         })
     }
@@ -425,6 +428,14 @@ impl Store {
             .filter(certificates::serial.eq(serial))
             .select(Certificate::as_select())
             .first(&mut *self.conn()?)?)
+    }
+
+    /// Every certificate stored for an order (one at most, unless something is badly wrong).
+    pub fn certificates_of_order(&self, order_id: &str) -> Result<Vec<Certificate>> {
+        Ok(certificates::table
+            .filter(certificates::order_id.eq(order_id))
+            .select(Certificate::as_select())
+            .load(&mut *self.conn()?)?)
     }
 
     /// Marks a valid certificate revoked; returns false if it was revoked already.
@@ -448,8 +459,10 @@ impl Store {
 
     /// Revoked certificates that have not expired by `now`, oldest revocation first: what a
     /// CRL must list (RFC 5280 §3.3 lets expired ones drop off).
-    pub fn revoked_certificates(&self, now: i64) -> Result<Vec<Certificate>> {
+    /// `issuer`'s revoked certificates that have not expired at `now` (what its CRL lists).
+    pub fn revoked_certificates(&self, issuer: &str, now: i64) -> Result<Vec<Certificate>> {
         Ok(certificates::table
+            .filter(certificates::issuer.eq(issuer))
             .filter(certificates::status.eq("revoked"))
             .filter(certificates::not_after.gt(now))
             .select(Certificate::as_select())

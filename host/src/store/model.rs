@@ -97,6 +97,8 @@ pub struct Certificate {
     /// RFC 5280 §5.3.1 CRLReason code.
     pub revocation_reason: Option<i32>,
     pub created_at: i64,
+    /// The issuer that signed it: "builtin" or an issuer plugin's name.
+    pub issuer: String,
 }
 
 /// An External Account Binding key (RFC 8555 §7.3.4).
@@ -124,4 +126,25 @@ impl std::fmt::Debug for EabKey {
             .field("created_at", &self.created_at)
             .finish()
     }
+}
+
+/// A finalized order waiting for its issuer (see `migrations/*_issuance_jobs`). Exists exactly
+/// while the order is `processing`.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::issuance_jobs)]
+pub struct IssuanceJob {
+    pub order_id: String,
+    /// "builtin" or a plugin's name.
+    pub issuer: String,
+    /// The finalize CSR, DER, base64url.
+    pub csr: String,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    /// The issuer's handle once it has accepted the request (then it is polled, not asked again).
+    pub handle: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
 }

@@ -80,6 +80,31 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         revocation_reason -> Nullable<Integer>,
         created_at -> BigInt,
+        issuer -> Text,
+    }
+}
+
+diesel::table! {
+    issuance_jobs (order_id) {
+        order_id -> Text,
+        issuer -> Text,
+        csr -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        handle -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    plugin_state (plugin, key) {
+        plugin -> Text,
+        key -> Text,
+        value -> Text,
+        updated_at -> BigInt,
     }
 }
 
@@ -89,5 +114,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     orders,
     authorizations,
     challenges,
-    certificates
+    certificates,
+    issuance_jobs,
+    plugin_state
 );

@@ -86,6 +86,7 @@ fn cert(id: &str, serial: &str, order: &str) -> Certificate {
         revoked_at: None,
         revocation_reason: None,
         created_at: 1,
+        issuer: "builtin".into(),
     }
 }
 
@@ -115,6 +116,7 @@ both_backends!(
     compare_and_set,
     validation_outcomes,
     certificates_and_revocation,
+    issuance_jobs_lease_and_settle,
 );
 
 fn accounts_and_keys(store: &Store) {
@@ -311,6 +313,17 @@ fn certificates_and_revocation(store: &Store) {
         (c.status.as_str(), c.revocation_reason, c.revoked_at),
         ("revoked", Some(4), Some(9))
     );
+    // Each issuer's CRL lists its own certificates only.
+    let listed = |issuer: &str| -> Vec<String> {
+        store
+            .revoked_certificates(issuer, 0)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.serial)
+            .collect()
+    };
+    assert_eq!(listed("builtin"), ["ab"]);
+    assert!(listed("upki").is_empty());
 }
 
 #[test]
@@ -344,4 +357,150 @@ fn sqlite_file_survives_reopen_and_concurrent_writers() {
         201
     );
     assert_eq!(reopened.order("t7-24").unwrap().status, "ready");
+}
+
+fn job(order: &str, owner: Option<&str>, lease_until: i64) -> IssuanceJob {
+    IssuanceJob {
+        order_id: order.into(),
+        issuer: "builtin".into(),
+        csr: "AAAA".into(),
+        attempts: 0,
+        next_attempt_at: 10,
+        handle: None,
+        lease_owner: owner.map(Into::into),
+        lease_until,
+        last_error: None,
+        created_at: 10,
+    }
+}
+
+fn issuance_jobs_lease_and_settle(store: &Store) {
+    seeded(store);
+    // Only a ready order can be finalized; nothing is queued otherwise.
+    assert!(!store.begin_issuance(&job("o1", Some("p1"), 50)).unwrap());
+    assert!(matches!(
+        store.issuance_job("o1"),
+        Err(StoreError::NotFound)
+    ));
+    store
+        .transition_order("o1", "pending", "ready", None)
+        .unwrap();
+    assert!(store.begin_issuance(&job("o1", Some("p1"), 50)).unwrap());
+    assert_eq!(store.order("o1").unwrap().status, "processing");
+    assert!(
+        !store.begin_issuance(&job("o1", Some("p1"), 50)).unwrap(),
+        "second finalize"
+    );
+
+    // Leased by p1 until 50: nobody can claim it before, and the next chance is at 50.
+    assert!(store.claim_due_jobs("p2", 20, 100, 10).unwrap().is_empty());
+    assert_eq!(store.next_job_due(20).unwrap(), Some(50));
+    // p1 died; at 60 the lease has run out and p2 takes over, exactly once.
+    let claimed = store.claim_due_jobs("p2", 60, 180, 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].lease_owner.as_deref(), Some("p2"));
+    assert!(store.claim_due_jobs("p3", 60, 180, 10).unwrap().is_empty());
+
+    // Only the lease holder reschedules; rescheduling releases the lease.
+    let mut retry = claimed[0].clone();
+    retry.attempts = 1;
+    retry.next_attempt_at = 70;
+    retry.last_error = Some("CA down".into());
+    let mut stale = retry.clone();
+    stale.lease_owner = Some("p1".into());
+    assert!(!store.reschedule_job(&stale).unwrap(), "p1 lost its lease");
+    assert!(store.reschedule_job(&retry).unwrap());
+    let stored = store.issuance_job("o1").unwrap();
+    assert_eq!(
+        (
+            stored.attempts,
+            stored.next_attempt_at,
+            stored.lease_owner,
+            stored.last_error.as_deref()
+        ),
+        (1, 70, None, Some("CA down"))
+    );
+    assert_eq!(store.next_job_due(65).unwrap(), Some(70));
+    assert!(
+        store.claim_due_jobs("p3", 65, 200, 10).unwrap().is_empty(),
+        "not due yet"
+    );
+    assert_eq!(store.claim_due_jobs("p3", 70, 200, 10).unwrap().len(), 1);
+
+    // The certificate settles the order and removes the job in one transaction; a second
+    // certificate for the same order is refused.
+    store.insert_certificate(&cert("x1", "ab", "o1")).unwrap();
+    assert!(matches!(
+        store.issuance_job("o1"),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.next_job_due(70).unwrap(), None);
+    assert!(matches!(
+        store.insert_certificate(&cert("x2", "cd", "o1")),
+        Err(StoreError::Conflict(_))
+    ));
+
+    // Giving up: processing -> invalid with the problem, job removed; only once.
+    store.insert_order(&order("o2", "a1"), &[], &[]).unwrap();
+    store
+        .transition_order("o2", "pending", "ready", None)
+        .unwrap();
+    assert!(store.begin_issuance(&job("o2", Some("p1"), 50)).unwrap());
+    assert_eq!(store.release_all_leases().unwrap(), 1);
+    assert_eq!(store.issuance_job("o2").unwrap().lease_until, 0);
+    assert!(store
+        .fail_issuance("o2", r#"{"detail":"refused"}"#)
+        .unwrap());
+    assert!(!store.fail_issuance("o2", "{}").unwrap());
+    let o2 = store.order("o2").unwrap();
+    assert_eq!(
+        (o2.status.as_str(), o2.error.as_deref()),
+        ("invalid", Some(r#"{"detail":"refused"}"#))
+    );
+    assert!(matches!(
+        store.issuance_job("o2"),
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// Several gateway replicas on one PostgreSQL database claim jobs at once: each job goes to
+/// exactly one of them.
+#[test]
+fn postgres_replicas_claim_each_job_once() {
+    let url = testing::fresh_postgres_url();
+    let first = Store::open(&url).unwrap();
+    first.insert_account(&account("a1", "tp1")).unwrap();
+    for i in 0..40 {
+        let id = format!("o{i}");
+        first.insert_order(&order(&id, "a1"), &[], &[]).unwrap();
+        first
+            .transition_order(&id, "pending", "ready", None)
+            .unwrap();
+        assert!(first.begin_issuance(&job(&id, None, 0)).unwrap());
+    }
+    let claims: Vec<Vec<IssuanceJob>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let store = Store::open(&url).unwrap();
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for _ in 0..20 {
+                        mine.extend(store.claim_due_jobs(&format!("w{w}"), 100, 500, 3).unwrap());
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let mut ids: Vec<String> = claims
+        .iter()
+        .flatten()
+        .map(|j| j.order_id.clone())
+        .collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(total, 40, "every job claimed");
+    assert_eq!(ids.len(), 40, "no job claimed twice");
 }

@@ -2,3 +2,4 @@
 //! 127.0.0.1 that stand in for the outside world. Not part of the gateway's API.
 
 pub mod dns;
+pub mod pebble;

@@ -2,6 +2,7 @@
 //! §7.5.2), and responding to a challenge (§7.5.1), which starts validation in the background.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use crate::acme::{
     IdentifierType, Problem,
 };
 use crate::jws::key_authorization;
+use crate::plugins::{ValidationOutcome, ValidatorPlugin};
 use crate::store::{Account, Authorization, Challenge};
 use crate::va::ValidationRequest;
 
@@ -166,7 +168,14 @@ pub async fn challenge(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Re
         // Responding again to a challenge already under way or decided changes nothing.
         return Ok(reply(&chall));
     }
-    let kind: ChallengeType = chall.kind.parse().map_err(Problem::server_internal)?;
+    let plugin = gw.challenge_plugins.get(&chall.kind).cloned();
+    let builtin: Option<ChallengeType> = chall.kind.parse().ok();
+    if plugin.is_none() && builtin.is_none() {
+        return Err(Problem::server_internal(format!(
+            "challenge type {} is no longer configured",
+            chall.kind
+        )));
+    }
     if gw.config.acme.auto_approve {
         // DANGER mode (config `acme.auto_approve`): no check at all.
         let c = chall.id.clone();
@@ -187,36 +196,64 @@ pub async fn challenge(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Re
     let mut processing = chall.clone();
     processing.status = ChallengeStatus::Processing.as_str().into();
     if moved {
-        let request = ValidationRequest {
-            identifier: identifier(&authz)?,
-            wildcard: authz.wildcard,
-            challenge: kind,
-            token: chall.token.clone(),
-            key_authorization: key_authorization(&chall.token, &account.jwk_thumbprint),
-            account_uri: gw.account_url(&account.id),
-        };
-        spawn_validation(gw.clone(), chall.id.clone(), request);
+        let identifier = identifier(&authz)?;
+        let key_authorization = key_authorization(&chall.token, &account.jwk_thumbprint);
+        let account_uri = gw.account_url(&account.id);
+        let g = gw.clone();
+        let (id, kind, token) = (identifier.clone(), chall.kind.clone(), chall.token.clone());
+        match (plugin, builtin) {
+            (Some(plugin), _) => spawn_recorded(gw.clone(), &chall, identifier, async move {
+                let deadline = Duration::from_secs(g.config.validation.timeout_seconds.max(1));
+                plugin_decision(
+                    &plugin,
+                    &id,
+                    &account_uri,
+                    &kind,
+                    &token,
+                    &key_authorization,
+                    deadline,
+                )
+                .await
+            }),
+            (None, Some(challenge)) => {
+                let request = ValidationRequest {
+                    identifier: identifier.clone(),
+                    wildcard: authz.wildcard,
+                    challenge,
+                    token,
+                    key_authorization,
+                    account_uri,
+                };
+                spawn_recorded(gw.clone(), &chall, identifier, async move {
+                    g.va.validate(&request).await
+                })
+            }
+            (None, None) => unreachable!("checked above"),
+        }
     }
     Ok(reply(&processing).header("retry-after", VALIDATION_RETRY_AFTER.to_string()))
 }
 
-/// Validates in the background and records the outcome; the client polls the authorization.
-fn spawn_validation(gw: Arc<Gateway>, challenge_id: String, request: ValidationRequest) {
+/// Runs `decide` in the background and records its outcome; the client polls the
+/// authorization.
+fn spawn_recorded(
+    gw: Arc<Gateway>,
+    challenge: &Challenge,
+    identifier: Identifier,
+    decide: impl std::future::Future<Output = Result<(), Problem>> + Send + 'static,
+) {
+    let (challenge_id, kind) = (challenge.id.clone(), challenge.kind.clone());
     tokio::spawn(async move {
-        let outcome = gw.va.validate(&request).await;
+        let outcome = decide.await;
         let (valid, error) = match &outcome {
             Ok(()) => (true, None),
             Err(p) => (
                 false,
-                Some(
-                    p.clone()
-                        .with_identifier(request.identifier.clone())
-                        .to_json(),
-                ),
+                Some(p.clone().with_identifier(identifier.clone()).to_json()),
             ),
         };
-        tracing::info!(challenge = %challenge_id, identifier = %request.identifier, kind = %request.challenge, valid, problem = ?outcome.as_ref().err().map(|p| p.to_string()), "validation finished");
-        gw.metrics.validation(request.challenge.as_str(), valid);
+        tracing::info!(challenge = %challenge_id, identifier = %identifier, kind = %kind, valid, problem = ?outcome.as_ref().err().map(|p| p.to_string()), "validation finished");
+        gw.metrics.validation(&kind, valid);
         let at = valid.then(now);
         if let Err(e) = gw
             .db(move |s| s.record_validation(&challenge_id, valid, at, error.as_deref()))
@@ -225,4 +262,45 @@ fn spawn_validation(gw: Arc<Gateway>, challenge_id: String, request: ValidationR
             tracing::error!(error = %e, "failed to record validation outcome");
         }
     });
+}
+
+/// Asks a validator plugin, honouring its "retry later" within `deadline`. A plugin fault
+/// (trap, timeout, quarantine) fails the challenge with a problem that says so; the gateway
+/// and other requests go on.
+async fn plugin_decision(
+    plugin: &ValidatorPlugin,
+    identifier: &Identifier,
+    account: &str,
+    kind: &str,
+    token: &str,
+    key_authorization: &str,
+    deadline: Duration,
+) -> Result<(), Problem> {
+    let started = std::time::Instant::now();
+    loop {
+        match plugin
+            .validate(identifier, account, kind, token, key_authorization)
+            .await
+        {
+            Ok(ValidationOutcome::Valid) => return Ok(()),
+            Ok(ValidationOutcome::Invalid(problem)) => return Err(problem),
+            Ok(ValidationOutcome::RetryLater(wait)) => {
+                let wait = wait.max(Duration::from_millis(100));
+                if started.elapsed() + wait > deadline {
+                    return Err(Problem::server_internal(format!(
+                        "validator {} was still undecided after {}s",
+                        plugin.info().name,
+                        deadline.as_secs()
+                    )));
+                }
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "validator plugin failed");
+                return Err(Problem::server_internal(format!(
+                    "the validator could not decide: {e}"
+                )));
+            }
+        }
+    }
 }

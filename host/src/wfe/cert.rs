@@ -7,9 +7,10 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::auth::{authenticate, KeyRule};
-use super::order::ca_problem;
+use super::ca_problem;
 use super::{now, store_problem, Gateway, Incoming, Reply};
 use crate::acme::{Identifier, Problem};
+use crate::issuance::{IssueError, RevokeRequest};
 use crate::store::StoreError;
 
 /// RFC 5280 §5.3.1 reason codes a subscriber may give (as Boulder allows): unspecified,
@@ -116,6 +117,26 @@ pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
             "the certificate is already revoked",
         ));
     }
+    let issuer = gw.issuer(&cert.issuer).ok_or_else(|| {
+        Problem::server_internal(format!(
+            "issuer {:?} of this certificate is no longer configured; it cannot be revoked",
+            cert.issuer
+        ))
+    })?;
+    issuer
+        .revoke(RevokeRequest {
+            certificate: &der,
+            serial_hex: &cert.serial,
+            reason: u8::try_from(reason).unwrap_or(0),
+        })
+        .await
+        .map_err(|e| match e {
+            IssueError::Rejected(problem) => problem,
+            other => Problem::server_internal(format!(
+                "issuer {:?} could not revoke the certificate: {other}",
+                cert.issuer
+            )),
+        })?;
     let serial = cert.serial.clone();
     let done = gw
         .db(move |s| s.revoke_certificate(&serial, reason, now()))

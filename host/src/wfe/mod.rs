@@ -19,7 +19,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::acme::Problem;
-use crate::ca::{Ca, Profile};
+use crate::ca::{Ca, CaError, Profile};
 use crate::config::Config;
 use crate::nonce::NoncePool;
 use crate::store::{Store, StoreError};
@@ -44,6 +44,19 @@ pub struct Gateway {
     pub crl: crl::CrlCache,
     pub metrics: crate::metrics::Metrics,
     pub profiles: Vec<Profile>,
+    /// This process's issuance lease owner and worker doorbell.
+    pub issuance: crate::issuance::Queue,
+    /// Issuers by the name profiles use (`builtin` and issuer plugins).
+    pub issuers: std::collections::BTreeMap<String, crate::issuance::Issuer>,
+    /// The plugin runtime, when plugins are configured (its epoch ticker enforces their CPU
+    /// limits for as long as it lives).
+    pub plugins: Option<crate::plugins::PluginRuntime>,
+    /// Challenge validator plugins by the challenge type they decide (`validation.challenge_plugins`).
+    pub challenge_plugins: std::collections::BTreeMap<String, crate::plugins::ValidatorPlugin>,
+    /// The newOrder policy plugin (`validation.order_policy`).
+    pub order_policy: Option<crate::plugins::ValidatorPlugin>,
+    /// Hot reloads done and failed since start.
+    pub plugin_reloads: Arc<crate::plugins::watcher::ReloadStats>,
 }
 
 impl Gateway {
@@ -79,6 +92,10 @@ impl Gateway {
         self.profiles.iter().find(|p| p.name == name)
     }
 
+    pub fn issuer(&self, name: &str) -> Option<crate::issuance::Issuer> {
+        self.issuers.get(name).cloned()
+    }
+
     /// Runs blocking store work off the async executor.
     pub async fn db<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -102,6 +119,19 @@ pub(crate) fn store_problem(e: StoreError, what: &str) -> Problem {
         other => {
             tracing::error!(error = %other, "store failure");
             Problem::server_internal("the gateway could not reach its database; try again")
+        }
+    }
+}
+
+/// Turns a CA failure into the problem a client sees.
+pub(crate) fn ca_problem(e: CaError) -> Problem {
+    match e {
+        CaError::BadCsr(d) => Problem::bad_csr(d),
+        CaError::KeyPolicy(d) => Problem::bad_csr(format!("CSR key refused: {d}")),
+        CaError::BadCertificate(d) => Problem::malformed(format!("bad certificate: {d}")),
+        other => {
+            tracing::error!(error = %other, "CA failure");
+            Problem::server_internal("the CA could not issue; try again later")
         }
     }
 }
@@ -182,6 +212,11 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
             directory::CRL_PATH => return crl::serve(gw, false).await,
             directory::CRL_PEM_PATH => return crl::serve(gw, true).await,
             directory::READY_PATH => return directory::ready(gw).await,
+            p if p.starts_with(crl::ISSUERS_PREFIX) => {
+                if let Some(reply) = crl::serve_issuer(gw, p).await {
+                    return reply;
+                }
+            }
             directory::METRICS_PATH => {
                 return Reply::bytes(
                     StatusCode::OK,

@@ -1,7 +1,8 @@
 //! Orders: newOrder (RFC 8555 §7.4), reading an order with its current status (§7.1.6) and
-//! finalize (§7.4) with CSR checks and issuance by the built-in CA.
+//! finalize (§7.4) with CSR checks, handing the order to its issuer (`crate::issuance`).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -9,14 +10,16 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::auth::{authenticate, KeyRule, Signed};
-use super::{ids, now, rfc3339, store_problem, Gateway, Incoming, Reply};
+use super::{ca_problem, ids, now, rfc3339, store_problem, Gateway, Incoming, Reply};
 use crate::acme::identifiers::{authorization_identifier, challenge_types, normalize};
 use crate::acme::state::{authz_status, order_status};
 use crate::acme::{
-    AuthzStatus, ChallengeStatus, Identifier, IdentifierType, OrderObject, OrderStatus, Problem,
+    AuthzStatus, ChallengeStatus, ChallengeType, Identifier, IdentifierType, OrderObject,
+    OrderStatus, Problem,
 };
-use crate::ca::CaError;
-use crate::store::{Authorization, Certificate, Challenge, Order};
+use crate::issuance::{self, Settled};
+use crate::plugins::{PluginKind, PolicyDecision};
+use crate::store::{Authorization, Challenge, Order};
 
 /// Seconds a client is asked to wait before polling a processing order again.
 const PROCESSING_RETRY_AFTER: u64 = 1;
@@ -52,6 +55,21 @@ pub async fn new_order(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
         )));
     }
     let identifiers = normalize(&body.identifiers)?;
+    if let Some(policy) = &gw.order_policy {
+        // Fail closed: a policy that cannot answer refuses the order.
+        let decision = policy
+            .check_new_order(&gw.account_url(&account.id), &identifiers, Some(&profile))
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "order policy plugin failed");
+                Problem::server_internal(format!(
+                    "the order policy could not decide; try again later ({e})"
+                ))
+            })?;
+        if let PolicyDecision::Refuse(problem) = decision {
+            return Err(problem);
+        }
+    }
     let created = now();
     let order = Order {
         id: ids::new_id(),
@@ -86,11 +104,14 @@ pub async fn new_order(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
         // One token per authorization: RFC 8555 §8 allows it, and a client that answers one
         // challenge type proves the same key authorization whichever it picks.
         let token = ids::new_token();
-        for kind in challenge_types(&authz_id, wildcard) {
+        let builtin = challenge_types(&authz_id, wildcard)
+            .into_iter()
+            .map(|kind| kind.as_str().to_string());
+        for kind in builtin.chain(custom_challenge_types(gw, &authz_id, wildcard)) {
             challenges.push(Challenge {
                 id: ids::new_id(),
                 authz_id: authz.id.clone(),
-                kind: kind.as_str().into(),
+                kind,
                 token: token.clone(),
                 status: ChallengeStatus::Pending.as_str().into(),
                 validated: None,
@@ -215,7 +236,7 @@ struct Finalize {
     csr: String,
 }
 
-pub async fn finalize(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, Problem> {
+pub async fn finalize(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Reply, Problem> {
     let signed = authenticate(gw, req, KeyRule::Kid).await?;
     let body: Finalize = signed.jws.json_payload()?;
     let (order, authzs, status) = load_order(gw, &signed, id).await?;
@@ -230,68 +251,67 @@ pub async fn finalize(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, P
     let csr = crate::ca::parse_csr(&der).map_err(ca_problem)?;
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
         .map_err(|e| Problem::server_internal(e.to_string()))?;
-    let (dns, ips) = check_csr_names(&csr, &identifiers)?;
-    let profile = gw.profile(&order.profile).cloned().ok_or_else(|| {
+    check_csr_names(&csr, &identifiers)?;
+    let profile = gw.profile(&order.profile).ok_or_else(|| {
         Problem::server_internal(format!(
             "profile {:?} is no longer configured",
             order.profile
         ))
     })?;
-    let oid = order.id.clone();
+    let job = issuance::new_job(gw, &order.id, &profile.issuer, &der);
+    let queued = job.clone();
     let moved = gw
-        .db(move |s| s.transition_order(&oid, "ready", "processing", None))
+        .db(move |s| s.begin_issuance(&queued))
         .await
         .map_err(|e| store_problem(e, "order"))?;
     if !moved {
         return Err(Problem::order_not_ready("order is already being finalized"));
     }
-    let started = std::time::Instant::now();
-    let ca = gw.ca.clone();
-    let issued = tokio::task::spawn_blocking(move || ca.issue(&csr, &dns, &ips, &profile))
-        .await
-        .map_err(|e| Problem::server_internal(format!("issuance task failed: {e}")))
-        .and_then(|r| r.map_err(ca_problem));
-    let issued = match issued {
-        Ok(i) => i,
-        Err(problem) => {
-            let (oid, err) = (order.id.clone(), problem.to_json());
-            gw.db(move |s| s.transition_order(&oid, "processing", "invalid", Some(&err)))
-                .await
-                .map_err(|e| store_problem(e, "order"))?;
-            gw.metrics.order("invalid");
-            tracing::warn!(order = %order.id, %problem, "issuance failed");
-            return Err(problem);
+    match issuance::finalize(gw, job).await? {
+        Settled::Valid(cert) => {
+            let done = Order {
+                status: OrderStatus::Valid.as_str().into(),
+                certificate_id: Some(cert.id),
+                not_before: Some(cert.not_before),
+                not_after: Some(cert.not_after),
+                ..order
+            };
+            Ok(order_reply(gw, &done, &authzs, OrderStatus::Valid))
         }
-    };
-    let cert = Certificate {
-        id: ids::new_id(),
-        serial: issued.serial_hex.clone(),
-        account_id: order.account_id.clone(),
-        order_id: order.id.clone(),
-        chain_pem: issued.chain_pem,
-        identifiers: order.identifiers.clone(),
-        not_before: issued.not_before,
-        not_after: issued.not_after,
-        status: "valid".into(),
-        revoked_at: None,
-        revocation_reason: None,
-        created_at: now(),
-    };
-    let row = cert.clone();
-    gw.db(move |s| s.insert_certificate(&row))
-        .await
-        .map_err(|e| store_problem(e, "certificate"))?;
-    gw.metrics.issuance(started.elapsed());
-    gw.metrics.order("valid");
-    tracing::info!(order = %order.id, serial = %cert.serial, "certificate issued");
-    let done = Order {
-        status: OrderStatus::Valid.as_str().into(),
-        certificate_id: Some(cert.id),
-        not_before: Some(cert.not_before),
-        not_after: Some(cert.not_after),
-        ..order
-    };
-    Ok(order_reply(gw, &done, &authzs, OrderStatus::Valid))
+        // RFC 8555 §7.4: a refused CSR is the finalize request's error; the order is invalid.
+        Settled::Invalid(problem) => Err(problem),
+        Settled::Processing => {
+            let processing = Order {
+                status: OrderStatus::Processing.as_str().into(),
+                ..order
+            };
+            Ok(order_reply(
+                gw,
+                &processing,
+                &authzs,
+                OrderStatus::Processing,
+            ))
+        }
+    }
+}
+
+/// Challenge types that are not built in but mapped to a plugin that handles `id`'s type
+/// (never for wildcards, which RFC 8555 §7.1.3 ties to dns-01).
+fn custom_challenge_types(gw: &Gateway, id: &Identifier, wildcard: bool) -> Vec<String> {
+    if wildcard {
+        return Vec::new();
+    }
+    gw.challenge_plugins
+        .iter()
+        .filter(|(kind, _)| kind.parse::<ChallengeType>().is_err())
+        .filter(|(_, plugin)| match plugin.info().kind {
+            PluginKind::ChallengeValidator {
+                identifier_types, ..
+            } => identifier_types.contains(&id.kind),
+            _ => false,
+        })
+        .map(|(kind, _)| kind.clone())
+        .collect()
 }
 
 /// RFC 8555 §7.4: the CSR must request exactly the order's identifiers. A CN, when present,
@@ -335,18 +355,6 @@ fn check_csr_names(
         )));
     }
     Ok((want_dns, want_ip))
-}
-
-pub(crate) fn ca_problem(e: CaError) -> Problem {
-    match e {
-        CaError::BadCsr(d) => Problem::bad_csr(d),
-        CaError::KeyPolicy(d) => Problem::bad_csr(format!("CSR key refused: {d}")),
-        CaError::BadCertificate(d) => Problem::malformed(format!("bad certificate: {d}")),
-        other => {
-            tracing::error!(error = %other, "CA failure");
-            Problem::server_internal("the CA could not issue; try again later")
-        }
-    }
 }
 
 #[cfg(test)]

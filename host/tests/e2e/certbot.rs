@@ -6,7 +6,7 @@ use tokio::process::Command;
 use crate::on_both_backends;
 use crate::support::{run, sans, serial, stored_status, verify_chain, Backend, Harness};
 
-fn certbot(h: &Harness) -> Command {
+pub(crate) fn certbot(h: &Harness) -> Command {
     let mut cmd = Command::new("certbot");
     cmd.env("REQUESTS_CA_BUNDLE", &h.root_pem)
         .arg("--non-interactive")
@@ -21,12 +21,12 @@ fn certbot(h: &Harness) -> Command {
     cmd
 }
 
-async fn http01_issue_renew_revoke(backend: Backend) {
-    let h = Harness::start(backend).await;
-    let name = "web.certbot.test";
+/// `certbot certonly --standalone` for `name` (http-01 on the harness's validation port, an
+/// ECDSA key); returns its `live/<name>` directory.
+pub(crate) async fn certonly(h: &Harness, name: &str, what: &str) -> std::path::PathBuf {
     let port = h.http_port.to_string();
     run(
-        certbot(&h).args([
+        certbot(h).args([
             "certonly",
             "--standalone",
             "--agree-tos",
@@ -40,10 +40,16 @@ async fn http01_issue_renew_revoke(backend: Backend) {
             "-d",
             name,
         ]),
-        "certbot certonly (http-01)",
+        what,
     )
     .await;
-    let live = h.path(&format!("certbot/etc/live/{name}"));
+    h.path(&format!("certbot/etc/live/{name}"))
+}
+
+async fn http01_issue_renew_revoke(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let name = "web.certbot.test";
+    let live = certonly(&h, name, "certbot certonly (http-01)").await;
     verify_chain(&h.root_pem, &live.join("fullchain.pem"));
     assert!(sans(&live.join("cert.pem")).contains(&format!("DNS:{name}")));
     let first = serial(&live.join("cert.pem"));

@@ -8,7 +8,7 @@ use crate::support::{
     run, run_failing, sans, serial, stored_status, verify_chain, Backend, Harness,
 };
 
-fn lego(h: &Harness) -> Command {
+pub(crate) fn lego(h: &Harness) -> Command {
     let mut cmd = Command::new("lego");
     cmd.env("LEGO_CA_CERTIFICATES", &h.root_pem)
         .arg("--server")
@@ -42,20 +42,27 @@ fn lego_account_id(h: &Harness) -> String {
     uri.rsplit('/').next().unwrap().to_string()
 }
 
-fn lego_cert(h: &Harness, name: &str) -> std::path::PathBuf {
+pub(crate) fn lego_cert(h: &Harness, name: &str) -> std::path::PathBuf {
     h.path(&format!("lego/certificates/{}.crt", name.replace('*', "_")))
+}
+
+/// `lego run` for `name` with its http-01 server on the harness's validation port; returns
+/// the certificate file.
+pub(crate) async fn lego_http_run(h: &Harness, name: &str, what: &str) -> std::path::PathBuf {
+    let http = format!("127.0.0.1:{}", h.http_port);
+    run(
+        lego(h).args(["--http", "--http.port", &http, "-d", name, "run"]),
+        what,
+    )
+    .await;
+    lego_cert(h, name)
 }
 
 async fn http01_issue_renew_revoke(backend: Backend) {
     let h = Harness::start(backend).await;
     let name = "web.lego.test";
     let http = format!("127.0.0.1:{}", h.http_port);
-    run(
-        lego(&h).args(["--http", "--http.port", &http, "-d", name, "run"]),
-        "lego run (http-01)",
-    )
-    .await;
-    let cert = lego_cert(&h, name);
+    let cert = lego_http_run(&h, name, "lego run (http-01)").await;
     verify_chain(&h.root_pem, &cert);
     let first = serial(&cert);
     assert_eq!(stored_status(&h, &first).await, "valid");
@@ -171,4 +178,18 @@ async fn dns01_exec_provider_with_deactivation(backend: Backend) {
 on_both_backends!(
     dns01_exec_provider_with_deactivation,
     dns01_exec_provider_with_deactivation
+);
+
+/// An issuer slower than finalize's wait: finalize answers `processing` and lego polls the
+/// order until the background issuance makes it valid.
+async fn http01_through_processing_finalize(backend: Backend) {
+    let h = Harness::start_with(backend, |c| c.issuance.inline_wait_ms = 0).await;
+    let name = "slow.lego.test";
+    let cert = lego_http_run(&h, name, "lego run (processing finalize)").await;
+    verify_chain(&h.root_pem, &cert);
+    assert_eq!(stored_status(&h, &serial(&cert)).await, "valid");
+}
+on_both_backends!(
+    http01_through_processing_finalize,
+    http01_through_processing_finalize
 );

@@ -2,8 +2,15 @@
 //! real ACME clients (certbot, lego from Debian) and by acmegate's own client for the protocol
 //! checks. One test binary, so that the gateway library is linked once.
 
+mod acme_upstream;
 mod certbot;
 mod cli;
+mod issuance;
 mod lego;
+mod plugin_issuer;
+mod plugin_reload;
+mod plugin_validators;
 mod protocol;
 mod support;
+mod upki;
+mod upki_peer;

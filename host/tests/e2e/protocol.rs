@@ -680,6 +680,7 @@ async fn profiles_choose_lifetime_and_usage(backend: Backend) {
                 validity_hours: 24,
                 eku: ExtendedKeyUsage::Both,
                 key_policy: Default::default(),
+                issuer: "builtin".into(),
             },
         ];
     })

@@ -83,6 +83,17 @@ impl Harness {
         }
     }
 
+    /// Stops the gateway (requests in flight finish), runs `while_down`, then starts a new one
+    /// on `config` with the same data directory, DNS server and validation ports: a restart.
+    pub async fn restart(self, config: Config, while_down: impl FnOnce()) -> Harness {
+        self.gw.shutdown().await;
+        while_down();
+        Harness {
+            gw: server::start(config, None).await.expect("gateway restarts"),
+            ..self
+        }
+    }
+
     pub fn directory(&self) -> String {
         self.gw.directory_url()
     }
@@ -291,4 +302,37 @@ pub async fn account(h: &Harness) -> acmegate::client::AcmeClient {
         .await
         .expect("account");
     c
+}
+
+/// The built component of the plugin `name` (plugins/ and examples/), building all of them
+/// once per test run.
+pub fn plugin_component(name: &str) -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let workspace = acmegate_plugin_build::workspace_root();
+        let options = acmegate_plugin_build::Options::for_workspace(&workspace);
+        acmegate_plugin_build::build_all(&options)
+            .unwrap_or_else(|e| panic!("building the plugins failed: {e}"));
+        options.out_dir
+    })
+    .join(format!("{name}.wasm"))
+}
+
+/// Waits (up to 15 s) until the order has left `processing`, and returns it.
+pub async fn wait_settled(
+    store: &acmegate::store::Store,
+    order_id: &str,
+) -> acmegate::store::Order {
+    for _ in 0..150 {
+        let (s, id) = (store.clone(), order_id.to_string());
+        let order = tokio::task::spawn_blocking(move || s.order(&id))
+            .await
+            .expect("join")
+            .expect("order");
+        if order.status != "processing" {
+            return order;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("order {order_id} is still processing after 15 s");
 }

@@ -1,0 +1,352 @@
+//! Asynchronous issuance (RFC 8555 §7.4): finalize turns an order into a durable job, an issuer
+//! turns the job into a certificate, and the order is `processing` in between.
+//!
+//! Finalize queues the job in the transaction that makes the order `processing`, then works on
+//! it at once and answers with the final order when the issuer is quick (the built-in CA takes
+//! milliseconds). When the issuer is slow, defers (`Pending`) or fails transiently, finalize
+//! answers `processing` with Retry-After and a background worker carries on: it polls pending
+//! requests, retries failures with backoff ([`RetryPolicy`]) and, when the policy gives up,
+//! makes the order `invalid` with the issuer's error in the problem detail.
+//!
+//! Crash safety: a job is leased by the process working on it. If that process dies, the lease
+//! runs out and another process (or the next start) takes the job over. Storing a certificate
+//! and making the order `valid` is one compare-and-set transaction, so an order never gets two
+//! certificates, and a request the issuer accepted (it returned a handle) is polled, not sent
+//! again.
+
+mod issuer;
+mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify, Semaphore};
+
+pub use issuer::{
+    IssueError, IssueOutcome, IssueRequest, IssuedChain, Issuer, RevokeRequest, BUILTIN,
+};
+pub use retry::{Next, RetryPolicy};
+
+use crate::acme::{Identifier, IdentifierType, Problem};
+use crate::store::{Certificate, IssuanceJob, StoreError};
+use crate::wfe::{ids, now, Gateway};
+
+/// The `[issuance]` configuration section.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssuanceConfig {
+    /// How long finalize waits for the issuer before answering `processing`.
+    pub inline_wait_ms: u64,
+    /// How long a process owns a job it works on; after a crash, the job waits this long
+    /// before another process takes it over.
+    pub lease_seconds: i64,
+    /// Jobs the background worker runs at once.
+    pub workers: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for IssuanceConfig {
+    fn default() -> Self {
+        Self {
+            inline_wait_ms: 5_000,
+            lease_seconds: 120,
+            workers: 8,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The worker's longest sleep: a job queued by another replica is noticed within this time.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// The worker's sleep while all its slots are busy.
+const BUSY_POLL: Duration = Duration::from_millis(200);
+/// Jobs claimed per round.
+const CLAIM_BATCH: i64 = 32;
+
+/// Per-process issuance state: who this process is (lease owner) and the worker's doorbell.
+#[derive(Debug)]
+pub struct Queue {
+    owner: String,
+    wake: Notify,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self {
+            owner: format!("gw-{}", ids::new_id()),
+            wake: Notify::new(),
+        }
+    }
+}
+
+impl Queue {
+    /// This process's lease owner name.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+}
+
+/// Where an order stands after an attempt.
+#[derive(Debug)]
+pub enum Settled {
+    Valid(Certificate),
+    Invalid(Problem),
+    /// Still `processing`: pending at the issuer, or to be retried.
+    Processing,
+}
+
+/// The job finalize queues for an order, leased to this process.
+pub fn new_job(gw: &Gateway, order_id: &str, issuer: &str, csr_der: &[u8]) -> IssuanceJob {
+    let t = now();
+    IssuanceJob {
+        order_id: order_id.to_owned(),
+        issuer: issuer.to_owned(),
+        csr: B64.encode(csr_der),
+        attempts: 0,
+        next_attempt_at: t,
+        handle: None,
+        lease_owner: Some(gw.issuance.owner.clone()),
+        lease_until: t + gw.config.issuance.lease_seconds.max(1),
+        last_error: None,
+        created_at: t,
+    }
+}
+
+/// Works on a job finalize just queued: waits up to `inline_wait_ms` for the outcome. If the
+/// issuer takes longer the attempt goes on in the background and the caller answers
+/// `processing`. A wait of zero always answers `processing`, however fast the issuer is, so
+/// clients see the same asynchronous flow every time.
+pub async fn finalize(gw: &Arc<Gateway>, job: IssuanceJob) -> Result<Settled, Problem> {
+    let wait = Duration::from_millis(gw.config.issuance.inline_wait_ms);
+    let task = tokio::spawn(attempt(gw.clone(), job));
+    if wait.is_zero() {
+        return Ok(Settled::Processing);
+    }
+    match tokio::time::timeout(wait, task).await {
+        Ok(Ok(settled)) => settled.map_err(|e| crate::wfe::store_problem(e, "order")),
+        Ok(Err(e)) => Err(Problem::server_internal(format!(
+            "issuance task failed: {e}"
+        ))),
+        Err(_) => Ok(Settled::Processing),
+    }
+}
+
+/// One attempt at a leased job: issue (or poll), then record the outcome.
+async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreError> {
+    let oid = job.order_id.clone();
+    let order = gw.db(move |s| s.order(&oid)).await?;
+    let started = std::time::Instant::now();
+    let outcome = match prepare(&gw, &order, &job) {
+        Err(problem) => Err(IssueError::Rejected(problem)),
+        Ok((issuer, request)) => match &job.handle {
+            Some(handle) => issuer.poll(handle, &request).await,
+            None => issuer.issue(request).await,
+        },
+    };
+    match outcome {
+        Ok(IssueOutcome::Issued(chain)) => {
+            let cert = Certificate {
+                id: ids::new_id(),
+                serial: chain.serial_hex,
+                account_id: order.account_id.clone(),
+                order_id: order.id.clone(),
+                chain_pem: chain.chain_pem,
+                identifiers: order.identifiers.clone(),
+                not_before: chain.not_before,
+                not_after: chain.not_after,
+                status: "valid".into(),
+                revoked_at: None,
+                revocation_reason: None,
+                created_at: now(),
+                issuer: job.issuer.clone(),
+            };
+            let row = cert.clone();
+            match gw.db(move |s| s.insert_certificate(&row)).await {
+                Ok(()) => {}
+                // Another process finished this order first (our lease had run out).
+                Err(StoreError::Conflict(detail)) => {
+                    tracing::warn!(order = %order.id, %detail, "issued certificate discarded: the order was settled elsewhere");
+                    return Ok(Settled::Processing);
+                }
+                Err(e) => return Err(e),
+            }
+            gw.metrics.issuance(started.elapsed());
+            gw.metrics.order("valid");
+            tracing::info!(order = %order.id, serial = %cert.serial, issuer = %job.issuer, "certificate issued");
+            Ok(Settled::Valid(cert))
+        }
+        Ok(IssueOutcome::Pending {
+            handle,
+            retry_after,
+        }) => {
+            let next = IssuanceJob {
+                handle: Some(handle),
+                next_attempt_at: now() + i64::from(retry_after.max(1)),
+                ..job
+            };
+            gw.db(move |s| s.reschedule_job(&next)).await?;
+            gw.issuance.wake.notify_one();
+            Ok(Settled::Processing)
+        }
+        Err(IssueError::Rejected(problem)) => give_up(&gw, &job, problem).await,
+        Err(error) => {
+            let attempts = u32::try_from(job.attempts).unwrap_or(0) + 1;
+            let hint = match &error {
+                IssueError::Unavailable { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let t = now();
+            match gw
+                .config
+                .issuance
+                .retry
+                .after_failure(attempts, job.created_at, t, hint)
+            {
+                Next::GiveUp => {
+                    let problem = Problem::server_internal(format!(
+                        "issuer {:?} failed {attempts} time(s), giving up: {error}",
+                        job.issuer
+                    ));
+                    give_up(&gw, &job, problem).await
+                }
+                Next::RetryAt(at) => {
+                    tracing::warn!(order = %job.order_id, issuer = %job.issuer, attempts, retry_in = at - t, %error, "issuance failed; will retry");
+                    let next = IssuanceJob {
+                        attempts: i32::try_from(attempts).unwrap_or(i32::MAX),
+                        next_attempt_at: at,
+                        last_error: Some(error.to_string()),
+                        ..job
+                    };
+                    gw.db(move |s| s.reschedule_job(&next)).await?;
+                    gw.issuance.wake.notify_one();
+                    Ok(Settled::Processing)
+                }
+            }
+        }
+    }
+}
+
+async fn give_up(gw: &Gateway, job: &IssuanceJob, problem: Problem) -> Result<Settled, StoreError> {
+    let (oid, json) = (job.order_id.clone(), problem.to_json());
+    if gw.db(move |s| s.fail_issuance(&oid, &json)).await? {
+        gw.metrics.order("invalid");
+        tracing::warn!(order = %job.order_id, issuer = %job.issuer, %problem, "issuance failed for good");
+    }
+    Ok(Settled::Invalid(problem))
+}
+
+/// The issuer and request for a job, from the order and the stored CSR. A problem here
+/// (profile or issuer gone from the configuration, unreadable CSR) is final.
+fn prepare(
+    gw: &Gateway,
+    order: &crate::store::Order,
+    job: &IssuanceJob,
+) -> Result<(Issuer, IssueRequest), Problem> {
+    let issuer = gw.issuer(&job.issuer).ok_or_else(|| {
+        Problem::server_internal(format!("issuer {:?} is no longer configured", job.issuer))
+    })?;
+    let profile = gw.profile(&order.profile).cloned().ok_or_else(|| {
+        Problem::server_internal(format!(
+            "profile {:?} is no longer configured",
+            order.profile
+        ))
+    })?;
+    let der = B64
+        .decode(&job.csr)
+        .map_err(|e| Problem::server_internal(format!("stored CSR unreadable: {e}")))?;
+    let csr = crate::ca::parse_csr(&der).map_err(crate::wfe::ca_problem)?;
+    let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
+        .map_err(|e| Problem::server_internal(format!("stored identifiers unreadable: {e}")))?;
+    let dns_names = identifiers
+        .iter()
+        .filter(|i| i.kind == IdentifierType::Dns)
+        .map(|i| i.value.clone())
+        .collect();
+    let ip_addrs = identifiers
+        .iter()
+        .filter(|i| i.kind == IdentifierType::Ip)
+        .filter_map(|i| i.value.parse().ok())
+        .collect();
+    Ok((
+        issuer,
+        IssueRequest {
+            csr,
+            dns_names,
+            ip_addrs,
+            profile,
+            order_url: gw.order_url(&order.id),
+            account_url: gw.account_url(&order.account_id),
+        },
+    ))
+}
+
+/// Runs the background worker until `stop` turns true: claims due jobs (this process's
+/// retries, pending polls, and jobs whose owner died) and attempts each, `workers` at a time.
+pub fn spawn_worker(
+    gw: Arc<Gateway>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(gw.config.issuance.workers.max(1)));
+        loop {
+            let sleep = match claim_and_run(&gw, &slots).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(error = %e, "issuance worker cannot read its jobs");
+                    IDLE_POLL
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = gw.issuance.wake.notified() => {}
+                _ = stop.changed() => break,
+            }
+        }
+    })
+}
+
+/// One round: claims what is due and starts it; returns how long to sleep before the next.
+async fn claim_and_run(gw: &Arc<Gateway>, slots: &Arc<Semaphore>) -> Result<Duration, StoreError> {
+    let free = i64::try_from(slots.available_permits())
+        .unwrap_or(0)
+        .min(CLAIM_BATCH);
+    if free == 0 {
+        // Every slot busy: look again shortly (a finishing attempt does not ring the bell).
+        return Ok(BUSY_POLL);
+    }
+    {
+        let (owner, lease) = (
+            gw.issuance.owner.clone(),
+            gw.config.issuance.lease_seconds.max(1),
+        );
+        let t = now();
+        let jobs = gw
+            .db(move |s| s.claim_due_jobs(&owner, t, t + lease, free))
+            .await?;
+        for job in jobs {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let gw = gw.clone();
+            tokio::spawn(async move {
+                let order = job.order_id.clone();
+                if let Err(e) = attempt(gw, job).await {
+                    tracing::error!(%order, error = %e, "issuance attempt could not be recorded");
+                }
+                drop(permit);
+            });
+        }
+    }
+    let t = now();
+    let next = gw.db(move |s| s.next_job_due(t)).await?;
+    Ok(match next {
+        Some(at) => {
+            let secs = u64::try_from(at - now()).unwrap_or(0);
+            Duration::from_secs(secs).min(IDLE_POLL)
+        }
+        None => IDLE_POLL,
+    })
+}

@@ -1,0 +1,258 @@
+//! Issuer connector plugins: loading with the describe + configure canary, and the `issue`,
+//! `poll`, `revoke`, `ca-chain` and `crl` calls, translated to the gateway's types.
+
+use std::sync::Arc;
+
+use wasmtime::Store;
+
+use super::bindings::issuer::exports::acmegate::plugin::issuer as wit_issuer;
+use super::bindings::issuer::{IssuerConnector, IssuerConnectorPre};
+use super::capabilities::HostState;
+use super::limits::ISSUER_LIMITS;
+use super::live::Live;
+use super::runtime::{CallContext, PluginRuntime, PluginSpec, PluginStats};
+use super::validator::{identifier_to_wit, problem_from_wit};
+use super::{PluginError, PluginInfo, PluginKind};
+use crate::acme::problem::Problem;
+use crate::acme::types::Identifier;
+
+/// A loaded issuer connector. Cheap to clone; clones share the plugin and see its reloads.
+#[derive(Clone, Debug)]
+pub struct IssuerPlugin {
+    current: Live<Loaded>,
+}
+
+struct Loaded {
+    pre: IssuerConnectorPre<HostState>,
+    calls: CallContext,
+    info: PluginInfo,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("calls", &self.calls)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the gateway asks an issuer to sign (RFC 8555 §7.4, after its own CSR checks).
+#[derive(Clone, Debug)]
+pub struct PluginIssueRequest {
+    /// DER.
+    pub csr: Vec<u8>,
+    pub identifiers: Vec<Identifier>,
+    pub profile: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub account_url: String,
+    pub order_url: String,
+}
+
+/// An issuer's answer to `issue` or `poll`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginIssueOutcome {
+    /// The chain, PEM, leaf first.
+    Issued(String),
+    /// Accepted; poll `handle` after `retry_after` seconds.
+    Pending { handle: String, retry_after: u32 },
+}
+
+/// An issuer's refusal or failure, as it reported it. Faults of the plugin itself (traps,
+/// timeouts, quarantine) are [`PluginError`]s instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginIssueError {
+    Rejected(Problem),
+    /// Unreachable or busy: retry after this many seconds.
+    Unavailable(u32),
+    Failed(String),
+}
+
+/// The result of an issuer call: the plugin ran (and answered `Ok` or `Err`), or it faulted.
+pub type IssuerResult<T> = Result<Result<T, PluginIssueError>, PluginError>;
+
+impl PluginRuntime {
+    /// Loads an issuer connector: compile (or cache), version check, link, then `describe`
+    /// (must say `issuer-connector`) and `configure` as a canary.
+    pub async fn load_issuer(&self, spec: PluginSpec) -> Result<IssuerPlugin, PluginError> {
+        Ok(IssuerPlugin {
+            current: Live::new(self.load_issuer_version(spec).await?),
+        })
+    }
+
+    /// Loads a new version with the same canary and swaps it in; calls already running finish
+    /// on the old version; on error the old version stays.
+    pub async fn reload_issuer(
+        &self,
+        plugin: &IssuerPlugin,
+        spec: PluginSpec,
+    ) -> Result<(), PluginError> {
+        plugin.current.swap(self.load_issuer_version(spec).await?);
+        Ok(())
+    }
+
+    async fn load_issuer_version(&self, spec: PluginSpec) -> Result<Arc<Loaded>, PluginError> {
+        let prepared = self.prepare(spec, ISSUER_LIMITS).await?;
+        let calls = prepared.calls;
+        let invalid = |detail: String| PluginError::InvalidModule {
+            plugin: calls.name.to_string(),
+            detail,
+        };
+        let pre = IssuerConnectorPre::new(prepared.pre)
+            .map_err(|e| invalid(format!("not an issuer-connector: {e:#}")))?;
+        let (info, configured) = calls
+            .call("describe", async |store| {
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                let plugin = bindings.acmegate_plugin_plugin();
+                let info = plugin.call_describe(&mut *store).await?;
+                let configured = plugin.call_configure(&mut *store, &calls.config).await?;
+                Ok(Ok((info, configured)))
+            })
+            .await?;
+        let info = calls.accept_canary(info, configured, "issuer-connector")?;
+        Ok(Arc::new(Loaded { pre, calls, info }))
+    }
+}
+
+impl Loaded {
+    /// One call in a fresh, configured instance of this version. The inner `Result` carries
+    /// the plugin's own `issuer-error`.
+    async fn call<R>(
+        &self,
+        call: &'static str,
+        f: impl AsyncFnOnce(
+            &IssuerConnector,
+            &mut Store<HostState>,
+        ) -> wasmtime::Result<Result<R, wit_issuer::IssuerError>>,
+    ) -> IssuerResult<R> {
+        let inner = self;
+        inner
+            .calls
+            .call(call, async move |store| {
+                let bindings = inner.pre.instantiate_async(&mut *store).await?;
+                let configured = bindings
+                    .acmegate_plugin_plugin()
+                    .call_configure(&mut *store, &inner.calls.config)
+                    .await?;
+                if let Err(message) = configured {
+                    return Ok(Ok(Err(PluginIssueError::Failed(format!(
+                        "configure failed in a fresh instance: {message}"
+                    )))));
+                }
+                // The plugin's own error is an answer, not a fault of the call.
+                Ok(Ok(f(&bindings, store).await?.map_err(error_from_wit)))
+            })
+            .await
+    }
+}
+
+impl IssuerPlugin {
+    fn version(&self) -> Arc<Loaded> {
+        self.current.current()
+    }
+
+    pub fn info(&self) -> PluginInfo {
+        self.version().info.clone()
+    }
+
+    pub fn stats(&self) -> PluginStats {
+        self.version().calls.stats()
+    }
+
+    /// Whether `describe` said the plugin implements `revoke`.
+    pub fn revokes(&self) -> bool {
+        matches!(
+            self.version().info.kind,
+            PluginKind::IssuerConnector { revoke: true, .. }
+        )
+    }
+
+    pub async fn issue(&self, request: &PluginIssueRequest) -> IssuerResult<PluginIssueOutcome> {
+        let wit_request = wit_issuer::IssueRequest {
+            csr: request.csr.clone(),
+            identifiers: request.identifiers.iter().map(identifier_to_wit).collect(),
+            profile: request.profile.clone(),
+            not_before: request.not_before,
+            not_after: request.not_after,
+            account: request.account_url.clone(),
+            order: request.order_url.clone(),
+        };
+        let answer = self
+            .version()
+            .call("issue", async |b, store| {
+                b.acmegate_plugin_issuer()
+                    .call_issue(store, &wit_request)
+                    .await
+            })
+            .await?;
+        Ok(answer.map(outcome_from_wit))
+    }
+
+    pub async fn poll(&self, handle: &str) -> IssuerResult<PluginIssueOutcome> {
+        let answer = self
+            .version()
+            .call("poll", async |b, store| {
+                b.acmegate_plugin_issuer().call_poll(store, handle).await
+            })
+            .await?;
+        Ok(answer.map(outcome_from_wit))
+    }
+
+    /// Revokes `certificate` (DER) with RFC 5280 `reason`.
+    pub async fn revoke(
+        &self,
+        certificate: &[u8],
+        serial_hex: &str,
+        reason: u8,
+    ) -> IssuerResult<()> {
+        let request = wit_issuer::RevokeRequest {
+            certificate: certificate.to_vec(),
+            serial: serial_hex.into(),
+            reason,
+        };
+        self.version()
+            .call("revoke", async |b, store| {
+                b.acmegate_plugin_issuer()
+                    .call_revoke(store, &request)
+                    .await
+            })
+            .await
+    }
+
+    /// The issuing CA's chain, PEM.
+    pub async fn ca_chain(&self) -> IssuerResult<String> {
+        self.version()
+            .call("ca-chain", async |b, store| {
+                b.acmegate_plugin_issuer().call_ca_chain(store).await
+            })
+            .await
+    }
+
+    /// The CA's current CRL, DER.
+    pub async fn crl(&self) -> IssuerResult<Vec<u8>> {
+        self.version()
+            .call("crl", async |b, store| {
+                b.acmegate_plugin_issuer().call_crl(store).await
+            })
+            .await
+    }
+}
+
+fn outcome_from_wit(outcome: wit_issuer::IssueOutcome) -> PluginIssueOutcome {
+    match outcome {
+        wit_issuer::IssueOutcome::Issued(chain) => PluginIssueOutcome::Issued(chain),
+        wit_issuer::IssueOutcome::Pending(p) => PluginIssueOutcome::Pending {
+            handle: p.handle,
+            retry_after: p.retry_after,
+        },
+    }
+}
+
+fn error_from_wit(error: wit_issuer::IssuerError) -> PluginIssueError {
+    match error {
+        wit_issuer::IssuerError::Rejected(p) => PluginIssueError::Rejected(problem_from_wit(p)),
+        wit_issuer::IssuerError::Unavailable(secs) => PluginIssueError::Unavailable(secs),
+        wit_issuer::IssuerError::Failed(message) => PluginIssueError::Failed(message),
+    }
+}

@@ -1,0 +1,30 @@
+//! The live version of a loaded plugin: calls take the version current when they start and
+//! finish on it; a reload swaps in the next one atomically.
+
+use std::sync::{Arc, RwLock};
+
+/// Shared by every clone of a plugin handle, so all of them see reloads.
+#[derive(Debug)]
+pub(crate) struct Live<T>(Arc<RwLock<Arc<T>>>);
+
+impl<T> Clone for Live<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Live<T> {
+    pub(crate) fn new(first: Arc<T>) -> Self {
+        Self(Arc::new(RwLock::new(first)))
+    }
+
+    /// The version calls start on now. A poisoned lock is still consistent: the only write is
+    /// one assignment of an `Arc`.
+    pub(crate) fn current(&self) -> Arc<T> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn swap(&self, next: Arc<T>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = next;
+    }
+}

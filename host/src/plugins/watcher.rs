@@ -1,0 +1,133 @@
+//! Hot reload: watches the configured plugin files and swaps in a new version when one
+//! changes, with no request dropped.
+//!
+//! The directories holding the files are watched (a file replaced by rename is a new inode, so
+//! watching the file itself would lose it). Events are debounced: a file truncated and
+//! rewritten in several writes is reloaded once, after it has been quiet for [`DEBOUNCE`]. A
+//! reload compiles in the background, type-checks against the plugin's world and runs describe
+//! and configure as a canary before the atomic swap; calls in flight finish on the version they
+//! started with. If any step fails, the old version stays live and the failure is logged and
+//! counted. A removed file leaves the loaded version serving (there is nothing to load) and is
+//! picked up again when it reappears.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::{mpsc, watch};
+
+use super::{IssuerPlugin, PluginError, PluginRuntime, PluginSpec, ValidatorPlugin};
+
+/// Quiet time after the last change of a file before it is reloaded: long enough for a copy
+/// or a build tool's several writes, short enough that a new version answers within a second.
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// A loaded plugin that can be reloaded in place.
+#[derive(Clone, Debug)]
+pub enum Reloadable {
+    Validator(ValidatorPlugin),
+    Issuer(IssuerPlugin),
+}
+
+/// One watched plugin: how to build its spec, and the live plugin.
+#[derive(Clone, Debug)]
+pub struct Watched {
+    pub spec: PluginSpec,
+    pub plugin: Reloadable,
+}
+
+/// Reload counters, for status and metrics.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    pub reloads: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// Starts watching; the task ends when `stop` turns true.
+pub fn spawn(
+    runtime: PluginRuntime,
+    plugins: Vec<Watched>,
+    stats: Arc<ReloadStats>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, PluginError> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            for path in event.paths {
+                let _ = tx.send(path);
+            }
+        }
+    })
+    .map_err(|e| PluginError::Runtime(format!("cannot watch plugin files: {e}")))?;
+    let dirs: BTreeSet<PathBuf> = plugins.iter().map(|p| parent(&p.spec.path)).collect();
+    for dir in &dirs {
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .map_err(|e| PluginError::Runtime(format!("cannot watch {}: {e}", dir.display())))?;
+    }
+    let by_path: BTreeMap<PathBuf, Watched> = plugins
+        .into_iter()
+        .map(|p| (absolute(&p.spec.path), p))
+        .collect();
+    Ok(tokio::spawn(async move {
+        // The watcher lives as long as the task.
+        let _watcher = watcher;
+        loop {
+            let first = tokio::select! {
+                path = rx.recv() => match path {
+                    Some(path) => path,
+                    None => break,
+                },
+                _ = stop.changed() => break,
+            };
+            let mut changed = BTreeSet::from([absolute(&first)]);
+            // Debounce: wait until the files have been quiet.
+            while let Ok(Some(path)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                changed.insert(absolute(&path));
+            }
+            for path in changed {
+                let Some(watched) = by_path.get(&path) else {
+                    continue;
+                };
+                if !path.exists() {
+                    tracing::warn!(plugin = %watched.spec.name, path = %path.display(),
+                        "plugin file removed; the loaded version keeps serving");
+                    continue;
+                }
+                match reload(&runtime, watched).await {
+                    Ok(()) => {
+                        stats.reloads.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(plugin = %watched.spec.name, "plugin reloaded");
+                    }
+                    Err(e) => {
+                        stats.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(plugin = %watched.spec.name, error = %e,
+                            "plugin reload failed; the previous version stays live");
+                    }
+                }
+            }
+        }
+    }))
+}
+
+async fn reload(runtime: &PluginRuntime, watched: &Watched) -> Result<(), PluginError> {
+    let spec = watched.spec.clone();
+    match &watched.plugin {
+        Reloadable::Validator(plugin) => runtime.reload_validator(plugin, spec).await,
+        Reloadable::Issuer(plugin) => runtime.reload_issuer(plugin, spec).await,
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn parent(path: &Path) -> PathBuf {
+    absolute(path)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

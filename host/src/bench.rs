@@ -186,6 +186,8 @@ async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     config.ca.key_file = dir.path().join("ca.key");
     config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.acme.auto_approve = true;
+    // Only ACME is measured.
+    config.admin.listen = String::new();
     let gw = crate::server::start(config, None).await?;
     let root = gw.gateway.ca.root_pem();
     let report = run_load("acmegate", &gw.directory_url(), root.as_bytes(), opts).await;

@@ -51,6 +51,52 @@ pub struct Config {
     pub issuance: crate::issuance::IssuanceConfig,
     /// WebAssembly plugins (`[[plugins]]`); issuer connectors are named by profiles.
     pub plugins: Vec<crate::plugins::PluginConfig>,
+    pub admin: AdminConfig,
+}
+
+/// The mTLS admin API (`/api/v1/*` for admins, `/api/client/*` for services).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin listener; empty disables the admin API.
+    pub listen: String,
+    /// PEM files of further CAs whose client certificates are accepted (the gateway's own CA
+    /// always is). Their revocations are not known to the gateway.
+    pub client_ca_files: Vec<PathBuf>,
+    /// Subject OUs that make a certificate an admin (`acmegate admin-cert issue` writes the
+    /// first one).
+    pub admin_units: Vec<String>,
+    /// Subject OUs that make a certificate a client, which manages only itself.
+    pub client_units: Vec<String>,
+    /// Subject common names that are admins or clients whatever their OU.
+    pub admin_names: Vec<String>,
+    pub client_names: Vec<String>,
+    /// Lifetime of the identities `admin-cert issue` writes and clients renew, in days.
+    pub identity_validity_days: u32,
+    /// Page size of listings when the request names none (at most 500).
+    pub per_page: u32,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9443".into(),
+            client_ca_files: Vec::new(),
+            admin_units: vec!["acmegate-admin".into()],
+            client_units: vec!["acmegate-client".into()],
+            admin_names: Vec::new(),
+            client_names: Vec::new(),
+            identity_validity_days: 365,
+            per_page: 50,
+        }
+    }
+}
+
+impl AdminConfig {
+    /// The bound address, `None` when the admin API is off.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen.parse().ok()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -129,6 +175,7 @@ impl Default for Config {
             profiles: Vec::new(),
             issuance: Default::default(),
             plugins: Vec::new(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -277,6 +324,12 @@ impl Config {
                     plugin.name
                 )));
             }
+        }
+        if !self.admin.listen.is_empty() && self.admin.listen_addr().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "admin.listen {:?} is not IP:port (empty disables the admin API)",
+                self.admin.listen
+            )));
         }
         if !self.validation.dns_resolver.is_empty() && self.dns_resolver().is_none() {
             return Err(ConfigError::Invalid(format!(
@@ -451,6 +504,20 @@ max_attempts = 8
 give_up_after_seconds = 900
 base_delay_seconds = 2
 max_delay_seconds = 120
+
+[admin]
+# The mTLS admin API: only client certificates of this gateway's CA (or client_ca_files) that
+# are not revoked get in. Create the first one with `acmegate admin-cert issue --cn NAME`.
+# Empty disables it.
+listen = "127.0.0.1:9443"
+client_ca_files = []
+# Roles come from the certificate: subject OU, or listed subject common names.
+admin_units = ["acmegate-admin"]
+client_units = ["acmegate-client"]
+admin_names = []
+client_names = []
+identity_validity_days = 365
+per_page = 50
 
 # Certificate profiles, chosen by the newOrder "profile" field. Without any, one "default"
 # profile issues 90-day server certificates.

@@ -2,10 +2,11 @@
 //!
 //! Layout, by role: [`acme`] holds the protocol without I/O; [`jws`] and [`nonce`] the request
 //! checks of RFC 8555 §6; [`wfe`] the HTTP front end; [`va`] validation; [`ca`] the built-in
-//! CA; [`issuance`] turns finalized orders into certificates; [`plugins`] the WebAssembly plugin runtime; [`store`] persistence; [`config`] and
+//! CA; [`issuance`] turns finalized orders into certificates; [`admin`] is the mTLS admin API; [`plugins`] the WebAssembly plugin runtime; [`store`] persistence; [`config`] and
 //! [`server`] wire them into the binary.
 
 pub mod acme;
+pub mod admin;
 pub mod bench;
 pub mod ca;
 pub mod client;

@@ -1,10 +1,8 @@
-//! The `acmegate` command line: serve, init, migrate, eab.
+//! The `acmegate` command line: serve, init, migrate, eab, admin-cert, bench.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
 use clap::{Parser, Subcommand};
 
 use acmegate::config::{Config, SAMPLE};
@@ -46,6 +44,46 @@ enum Command {
         #[command(subcommand)]
         command: EabCommand,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Client certificates for the mTLS admin API, from the built-in CA (no API needed).
+    AdminCert {
+        #[command(subcommand)]
+        command: AdminCertCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every link of the chain; exits 1 naming the first broken or missing entry.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum AdminCertCommand {
+    /// Issue an identity: writes cert.pem (with its chain), key.pem, identity.p12 and ca.pem.
+    Issue {
+        /// Subject common name (who holds it).
+        #[arg(long)]
+        cn: String,
+        #[arg(long, value_enum, default_value = "admin")]
+        role: RoleArg,
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Password of identity.p12 (empty by default).
+        #[arg(long, env = "ACMEGATE_P12_PASSWORD", default_value = "")]
+        p12_password: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Admin,
+    Client,
 }
 
 #[derive(Subcommand)]
@@ -88,11 +126,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Init { force } => init(&cli, *force),
         Command::Migrate => {
             let config = load_config(&cli)?;
-            server::open_store(&config).await?;
+            server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok()).await?;
             println!("database {} is up to date", config.database_url());
             Ok(())
         }
         Command::Eab { command } => eab(&cli, command).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(&cli).await,
+        Command::AdminCert {
+            command:
+                AdminCertCommand::Issue {
+                    cn,
+                    role,
+                    out,
+                    p12_password,
+                },
+        } => admin_cert_issue(&cli, cn, *role, out, p12_password).await,
         Command::Bench(opts) => acmegate::bench::run(opts.clone()).await.map(|_| ()),
         Command::BenchPlugins(opts) => acmegate::plugin_bench::run(opts.clone()).await,
     }
@@ -117,6 +167,9 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             .join("ca/root.pem")
             .display()
     );
+    if let Some(addr) = running.admin_addr {
+        println!("Admin API (mTLS): https://{addr}/api/v1/ (first client certificate: acmegate admin-cert issue --cn NAME --out DIR)");
+    }
     running.serve_until(shutdown_signal()).await;
     Ok(())
 }
@@ -169,17 +222,12 @@ fn init(cli: &Cli, force: bool) -> anyhow::Result<()> {
 
 async fn eab(cli: &Cli, command: &EabCommand) -> anyhow::Result<()> {
     let config = load_config(cli)?;
-    let store = server::open_store(&config).await?;
+    let store = server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok())
+        .await?
+        .acting_as(CLI_ACTOR);
     match command {
         EabCommand::Create { label } => {
-            let key = acmegate::store::EabKey {
-                kid: format!("eab-{}", acmegate::wfe::ids::new_id()),
-                hmac_key: B64.encode(ring_random::<32>()?),
-                label: label.clone(),
-                account_id: None,
-                revoked: false,
-                created_at: chrono::Utc::now().timestamp(),
-            };
+            let key = acmegate::admin::eab::new_key(label)?;
             store
                 .insert_eab_key(&key)
                 .context("failed to store the EAB key")?;
@@ -189,18 +237,11 @@ async fn eab(cli: &Cli, command: &EabCommand) -> anyhow::Result<()> {
         }
         EabCommand::List => {
             for k in store.list_eab_keys().context("failed to list EAB keys")? {
-                let state = if k.revoked {
-                    "revoked"
-                } else if k.account_id.is_some() {
-                    "bound"
-                } else {
-                    "unused"
-                };
                 println!(
                     "{}\t{}\t{}\t{}",
                     k.kid,
-                    state,
-                    k.account_id.unwrap_or_default(),
+                    acmegate::admin::eab::state(&k),
+                    k.account_id.clone().unwrap_or_default(),
                     k.label
                 );
             }
@@ -218,11 +259,101 @@ async fn eab(cli: &Cli, command: &EabCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ring_random<const N: usize>() -> anyhow::Result<[u8; N]> {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; N];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| anyhow::anyhow!("OS random generator failed"))?;
-    Ok(bytes)
+/// How the audit log names changes made with this command line.
+const CLI_ACTOR: &str = "cli";
+
+/// `acmegate audit verify`.
+async fn audit_verify(cli: &Cli) -> anyhow::Result<()> {
+    let config = load_config(cli)?;
+    let store = server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok()).await?;
+    let verdict = tokio::task::spawn_blocking(move || store.verify_audit())
+        .await?
+        .context("failed to read the audit log")?;
+    match verdict {
+        acmegate::store::Verdict::Intact { entries } => {
+            println!("audit log intact: {entries} entries, every link verified");
+            Ok(())
+        }
+        acmegate::store::Verdict::Broken { seq, reason } => {
+            println!("audit log BROKEN at entry {seq}: {reason}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `acmegate admin-cert issue`: an admin API identity from the built-in CA, stored like
+/// every certificate (so it can be listed and revoked) and written to `out`.
+async fn admin_cert_issue(
+    cli: &Cli,
+    cn: &str,
+    role: RoleArg,
+    out: &std::path::Path,
+    p12_password: &str,
+) -> anyhow::Result<()> {
+    use acmegate::admin::{client::new_identity, keygen, Role};
+    let config = load_config(cli)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("failed to create {}", config.data_dir.display()))?;
+    let base_url = config.base_url(config.server.listen.port());
+    let ca = server::load_ca(
+        &config,
+        std::env::var(server::PASSPHRASE_ENV).ok(),
+        &base_url,
+    )
+    .await?;
+    let store = server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok())
+        .await?
+        .acting_as(CLI_ACTOR);
+    let role = match role {
+        RoleArg::Admin => Role::Admin,
+        RoleArg::Client => Role::Client,
+    };
+    let (row, pkcs8) = new_identity(&ca, &config.admin, cn, role, None)?;
+    let key = keygen::key_from_pkcs8(&pkcs8.unwrap_or_default())?;
+    let p12 = keygen::pkcs12(&key, &row.chain_pem, cn, p12_password)?;
+    store
+        .insert_certificate(&row)
+        .context("failed to store the identity")?;
+    std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
+    let write = |name: &str, bytes: &[u8], private: bool| -> anyhow::Result<()> {
+        let path = out.join(name);
+        write_file(&path, bytes, private)
+            .with_context(|| format!("failed to write {}", path.display()))
+    };
+    write("cert.pem", row.chain_pem.as_bytes(), false)?;
+    write("key.pem", keygen::private_pem(&key)?.as_bytes(), true)?;
+    write("identity.p12", &p12, true)?;
+    write("ca.pem", ca.root_pem().as_bytes(), false)?;
+    println!(
+        "issued {} identity {cn:?}, serial {}, valid until {}",
+        role.name(),
+        row.serial,
+        chrono::DateTime::from_timestamp(row.not_after, 0).unwrap_or_default()
+    );
+    println!(
+        "wrote cert.pem, key.pem, identity.p12 and ca.pem to {}",
+        out.display()
+    );
+    if let Some(addr) = config.admin.listen_addr() {
+        let d = out.display();
+        println!(
+            "try: curl --cert {d}/cert.pem --key {d}/key.pem --cacert {d}/ca.pem https://localhost:{}/api/v1/profiles",
+            addr.port()
+        );
+    }
+    Ok(())
+}
+
+/// Writes a file; `private` ones are created readable by the owner only.
+fn write_file(path: &std::path::Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let _ = private;
+    options.open(path)?.write_all(bytes)
 }

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admin::tls::AdminTls;
 use crate::ca::{Ca, CaSettings, KeySecret};
 use crate::config::Config;
 use crate::issuance::{self, Issuer};
@@ -29,6 +30,8 @@ pub const PASSPHRASE_ENV: &str = "ACMEGATE_CA_PASSPHRASE";
 #[derive(Debug)]
 pub struct Running {
     pub addr: SocketAddr,
+    /// The mTLS admin listener's address, when `admin.listen` is set.
+    pub admin_addr: Option<SocketAddr>,
     pub base_url: String,
     pub gateway: Arc<Gateway>,
     shutdown: watch::Sender<bool>,
@@ -62,12 +65,47 @@ pub fn key_secret(config: &Config, passphrase: Option<String>) -> KeySecret {
     }
 }
 
-/// Opens the store named by the configuration (running migrations).
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// Purpose of the audit log's HMAC key, derived from the CA key secret.
+const AUDIT_KEY_PURPOSE: &[u8] = b"acmegate audit log v1";
+
+/// Opens the store named by the configuration (running migrations), signing its audit
+/// entries with a key derived from the CA key secret.
+pub async fn open_store(config: &Config, passphrase: Option<String>) -> anyhow::Result<Store> {
     let url = config.database_url();
-    tokio::task::spawn_blocking(move || Store::open(&url))
+    let secret = key_secret(config, passphrase);
+    let (store, key) = tokio::task::spawn_blocking(move || {
+        (
+            Store::open(&url),
+            crate::ca::purpose_hmac_key(&secret, AUDIT_KEY_PURPOSE),
+        )
+    })
+    .await?;
+    let store =
+        store.with_context(|| format!("failed to open the database {}", config.database_url()))?;
+    let key = key.context("failed to derive the audit log key")?;
+    Ok(store.with_auditor(crate::store::Auditor::new(key)))
+}
+
+/// Loads the CA from the data directory, creating it on first use. `base_url` goes into the
+/// CRL and issuer URLs of the certificates it issues.
+pub async fn load_ca(
+    config: &Config,
+    passphrase: Option<String>,
+    base_url: &str,
+) -> anyhow::Result<Arc<Ca>> {
+    let settings = CaSettings {
+        root_cn: config.ca.root_cn.clone(),
+        intermediate_cn: config.ca.intermediate_cn.clone(),
+        organization: config.ca.organization.clone(),
+        crl_url: format!("{base_url}{}", directory::CRL_PATH),
+        ca_issuers_url: format!("{base_url}{}", directory::INTERMEDIATE_DER_PATH),
+    };
+    let secret = key_secret(config, passphrase);
+    let ca_dir = config.data_dir.join("ca");
+    let ca = tokio::task::spawn_blocking(move || Ca::load_or_create(&ca_dir, &secret, &settings))
         .await?
-        .with_context(|| format!("failed to open the database {}", config.database_url()))
+        .context("failed to load or create the CA")?;
+    Ok(Arc::new(ca))
 }
 
 /// Starts the gateway: binds the listener, loads or creates the CA, opens the store.
@@ -86,21 +124,9 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         .context("failed to read the bound address")?;
     let base_url = config.base_url(addr.port());
 
-    let settings = CaSettings {
-        root_cn: config.ca.root_cn.clone(),
-        intermediate_cn: config.ca.intermediate_cn.clone(),
-        organization: config.ca.organization.clone(),
-        crl_url: format!("{base_url}{}", directory::CRL_PATH),
-        ca_issuers_url: format!("{base_url}{}", directory::INTERMEDIATE_DER_PATH),
-    };
-    let secret = key_secret(&config, passphrase);
-    let plugin_secret = secret.clone();
-    let ca_dir = config.data_dir.join("ca");
-    let ca = tokio::task::spawn_blocking(move || Ca::load_or_create(&ca_dir, &secret, &settings))
-        .await?
-        .context("failed to load or create the CA")?;
-    let ca = Arc::new(ca);
-    let store = open_store(&config).await?;
+    let plugin_secret = key_secret(&config, passphrase.clone());
+    let ca = load_ca(&config, passphrase.clone(), &base_url).await?;
+    let store = open_store(&config, passphrase).await?;
     if store.backend() == "sqlite" {
         // One process owns a SQLite store: leases left in it belong to a process that is gone,
         // so its unfinished issuance resumes now instead of when those leases run out.
@@ -129,6 +155,25 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
     .context("failed to set up validation")?;
 
     let tls = tls_acceptor(&ca, &config.server.tls_names)?;
+    let admin = match config.admin.listen_addr() {
+        None => None,
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("failed to bind the admin listener {addr}"))?;
+            let tls = AdminTls::new(&ca, &config.server.tls_names, &config.admin.client_ca_files)
+                .context("failed to set up the admin listener")?;
+            Some((listener, Arc::new(tls)))
+        }
+    };
+    let admin_addr = match &admin {
+        Some((listener, _)) => Some(
+            listener
+                .local_addr()
+                .context("failed to read the admin address")?,
+        ),
+        None => None,
+    };
     if config.acme.auto_approve {
         tracing::warn!("acme.auto_approve is ON: every challenge succeeds WITHOUT validation. Use only on trusted networks.");
     }
@@ -149,6 +194,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         challenge_plugins: loaded.challenge_plugins,
         order_policy: loaded.order_policy,
         plugin_reloads: Default::default(),
+        loaded_plugins: watched.clone(),
     });
     let (tx, rx) = watch::channel(false);
     let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
@@ -158,15 +204,33 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
                 runtime.clone(),
                 watched,
                 gateway.plugin_reloads.clone(),
+                gateway.store.clone(),
                 rx.clone(),
             )
             .context("failed to watch the plugin files")?,
         ),
         _ => None,
     };
-    let accept = tokio::spawn(accept_loop(listener, tls, gateway.clone(), rx));
+    let accept = tokio::spawn(accept_loop(
+        listener,
+        Front::Acme(tls),
+        gateway.clone(),
+        rx.clone(),
+    ));
+    let admin_accept = admin.map(|(listener, tls)| {
+        tracing::info!(addr = ?admin_addr, "admin API listening (mTLS)");
+        tokio::spawn(accept_loop(
+            listener,
+            Front::Admin(tls),
+            gateway.clone(),
+            rx,
+        ))
+    });
     let task = tokio::spawn(async move {
         let _ = accept.await;
+        if let Some(admin) = admin_accept {
+            let _ = admin.await;
+        }
         let _ = worker.await;
         if let Some(reloader) = reloader {
             let _ = reloader.await;
@@ -174,6 +238,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
     });
     Ok(Running {
         addr,
+        admin_addr,
         base_url: gateway.base_url.clone(),
         gateway,
         shutdown: tx,
@@ -234,6 +299,13 @@ async fn load_plugins(
             issuers.insert(entry.name.clone(), Issuer::Plugin(plugin.clone()));
             Reloadable::Issuer(plugin)
         };
+        let info = plugin.info();
+        let event = crate::store::Event::new(
+            "plugin.load",
+            format!("plugin/{}", entry.name),
+            serde_json::json!({ "kind": info.kind.name(), "version": info.version, "path": spec.path }),
+        );
+        crate::plugins::watcher::record(store, event).await;
         watched.push(Watched { spec, plugin });
     }
     let mut challenge_plugins = BTreeMap::new();
@@ -288,12 +360,21 @@ fn tls_acceptor(ca: &Ca, names: &[String]) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 
+/// What a listener serves.
+enum Front {
+    /// ACME and the public routes, server-authenticated TLS.
+    Acme(TlsAcceptor),
+    /// The admin API: client certificates checked against the CA and its current CRL.
+    Admin(Arc<AdminTls>),
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    tls: TlsAcceptor,
+    front: Front,
     gw: Arc<Gateway>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let front = Arc::new(front);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -309,10 +390,20 @@ async fn accept_loop(
             _ = stop.changed() => break,
         };
         let _ = tcp.set_nodelay(true);
-        let tls = tls.clone();
+        let front = front.clone();
         let gw = gw.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let tls = match &*front {
+                Front::Acme(tls) => tls.clone(),
+                Front::Admin(admin) => match admin.acceptor(&gw).await {
+                    Ok(tls) => tls,
+                    Err(e) => {
+                        tracing::error!(error = %e, "admin listener: no TLS configuration");
+                        return;
+                    }
+                },
+            };
             let stream =
                 match tokio::time::timeout(std::time::Duration::from_secs(10), tls.accept(tcp))
                     .await
@@ -324,13 +415,37 @@ async fn accept_loop(
                     }
                     Err(_) => return,
                 };
-            let service = service_fn(move |req| {
-                let gw = gw.clone();
-                async move { Ok::<_, std::convert::Infallible>(wfe::handle(gw, req).await) }
-            });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
+            let result = match &*front {
+                Front::Acme(_) => {
+                    let service = service_fn(move |req| {
+                        let gw = gw.clone();
+                        async move { Ok::<_, std::convert::Infallible>(wfe::handle(gw, req).await) }
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Front::Admin(_) => {
+                    // The leaf the client presented; rustls has verified its chain and CRL.
+                    let client_cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| Arc::new(leaf.to_vec()));
+                    let service = service_fn(move |req| {
+                        let (gw, client_cert) = (gw.clone(), client_cert.clone());
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                crate::admin::handle(gw, client_cert, req).await,
+                            )
+                        }
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

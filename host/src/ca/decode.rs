@@ -24,6 +24,26 @@ where
     Constructed::decode(der, Mode::Der, op).map_err(|e| e.to_string())
 }
 
+/// The subject's common name and organizational units (the admin API's role markers).
+pub fn subject_fields(name_der: &[u8]) -> Result<(Option<String>, Vec<String>), String> {
+    // Name::take_from needs an owning source; the subject is small.
+    let name = Constructed::decode(
+        bytes::Bytes::copy_from_slice(name_der),
+        Mode::Der,
+        x509_certificate::rfc3280::Name::take_from,
+    )
+    .map_err(|e| e.to_string())?;
+    let text = |a: &x509_certificate::rfc3280::AttributeTypeAndValue| {
+        a.to_string().map_err(|e| e.to_string())
+    };
+    let cn = name.iter_common_name().next().map(text).transpose()?;
+    let units = name
+        .iter_organizational_unit()
+        .map(text)
+        .collect::<Result<_, _>>()?;
+    Ok((cn, units))
+}
+
 /// A BIT STRING's octets, refusing a partial last octet (keys and signatures are whole octets).
 fn octets<S: Source>(
     cons: &mut Constructed<S>,

@@ -165,10 +165,22 @@ pub fn time(unix: i64) -> Option<Vec<u8>> {
 
 /// A distinguished name: optional O then optional CN, each in its own RDN, as UTF8String.
 pub fn name(organization: Option<&str>, common_name: Option<&str>) -> Vec<u8> {
+    name_with_unit(organization, None, common_name)
+}
+
+/// A Name of O, OU and CN, each when given.
+pub fn name_with_unit(
+    organization: Option<&str>,
+    unit: Option<&str>,
+    common_name: Option<&str>,
+) -> Vec<u8> {
     let mut name = Name::default();
     // UTF8String accepts every Rust string, so the CharSetError arms cannot happen.
     if let Some(o) = organization.filter(|o| !o.is_empty()) {
         let _ = name.append_organization_utf8_string(o);
+    }
+    if let Some(ou) = unit.filter(|u| !u.is_empty()) {
+        let _ = name.append_organizational_unit_utf8_string(ou);
     }
     if let Some(cn) = common_name {
         let _ = name.append_common_name_utf8_string(cn);

@@ -232,13 +232,16 @@ pub fn leaf_extensions(
             false,
             &der::authority_key_identifier(issuer_key_id),
         ),
+    ];
+    // Identities for the admin API are named by their subject alone.
+    if !names.dns_names.is_empty() || !names.ip_addrs.is_empty() {
         // RFC 5280 §4.2.1.6: with an empty subject the SAN MUST be critical.
-        der::extension(
+        exts.push(der::extension(
             oids::SUBJECT_ALT_NAME,
             subject_empty,
             &der::subject_alt_name(names.dns_names, names.ip_addrs),
-        ),
-    ];
+        ));
+    }
     if !urls.crl.is_empty() {
         exts.push(der::extension(
             oids::CRL_DISTRIBUTION_POINTS,

@@ -137,13 +137,14 @@ fn warn_if_shared(path: &Path) {
 }
 
 /// Derives the AES-256-GCM key for one file.
-fn derive(material: &Material, iterations: u32, salt: &[u8]) -> Result<LessSafeKey, CaError> {
-    let unbound = match material.kdf {
+/// 32 bytes from the secret for `salt`: PBKDF2 over a passphrase, HKDF over a key file's bytes.
+fn derive_bytes(material: &Material, iterations: u32, salt: &[u8]) -> Result<[u8; 32], CaError> {
+    let mut key = [0u8; 32];
+    match material.kdf {
         KDF_PBKDF2_SHA256 => {
             let rounds = NonZeroU32::new(iterations)
                 .filter(|n| n.get() <= MAX_ITERATIONS)
                 .ok_or_else(|| store_err(format!("bad PBKDF2 iteration count {iterations}")))?;
-            let mut key = [0u8; 32];
             pbkdf2::derive(
                 pbkdf2::PBKDF2_HMAC_SHA256,
                 rounds,
@@ -151,19 +152,33 @@ fn derive(material: &Material, iterations: u32, salt: &[u8]) -> Result<LessSafeK
                 material.secret.as_slice(),
                 &mut key,
             );
-            let k = UnboundKey::new(&AES_256_GCM, &key);
-            key.iter_mut().for_each(|b| *b = 0);
-            k.map_err(|_| store_err("AES key setup failed"))?
         }
         _ => {
             let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(material.secret.as_slice());
-            let okm = prk
-                .expand(&[HKDF_INFO], &AES_256_GCM)
+            prk.expand(&[HKDF_INFO], &AES_256_GCM)
+                .and_then(|okm| okm.fill(&mut key))
                 .map_err(|_| store_err("HKDF expansion failed"))?;
-            UnboundKey::from(okm)
         }
-    };
-    Ok(LessSafeKey::new(unbound))
+    }
+    Ok(key)
+}
+
+fn derive(material: &Material, iterations: u32, salt: &[u8]) -> Result<LessSafeKey, CaError> {
+    let mut key = derive_bytes(material, iterations, salt)?;
+    let unbound = UnboundKey::new(&AES_256_GCM, &key);
+    key.iter_mut().for_each(|b| *b = 0);
+    Ok(LessSafeKey::new(
+        unbound.map_err(|_| store_err("AES key setup failed"))?,
+    ))
+}
+
+/// An HMAC-SHA256 key for one purpose (e.g. `b"acmegate audit v1"`), derived like
+/// [`purpose_key`].
+pub fn purpose_hmac_key(material: &Material, purpose: &[u8]) -> Result<ring::hmac::Key, CaError> {
+    let mut key = derive_bytes(material, PBKDF2_ITERATIONS, purpose)?;
+    let hmac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+    key.iter_mut().for_each(|b| *b = 0);
+    Ok(hmac)
 }
 
 /// A key for one other purpose (e.g. `b"acmegate plugin state v1"`), from the same secret:

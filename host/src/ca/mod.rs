@@ -114,6 +114,9 @@ pub struct CertificateInfo {
     pub not_before: i64,
     pub not_after: i64,
     pub issuer_der: Vec<u8>,
+    pub subject_cn: Option<String>,
+    /// Subject organizational units, in order.
+    pub subject_units: Vec<String>,
 }
 
 /// A freshly issued leaf with its chain.
@@ -219,13 +222,8 @@ impl Ca {
                 Err(_) => dns_names.push(name.to_ascii_lowercase()),
             }
         }
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng)
-            .map_err(|_| CaError::Signing("P-256 key generation failed".into()))?;
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &self.rng)
-                .map_err(|e| CaError::Signing(format!("fresh P-256 key unusable: {e}")))?;
-        let spki =
-            parse_spki(&der::p256_spki(pair.public_key().as_ref())).map_err(CaError::Signing)?;
+        let (spki, pkcs8) = self.fresh_p256()?;
+        let spki = parse_spki(&spki).map_err(CaError::Signing)?;
         let issued = self.issue_leaf(
             &spki,
             &KeyKind::Ec("P-256".into()),
@@ -236,8 +234,63 @@ impl Ca {
             ExtendedKeyUsage::Server,
             TLS_SERVER_VALIDITY_SECS,
         )?;
+        Ok((vec![issued.leaf_der, self.intermediate_der.clone()], pkcs8))
+    }
+
+    /// A client identity for the admin API: subject O=<CA organization>, OU=`unit` (the role
+    /// marker), CN=`common_name`, clientAuth only, valid from `not_before` to `not_after`
+    /// (Unix seconds; clipped to the intermediate's life). The key is `spki_der` when given
+    /// (a renewal from a CSR), else a fresh P-256 key returned as PKCS#8.
+    pub fn issue_identity(
+        &self,
+        common_name: &str,
+        unit: &str,
+        validity: (i64, i64),
+        spki_der: Option<&[u8]>,
+    ) -> Result<(IssuedCertificate, Option<Vec<u8>>), CaError> {
+        if common_name.is_empty() || common_name.chars().count() > 64 {
+            return Err(CaError::BadCsr(
+                "an identity needs a common name of 1 to 64 characters".into(),
+            ));
+        }
+        let (spki_der, pkcs8) = match spki_der {
+            Some(der) => (der.to_vec(), None),
+            None => {
+                let (spki, pkcs8) = self.fresh_p256()?;
+                (spki, Some(pkcs8))
+            }
+        };
+        let spki = parse_spki(&spki_der).map_err(CaError::BadCsr)?;
+        let kind = spki.kind().map_err(CaError::KeyPolicy)?;
+        issue::check_key_policy(&kind, &KeyPolicy::default())?;
+        let subject = der::name_with_unit(
+            Some(&self.settings.organization),
+            Some(unit),
+            Some(common_name),
+        );
+        let issued = self.sign_leaf(
+            &spki,
+            &kind,
+            subject,
+            &LeafNames {
+                dns_names: &[],
+                ip_addrs: &[],
+            },
+            ExtendedKeyUsage::Client,
+            validity,
+        )?;
+        Ok((issued, pkcs8))
+    }
+
+    /// A fresh P-256 key: its SubjectPublicKeyInfo and its PKCS#8 document.
+    fn fresh_p256(&self) -> Result<(Vec<u8>, Vec<u8>), CaError> {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng)
+            .map_err(|_| CaError::Signing("P-256 key generation failed".into()))?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &self.rng)
+                .map_err(|e| CaError::Signing(format!("fresh P-256 key unusable: {e}")))?;
         Ok((
-            vec![issued.leaf_der, self.intermediate_der.clone()],
+            der::p256_spki(pair.public_key().as_ref()),
             pkcs8.as_ref().to_vec(),
         ))
     }
@@ -253,20 +306,39 @@ impl Ca {
     ) -> Result<IssuedCertificate, CaError> {
         names.validate()?;
         let now = chrono::Utc::now().timestamp();
+        let common_name = names.common_name();
+        let subject = der::name(None, common_name.as_deref());
+        self.sign_leaf(
+            spki,
+            kind,
+            subject,
+            names,
+            eku,
+            (now - CLOCK_SKEW_SECS, now.saturating_add(validity_secs)),
+        )
+    }
+
+    /// Signs a leaf with the given subject, names and validity (clipped to the intermediate's).
+    fn sign_leaf(
+        &self,
+        spki: &Spki,
+        kind: &KeyKind,
+        subject: Vec<u8>,
+        names: &LeafNames<'_>,
+        eku: ExtendedKeyUsage,
+        (not_before, not_after): (i64, i64),
+    ) -> Result<IssuedCertificate, CaError> {
+        let now = chrono::Utc::now().timestamp();
         if now >= self.intermediate_not_after {
             return Err(CaError::Signing("the CA intermediate has expired".into()));
         }
-        let not_before = now - CLOCK_SKEW_SECS;
         // A leaf cannot outlive its issuer (RFC 5280 §6.1.3 would reject it); near the end of
         // the intermediate's life, leaves get shorter instead.
-        let not_after = now
-            .saturating_add(validity_secs)
-            .min(self.intermediate_not_after);
-        let common_name = names.common_name();
-        let subject = der::name(None, common_name.as_deref());
+        let not_after = not_after.min(self.intermediate_not_after);
+        let subject_empty = names.common_name().is_none() && subject.len() <= 2;
         let extensions = issue::leaf_extensions(
             names,
-            common_name.is_none(),
+            subject_empty,
             spki,
             kind,
             eku,
@@ -321,6 +393,12 @@ pub fn purpose_key(secret: &KeySecret, purpose: &[u8]) -> Result<ring::aead::Les
     keystore::purpose_key(&material, purpose)
 }
 
+/// An HMAC key for `purpose` from the CA key secret (the audit log's chain key).
+pub fn purpose_hmac_key(secret: &KeySecret, purpose: &[u8]) -> Result<ring::hmac::Key, CaError> {
+    let material = keystore::resolve(secret, &SystemRandom::new())?;
+    keystore::purpose_hmac_key(&material, purpose)
+}
+
 /// Reads serial, key, names and validity from a DER certificate.
 pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, CaError> {
     let cert = decode::parse_certificate(der).map_err(CaError::BadCertificate)?;
@@ -328,7 +406,11 @@ pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, CaError> {
         Some(ext) => decode::parse_alt_names(&ext.value).map_err(CaError::BadCertificate)?,
         None => decode::AltNames::default(),
     };
+    let (subject_cn, subject_units) =
+        decode::subject_fields(&cert.subject).map_err(CaError::BadCertificate)?;
     Ok(CertificateInfo {
+        subject_cn,
+        subject_units,
         serial_hex: decode::serial_hex(&cert.serial),
         spki_der: cert.spki,
         dns_names: names.dns,

@@ -15,7 +15,7 @@ use crate::plugins::{
 pub const BUILTIN: &str = "builtin";
 
 /// What an issuer gets: a CSR the gateway has checked against the order's identifiers.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IssueRequest {
     pub csr: Csr,
     pub dns_names: Vec<String>,

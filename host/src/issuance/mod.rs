@@ -151,8 +151,8 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
             let cert = Certificate {
                 id: ids::new_id(),
                 serial: chain.serial_hex,
-                account_id: order.account_id.clone(),
-                order_id: order.id.clone(),
+                account_id: Some(order.account_id.clone()),
+                order_id: Some(order.id.clone()),
                 chain_pem: chain.chain_pem,
                 identifiers: order.identifiers.clone(),
                 not_before: chain.not_before,
@@ -162,6 +162,8 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
                 revocation_reason: None,
                 created_at: now(),
                 issuer: job.issuer.clone(),
+                origin: crate::store::ORIGIN_ACME.into(),
+                subject: String::new(),
             };
             let row = cert.clone();
             match gw.db(move |s| s.insert_certificate(&row)).await {

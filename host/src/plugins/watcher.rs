@@ -20,6 +20,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 
 use super::{IssuerPlugin, PluginError, PluginRuntime, PluginSpec, ValidatorPlugin};
+use crate::store::Event;
 
 /// Quiet time after the last change of a file before it is reloaded: long enough for a copy
 /// or a build tool's several writes, short enough that a new version answers within a second.
@@ -30,6 +31,24 @@ pub const DEBOUNCE: Duration = Duration::from_millis(150);
 pub enum Reloadable {
     Validator(ValidatorPlugin),
     Issuer(IssuerPlugin),
+}
+
+impl Reloadable {
+    /// What the live version said about itself.
+    pub fn info(&self) -> super::PluginInfo {
+        match self {
+            Reloadable::Validator(p) => p.info(),
+            Reloadable::Issuer(p) => p.info(),
+        }
+    }
+
+    /// The live version's counters.
+    pub fn stats(&self) -> super::PluginStats {
+        match self {
+            Reloadable::Validator(p) => p.stats(),
+            Reloadable::Issuer(p) => p.stats(),
+        }
+    }
 }
 
 /// One watched plugin: how to build its spec, and the live plugin.
@@ -46,11 +65,13 @@ pub struct ReloadStats {
     pub failures: AtomicU64,
 }
 
-/// Starts watching; the task ends when `stop` turns true.
+/// Starts watching; the task ends when `stop` turns true. Reloads and failed reloads are
+/// recorded in `audit`'s log.
 pub fn spawn(
     runtime: PluginRuntime,
     plugins: Vec<Watched>,
     stats: Arc<ReloadStats>,
+    audit: crate::store::Store,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, PluginError> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
@@ -97,20 +118,42 @@ pub fn spawn(
                         "plugin file removed; the loaded version keeps serving");
                     continue;
                 }
-                match reload(&runtime, watched).await {
+                let resource = format!("plugin/{}", watched.spec.name);
+                let event = match reload(&runtime, watched).await {
                     Ok(()) => {
                         stats.reloads.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(plugin = %watched.spec.name, "plugin reloaded");
+                        let version = watched.plugin.info().version;
+                        Event::new(
+                            "plugin.reload",
+                            resource,
+                            serde_json::json!({ "version": version }),
+                        )
                     }
                     Err(e) => {
                         stats.failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(plugin = %watched.spec.name, error = %e,
                             "plugin reload failed; the previous version stays live");
+                        Event::new(
+                            "plugin.reload_failed",
+                            resource,
+                            serde_json::json!({ "error": e.to_string() }),
+                        )
                     }
-                }
+                };
+                record(&audit, event).await;
             }
         }
     }))
+}
+
+/// Appends `event` to the audit log; a failure is logged, not fatal to the watcher.
+pub async fn record(store: &crate::store::Store, event: Event) {
+    let store = store.clone();
+    let result = tokio::task::spawn_blocking(move || store.record(event)).await;
+    if !matches!(result, Ok(Ok(()))) {
+        tracing::error!(?result, "failed to record a plugin event in the audit log");
+    }
 }
 
 async fn reload(runtime: &PluginRuntime, watched: &Watched) -> Result<(), PluginError> {

@@ -16,7 +16,7 @@ impl Store {
     /// transaction. Returns false (and queues nothing) when the order was not `ready`.
     pub fn begin_issuance(&self, job: &IssuanceJob) -> Result<bool> {
         let job = job.clone();
-        self.write(move |c| {
+        self.write_maybe_audited(move |c| {
             let moved = diesel::update(
                 orders::table
                     .find(&job.order_id)
@@ -25,12 +25,13 @@ impl Store {
             .set(orders::status.eq("processing"))
             .execute(c)?;
             if moved == 0 {
-                return Ok(false);
+                return Ok((false, None));
             }
             diesel::insert_into(issuance_jobs::table)
                 .values(&job)
                 .execute(c)?;
-            Ok(true)
+            let event = super::status_event("order", &job.order_id, "ready", "processing", None);
+            Ok((true, Some(event)))
         })
     }
 
@@ -112,7 +113,7 @@ impl Store {
     /// transaction. Returns false when the order was no longer processing.
     pub fn fail_issuance(&self, order_id: &str, problem: &str) -> Result<bool> {
         let (id, problem) = (order_id.to_owned(), problem.to_owned());
-        self.write(move |c| {
+        self.write_maybe_audited(move |c| {
             let moved = diesel::update(
                 orders::table
                     .find(&id)
@@ -121,7 +122,10 @@ impl Store {
             .set((orders::status.eq("invalid"), orders::error.eq(&problem)))
             .execute(c)?;
             diesel::delete(issuance_jobs::table.find(&id)).execute(c)?;
-            Ok(moved == 1)
+            let event = (moved == 1).then(|| {
+                super::status_event("order", &id, "processing", "invalid", Some(&problem))
+            });
+            Ok((moved == 1, event))
         })
     }
 

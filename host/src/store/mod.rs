@@ -7,6 +7,8 @@
 //! durable (SQLite runs with `synchronous=FULL`). On SQLite all writes go through one writer
 //! thread that commits concurrent writes together (`writer`); PostgreSQL takes them directly.
 
+mod admin;
+pub mod audit;
 mod conn;
 mod issuance;
 pub mod model;
@@ -19,6 +21,8 @@ mod writer;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+pub use admin::{CertificateFilter, OrderFilter, Page, PageRequest};
+pub use audit::{AuditEntry, AuditFilter, Auditor, Event, Verdict};
 pub use model::*;
 use schema::{accounts, authorizations, certificates, challenges, eab_keys, issuance_jobs, orders};
 
@@ -57,6 +61,8 @@ pub struct Store {
     pool: conn::Pool,
     backend: &'static str,
     writer: Option<std::sync::Arc<writer::Writer>>,
+    /// Signs the audit entries of changes; without one (tools that only read) none are written.
+    auditor: Option<Auditor>,
 }
 
 impl std::fmt::Debug for Store {
@@ -69,6 +75,24 @@ impl std::fmt::Debug for Store {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// Stored JSON text as a value for audit details.
+fn json_text(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::from(text))
+}
+
+/// The audit event of a status change of `kind/id`.
+fn status_event(kind: &str, id: &str, from: &str, to: &str, error: Option<&str>) -> Event {
+    let action = match kind {
+        "order" => "order.status",
+        _ => "authorization.status",
+    };
+    Event::new(
+        action,
+        format!("{kind}/{id}"),
+        serde_json::json!({ "from": from, "to": to, "error": error.map(json_text) }),
+    )
+}
 
 /// Turns "no row changed" into `NotFound` for updates that must hit a row.
 fn one_row(changed: usize) -> Result<()> {
@@ -88,6 +112,7 @@ impl Store {
             pool,
             backend,
             writer: None,
+            auditor: None,
         };
         conn::migrate(&mut *store.conn()?)?;
         if let Some(path) = sqlite_path {
@@ -136,7 +161,16 @@ impl Store {
     /// same transaction (Conflict if it is bound already). Conflict on a duplicate thumbprint.
     pub fn insert_account(&self, account: &Account) -> Result<()> {
         let account = account.clone();
-        self.write(move |c| {
+        let event = Event::new(
+            "account.create",
+            format!("account/{}", account.id),
+            serde_json::json!({
+                "contact": json_text(&account.contact),
+                "eab_kid": account.eab_kid,
+                "jwk_thumbprint": account.jwk_thumbprint,
+            }),
+        );
+        self.write_audited(event, move |c| {
             if let Some(kid) = &account.eab_kid {
                 let bound = diesel::update(
                     eab_keys::table
@@ -176,7 +210,12 @@ impl Store {
     /// Updates contact and status.
     pub fn update_account(&self, id: &str, contact: &str, status: &str) -> Result<()> {
         let (id, contact, status) = (id.to_owned(), contact.to_owned(), status.to_owned());
-        self.write(move |c| {
+        let event = Event::new(
+            "account.update",
+            format!("account/{id}"),
+            serde_json::json!({ "contact": json_text(&contact), "status": status }),
+        );
+        self.write_audited(event, move |c| {
             one_row(
                 diesel::update(accounts::table.find(&id))
                     .set((accounts::contact.eq(&contact), accounts::status.eq(&status)))
@@ -188,7 +227,12 @@ impl Store {
     /// Replaces the account key (RFC 8555 §7.3.5); Conflict if another account has it.
     pub fn update_account_key(&self, id: &str, jwk: &str, thumbprint: &str) -> Result<()> {
         let (id, jwk, thumbprint) = (id.to_owned(), jwk.to_owned(), thumbprint.to_owned());
-        self.write(move |c| {
+        let event = Event::new(
+            "account.key_change",
+            format!("account/{id}"),
+            serde_json::json!({ "jwk_thumbprint": thumbprint }),
+        );
+        self.write_audited(event, move |c| {
             one_row(
                 diesel::update(accounts::table.find(&id))
                     .set((
@@ -210,7 +254,16 @@ impl Store {
         challenges: &[Challenge],
     ) -> Result<()> {
         let (order, authzs, challenges) = (order.clone(), authzs.to_vec(), challenges.to_vec());
-        self.write(move |c| {
+        let event = Event::new(
+            "order.create",
+            format!("order/{}", order.id),
+            serde_json::json!({
+                "account": order.account_id,
+                "identifiers": json_text(&order.identifiers),
+                "profile": order.profile,
+            }),
+        );
+        self.write_audited(event, move |c| {
             diesel::insert_into(orders::table)
                 .values(&order)
                 .execute(c)?;
@@ -268,11 +321,13 @@ impl Store {
             to.to_owned(),
             error.map(str::to_owned),
         );
-        self.write(move |c| {
+        self.write_maybe_audited(move |c| {
             let changed = diesel::update(orders::table.find(&id).filter(orders::status.eq(&from)))
                 .set((orders::status.eq(&to), orders::error.eq(&error)))
                 .execute(c)?;
-            Ok(changed == 1)
+            let event =
+                (changed == 1).then(|| status_event("order", &id, &from, &to, error.as_deref()));
+            Ok((changed == 1, event))
         })
     }
 
@@ -294,7 +349,7 @@ impl Store {
     /// Sets status only if the current status is `from`; returns whether it did.
     pub fn transition_authorization(&self, id: &str, from: &str, to: &str) -> Result<bool> {
         let (id, from, to) = (id.to_owned(), from.to_owned(), to.to_owned());
-        self.write(move |c| {
+        self.write_maybe_audited(move |c| {
             let changed = diesel::update(
                 authorizations::table
                     .find(&id)
@@ -302,7 +357,9 @@ impl Store {
             )
             .set(authorizations::status.eq(&to))
             .execute(c)?;
-            Ok(changed == 1)
+            let event =
+                (changed == 1).then(|| status_event("authorization", &id, &from, &to, None));
+            Ok((changed == 1, event))
         })
     }
 
@@ -348,7 +405,12 @@ impl Store {
     ) -> Result<()> {
         let status = if valid { "valid" } else { "invalid" };
         let (challenge_id, error) = (challenge_id.to_owned(), error.map(str::to_owned));
-        self.write(move |c| {
+        let event = Event::new(
+            "challenge.validated",
+            format!("challenge/{challenge_id}"),
+            serde_json::json!({ "status": status, "error": error.as_deref().map(json_text) }),
+        );
+        self.write_audited(event, move |c| {
             one_row(
                 diesel::update(challenges::table.find(&challenge_id))
                     .set((
@@ -386,16 +448,33 @@ impl Store {
     // --- certificates ---
 
     /// Inserts the certificate, moves its order from processing to valid with
-    /// `certificate_id` set and deletes its issuance job, in one transaction.
+    /// `certificate_id` set and deletes its issuance job, in one transaction. A certificate
+    /// of no order (admin-issued) is inserted alone.
     pub fn insert_certificate(&self, cert: &Certificate) -> Result<()> {
         let cert = cert.clone();
-        self.write(move |c| {
+        let event = Event::new(
+            "certificate.issue",
+            format!("certificate/{}", cert.serial),
+            serde_json::json!({
+                "origin": cert.origin,
+                "issuer": cert.issuer,
+                "order": cert.order_id,
+                "account": cert.account_id,
+                "subject": cert.subject,
+                "identifiers": json_text(&cert.identifiers),
+                "not_after": cert.not_after,
+            }),
+        );
+        self.write_audited(event, move |c| {
             diesel::insert_into(certificates::table)
                 .values(&cert)
                 .execute(c)?;
+            let Some(order_id) = &cert.order_id else {
+                return Ok(());
+            };
             let moved = diesel::update(
                 orders::table
-                    .find(&cert.order_id)
+                    .find(order_id)
                     .filter(orders::status.eq("processing")),
             )
             .set((
@@ -407,11 +486,10 @@ impl Store {
             .execute(c)?;
             if moved == 0 {
                 return Err(StoreError::Conflict(format!(
-                    "order {} is not processing",
-                    cert.order_id
+                    "order {order_id} is not processing"
                 )));
             }
-            diesel::delete(issuance_jobs::table.find(&cert.order_id)).execute(c)?;
+            diesel::delete(issuance_jobs::table.find(order_id)).execute(c)?;
             Ok(())
         })
     }
@@ -441,7 +519,7 @@ impl Store {
     /// Marks a valid certificate revoked; returns false if it was revoked already.
     pub fn revoke_certificate(&self, serial: &str, reason: i32, at: i64) -> Result<bool> {
         let serial = serial.to_owned();
-        self.write(move |c| {
+        self.write_maybe_audited(move |c| {
             let changed = diesel::update(
                 certificates::table
                     .filter(certificates::serial.eq(&serial))
@@ -453,7 +531,14 @@ impl Store {
                 certificates::revocation_reason.eq(Some(reason)),
             ))
             .execute(c)?;
-            Ok(changed == 1)
+            let event = (changed == 1).then(|| {
+                Event::new(
+                    "certificate.revoke",
+                    format!("certificate/{serial}"),
+                    serde_json::json!({ "reason": reason }),
+                )
+            });
+            Ok((changed == 1, event))
         })
     }
 
@@ -494,7 +579,12 @@ impl Store {
 
     pub fn insert_eab_key(&self, key: &EabKey) -> Result<()> {
         let key = key.clone();
-        self.write(move |c| {
+        let event = Event::new(
+            "eab.create",
+            format!("eab/{}", key.kid),
+            serde_json::json!({ "label": key.label }),
+        );
+        self.write_audited(event, move |c| {
             diesel::insert_into(eab_keys::table)
                 .values(&key)
                 .execute(c)?;
@@ -518,7 +608,7 @@ impl Store {
 
     pub fn revoke_eab_key(&self, kid: &str) -> Result<bool> {
         let kid = kid.to_owned();
-        self.write(move |c| {
+        self.write_maybe_audited(move |c| {
             let changed = diesel::update(
                 eab_keys::table
                     .find(&kid)
@@ -526,7 +616,9 @@ impl Store {
             )
             .set(eab_keys::revoked.eq(true))
             .execute(c)?;
-            Ok(changed == 1)
+            let event = (changed == 1)
+                .then(|| Event::new("eab.revoke", format!("eab/{kid}"), serde_json::json!({})));
+            Ok((changed == 1, event))
         })
     }
 }

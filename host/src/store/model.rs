@@ -83,8 +83,9 @@ pub struct Certificate {
     pub id: String,
     /// Lower-case hex, unique.
     pub serial: String,
-    pub account_id: String,
-    pub order_id: String,
+    /// The ACME account and order it was issued for; `None` for admin-issued certificates.
+    pub account_id: Option<String>,
+    pub order_id: Option<String>,
     /// Leaf first, PEM.
     pub chain_pem: String,
     /// JSON array of identifiers the certificate covers.
@@ -99,7 +100,18 @@ pub struct Certificate {
     pub created_at: i64,
     /// The issuer that signed it: "builtin" or an issuer plugin's name.
     pub issuer: String,
+    /// How it was requested: [`ORIGIN_ACME`], [`ORIGIN_ADMIN`] or [`ORIGIN_IDENTITY`].
+    pub origin: String,
+    /// Subject common name of admin-issued certificates; empty for ACME ones.
+    pub subject: String,
 }
+
+/// A certificate of an ACME order.
+pub const ORIGIN_ACME: &str = "acme";
+/// A certificate an admin issued through the admin API (from a CSR or with a generated key).
+pub const ORIGIN_ADMIN: &str = "admin";
+/// An admin API identity (`acmegate admin-cert issue`, or a client's renewal of its own).
+pub const ORIGIN_IDENTITY: &str = "identity";
 
 /// An External Account Binding key (RFC 8555 §7.3.4).
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]

@@ -70,8 +70,8 @@ diesel::table! {
     certificates (id) {
         id -> Text,
         serial -> Text,
-        account_id -> Text,
-        order_id -> Text,
+        account_id -> Nullable<Text>,
+        order_id -> Nullable<Text>,
         chain_pem -> Text,
         identifiers -> Text,
         not_before -> BigInt,
@@ -81,6 +81,8 @@ diesel::table! {
         revocation_reason -> Nullable<Integer>,
         created_at -> BigInt,
         issuer -> Text,
+        origin -> Text,
+        subject -> Text,
     }
 }
 
@@ -108,6 +110,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        resource -> Text,
+        details -> Text,
+        prev_mac -> Text,
+        mac -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        mac -> Text,
+        seal -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     eab_keys,
     accounts,
@@ -116,5 +140,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     challenges,
     certificates,
     issuance_jobs,
-    plugin_state
+    plugin_state,
+    audit_log,
+    audit_head
 );

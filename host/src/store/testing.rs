@@ -28,3 +28,11 @@ pub fn fresh_postgres_url() -> String {
 pub fn fresh_sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}", dir.join("acmegate.db").display())
 }
+
+/// Runs raw SQL on the store's database, as someone with direct database access could:
+/// tests use it to tamper with the audit log behind the gateway's back.
+pub fn execute_sql(store: &super::Store, sql: &str) -> usize {
+    diesel::sql_query(sql)
+        .execute(&mut *store.conn().expect("connection"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}

@@ -76,8 +76,8 @@ fn cert(id: &str, serial: &str, order: &str) -> Certificate {
     Certificate {
         id: id.into(),
         serial: serial.into(),
-        account_id: "a1".into(),
-        order_id: order.into(),
+        account_id: Some("a1".into()),
+        order_id: Some(order.into()),
         chain_pem: "PEM".into(),
         identifiers: "[]".into(),
         not_before: 1,
@@ -87,6 +87,8 @@ fn cert(id: &str, serial: &str, order: &str) -> Certificate {
         revocation_reason: None,
         created_at: 1,
         issuer: "builtin".into(),
+        origin: ORIGIN_ACME.into(),
+        subject: String::new(),
     }
 }
 
@@ -117,6 +119,7 @@ both_backends!(
     validation_outcomes,
     certificates_and_revocation,
     issuance_jobs_lease_and_settle,
+    audit_chain_detects_tampering,
 );
 
 fn accounts_and_keys(store: &Store) {
@@ -503,4 +506,143 @@ fn postgres_replicas_claim_each_job_once() {
     ids.dedup();
     assert_eq!(total, 40, "every job claimed");
     assert_eq!(ids.len(), 40, "no job claimed twice");
+}
+
+fn audit_key(seed: &[u8]) -> Auditor {
+    Auditor::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seed))
+}
+
+fn audit_entry(store: &Store, seq: i64) -> AuditEntry {
+    use schema::audit_log;
+    audit_log::table
+        .find(seq)
+        .select(AuditEntry::as_select())
+        .first(&mut *store.conn().unwrap())
+        .unwrap()
+}
+
+fn broken_at(store: &Store) -> (i64, String) {
+    match store.verify_audit().unwrap() {
+        Verdict::Broken { seq, reason } => (seq, reason),
+        intact => panic!("tampering went unnoticed: {intact:?}"),
+    }
+}
+
+fn audit_chain_detects_tampering(store: &Store) {
+    use schema::audit_log;
+    let store = store.clone().with_auditor(audit_key(b"test audit key"));
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact { entries: 0 }
+    );
+    store
+        .acting_as("acme:a1")
+        .insert_account(&account("a1", "tp1"))
+        .unwrap();
+    store.insert_order(&order("o1", "a1"), &[], &[]).unwrap();
+    assert!(store
+        .transition_order("o1", "pending", "ready", None)
+        .unwrap());
+    // A transition that does not happen and a write that fails leave no entry.
+    assert!(!store
+        .transition_order("o1", "pending", "ready", None)
+        .unwrap());
+    assert!(store.insert_account(&account("a2", "tp1")).is_err());
+    store
+        .acting_as("admin:ops (serial 01)")
+        .record(Event::new(
+            "crl.regenerate",
+            "crl/builtin",
+            serde_json::json!({}),
+        ))
+        .unwrap();
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact { entries: 4 }
+    );
+
+    let page = |filter: AuditFilter| {
+        store
+            .audit_entries(
+                &filter,
+                PageRequest {
+                    offset: 0,
+                    limit: 10,
+                },
+            )
+            .unwrap()
+    };
+    let by_actor = page(AuditFilter {
+        actor: Some("acme:a1".into()),
+        ..Default::default()
+    });
+    assert_eq!(by_actor.total, 1);
+    assert_eq!(by_actor.items[0].action, "account.create");
+    let orders = page(AuditFilter {
+        resource: Some("order/".into()),
+        ..Default::default()
+    });
+    assert_eq!(orders.total, 2);
+    assert_eq!(orders.items[0].action, "order.status", "newest first");
+    assert_eq!(
+        store
+            .audit_entries(
+                &AuditFilter::default(),
+                PageRequest {
+                    offset: 0,
+                    limit: 10
+                }
+            )
+            .unwrap()
+            .items[0]
+            .actor,
+        "admin:ops (serial 01)"
+    );
+
+    // Without the key nobody can make the chain check out.
+    let other = store.clone().with_auditor(audit_key(b"another key"));
+    assert_eq!(broken_at(&other).0, 1);
+
+    // An edited entry.
+    let original = audit_entry(&store, 2);
+    let set_details = |details: &str| {
+        diesel::update(audit_log::table.find(2))
+            .set(audit_log::details.eq(details))
+            .execute(&mut *store.conn().unwrap())
+            .unwrap();
+    };
+    set_details(r#"{"identifiers":[{"type":"dns","value":"evil.example"}]}"#);
+    let (seq, reason) = broken_at(&store);
+    assert_eq!(seq, 2);
+    assert!(reason.contains("edited"), "{reason}");
+    set_details(&original.details);
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact { entries: 4 }
+    );
+
+    // A deleted entry in the middle.
+    let third = audit_entry(&store, 3);
+    diesel::delete(audit_log::table.find(3))
+        .execute(&mut *store.conn().unwrap())
+        .unwrap();
+    let (seq, reason) = broken_at(&store);
+    assert_eq!(seq, 3);
+    assert!(reason.contains("missing"), "{reason}");
+    diesel::insert_into(audit_log::table)
+        .values(&third)
+        .execute(&mut *store.conn().unwrap())
+        .unwrap();
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact { entries: 4 }
+    );
+
+    // The newest entry cut off: the sealed head still names it.
+    diesel::delete(audit_log::table.find(4))
+        .execute(&mut *store.conn().unwrap())
+        .unwrap();
+    let (seq, reason) = broken_at(&store);
+    assert_eq!(seq, 4);
+    assert!(reason.contains("ends at entry 3"), "{reason}");
 }

@@ -131,7 +131,8 @@ pub async fn new_account(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem>
         created_at: now(),
     };
     let row = account.clone();
-    match gw.db(move |s| s.insert_account(&row)).await {
+    let actor = super::acme_actor(&account.id);
+    match gw.db_as(&actor, move |s| s.insert_account(&row)).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) if account.eab_kid.is_some() => {
             return Err(Problem::unauthorized(
@@ -221,9 +222,11 @@ pub async fn account(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, Pr
         }
     }
     let (aid, c, st) = (account.id.clone(), contact.clone(), status.clone());
-    gw.db(move |s| s.update_account(&aid, &c, &st))
-        .await
-        .map_err(|e| store_problem(e, "account"))?;
+    gw.db_as(&super::acme_actor(&account.id), move |s| {
+        s.update_account(&aid, &c, &st)
+    })
+    .await
+    .map_err(|e| store_problem(e, "account"))?;
     if status != account.status {
         tracing::info!(account = %account.id, "account deactivated");
     }
@@ -314,7 +317,9 @@ pub async fn key_change(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> 
     };
     let (aid, tp) = (account.id.clone(), new_tp.clone());
     match gw
-        .db(move |s| s.update_account_key(&aid, &jwk_text, &tp))
+        .db_as(&super::acme_actor(&account.id), move |s| {
+            s.update_account_key(&aid, &jwk_text, &tp)
+        })
         .await
     {
         Ok(()) => {}

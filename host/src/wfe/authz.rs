@@ -128,7 +128,9 @@ pub async fn authorization(gw: &Gateway, req: &Incoming, id: &str) -> Result<Rep
         }
         let (aid, from) = (authz.id.clone(), authz.status.clone());
         let moved = gw
-            .db(move |s| s.transition_authorization(&aid, &from, "deactivated"))
+            .db_as(&super::acme_actor(&authz.account_id), move |s| {
+                s.transition_authorization(&aid, &from, "deactivated")
+            })
             .await
             .map_err(|e| store_problem(e, "authorization"))?;
         if !moved {

@@ -26,7 +26,7 @@ pub async fn download(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, P
         .db(move |s| s.certificate(&cid))
         .await
         .map_err(|e| store_problem(e, "certificate"))?;
-    if cert.account_id != account.id {
+    if cert.account_id.as_deref() != Some(account.id.as_str()) {
         return Err(Problem::unauthorized(
             "this certificate belongs to another account",
         ));
@@ -46,7 +46,7 @@ struct Revocation {
 }
 
 /// The first certificate of a PEM chain, as DER.
-fn leaf_der(chain_pem: &str) -> Option<Vec<u8>> {
+pub(crate) fn leaf_der(chain_pem: &str) -> Option<Vec<u8>> {
     let mut reader = std::io::BufReader::new(chain_pem.as_bytes());
     let first = rustls_pemfile::certs(&mut reader)
         .next()?
@@ -84,7 +84,7 @@ pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
         );
     }
     match &signed.account {
-        Some(account) if account.id == cert.account_id => {}
+        Some(account) if cert.account_id.as_deref() == Some(account.id.as_str()) => {}
         Some(account) => {
             // RFC 8555 §7.6: another account needs valid authorizations for every name.
             let names: Vec<Identifier> =
@@ -112,6 +112,24 @@ pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
         // Signed with `jwk`: it must be the certificate's own key (§7.6).
         None => signed.jws.verify_with_spki(&info.spki_der)?,
     }
+    let actor = match &signed.account {
+        Some(account) => super::acme_actor(&account.id),
+        None => "acme:certificate-key".to_string(),
+    };
+    revoke_stored(gw, &cert, &der, reason, &actor).await?;
+    Ok(Reply::empty(StatusCode::OK))
+}
+
+/// Revokes a stored certificate (`der` is its leaf) at its issuer, then in the store, and
+/// rebuilds the CRL: the one path for ACME clients and admins. `actor` is who asked, for the
+/// audit log.
+pub(crate) async fn revoke_stored(
+    gw: &Gateway,
+    cert: &crate::store::Certificate,
+    der: &[u8],
+    reason: i32,
+    actor: &str,
+) -> Result<(), Problem> {
     if cert.status == "revoked" {
         return Err(Problem::already_revoked(
             "the certificate is already revoked",
@@ -125,7 +143,7 @@ pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
     })?;
     issuer
         .revoke(RevokeRequest {
-            certificate: &der,
+            certificate: der,
             serial_hex: &cert.serial,
             reason: u8::try_from(reason).unwrap_or(0),
         })
@@ -139,7 +157,7 @@ pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
         })?;
     let serial = cert.serial.clone();
     let done = gw
-        .db(move |s| s.revoke_certificate(&serial, reason, now()))
+        .db_as(actor, move |s| s.revoke_certificate(&serial, reason, now()))
         .await
         .map_err(|e| store_problem(e, "certificate"))?;
     if !done {
@@ -150,5 +168,5 @@ pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
     gw.crl.invalidate();
     gw.metrics.revocation();
     tracing::info!(serial = %cert.serial, reason, "certificate revoked");
-    Ok(Reply::empty(StatusCode::OK))
+    Ok(())
 }

@@ -14,6 +14,27 @@ pub const CRL_PATH: &str = "/ca/crl.der";
 pub const CRL_PEM_PATH: &str = "/ca/crl.pem";
 pub const READY_PATH: &str = "/ready";
 pub const METRICS_PATH: &str = "/metrics";
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// The OpenAPI 3.1 description of the admin and public routes (docs/openapi.json), served at
+/// [`OPENAPI_PATH`]; a test holds it in sync with [`PUBLIC_ROUTES`] and the admin router.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// Every public (unauthenticated, GET) route outside ACME; `{name}` matches one segment.
+pub const PUBLIC_ROUTES: &[&str] = &[
+    "/health",
+    READY_PATH,
+    METRICS_PATH,
+    ROOT_PEM_PATH,
+    INTERMEDIATE_PEM_PATH,
+    INTERMEDIATE_DER_PATH,
+    CRL_PATH,
+    CRL_PEM_PATH,
+    "/ca/issuers/{name}/crl.der",
+    "/ca/issuers/{name}/crl.pem",
+    "/ca/issuers/{name}/ca.pem",
+    OPENAPI_PATH,
+];
 
 pub fn directory(gw: &Gateway) -> Reply {
     let c = &gw.config.acme;
@@ -53,6 +74,7 @@ pub fn public(gw: &Gateway, method: &Method, path: &str) -> Option<Reply> {
             "application/x-pem-file",
             gw.ca.intermediate_pem(),
         ),
+        OPENAPI_PATH => Reply::bytes(StatusCode::OK, "application/json", OPENAPI),
         // RFC 5280 §4.2.2.1: caIssuers points at a DER certificate.
         INTERMEDIATE_DER_PATH => Reply::bytes(
             StatusCode::OK,

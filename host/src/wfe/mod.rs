@@ -5,7 +5,7 @@
 mod account;
 mod auth;
 mod authz;
-mod cert;
+pub(crate) mod cert;
 pub mod crl;
 pub mod directory;
 pub mod ids;
@@ -57,6 +57,8 @@ pub struct Gateway {
     pub order_policy: Option<crate::plugins::ValidatorPlugin>,
     /// Hot reloads done and failed since start.
     pub plugin_reloads: Arc<crate::plugins::watcher::ReloadStats>,
+    /// Every configured plugin as loaded (the handles follow hot reloads), for status.
+    pub loaded_plugins: Vec<crate::plugins::watcher::Watched>,
 }
 
 impl Gateway {
@@ -96,13 +98,30 @@ impl Gateway {
         self.issuers.get(name).cloned()
     }
 
-    /// Runs blocking store work off the async executor.
+    /// Runs blocking store work off the async executor. Changes are audited as the
+    /// gateway's own ([`crate::store::audit::SYSTEM_ACTOR`]); see [`Gateway::db_as`].
     pub async fn db<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let store = self.store.clone();
+        Self::run_db(self.store.clone(), f).await
+    }
+
+    /// [`Gateway::db`] with the changes attributed to `actor` in the audit log.
+    pub async fn db_as<T, F>(&self, actor: &str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::run_db(self.store.acting_as(actor), f).await
+    }
+
+    async fn run_db<T, F>(store: Store, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
@@ -281,7 +300,7 @@ fn route_label(path: &str) -> String {
         }
         ["acme", "directory" | "new-nonce" | "new-account" | "new-order" | "revoke-cert" | "key-change"]
         | ["ca", "root.pem" | "intermediate.pem" | "intermediate.der" | "crl.der" | "crl.pem"]
-        | ["health" | "ready" | "metrics"] => path.to_string(),
+        | ["health" | "ready" | "metrics" | "openapi.json"] => path.to_string(),
         _ => "other".to_string(),
     }
 }
@@ -298,6 +317,11 @@ pub(crate) fn rfc3339(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How the audit log names an ACME account acting through its key.
+pub fn acme_actor(account_id: &str) -> String {
+    format!("acme:{account_id}")
 }
 
 pub(crate) fn now() -> i64 {

@@ -121,9 +121,11 @@ pub async fn new_order(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
         authzs.push(authz);
     }
     let (o, a, c) = (order.clone(), authzs.clone(), challenges);
-    gw.db(move |s| s.insert_order(&o, &a, &c))
-        .await
-        .map_err(|e| store_problem(e, "order"))?;
+    gw.db_as(&super::acme_actor(&account.id), move |s| {
+        s.insert_order(&o, &a, &c)
+    })
+    .await
+    .map_err(|e| store_problem(e, "order"))?;
     gw.metrics.order("pending");
     tracing::info!(order = %order.id, account = %account.id, names = %order.identifiers, "order created");
     let object = order_object(
@@ -198,9 +200,11 @@ async fn load_order(
         });
         let err = error.clone();
         // Losing this race only means another request recorded the same transition.
-        gw.db(move |s| s.transition_order(&oid, from, to, err.as_deref()))
-            .await
-            .map_err(|e| store_problem(e, "order"))?;
+        gw.db_as(&super::acme_actor(&order.account_id), move |s| {
+            s.transition_order(&oid, from, to, err.as_deref())
+        })
+        .await
+        .map_err(|e| store_problem(e, "order"))?;
         gw.metrics.order(current.as_str());
         order.status = current.as_str().into();
         if order.error.is_none() {
@@ -261,7 +265,9 @@ pub async fn finalize(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Rep
     let job = issuance::new_job(gw, &order.id, &profile.issuer, &der);
     let queued = job.clone();
     let moved = gw
-        .db(move |s| s.begin_issuance(&queued))
+        .db_as(&super::acme_actor(&order.account_id), move |s| {
+            s.begin_issuance(&queued)
+        })
         .await
         .map_err(|e| store_problem(e, "order"))?;
     if !moved {

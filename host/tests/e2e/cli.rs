@@ -75,38 +75,176 @@ fn init_migrate_and_eab_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_defaults_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = acmegate(dir.path())
-        .arg("serve")
-        .env("ACMEGATE_SERVER_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut directory = None;
-    for _ in 0..5 {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(url) = line.strip_prefix("ACME directory:") {
-            directory = Some(url.trim().to_string());
-            break;
-        }
-    }
-    let directory = directory.expect("serve prints the directory URL");
+    let served = serve_in(dir.path());
     // Defaults: SQLite file, CA, and the secret beside (not inside) the data directory.
     assert!(dir.path().join("acmegate-data/acmegate.db").exists());
     assert!(dir.path().join("acmegate-secrets/ca.key").exists());
     let root = std::fs::read(dir.path().join("acmegate-data/ca/root.pem")).unwrap();
     let key = acmegate::client::AccountKey::generate(acmegate::client::KeyAlg::Es256).unwrap();
-    let mut c = acmegate::client::AcmeClient::connect(&directory, &root, key)
+    let mut c = acmegate::client::AcmeClient::connect(&served.directory, &root, key)
         .await
         .unwrap();
     assert_eq!(c.new_account(&[], None).await.unwrap().status, 201);
     // SIGTERM: graceful shutdown and a clean exit.
+    sigterm(served.child);
+}
+
+/// A running `acmegate serve`.
+struct Served {
+    child: std::process::Child,
+    directory: String,
+    admin_port: u16,
+    /// Kept open: the gateway logs to it, and a closed pipe would fail its writes.
+    _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+/// Starts `acmegate serve` in `dir` on its defaults, except for ephemeral ports, and reads
+/// the ACME directory URL and the admin API address it prints.
+fn serve_in(dir: &std::path::Path) -> Served {
+    let mut child = acmegate(dir)
+        .arg("serve")
+        .env("ACMEGATE_SERVER_LISTEN", "127.0.0.1:0")
+        .env("ACMEGATE_ADMIN_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut directory, mut admin_port) = (None, None);
+    for line in lines.by_ref().take(6).map_while(Result::ok) {
+        if let Some(url) = line.strip_prefix("ACME directory:") {
+            directory = Some(url.trim().to_string());
+        }
+        if let Some(rest) = line.strip_prefix("Admin API (mTLS): https://127.0.0.1:") {
+            admin_port = rest.split('/').next().and_then(|p| p.parse().ok());
+            break;
+        }
+    }
+    match (directory, admin_port) {
+        (Some(directory), Some(admin_port)) => Served {
+            child,
+            directory,
+            admin_port,
+            _stdout: lines,
+        },
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve did not print the ACME directory and the admin API address");
+        }
+    }
+}
+
+fn sigterm(mut child: std::process::Child) {
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert!(child.wait().unwrap().success());
+}
+
+/// The shell commands of the README's admin API example, as the README shows them.
+fn readme_admin_example() -> String {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("<!-- admin-example:start -->")
+        .expect("example start marker");
+    let end = readme
+        .find("<!-- admin-example:end -->")
+        .expect("example end marker");
+    let block = &readme[start..end];
+    let body = block
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(body, _)| body)
+        .expect("a sh code block between the markers");
+    body.to_string()
+}
+
+/// The README's curl examples, run as written against `acmegate serve` on its defaults (only
+/// the ports differ), then `acmegate audit verify` before and after someone edits the audit
+/// log in the database.
+#[test]
+fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_in(dir.path());
+    let admin_port = served.admin_port;
+    let script = readme_admin_example()
+        .replace("cargo run --release --", BIN)
+        .replace("localhost:9443", &format!("localhost:{admin_port}"))
+        // Fail on HTTP errors, and keep each answer for the checks below.
+        .replace("curl ", "curl -sS --fail -w '\\n' ");
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env_remove("ACMEGATE_CONFIG")
+        .env("ACMEGATE_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "README example failed:\n{script}\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in ["cert.pem", "key.pem", "identity.p12", "ca.pem"] {
+        assert!(dir.path().join("alice").join(file).exists(), "alice/{file}");
+    }
+    assert!(
+        stdout.contains(r#""total":0"#),
+        "nothing expires yet: {stdout}"
+    );
+    assert!(stdout.contains(r#""hmac_key""#), "{stdout}");
+    assert!(stdout.contains(r#""intact":true"#), "{stdout}");
+    let p12 = Command::new("openssl")
+        .args(["pkcs12", "-nokeys", "-passin", "pass:changeit", "-in"])
+        .arg(dir.path().join("printer.p12"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&p12.stdout).contains("printer.internal"),
+        "{}",
+        String::from_utf8_lossy(&p12.stderr)
+    );
+    sigterm(served.child);
+
+    let verified = stdout_of(acmegate(dir.path()).args(["audit", "verify"]));
+    assert!(verified.contains("intact"), "{verified}");
+    // Someone with access to the database file edits the EAB key's entry.
+    let store = acmegate::store::Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("acmegate-data/acmegate.db").display()
+    ))
+    .unwrap();
+    let changed = acmegate::store::testing::execute_sql(
+        &store,
+        "UPDATE audit_log SET details = '{\"label\":\"someone-else\"}' WHERE action = 'eab.create'",
+    );
+    assert_eq!(changed, 1);
+    let seq: Vec<acmegate::store::AuditEntry> = store
+        .audit_entries(
+            &acmegate::store::AuditFilter {
+                action: Some("eab.create".into()),
+                ..Default::default()
+            },
+            acmegate::store::PageRequest {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .unwrap()
+        .items;
+    drop(store);
+    let out = acmegate(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("BROKEN at entry {}", seq[0].seq)),
+        "{text}"
+    );
 }

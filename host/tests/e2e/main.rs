@@ -3,6 +3,7 @@
 //! checks. One test binary, so that the gateway library is linked once.
 
 mod acme_upstream;
+mod admin_api;
 mod certbot;
 mod cli;
 mod issuance;

@@ -63,6 +63,8 @@ impl Harness {
         config.validation.tlsalpn01_port = free_port();
         config.validation.dns_resolver = dns.addr().to_string();
         config.validation.timeout_seconds = 5;
+        // The admin API on an ephemeral port, so that tests can run side by side.
+        config.admin.listen = "127.0.0.1:0".into();
         if backend == Backend::Postgres {
             config.database_url = acmegate::store::testing::fresh_postgres_url();
         }

@@ -1,0 +1,100 @@
+//! ACME accounts and their orders, as operators see them: list, get, deactivate an account.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use super::views::{self, Paging};
+use super::{AdminRequest, ApiError};
+use crate::store::OrderFilter;
+use crate::wfe::{Gateway, Reply};
+
+/// Account and order states a filter may name.
+const ACCOUNT_STATES: &[&str] = &["valid", "deactivated", "revoked"];
+const ORDER_STATES: &[&str] = &["pending", "ready", "processing", "valid", "invalid"];
+
+/// The query's `key`, which must be one of `allowed` when present.
+pub(super) fn state_filter(
+    req: &AdminRequest,
+    key: &str,
+    allowed: &[&str],
+) -> Result<Option<String>, ApiError> {
+    match req.query.get(key) {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v.clone())),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "{key} {v:?} is not one of {allowed:?}"
+        ))),
+    }
+}
+
+pub async fn list_accounts(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
+    let status = state_filter(req, "status", ACCOUNT_STATES)?;
+    let page = gw
+        .db(move |s| s.list_accounts(status.as_deref(), paging.request()))
+        .await
+        .map_err(|e| ApiError::store(e, "accounts"))?;
+    Ok(paging.reply(page, views::account))
+}
+
+pub async fn get_account(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let id = req.param(0).to_owned();
+    let account = gw
+        .db(move |s| s.account(&id))
+        .await
+        .map_err(|e| ApiError::store(e, "account"))?;
+    Ok(Reply::json(StatusCode::OK, &views::account(&account)))
+}
+
+/// Deactivates an account (RFC 8555 §7.3.6 as if the subscriber asked): its key can no longer
+/// order or revoke; its certificates stay valid until revoked one by one.
+pub async fn deactivate_account(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let id = req.param(0).to_owned();
+    let account = {
+        let id = id.clone();
+        gw.db(move |s| s.account(&id))
+            .await
+            .map_err(|e| ApiError::store(e, "account"))?
+    };
+    if account.status != "valid" {
+        return Err(ApiError::conflict(format!(
+            "account {id} is {}; only a valid account can be deactivated",
+            account.status
+        )));
+    }
+    let contact = account.contact.clone();
+    gw.db_as(&req.caller.actor(), move |s| {
+        s.update_account(&id, &contact, "deactivated")
+    })
+    .await
+    .map_err(|e| ApiError::store(e, "account"))?;
+    tracing::info!(account = %account.id, actor = %req.caller.actor(), "account deactivated by an admin");
+    let updated = crate::store::Account {
+        status: "deactivated".into(),
+        ..account
+    };
+    Ok(Reply::json(StatusCode::OK, &views::account(&updated)))
+}
+
+pub async fn list_orders(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
+    let filter = OrderFilter {
+        account_id: req.query.get("account").cloned(),
+        status: state_filter(req, "status", ORDER_STATES)?,
+    };
+    let page = gw
+        .db(move |s| s.list_orders(&filter, paging.request()))
+        .await
+        .map_err(|e| ApiError::store(e, "orders"))?;
+    Ok(paging.reply(page, views::order))
+}
+
+pub async fn get_order(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let id = req.param(0).to_owned();
+    let order = gw
+        .db(move |s| s.order(&id))
+        .await
+        .map_err(|e| ApiError::store(e, "order"))?;
+    Ok(Reply::json(StatusCode::OK, &views::order(&order)))
+}

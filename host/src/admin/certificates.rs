@@ -1,0 +1,358 @@
+//! Certificates, as operators handle them: list with filters, get, revoke with a reason, issue
+//! from a CSR under a profile, and issue with a key the gateway generates (the uPKI `generate`
+//! use case: a device that cannot make its own key gets a PEM bundle or a PKCS#12).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::keygen::Delivery;
+use super::views::{self, Paging};
+use super::{AdminRequest, ApiError};
+use crate::acme::Identifier;
+use crate::ca::{Csr, Profile};
+use crate::issuance::{IssueError, IssueOutcome, IssueRequest, IssuedChain};
+use crate::store::{Certificate, CertificateFilter};
+use crate::wfe::{ids, now, Gateway, Reply};
+
+/// How long an admin issuance waits for an issuer that answers "pending" before giving up:
+/// the caller holds an HTTP request open meanwhile.
+const ISSUE_WAIT: Duration = Duration::from_secs(60);
+
+pub async fn list(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
+    let q = &req.query;
+    let filter = CertificateFilter {
+        name: q.get("name").map(|n| n.to_ascii_lowercase()),
+        serial: q.get("serial").map(|s| normalize_serial(s)),
+        status: super::acme::state_filter(req, "status", &["valid", "revoked"])?,
+        expiring_before: q
+            .get("expiring_before")
+            .map(|t| parse_time(t))
+            .transpose()?,
+        origin: super::acme::state_filter(req, "origin", &["acme", "admin", "identity"])?,
+    };
+    let page = gw
+        .db(move |s| s.list_certificates(&filter, paging.request()))
+        .await
+        .map_err(|e| ApiError::store(e, "certificates"))?;
+    Ok(paging.reply(page, views::certificate))
+}
+
+/// `ab:CD:01` and `0xABCD01` as the store keeps serials: lower-case hex, no separators.
+fn normalize_serial(serial: &str) -> String {
+    let s = serial.trim().trim_start_matches("0x").replace(':', "");
+    s.trim_start_matches('0').to_ascii_lowercase()
+}
+
+/// A point in time: RFC 3339, Unix seconds, or `<n>d` (days from now).
+pub(super) fn parse_time(text: &str) -> Result<i64, ApiError> {
+    if let Some(days) = text.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
+        return Ok(now() + days * 86_400);
+    }
+    if let Ok(unix) = text.parse::<i64>() {
+        return Ok(unix);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{text:?} is not a time: use RFC 3339, Unix seconds or days from now like 30d"
+            ))
+        })
+}
+
+/// The stored certificate with this serial.
+pub(super) async fn by_serial(gw: &Gateway, serial: &str) -> Result<Certificate, ApiError> {
+    let serial = normalize_serial(serial);
+    gw.db(move |s| s.certificate_by_serial(&serial))
+        .await
+        .map_err(|e| ApiError::store(e, "certificate"))
+}
+
+pub async fn get(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let cert = by_serial(gw, req.param(0)).await?;
+    Ok(Reply::json(StatusCode::OK, &detailed(&cert)))
+}
+
+/// The listing view plus the PEM chain and what the leaf itself says.
+fn detailed(cert: &Certificate) -> Value {
+    let mut view = views::certificate(cert);
+    view["chain_pem"] = Value::from(cert.chain_pem.clone());
+    if let Some(der) = crate::wfe::cert::leaf_der(&cert.chain_pem) {
+        if let Ok(info) = crate::ca::certificate_info(&der) {
+            let fingerprint = ring::digest::digest(&ring::digest::SHA256, &der);
+            view["parsed"] = serde_json::json!({
+                "subject_cn": info.subject_cn,
+                "subject_ou": info.subject_units,
+                "dns_names": info.dns_names,
+                "ip_addresses": info.ip_addrs,
+                "not_before": crate::wfe::rfc3339(info.not_before),
+                "not_after": crate::wfe::rfc3339(info.not_after),
+                "sha256_fingerprint": hex(fingerprint.as_ref()),
+            });
+        }
+    }
+    view
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn revoke(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let reason = req.json::<views::RevokeBody>()?.reason()?;
+    let cert = by_serial(gw, req.param(0)).await?;
+    revoke_certificate(gw, &cert, reason, &req.caller.actor()).await?;
+    let updated = by_serial(gw, &cert.serial).await?;
+    Ok(Reply::json(StatusCode::OK, &views::certificate(&updated)))
+}
+
+/// Revokes `cert` at its issuer and in the store; the CRL is rebuilt before the next
+/// admin connection is accepted.
+pub(super) async fn revoke_certificate(
+    gw: &Gateway,
+    cert: &Certificate,
+    reason: i32,
+    actor: &str,
+) -> Result<(), ApiError> {
+    let der = crate::wfe::cert::leaf_der(&cert.chain_pem).ok_or_else(|| {
+        ApiError::internal(format!("stored chain of {} is unreadable", cert.serial))
+    })?;
+    crate::wfe::cert::revoke_stored(gw, cert, &der, reason, actor).await?;
+    tracing::info!(serial = %cert.serial, reason, %actor, "certificate revoked through the admin API");
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    /// PEM, or base64/base64url DER.
+    csr: String,
+    profile: Option<String>,
+}
+
+pub async fn issue(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let body: IssueBody = req.json()?;
+    let csr = parse_csr_text(&body.csr)?;
+    let profile = profile(gw, body.profile.as_deref())?;
+    let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
+    tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate issued from a CSR through the admin API");
+    Ok(Reply::json(StatusCode::CREATED, &detailed(&cert)))
+}
+
+/// The named profile, or the ACME default one.
+fn profile(gw: &Gateway, name: Option<&str>) -> Result<Profile, ApiError> {
+    let name = name.unwrap_or(&gw.config.acme.default_profile);
+    gw.profile(name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = gw.profiles.iter().map(|p| p.name.as_str()).collect();
+        ApiError::bad_request(format!("unknown profile {name:?}; known: {known:?}"))
+    })
+}
+
+/// A CSR given as PEM or as base64 (standard or url-safe) DER, with its signature verified.
+pub(super) fn parse_csr_text(text: &str) -> Result<Csr, ApiError> {
+    use base64::Engine;
+    let text = text.trim();
+    let der = if text.starts_with("-----BEGIN") {
+        let mut reader = text.as_bytes();
+        match rustls_pemfile::read_one(&mut reader) {
+            Ok(Some(rustls_pemfile::Item::Csr(der))) => der.to_vec(),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "csr is PEM but not a CERTIFICATE REQUEST",
+                ))
+            }
+        }
+    } else {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(compact.trim_end_matches('='))
+            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(&compact))
+            .map_err(|_| ApiError::bad_request("csr is neither PEM nor base64 DER"))?
+    };
+    crate::ca::parse_csr(&der).map_err(|e| ApiError::from(crate::wfe::ca_problem(e)))
+}
+
+/// Issues `csr` (for exactly the names it asks) under `profile` through the profile's issuer,
+/// and stores the result as an admin-issued certificate.
+async fn issue_from_csr(
+    gw: &Arc<Gateway>,
+    csr: Csr,
+    profile: &Profile,
+    actor: &str,
+) -> Result<Certificate, ApiError> {
+    if csr.dns_names.is_empty() && csr.ip_addrs.is_empty() {
+        return Err(ApiError::bad_request(
+            "the CSR names no DNS name or IP address (in its SANs or CN)",
+        ));
+    }
+    let identifiers: Vec<Identifier> = csr
+        .dns_names
+        .iter()
+        .cloned()
+        .map(Identifier::dns)
+        .chain(csr.ip_addrs.iter().map(|ip| Identifier::ip(*ip)))
+        .collect();
+    let subject = csr
+        .common_name
+        .clone()
+        .unwrap_or_else(|| identifiers[0].value.clone());
+    // An issuer recognises retries of one request by this URL.
+    let request_url = format!("{}/api/v1/certificates#{}", gw.base_url, ids::new_id());
+    let request = IssueRequest {
+        dns_names: csr.dns_names.clone(),
+        ip_addrs: csr.ip_addrs.clone(),
+        csr,
+        profile: profile.clone(),
+        order_url: request_url.clone(),
+        account_url: request_url,
+    };
+    let chain = issue_and_wait(gw, &profile.issuer, request).await?;
+    let cert = Certificate {
+        id: ids::new_id(),
+        serial: chain.serial_hex,
+        account_id: None,
+        order_id: None,
+        chain_pem: chain.chain_pem,
+        identifiers: serde_json::to_string(&identifiers).unwrap_or_else(|_| "[]".into()),
+        not_before: chain.not_before,
+        not_after: chain.not_after,
+        status: "valid".into(),
+        revoked_at: None,
+        revocation_reason: None,
+        created_at: now(),
+        issuer: profile.issuer.clone(),
+        origin: crate::store::ORIGIN_ADMIN.into(),
+        subject,
+    };
+    store_certificate(gw, cert, actor).await
+}
+
+/// Stores a certificate issued outside an ACME order, issued at `actor`'s request.
+pub(super) async fn store_certificate(
+    gw: &Gateway,
+    cert: Certificate,
+    actor: &str,
+) -> Result<Certificate, ApiError> {
+    let row = cert.clone();
+    gw.db_as(actor, move |s| s.insert_certificate(&row))
+        .await
+        .map_err(|e| ApiError::store(e, "certificate"))?;
+    Ok(cert)
+}
+
+/// Issues through `issuer_name`, polling an issuer that defers for up to [`ISSUE_WAIT`].
+async fn issue_and_wait(
+    gw: &Gateway,
+    issuer_name: &str,
+    request: IssueRequest,
+) -> Result<IssuedChain, ApiError> {
+    let issuer = gw
+        .issuer(issuer_name)
+        .ok_or_else(|| ApiError::internal(format!("issuer {issuer_name:?} is not loaded")))?;
+    let deadline = tokio::time::Instant::now() + ISSUE_WAIT;
+    let started = std::time::Instant::now();
+    let mut outcome = issuer.issue(request.clone()).await;
+    loop {
+        match outcome {
+            Ok(IssueOutcome::Issued(chain)) => {
+                gw.metrics.issuance(started.elapsed());
+                return Ok(chain);
+            }
+            Ok(IssueOutcome::Pending {
+                handle,
+                retry_after,
+            }) => {
+                let wait = Duration::from_secs(u64::from(retry_after.clamp(1, 10)));
+                if tokio::time::Instant::now() + wait > deadline {
+                    return Err(ApiError::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "issuer_pending",
+                        format!(
+                            "issuer {issuer_name:?} has not issued within {} s (handle {handle})",
+                            ISSUE_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                tokio::time::sleep(wait).await;
+                outcome = issuer.poll(&handle, &request).await;
+            }
+            Err(IssueError::Rejected(problem)) => return Err(problem.into()),
+            Err(other) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "issuer_unavailable",
+                    format!("issuer {issuer_name:?} failed: {other}"),
+                ))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerateBody {
+    common_name: Option<String>,
+    #[serde(default)]
+    dns_names: Vec<String>,
+    #[serde(default)]
+    ip_addresses: Vec<IpAddr>,
+    profile: Option<String>,
+    /// `p256` (default), `p384`, `rsa2048` or `rsa3072`.
+    #[serde(default)]
+    key_type: Option<String>,
+    /// `pem` (default: JSON with the key and chain in PEM) or `pkcs12` (binary).
+    #[serde(default)]
+    format: Option<String>,
+    /// Protects the PKCS#12; required for it.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+pub async fn generate(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let body: GenerateBody = req.json()?;
+    let delivery = Delivery::from_request(body.format.as_deref(), body.password.clone())?;
+    let profile = profile(gw, body.profile.as_deref())?;
+    let key_type = body.key_type.clone().unwrap_or_else(|| "p256".into());
+    let (key, csr_der) = tokio::task::spawn_blocking(move || {
+        super::keygen::key_and_csr(
+            &key_type,
+            body.common_name.as_deref(),
+            &body.dns_names,
+            &body.ip_addresses,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("key generation task failed: {e}")))??;
+    let csr =
+        crate::ca::parse_csr(&csr_der).map_err(|e| ApiError::from(crate::wfe::ca_problem(e)))?;
+    let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
+    tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate with a generated key issued through the admin API");
+    delivery.reply(&cert, detailed(&cert), &key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_normalized() {
+        assert_eq!(normalize_serial("0A:1b:FF"), "a1bff");
+        assert_eq!(normalize_serial("0x00ab"), "ab");
+        assert_eq!(normalize_serial(" deadbeef "), "deadbeef");
+    }
+
+    #[test]
+    fn times_in_three_spellings() {
+        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(parse_time("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
+        let in_30_days = parse_time("30d").unwrap() - now();
+        assert!((30 * 86_400 - 2..=30 * 86_400).contains(&in_30_days));
+        assert!(parse_time("next week").is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! The mTLS admin API: its own listener, where only a client certificate that chains to the
+//! gateway's CA (or a configured admin CA) and is not revoked gets an answer.
+//!
+//! Layout: [`tls`] builds the listener's rustls configuration (client certificates checked
+//! against the CA and the current CRL); [`auth`] turns the verified certificate into a
+//! [`Caller`] with a role; [`routes`] is the one table of routes, which dispatch, the tests and
+//! the OpenAPI check all read; the handlers live in one file per resource family
+//! (`acme` for accounts and orders, `certificates`, `eab`, `client`, `operations`).
+//!
+//! Unlike the ACME side, answers are plain JSON: lists are `{items, total, page, per_page}`,
+//! errors `{error, detail}` ([`ApiError`]).
+
+mod acme;
+pub mod auth;
+mod certificates;
+pub mod client;
+pub mod eab;
+mod error;
+pub mod keygen;
+mod operations;
+pub mod routes;
+pub mod tls;
+mod views;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+
+use crate::wfe::{Body, Gateway, Reply};
+
+pub use auth::{Caller, Role};
+pub use error::ApiError;
+pub use routes::{Route, ROUTES};
+
+/// A request as the admin handlers see it: who asks, the path parameters of the matched route,
+/// the query and the body (already size-limited).
+#[derive(Debug)]
+pub struct AdminRequest {
+    pub caller: Caller,
+    pub params: Vec<String>,
+    pub query: BTreeMap<String, String>,
+    pub body: Bytes,
+}
+
+impl AdminRequest {
+    /// The `n`th path parameter of the route (`{id}`, `{serial}`, ...).
+    pub fn param(&self, n: usize) -> &str {
+        self.params.get(n).map(String::as_str).unwrap_or_default()
+    }
+
+    /// The body as JSON of type `T`; an empty body is `{}`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let body: &[u8] = if self.body.is_empty() {
+            b"{}"
+        } else {
+            &self.body
+        };
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))
+    }
+}
+
+/// Entry point for every HTTP request on the admin listener. `peer` is the leaf certificate
+/// the client presented (already verified by the TLS layer), if any.
+pub async fn handle<B>(
+    gw: Arc<Gateway>,
+    peer: Option<Arc<Vec<u8>>>,
+    req: Request<B>,
+) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let route = routes::find(parts.method.as_str(), &path);
+    let label = route.as_ref().map_or("other", |(r, _)| r.path);
+    let reply = match serve(&gw, peer, parts, body, route).await {
+        Ok(reply) => reply,
+        Err(e) => e.into_reply(),
+    };
+    gw.metrics.request(label, reply.status.as_u16());
+    tracing::debug!(%path, status = reply.status.as_u16(), "admin request");
+    reply.into_response()
+}
+
+async fn serve<B>(
+    gw: &Arc<Gateway>,
+    peer: Option<Arc<Vec<u8>>>,
+    parts: http::request::Parts,
+    body: B,
+    route: Option<(&'static Route, Vec<String>)>,
+) -> Result<Reply, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // The body is read first (bounded) so that an early refusal does not reset an HTTP/2
+    // stream the client is still sending on.
+    let body = read_body(body, gw.config.server.max_body_bytes).await?;
+    // Who asks comes next: without a verified, unrevoked certificate nothing is answered, not
+    // even whether a route exists.
+    let caller = auth::authenticate(gw, peer.as_deref().map(Vec::as_slice)).await?;
+    let Some((route, params)) = route else {
+        let allowed = routes::allowed_methods(parts.uri.path());
+        if !allowed.is_empty() {
+            return Err(ApiError::new(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} takes {}", parts.uri.path(), allowed.join(", ")),
+            ));
+        }
+        return Err(ApiError::not_found(format!(
+            "no admin route {} {}",
+            parts.method,
+            parts.uri.path()
+        )));
+    };
+    caller.require(route.role)?;
+    let req = AdminRequest {
+        caller,
+        params,
+        query: parse_query(parts.uri.query()),
+        body,
+    };
+    routes::dispatch(gw, route, &req).await
+}
+
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body exceeds {limit} bytes"),
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "failed to read the request body: {e}"
+        ))),
+    }
+}
+
+/// `a=1&b=x%20y` as a map; a repeated key keeps its last value.
+fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}

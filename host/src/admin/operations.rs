@@ -1,0 +1,138 @@
+//! Running the PKI: profiles, the CRL, plugin status.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use super::views::Paging;
+use super::{AdminRequest, ApiError};
+use crate::store::{AuditEntry, AuditFilter, Event, Verdict};
+use crate::wfe::{directory, Gateway, Reply};
+
+pub fn profiles(gw: &Arc<Gateway>) -> Result<Reply, ApiError> {
+    let items: Vec<serde_json::Value> = gw
+        .profiles
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name,
+                "description": p.description,
+                "validity_hours": p.validity_hours,
+                "eku": p.eku,
+                "key_policy": p.key_policy,
+                "issuer": p.issuer,
+                "default": p.name == gw.config.acme.default_profile,
+            })
+        })
+        .collect();
+    Ok(Reply::json(StatusCode::OK, &whole_list(items)))
+}
+
+/// A whole list in one page, shaped like every paged listing.
+fn whole_list(items: Vec<serde_json::Value>) -> serde_json::Value {
+    let n = items.len();
+    serde_json::json!({ "items": items, "total": n, "page": 1, "per_page": n.max(1) })
+}
+
+/// Rebuilds the built-in CA's CRL now (it is rebuilt after each revocation anyway; this is
+/// for an operator who wants a fresh nextUpdate, or after changing the database by hand).
+pub async fn regenerate_crl(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    gw.crl.invalidate();
+    let der = crate::wfe::crl::current(gw).await?;
+    gw.db_as(&req.caller.actor(), |s| {
+        s.record(Event::new(
+            "crl.regenerate",
+            "crl/builtin",
+            serde_json::json!({}),
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::store(e, "audit log"))?;
+    let crl = openssl::x509::X509Crl::from_der(&der)
+        .map_err(|e| ApiError::internal(format!("the new CRL does not parse: {e}")))?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "url": format!("{}{}", gw.base_url, directory::CRL_PATH),
+            "this_update": crl.last_update().to_string(),
+            "next_update": crl.next_update().map(|t| t.to_string()),
+            "revoked": crl.get_revoked().map_or(0, |r| r.len()),
+            "bytes": der.len(),
+        }),
+    ))
+}
+
+pub fn plugins(gw: &Arc<Gateway>) -> Result<Reply, ApiError> {
+    let items = gw
+        .loaded_plugins
+        .iter()
+        .map(|w| {
+            let (info, stats) = (w.plugin.info(), w.plugin.stats());
+            serde_json::json!({
+                "name": w.spec.name,
+                "path": w.spec.path,
+                "kind": info.kind.name(),
+                "plugin_name": info.name,
+                "version": info.version,
+                "description": info.description,
+                "calls": stats.calls,
+                "faults": stats.faults,
+                "log_lines_dropped": stats.log_lines_dropped,
+            })
+        })
+        .collect();
+    let mut body = whole_list(items);
+    // Hot reloads since start, over all plugins.
+    body["reloads"] = gw.plugin_reloads.reloads.load(Ordering::Relaxed).into();
+    body["reload_failures"] = gw.plugin_reloads.failures.load(Ordering::Relaxed).into();
+    Ok(Reply::json(StatusCode::OK, &body))
+}
+
+fn audit_view(e: &AuditEntry) -> serde_json::Value {
+    serde_json::json!({
+        "seq": e.seq,
+        "at": crate::wfe::rfc3339(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "resource": e.resource,
+        "details": serde_json::from_str::<serde_json::Value>(&e.details).unwrap_or_default(),
+        "mac": e.mac,
+    })
+}
+
+pub async fn audit(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
+    let q = &req.query;
+    let time = |key: &str| {
+        q.get(key)
+            .map(|t| super::certificates::parse_time(t))
+            .transpose()
+    };
+    let filter = AuditFilter {
+        actor: q.get("actor").cloned(),
+        action: q.get("action").cloned(),
+        resource: q.get("resource").cloned(),
+        since: time("since")?,
+        until: time("until")?,
+    };
+    let page = gw
+        .db(move |s| s.audit_entries(&filter, paging.request()))
+        .await
+        .map_err(|e| ApiError::store(e, "audit log"))?;
+    Ok(paging.reply(page, audit_view))
+}
+
+pub async fn verify_audit(gw: &Arc<Gateway>) -> Result<Reply, ApiError> {
+    let verdict = gw
+        .db(|s| s.verify_audit())
+        .await
+        .map_err(|e| ApiError::store(e, "audit log"))?;
+    let body = match verdict {
+        Verdict::Intact { entries } => serde_json::json!({ "intact": true, "entries": entries }),
+        Verdict::Broken { seq, reason } => {
+            serde_json::json!({ "intact": false, "broken_at": seq, "reason": reason })
+        }
+    };
+    Ok(Reply::json(StatusCode::OK, &body))
+}

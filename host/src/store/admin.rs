@@ -1,0 +1,141 @@
+//! Listings for the admin API: filtered, newest first, paged by offset with a total count so
+//! that operators see how much there is.
+
+use diesel::prelude::*;
+
+use super::conn::DbConnection;
+use super::model::{Account, Certificate, Order};
+use super::schema::{accounts, certificates, orders};
+use super::{Result, Store};
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// One page of a listing and the number of rows matching the filter.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// Offset and size of a page.
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Which certificates a listing shows; unset fields match everything.
+#[derive(Clone, Debug, Default)]
+pub struct CertificateFilter {
+    /// A substring of an identifier or of the subject common name.
+    pub name: Option<String>,
+    pub serial: Option<String>,
+    /// "valid" or "revoked".
+    pub status: Option<String>,
+    /// Only certificates whose notAfter is before this (Unix seconds).
+    pub expiring_before: Option<i64>,
+    /// "acme", "admin" or "identity".
+    pub origin: Option<String>,
+}
+
+/// Which orders a listing shows.
+#[derive(Clone, Debug, Default)]
+pub struct OrderFilter {
+    pub account_id: Option<String>,
+    pub status: Option<String>,
+}
+
+/// `LIKE` pattern matching `text` anywhere, with the wildcards in it taken literally.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn certificate_query(f: &CertificateFilter) -> certificates::BoxedQuery<'static, Backend> {
+    let mut q = certificates::table.into_boxed();
+    if let Some(name) = &f.name {
+        let pattern = contains_pattern(name);
+        q = q.filter(
+            certificates::identifiers
+                .like(pattern.clone())
+                .escape('\\')
+                .or(certificates::subject.like(pattern).escape('\\')),
+        );
+    }
+    if let Some(serial) = &f.serial {
+        q = q.filter(certificates::serial.eq(serial.to_ascii_lowercase()));
+    }
+    if let Some(status) = &f.status {
+        q = q.filter(certificates::status.eq(status.clone()));
+    }
+    if let Some(before) = f.expiring_before {
+        q = q.filter(certificates::not_after.lt(before));
+    }
+    if let Some(origin) = &f.origin {
+        q = q.filter(certificates::origin.eq(origin.clone()));
+    }
+    q
+}
+
+fn order_query(f: &OrderFilter) -> orders::BoxedQuery<'static, Backend> {
+    let mut q = orders::table.into_boxed();
+    if let Some(account) = &f.account_id {
+        q = q.filter(orders::account_id.eq(account.clone()));
+    }
+    if let Some(status) = &f.status {
+        q = q.filter(orders::status.eq(status.clone()));
+    }
+    q
+}
+
+impl Store {
+    pub fn list_accounts(&self, status: Option<&str>, page: PageRequest) -> Result<Page<Account>> {
+        let query = || {
+            let mut q = accounts::table.into_boxed::<Backend>();
+            if let Some(status) = status {
+                q = q.filter(accounts::status.eq(status.to_owned()));
+            }
+            q
+        };
+        let c = &mut *self.conn()?;
+        let total = query().count().get_result(c)?;
+        let items = query()
+            .select(Account::as_select())
+            .order((accounts::created_at.desc(), accounts::id.desc()))
+            .offset(page.offset)
+            .limit(page.limit)
+            .load(c)?;
+        Ok(Page { items, total })
+    }
+
+    pub fn list_orders(&self, filter: &OrderFilter, page: PageRequest) -> Result<Page<Order>> {
+        let c = &mut *self.conn()?;
+        let total = order_query(filter).count().get_result(c)?;
+        let items = order_query(filter)
+            .select(Order::as_select())
+            .order((orders::created_at.desc(), orders::id.desc()))
+            .offset(page.offset)
+            .limit(page.limit)
+            .load(c)?;
+        Ok(Page { items, total })
+    }
+
+    pub fn list_certificates(
+        &self,
+        filter: &CertificateFilter,
+        page: PageRequest,
+    ) -> Result<Page<Certificate>> {
+        let c = &mut *self.conn()?;
+        let total = certificate_query(filter).count().get_result(c)?;
+        let items = certificate_query(filter)
+            .select(Certificate::as_select())
+            .order((certificates::created_at.desc(), certificates::id.desc()))
+            .offset(page.offset)
+            .limit(page.limit)
+            .load(c)?;
+        Ok(Page { items, total })
+    }
+}

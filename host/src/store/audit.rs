@@ -1,0 +1,358 @@
+//! The tamper-evident audit log: every state change appends an entry in the transaction that
+//! makes the change. Entries are never updated or deleted.
+//!
+//! Each entry carries `mac = HMAC-SHA256(key, seq, at, actor, action, resource, details,
+//! prev_mac)`, where `prev_mac` is the previous entry's mac: editing, inserting or deleting an
+//! entry breaks the chain from there on. The key is derived from the CA key secret, which lives
+//! outside the database, so whoever can write the database cannot mend the chain. The head row
+//! (`audit_head`: last seq and mac, sealed with the same key) makes a cut-off tail visible too.
+//!
+//! Appends are serialized: on SQLite by the single writer, on PostgreSQL by a row lock on the
+//! head, taken last in each transaction and held only until its commit.
+
+use diesel::prelude::*;
+use ring::hmac;
+
+use super::conn::DbConnection;
+use super::schema::{audit_head, audit_log};
+use super::{Page, PageRequest, Result, Store, StoreError};
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// One entry as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    /// 1, 2, 3, ... without gaps.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// `acme:<account id>`, `admin:<subject> (serial <hex>)`, `cli`, `system`, `plugin:<name>`.
+    pub actor: String,
+    /// e.g. `account.create`, `order.status`, `certificate.revoke`.
+    pub action: String,
+    /// e.g. `account/<id>`, `certificate/<serial>`.
+    pub resource: String,
+    /// JSON object.
+    pub details: String,
+    pub prev_mac: String,
+    pub mac: String,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = audit_head)]
+struct Head {
+    id: i32,
+    seq: i64,
+    mac: String,
+    seal: String,
+}
+
+/// The key entries are signed with, and who the changes made through this handle are
+/// attributed to.
+#[derive(Clone)]
+pub struct Auditor {
+    key: std::sync::Arc<hmac::Key>,
+    actor: std::sync::Arc<str>,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Actor of changes nobody in particular asked for (issuance worker, start-up).
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// What a change records; the store fills in sequence, time and macs.
+#[derive(Debug)]
+pub struct Event {
+    pub action: &'static str,
+    pub resource: String,
+    pub details: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(
+        action: &'static str,
+        resource: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Self {
+            action,
+            resource: resource.into(),
+            details,
+        }
+    }
+}
+
+fn put(mac: &mut hmac::Context, field: &[u8]) {
+    mac.update(&(field.len() as u64).to_be_bytes());
+    mac.update(field);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn entry_mac(key: &hmac::Key, e: &AuditEntry) -> String {
+    let mut mac = hmac::Context::with_key(key);
+    mac.update(b"acmegate audit entry v1");
+    mac.update(&e.seq.to_be_bytes());
+    mac.update(&e.at.to_be_bytes());
+    for field in [&e.actor, &e.action, &e.resource, &e.details, &e.prev_mac] {
+        put(&mut mac, field.as_bytes());
+    }
+    hex(mac.sign().as_ref())
+}
+
+fn head_seal(key: &hmac::Key, seq: i64, mac: &str) -> String {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(b"acmegate audit head v1");
+    ctx.update(&seq.to_be_bytes());
+    put(&mut ctx, mac.as_bytes());
+    hex(ctx.sign().as_ref())
+}
+
+impl Auditor {
+    pub fn new(key: hmac::Key) -> Self {
+        Self {
+            key: std::sync::Arc::new(key),
+            actor: SYSTEM_ACTOR.into(),
+        }
+    }
+
+    /// Appends `event` inside the caller's transaction on `c`.
+    pub(super) fn append(&self, c: &mut DbConnection, event: Event) -> Result<()> {
+        let head: Head = match c {
+            // Lock the head: concurrent appends on other connections wait for this commit.
+            DbConnection::Pg(pg) => audit_head::table
+                .find(1)
+                .select(Head::as_select())
+                .for_update()
+                .first(pg)?,
+            // The single writer already serializes appends.
+            DbConnection::Sqlite(sqlite) => audit_head::table
+                .find(1)
+                .select(Head::as_select())
+                .first(sqlite)?,
+        };
+        let mut entry = AuditEntry {
+            seq: head.seq + 1,
+            at: chrono::Utc::now().timestamp(),
+            actor: self.actor.to_string(),
+            action: event.action.to_string(),
+            resource: event.resource,
+            details: event.details.to_string(),
+            prev_mac: head.mac,
+            mac: String::new(),
+        };
+        entry.mac = entry_mac(&self.key, &entry);
+        diesel::insert_into(audit_log::table)
+            .values(&entry)
+            .execute(c)?;
+        let seal = head_seal(&self.key, entry.seq, &entry.mac);
+        diesel::update(audit_head::table.find(1))
+            .set((
+                audit_head::seq.eq(entry.seq),
+                audit_head::mac.eq(&entry.mac),
+                audit_head::seal.eq(seal),
+            ))
+            .execute(c)?;
+        Ok(())
+    }
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every entry links to the one before and the head names the last.
+    Intact { entries: i64 },
+    /// The first place where the chain does not hold.
+    Broken { seq: i64, reason: String },
+}
+
+/// Which entries a query shows; unset fields match everything.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// A prefix of the resource (`certificate/`, `account/abc`).
+    pub resource: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+fn filtered(f: &AuditFilter) -> audit_log::BoxedQuery<'static, Backend> {
+    let mut q = audit_log::table.into_boxed();
+    if let Some(actor) = &f.actor {
+        q = q.filter(audit_log::actor.eq(actor.clone()));
+    }
+    if let Some(action) = &f.action {
+        q = q.filter(audit_log::action.eq(action.clone()));
+    }
+    if let Some(resource) = &f.resource {
+        let escaped = resource
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.filter(audit_log::resource.like(format!("{escaped}%")).escape('\\'));
+    }
+    if let Some(since) = f.since {
+        q = q.filter(audit_log::at.ge(since));
+    }
+    if let Some(until) = f.until {
+        q = q.filter(audit_log::at.lt(until));
+    }
+    q
+}
+
+/// Entries checked per query while verifying: bounded memory on a long log.
+const VERIFY_CHUNK: i64 = 1000;
+
+impl Store {
+    /// This store with changes signed by `auditor` (attributed to its actor).
+    pub fn with_auditor(mut self, auditor: Auditor) -> Store {
+        self.auditor = Some(auditor);
+        self
+    }
+
+    /// A handle whose changes are attributed to `actor`.
+    pub fn acting_as(&self, actor: impl Into<std::sync::Arc<str>>) -> Store {
+        let mut store = self.clone();
+        if let Some(a) = &mut store.auditor {
+            a.actor = actor.into();
+        }
+        store
+    }
+
+    /// Records `event` in a transaction of its own: an action that changes nothing else
+    /// (a plugin reload, a CRL rebuilt on request).
+    pub fn record(&self, event: Event) -> Result<()> {
+        self.write_audited(event, |_| Ok(()))
+    }
+
+    /// Entries matching `filter`, newest first.
+    pub fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        let c = &mut *self.conn()?;
+        let total = filtered(filter).count().get_result(c)?;
+        let items = filtered(filter)
+            .select(AuditEntry::as_select())
+            .order(audit_log::seq.desc())
+            .offset(page.offset)
+            .limit(page.limit)
+            .load(c)?;
+        Ok(Page { items, total })
+    }
+
+    /// Walks the whole chain and names the first broken or missing link.
+    pub fn verify_audit(&self) -> Result<Verdict> {
+        let auditor = self
+            .auditor
+            .as_ref()
+            .ok_or_else(|| StoreError::Database("no audit key: cannot verify".into()))?;
+        let key = &auditor.key;
+        let c = &mut *self.conn()?;
+        let mut expected_seq = 1;
+        let mut prev_mac = String::new();
+        loop {
+            let chunk: Vec<AuditEntry> = audit_log::table
+                .filter(audit_log::seq.ge(expected_seq))
+                .select(AuditEntry::as_select())
+                .order(audit_log::seq.asc())
+                .limit(VERIFY_CHUNK)
+                .load(c)?;
+            for e in &chunk {
+                if e.seq != expected_seq {
+                    return Ok(Verdict::Broken {
+                        seq: expected_seq,
+                        reason: format!(
+                            "entry {expected_seq} is missing (the next one is {})",
+                            e.seq
+                        ),
+                    });
+                }
+                if e.prev_mac != prev_mac {
+                    return Ok(Verdict::Broken {
+                        seq: e.seq,
+                        reason: "does not link to the entry before it".into(),
+                    });
+                }
+                if entry_mac(key, e) != e.mac {
+                    return Ok(Verdict::Broken {
+                        seq: e.seq,
+                        reason: "its contents do not match its mac (edited)".into(),
+                    });
+                }
+                prev_mac = e.mac.clone();
+                expected_seq += 1;
+            }
+            if (chunk.len() as i64) < VERIFY_CHUNK {
+                break;
+            }
+        }
+        let last = expected_seq - 1;
+        if expected_seq == 1 {
+            // Entries with seq < 1 would be skipped by the walk above.
+            let stray: i64 = audit_log::table.count().get_result(c)?;
+            if stray > 0 {
+                return Ok(Verdict::Broken {
+                    seq: 1,
+                    reason: format!("entry 1 is missing ({stray} entries with other numbers)"),
+                });
+            }
+        }
+        let head: Head = audit_head::table
+            .find(1)
+            .select(Head::as_select())
+            .first(c)?;
+        let sealed = head.seq == 0 && head.seal.is_empty()
+            || head_seal(key, head.seq, &head.mac) == head.seal;
+        if !sealed {
+            return Ok(Verdict::Broken {
+                seq: head.seq,
+                reason: "the head record was altered".into(),
+            });
+        }
+        if head.seq != last || head.mac != prev_mac {
+            return Ok(Verdict::Broken {
+                seq: last + 1,
+                reason: format!("the log ends at entry {last} but {} were written", head.seq),
+            });
+        }
+        Ok(Verdict::Intact { entries: last })
+    }
+
+    /// Runs `f` and appends `event` in the same transaction (just `f` without an auditor).
+    pub(super) fn write_audited<T, F>(&self, event: Event, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        self.write_maybe_audited(move |c| Ok((f(c)?, Some(event))))
+    }
+
+    /// Like [`Store::write_audited`], for changes that may not happen (a state transition whose
+    /// precondition failed): `f` returns the event to record, if any.
+    pub(super) fn write_maybe_audited<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<(T, Option<Event>)> + Send + 'static,
+    {
+        let auditor = self.auditor.clone();
+        self.write(move |c| {
+            let (out, event) = f(c)?;
+            if let (Some(a), Some(event)) = (auditor, event) {
+                a.append(c, event)?;
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,950 @@
+//! The mTLS admin API over real TLS, driven by curl as an operator would: who gets in (no
+//! certificate, another CA, expired, revoked, wrong role), and what admins and clients can do.
+
+use std::path::PathBuf;
+
+use acmegate::admin::{client::new_identity, keygen, Role, ROUTES};
+use serde_json::{json, Value};
+
+use crate::support::{self, Backend, Harness};
+
+/// A client certificate and key on disk, as curl takes them.
+struct Identity {
+    cert: PathBuf,
+    key: PathBuf,
+    serial: String,
+}
+
+/// Issues an identity from the gateway's CA and stores it, as `acmegate admin-cert issue` does.
+async fn identity(h: &Harness, cn: &str, role: Role) -> Identity {
+    let gw = &h.gw.gateway;
+    let (row, pkcs8) = new_identity(&gw.ca, &gw.config.admin, cn, role, None).expect("identity");
+    let key = keygen::key_from_pkcs8(&pkcs8.unwrap()).unwrap();
+    store(h, &row).await;
+    write_identity(
+        h,
+        cn,
+        &row.chain_pem,
+        &keygen::private_pem(&key).unwrap(),
+        &row.serial,
+    )
+}
+
+async fn store(h: &Harness, row: &acmegate::store::Certificate) {
+    let (s, row) = (h.gw.gateway.store.clone(), row.clone());
+    tokio::task::spawn_blocking(move || s.insert_certificate(&row))
+        .await
+        .unwrap()
+        .expect("identity stored");
+}
+
+fn write_identity(h: &Harness, name: &str, chain: &str, key: &str, serial: &str) -> Identity {
+    let (cert, key_path) = (
+        h.path(&format!("{name}.crt")),
+        h.path(&format!("{name}.key")),
+    );
+    std::fs::write(&cert, chain).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    Identity {
+        cert,
+        key: key_path,
+        serial: serial.to_string(),
+    }
+}
+
+/// What curl got: the HTTP status and the body as JSON (or as a string), or curl's own error
+/// when the TLS handshake failed.
+type Answer = Result<(u16, Value), String>;
+
+async fn curl(
+    h: &Harness,
+    who: Option<&Identity>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    let url = format!(
+        "https://localhost:{}{path}",
+        h.gw.admin_addr.expect("admin listener").port()
+    );
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "20",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+        "--cacert",
+    ])
+    .arg(&h.root_pem);
+    if let Some(id) = who {
+        cmd.arg("--cert").arg(&id.cert).arg("--key").arg(&id.key);
+    }
+    if let Some(body) = body {
+        cmd.args(["-H", "content-type: application/json", "--data-binary"])
+            .arg(body.to_string());
+    }
+    let out = cmd.arg(&url).output().await.expect("curl runs");
+    if !out.status.success() {
+        return Err(format!(
+            "curl exit {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("status line");
+    let value = serde_json::from_str(body).unwrap_or_else(|_| Value::from(body));
+    Ok((status.trim().parse().expect("status code"), value))
+}
+
+/// The answer must be `status`; returns the body.
+fn expect(answer: Answer, status: u16, what: &str) -> Value {
+    match answer {
+        Ok((got, body)) if got == status => body,
+        other => panic!("{what}: expected {status}, got {other:?}"),
+    }
+}
+
+/// The connection must fail (refused in the TLS handshake) or answer 401: no way in.
+fn expect_refused(answer: Answer, what: &str) {
+    match answer {
+        Err(_) => {}
+        Ok((401, body)) => assert_eq!(body["error"], "unauthorized", "{what}"),
+        Ok(other) => panic!("{what}: must be refused, got {other:?}"),
+    }
+}
+
+/// A client certificate from a CA the gateway does not know (rcgen).
+fn foreign_identity(h: &Harness) -> Identity {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Elsewhere Root");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "intruder");
+    // The OU an admin has: only the chain keeps this one out.
+    params
+        .distinguished_name
+        .push(DnType::OrganizationalUnitName, "acmegate-admin");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    write_identity(
+        h,
+        "intruder",
+        &format!("{}{}", cert.pem(), ca_cert.pem()),
+        &key.serialize_pem(),
+        "",
+    )
+}
+
+/// The public routes answer anyone, on the ACME listener; the OpenAPI document served there
+/// is the committed one.
+async fn public_routes_answer_without_a_certificate(h: &Harness) {
+    for path in acmegate::wfe::directory::PUBLIC_ROUTES {
+        if path.contains('{') {
+            continue; // issuer plugin routes; the plugin tests fetch them
+        }
+        let out = support::run(
+            tokio::process::Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+                .arg(&h.root_pem)
+                .arg(format!("https://localhost:{}{path}", h.gw.addr.port())),
+            "curl public route",
+        )
+        .await;
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "GET {path}");
+    }
+    let served = support::run(
+        tokio::process::Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&h.root_pem)
+            .arg(format!(
+                "https://localhost:{}/openapi.json",
+                h.gw.addr.port()
+            )),
+        "curl openapi",
+    )
+    .await;
+    let served: Value = serde_json::from_slice(&served.stdout).unwrap();
+    assert_eq!(
+        served,
+        serde_json::from_str::<Value>(acmegate::wfe::directory::OPENAPI).unwrap()
+    );
+}
+
+/// Every route, without a certificate and with a client one: none answers 200.
+async fn no_route_answers_without_a_verified_certificate(h: &Harness, client: &Identity) {
+    for route in ROUTES {
+        let path = route
+            .path
+            .replace("{id}", "x1")
+            .replace("{serial}", "0a")
+            .replace("{kid}", "k1");
+        let body = (route.method == "POST").then(|| json!({}));
+        let what = format!("{} {} without a certificate", route.method, route.path);
+        let body_answer = expect(
+            curl(h, None, route.method, &path, body.clone()).await,
+            401,
+            &what,
+        );
+        assert_eq!(body_answer["error"], "unauthorized", "{what}");
+        if route.role == Role::Admin {
+            let what = format!("{} {} with a client certificate", route.method, route.path);
+            let answer = expect(
+                curl(h, Some(client), route.method, &path, body).await,
+                403,
+                &what,
+            );
+            assert_eq!(answer["error"], "forbidden", "{what}");
+        }
+    }
+    // Unknown paths give nothing away either.
+    expect(
+        curl(h, None, "GET", "/api/v1/nothing-here", None).await,
+        401,
+        "unknown path",
+    );
+}
+
+async fn trust_and_roles(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let admin = identity(&h, "ops-1", Role::Admin).await;
+    let second_admin = identity(&h, "ops-2", Role::Admin).await;
+    let client = identity(&h, "billing", Role::Client).await;
+
+    // No client certificate: the handshake completes, the answer is a JSON 401.
+    let body = expect(
+        curl(&h, None, "GET", "/api/v1/profiles", None).await,
+        401,
+        "no certificate",
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("client certificate"),
+        "{body}"
+    );
+
+    // A certificate of another CA, even with the admin OU: refused in the handshake.
+    let intruder = foreign_identity(&h);
+    let refused = curl(&h, Some(&intruder), "GET", "/api/v1/profiles", None).await;
+    assert!(
+        refused.is_err(),
+        "a foreign CA's certificate got an answer: {refused:?}"
+    );
+
+    // An expired identity of the gateway's own CA: refused in the handshake.
+    let now = chrono::Utc::now().timestamp();
+    let gw = &h.gw.gateway;
+    let (expired, key) = gw
+        .ca
+        .issue_identity(
+            "ops-old",
+            "acmegate-admin",
+            (now - 3 * 86_400, now - 86_400),
+            None,
+        )
+        .unwrap();
+    let key = keygen::key_from_pkcs8(&key.unwrap()).unwrap();
+    let expired = write_identity(
+        &h,
+        "expired",
+        &expired.chain_pem,
+        &keygen::private_pem(&key).unwrap(),
+        &expired.serial_hex,
+    );
+    let refused = curl(&h, Some(&expired), "GET", "/api/v1/profiles", None).await;
+    assert!(
+        refused.is_err(),
+        "an expired certificate got an answer: {refused:?}"
+    );
+
+    public_routes_answer_without_a_certificate(&h).await;
+
+    // A valid admin: 200, and the list shape.
+    let profiles = expect(
+        curl(&h, Some(&admin), "GET", "/api/v1/profiles", None).await,
+        200,
+        "admin lists profiles",
+    );
+    assert_eq!(profiles["total"], 1);
+    assert_eq!(profiles["items"][0]["name"], "default");
+    assert_eq!(profiles["items"][0]["default"], true);
+
+    // A client on an admin route: 403; on its own routes: its certificate.
+    let forbidden = expect(
+        curl(&h, Some(&client), "GET", "/api/v1/certificates", None).await,
+        403,
+        "client on admin route",
+    );
+    assert!(
+        forbidden["detail"].as_str().unwrap().contains("admin role"),
+        "{forbidden}"
+    );
+    let own = expect(
+        curl(&h, Some(&client), "GET", "/api/client/certificate", None).await,
+        200,
+        "client status",
+    );
+    assert_eq!(own["serial"], client.serial);
+    assert_eq!(own["role"], "client");
+    // And an admin is not a client.
+    expect(
+        curl(&h, Some(&admin), "GET", "/api/client/certificate", None).await,
+        403,
+        "admin on client route",
+    );
+
+    no_route_answers_without_a_verified_certificate(&h, &client).await;
+
+    // An admin revokes another admin: that admin's next connection is refused.
+    expect(
+        curl(&h, Some(&second_admin), "GET", "/api/v1/profiles", None).await,
+        200,
+        "second admin before",
+    );
+    let revoked = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            &format!("/api/v1/certificates/{}/revoke", second_admin.serial),
+            Some(json!({"reason": "keyCompromise"})),
+        )
+        .await,
+        200,
+        "revoke the second admin",
+    );
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(revoked["revocation_reason"], "keyCompromise");
+    let refused = curl(&h, Some(&second_admin), "GET", "/api/v1/profiles", None).await;
+    assert!(
+        refused.is_err(),
+        "a revoked admin's next connection must fail its handshake: {refused:?}"
+    );
+    // Revoking twice is a clear error.
+    let again = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            &format!("/api/v1/certificates/{}/revoke", second_admin.serial),
+            Some(json!({})),
+        )
+        .await,
+        400,
+        "revoke twice",
+    );
+    assert_eq!(again["error"], "alreadyRevoked");
+
+    // The CRL lists it with its reason, as openssl reads it.
+    let crl = h.path("crl.der");
+    let der = acmegate::wfe::crl::current(gw).await.unwrap();
+    std::fs::write(&crl, der).unwrap();
+    let text = std::process::Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&crl)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).to_ascii_lowercase();
+    assert!(
+        text.contains(&second_admin.serial),
+        "serial missing from the CRL:\n{text}"
+    );
+    assert!(
+        text.contains("key compromise"),
+        "reason missing from the CRL:\n{text}"
+    );
+
+    // The other admin still gets in.
+    expect(
+        curl(&h, Some(&admin), "GET", "/api/v1/profiles", None).await,
+        200,
+        "first admin after",
+    );
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(admin_api_trust_and_roles, trust_and_roles);
+
+async fn operations(backend: Backend) {
+    let h = Harness::start_with(backend, |c| c.acme.auto_approve = true).await;
+    let admin = identity(&h, "ops", Role::Admin).await;
+
+    // EAB keys: the HMAC key once, never in the list; revoke.
+    let created = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/eab-keys",
+            Some(json!({"label": "team-a"})),
+        )
+        .await,
+        201,
+        "create EAB key",
+    );
+    let kid = created["kid"].as_str().unwrap().to_string();
+    assert!(created["hmac_key"].as_str().unwrap().len() >= 43);
+    let listed = expect(
+        curl(&h, Some(&admin), "GET", "/api/v1/eab-keys", None).await,
+        200,
+        "list EAB keys",
+    );
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["items"][0]["state"], "unused");
+    assert!(listed["items"][0].get("hmac_key").is_none());
+    let revoked = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            &format!("/api/v1/eab-keys/{kid}/revoke"),
+            None,
+        )
+        .await,
+        200,
+        "revoke EAB key",
+    );
+    assert_eq!(revoked["state"], "revoked");
+    expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            &format!("/api/v1/eab-keys/{kid}/revoke"),
+            None,
+        )
+        .await,
+        409,
+        "revoke EAB key twice",
+    );
+
+    // An ACME account and order, seen and deactivated from the admin side.
+    let acme = support::account(&h).await;
+    acme.issue(
+        &[acmegate::acme::Identifier::dns("shop.example")],
+        "http-01",
+        None,
+    )
+    .await
+    .expect("ACME issuance");
+    let accounts = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            "/api/v1/accounts?status=valid",
+            None,
+        )
+        .await,
+        200,
+        "list accounts",
+    );
+    assert_eq!(accounts["total"], 1);
+    let account_id = accounts["items"][0]["id"].as_str().unwrap().to_string();
+    let orders = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            &format!("/api/v1/orders?account={account_id}"),
+            None,
+        )
+        .await,
+        200,
+        "list orders",
+    );
+    assert_eq!(orders["total"], 1);
+    assert_eq!(orders["items"][0]["status"], "valid");
+    let order_id = orders["items"][0]["id"].as_str().unwrap();
+    let order = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            &format!("/api/v1/orders/{order_id}"),
+            None,
+        )
+        .await,
+        200,
+        "get order",
+    );
+    assert_eq!(order["identifiers"][0]["value"], "shop.example");
+    let acme_certs = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            "/api/v1/certificates?name=shop&origin=acme",
+            None,
+        )
+        .await,
+        200,
+        "find by name",
+    );
+    assert_eq!(acme_certs["total"], 1);
+    let deactivated = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            &format!("/api/v1/accounts/{account_id}/deactivate"),
+            None,
+        )
+        .await,
+        200,
+        "deactivate",
+    );
+    assert_eq!(deactivated["status"], "deactivated");
+    let refused = acme
+        .new_order(&[acmegate::acme::Identifier::dns("more.example")], None)
+        .await
+        .and_then(|r| r.ok());
+    assert!(
+        refused.is_err(),
+        "a deactivated account must not order: {refused:?}"
+    );
+    expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            &format!("/api/v1/accounts/{account_id}/deactivate"),
+            None,
+        )
+        .await,
+        409,
+        "deactivate twice",
+    );
+    expect(
+        curl(&h, Some(&admin), "GET", "/api/v1/accounts/nope", None).await,
+        404,
+        "unknown account",
+    );
+
+    // Issue from a CSR made by openssl.
+    let key = h.path("svc.key");
+    let csr = h.path("svc.csr");
+    support::run(
+        tokio::process::Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=svc.internal",
+                "-addext",
+                "subjectAltName=DNS:svc.internal,IP:10.1.2.3",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr),
+        "openssl req",
+    )
+    .await;
+    let issued = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/certificates",
+            Some(json!({"csr": std::fs::read_to_string(&csr).unwrap(), "profile": "default"})),
+        )
+        .await,
+        201,
+        "issue from CSR",
+    );
+    assert_eq!(issued["origin"], "admin");
+    assert_eq!(issued["parsed"]["dns_names"], json!(["svc.internal"]));
+    assert_eq!(issued["parsed"]["ip_addresses"], json!(["10.1.2.3"]));
+    let chain = h.path("svc-chain.pem");
+    std::fs::write(&chain, issued["chain_pem"].as_str().unwrap()).unwrap();
+    support::verify_chain(&h.root_pem, &chain);
+    let bad = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/certificates",
+            Some(json!({"csr": "not a csr"})),
+        )
+        .await,
+        400,
+        "garbage CSR",
+    );
+    assert_eq!(bad["error"], "bad_request");
+    expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/certificates",
+            Some(json!({"csr": std::fs::read_to_string(&csr).unwrap(), "profile": "nope"})),
+        )
+        .await,
+        400,
+        "unknown profile",
+    );
+
+    // Issue with a generated key, as PKCS#12; openssl opens it with the password.
+    let p12_path = h.path("device.p12");
+    let url = format!(
+        "https://localhost:{}/api/v1/certificates/generate",
+        h.gw.admin_addr.unwrap().port()
+    );
+    support::run(
+        tokio::process::Command::new("curl")
+            .args(["-sS", "--fail", "--cacert"])
+            .arg(&h.root_pem)
+            .arg("--cert")
+            .arg(&admin.cert)
+            .arg("--key")
+            .arg(&admin.key)
+            .args(["-H", "content-type: application/json", "--data-binary"])
+            .arg(
+                json!({"dns_names": ["device.internal"], "format": "pkcs12", "password": "s3cret"})
+                    .to_string(),
+            )
+            .arg("-o")
+            .arg(&p12_path)
+            .arg(&url),
+        "curl generate pkcs12",
+    )
+    .await;
+    let opened = support::run(
+        tokio::process::Command::new("openssl")
+            .args(["pkcs12", "-nodes", "-passin", "pass:s3cret", "-in"])
+            .arg(&p12_path),
+        "openssl pkcs12",
+    )
+    .await;
+    let opened = String::from_utf8_lossy(&opened.stdout);
+    assert!(
+        opened.contains("BEGIN PRIVATE KEY") && opened.matches("BEGIN CERTIFICATE").count() == 2,
+        "{opened}"
+    );
+    assert!(
+        opened.contains("CN = device.internal") || opened.contains("CN=device.internal"),
+        "{opened}"
+    );
+    let pem = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/certificates/generate",
+            Some(json!({"dns_names": ["pem.internal"], "key_type": "rsa2048"})),
+        )
+        .await,
+        201,
+        "generate PEM",
+    );
+    assert!(pem["private_key_pem"]
+        .as_str()
+        .unwrap()
+        .contains("BEGIN PRIVATE KEY"));
+    expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/certificates/generate",
+            Some(json!({"dns_names": ["x.internal"], "format": "pkcs12"})),
+        )
+        .await,
+        400,
+        "PKCS#12 without password",
+    );
+
+    // Listings filter and page.
+    let admin_issued = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            "/api/v1/certificates?origin=admin&per_page=2",
+            None,
+        )
+        .await,
+        200,
+        "admin-issued",
+    );
+    assert_eq!(admin_issued["total"], 3);
+    assert_eq!(admin_issued["items"].as_array().unwrap().len(), 2);
+    assert_eq!(admin_issued["per_page"], 2);
+    let by_serial = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            &format!(
+                "/api/v1/certificates?serial={}",
+                issued["serial"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await,
+        200,
+        "by serial",
+    );
+    assert_eq!(by_serial["total"], 1);
+    let soon = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            "/api/v1/certificates?expiring_before=1d",
+            None,
+        )
+        .await,
+        200,
+        "expiring soon",
+    );
+    assert_eq!(soon["total"], 0);
+    expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            "/api/v1/certificates?status=weird",
+            None,
+        )
+        .await,
+        400,
+        "bad filter",
+    );
+    let crl = expect(
+        curl(&h, Some(&admin), "POST", "/api/v1/crl/regenerate", None).await,
+        200,
+        "regenerate CRL",
+    );
+    assert!(crl["next_update"].is_string(), "{crl}");
+    let plugins = expect(
+        curl(&h, Some(&admin), "GET", "/api/v1/plugins", None).await,
+        200,
+        "plugins",
+    );
+    assert_eq!(plugins["total"], 0);
+
+    // An admin creates a client identity; the client renews from its own CSR, then revokes
+    // its old certificate and keeps working with the new one.
+    let created = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/identities",
+            Some(json!({"common_name": "inventory", "role": "client"})),
+        )
+        .await,
+        201,
+        "issue client identity",
+    );
+    let client = write_identity(
+        &h,
+        "inventory",
+        created["chain_pem"].as_str().unwrap(),
+        created["private_key_pem"].as_str().unwrap(),
+        created["serial"].as_str().unwrap(),
+    );
+    let new_key = h.path("inventory-new.key");
+    let new_csr = h.path("inventory-new.csr");
+    support::run(
+        tokio::process::Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=ignored",
+                "-keyout",
+            ])
+            .arg(&new_key)
+            .arg("-out")
+            .arg(&new_csr),
+        "openssl req (renewal)",
+    )
+    .await;
+    let renewed = expect(
+        curl(
+            &h,
+            Some(&client),
+            "POST",
+            "/api/client/renew",
+            Some(json!({"csr": std::fs::read_to_string(&new_csr).unwrap()})),
+        )
+        .await,
+        201,
+        "client renews",
+    );
+    assert_eq!(
+        renewed["subject"], "inventory",
+        "the subject stays the client's own"
+    );
+    assert_ne!(renewed["serial"], created["serial"]);
+    let renewed_id = write_identity(
+        &h,
+        "inventory-new",
+        renewed["chain_pem"].as_str().unwrap(),
+        &std::fs::read_to_string(&new_key).unwrap(),
+        renewed["serial"].as_str().unwrap(),
+    );
+    let gone = expect(
+        curl(
+            &h,
+            Some(&client),
+            "POST",
+            "/api/client/revoke",
+            Some(json!({"reason": "superseded"})),
+        )
+        .await,
+        200,
+        "client revokes its old certificate",
+    );
+    assert_eq!(gone["status"], "revoked");
+    expect_refused(
+        curl(&h, Some(&client), "GET", "/api/client/certificate", None).await,
+        "old client certificate",
+    );
+    let own = expect(
+        curl(
+            &h,
+            Some(&renewed_id),
+            "GET",
+            "/api/client/certificate",
+            None,
+        )
+        .await,
+        200,
+        "renewed client",
+    );
+    assert_eq!(own["serial"], renewed["serial"]);
+
+    audit_trail(&h, &admin, &account_id).await;
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(admin_api_operations, operations);
+
+/// What the operations above left in the audit log, and `verify` finding a row edited
+/// directly in the database.
+async fn audit_trail(h: &Harness, admin: &Identity, account_id: &str) {
+    let actor = format!("admin:ops (serial {})", admin.serial);
+    let by_admin = expect(
+        curl(
+            h,
+            Some(admin),
+            "GET",
+            &format!("/api/v1/audit?actor={}&per_page=100", urlencode(&actor)),
+            None,
+        )
+        .await,
+        200,
+        "audit by admin",
+    );
+    let actions: Vec<&str> = by_admin["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "eab.create",
+        "eab.revoke",
+        "account.update",
+        "certificate.issue",
+        "crl.regenerate",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let account = expect(
+        curl(
+            h,
+            Some(admin),
+            "GET",
+            &format!("/api/v1/audit?resource=account/{account_id}"),
+            None,
+        )
+        .await,
+        200,
+        "audit of the account",
+    );
+    let entries = account["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{account}");
+    assert_eq!(entries[1]["action"], "account.create");
+    assert_eq!(entries[1]["actor"], format!("acme:{account_id}"));
+    assert_eq!(entries[0]["details"]["status"], "deactivated");
+    let client_revoke = expect(
+        curl(
+            h,
+            Some(admin),
+            "GET",
+            "/api/v1/audit?action=certificate.revoke",
+            None,
+        )
+        .await,
+        200,
+        "revocations",
+    );
+    assert_eq!(client_revoke["total"], 1);
+    assert!(
+        client_revoke["items"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("client:inventory"),
+        "{client_revoke}"
+    );
+
+    let verdict = expect(
+        curl(h, Some(admin), "GET", "/api/v1/audit/verify", None).await,
+        200,
+        "verify",
+    );
+    assert_eq!(verdict["intact"], true, "{verdict}");
+    let entries = verdict["entries"].as_i64().unwrap();
+    assert!(entries > 10, "{verdict}");
+
+    // Someone with database access rewrites history: the revocation never happened.
+    let store = &h.gw.gateway.store;
+    let seq = client_revoke["items"][0]["seq"].as_i64().unwrap();
+    acmegate::store::testing::execute_sql(
+        store,
+        &format!("UPDATE audit_log SET actor = 'system' WHERE seq = {seq}"),
+    );
+    let verdict = expect(
+        curl(h, Some(admin), "GET", "/api/v1/audit/verify", None).await,
+        200,
+        "verify after tampering",
+    );
+    assert_eq!(verdict["intact"], false, "{verdict}");
+    assert_eq!(verdict["broken_at"], seq, "{verdict}");
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

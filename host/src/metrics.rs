@@ -136,9 +136,104 @@ impl Metrics {
     }
 }
 
+/// Values read from the gateway's state when scraped, rather than counted as they happen.
+#[derive(Debug, Default)]
+pub struct Scraped {
+    /// (plugin name, calls, faults) of each loaded plugin since it was loaded.
+    pub plugins: Vec<(String, u64, u64)>,
+    pub plugin_reloads: u64,
+    pub plugin_reload_failures: u64,
+    /// (window, unrevoked certificates that expire within it); absent when the database did
+    /// not answer.
+    pub expiring: Vec<(&'static str, i64)>,
+}
+
+/// Expiry windows reported by `acmegate_certificates_expiring`, with their length in seconds:
+/// the points at which operators are usually warned.
+pub const EXPIRY_WINDOWS: [(&str, i64); 4] = [
+    ("1d", 86_400),
+    ("7d", 7 * 86_400),
+    ("14d", 14 * 86_400),
+    ("30d", 30 * 86_400),
+];
+
+/// The text exposition of `s`.
+pub fn render_scraped(s: &Scraped) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let per_plugin = |value: fn(&(String, u64, u64)) -> u64| {
+        s.plugins
+            .iter()
+            .map(|p| (format!("{{plugin=\"{}\"}}", p.0), value(p).to_string()))
+            .collect()
+    };
+    family(
+        "acmegate_plugin_calls_total",
+        "counter",
+        "Calls of each loaded plugin (since its last load).",
+        per_plugin(|p| p.1),
+    );
+    family(
+        "acmegate_plugin_faults_total",
+        "counter",
+        "Traps, timeouts and out-of-memory outcomes of each loaded plugin.",
+        per_plugin(|p| p.2),
+    );
+    family(
+        "acmegate_plugin_reloads_total",
+        "counter",
+        "Hot reloads of plugin files.",
+        vec![(String::new(), s.plugin_reloads.to_string())],
+    );
+    family(
+        "acmegate_plugin_reload_failures_total",
+        "counter",
+        "Hot reloads that failed (the old version stayed live).",
+        vec![(String::new(), s.plugin_reload_failures.to_string())],
+    );
+    if !s.expiring.is_empty() {
+        family(
+            "acmegate_certificates_expiring",
+            "gauge",
+            "Unrevoked, unexpired certificates whose notAfter falls within the window.",
+            s.expiring
+                .iter()
+                .map(|(window, n)| (format!("{{within=\"{window}\"}}"), n.to_string()))
+                .collect(),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_scraped_gauges() {
+        let text = render_scraped(&Scraped {
+            plugins: vec![("upki".into(), 12, 1)],
+            plugin_reloads: 3,
+            plugin_reload_failures: 1,
+            expiring: vec![("7d", 2), ("30d", 5)],
+        });
+        assert!(
+            text.contains("acmegate_plugin_calls_total{plugin=\"upki\"} 12"),
+            "{text}"
+        );
+        assert!(text.contains("acmegate_plugin_faults_total{plugin=\"upki\"} 1"));
+        assert!(text.contains("acmegate_plugin_reloads_total 3"));
+        assert!(text.contains("acmegate_plugin_reload_failures_total 1"));
+        assert!(text.contains("# TYPE acmegate_certificates_expiring gauge"));
+        assert!(text.contains("acmegate_certificates_expiring{within=\"30d\"} 5"));
+        let without_db = render_scraped(&Scraped::default());
+        assert!(!without_db.contains("acmegate_certificates_expiring"));
+    }
 
     #[test]
     fn renders_counters_and_histogram() {

@@ -35,6 +35,7 @@ pub async fn list(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiErr
             .map(|t| parse_time(t))
             .transpose()?,
         origin: super::acme::state_filter(req, "origin", &["acme", "admin", "identity"])?,
+        valid_at: None,
     };
     let page = gw
         .db(move |s| s.list_certificates(&filter, paging.request()))

@@ -36,6 +36,8 @@ pub struct CertificateFilter {
     pub expiring_before: Option<i64>,
     /// "acme", "admin" or "identity".
     pub origin: Option<String>,
+    /// Only certificates still valid at this time (notAfter after it).
+    pub valid_at: Option<i64>,
 }
 
 /// Which orders a listing shows.
@@ -73,6 +75,9 @@ fn certificate_query(f: &CertificateFilter) -> certificates::BoxedQuery<'static,
     }
     if let Some(before) = f.expiring_before {
         q = q.filter(certificates::not_after.lt(before));
+    }
+    if let Some(t) = f.valid_at {
+        q = q.filter(certificates::not_after.gt(t));
     }
     if let Some(origin) = &f.origin {
         q = q.filter(certificates::origin.eq(origin.clone()));

@@ -236,13 +236,7 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
                     return reply;
                 }
             }
-            directory::METRICS_PATH => {
-                return Reply::bytes(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4",
-                    gw.metrics.render(),
-                )
-            }
+            directory::METRICS_PATH => return metrics(gw).await,
             _ => {}
         }
     }
@@ -286,6 +280,50 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
         _ => Err(Problem::malformed(format!("no ACME resource at {path}")).with_status(404)),
     };
     result.unwrap_or_else(Reply::from)
+}
+
+/// `/metrics`: the counters, plus what is read from the gateway's state at scrape time.
+async fn metrics(gw: &Gateway) -> Reply {
+    use std::sync::atomic::Ordering;
+    let t = now();
+    let expiring = gw
+        .db(move |s| {
+            crate::metrics::EXPIRY_WINDOWS
+                .iter()
+                .map(|(window, secs)| {
+                    let filter = crate::store::CertificateFilter {
+                        status: Some("valid".into()),
+                        valid_at: Some(t),
+                        expiring_before: Some(t + secs),
+                        ..Default::default()
+                    };
+                    let none = crate::store::PageRequest {
+                        offset: 0,
+                        limit: 0,
+                    };
+                    s.list_certificates(&filter, none)
+                        .map(|page| (*window, page.total))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap_or_default();
+    let scraped = crate::metrics::Scraped {
+        plugins: gw
+            .loaded_plugins
+            .iter()
+            .map(|w| {
+                let stats = w.plugin.stats();
+                (w.spec.name.clone(), stats.calls, stats.faults)
+            })
+            .collect(),
+        plugin_reloads: gw.plugin_reloads.reloads.load(Ordering::Relaxed),
+        plugin_reload_failures: gw.plugin_reloads.failures.load(Ordering::Relaxed),
+        expiring,
+    };
+    let mut text = gw.metrics.render();
+    text.push_str(&crate::metrics::render_scraped(&scraped));
+    Reply::bytes(StatusCode::OK, "text/plain; version=0.0.4", text)
 }
 
 /// The route a path matched, with resource ids replaced by `{id}`, for metrics labels.

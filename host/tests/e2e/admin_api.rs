@@ -381,7 +381,16 @@ async fn trust_and_roles(backend: Backend) {
 crate::on_both_backends!(admin_api_trust_and_roles, trust_and_roles);
 
 async fn operations(backend: Backend) {
-    let h = Harness::start_with(backend, |c| c.acme.auto_approve = true).await;
+    let h = Harness::start_with(backend, |c| {
+        c.acme.auto_approve = true;
+        let short = acmegate::ca::Profile {
+            name: "short".into(),
+            validity_hours: 12,
+            ..acmegate::ca::Profile::default_server()
+        };
+        c.profiles = vec![acmegate::ca::Profile::default_server(), short];
+    })
+    .await;
     let admin = identity(&h, "ops", Role::Admin).await;
 
     // EAB keys: the HMAC key once, never in the list; revoke.
@@ -652,7 +661,7 @@ async fn operations(backend: Backend) {
             Some(&admin),
             "POST",
             "/api/v1/certificates/generate",
-            Some(json!({"dns_names": ["pem.internal"], "key_type": "rsa2048"})),
+            Some(json!({"dns_names": ["pem.internal"], "key_type": "rsa2048", "profile": "short"})),
         )
         .await,
         201,
@@ -719,7 +728,25 @@ async fn operations(backend: Backend) {
         200,
         "expiring soon",
     );
-    assert_eq!(soon["total"], 0);
+    assert_eq!(soon["total"], 1, "the 12-hour certificate: {soon}");
+    assert_eq!(soon["items"][0]["subject"], "pem.internal");
+    let metrics = support::run(
+        tokio::process::Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&h.root_pem)
+            .arg(format!("https://localhost:{}/metrics", h.gw.addr.port())),
+        "curl metrics",
+    )
+    .await;
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        metrics.contains("acmegate_certificates_expiring{within=\"1d\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("acmegate_plugin_reloads_total 0"),
+        "{metrics}"
+    );
     expect(
         curl(
             &h,

@@ -93,6 +93,13 @@ enum EabCommand {
         /// A note for operators (who the key is for).
         #[arg(long, default_value = "")]
         label: String,
+        /// A name pattern the key's accounts may order (host.example, *.zone, IP, CIDR);
+        /// repeat for more. None: every name.
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+        /// The profile every order of the key's accounts gets.
+        #[arg(long, default_value = "")]
+        profile: String,
     },
     /// List keys (without their secrets).
     List,
@@ -226,8 +233,12 @@ async fn eab(cli: &Cli, command: &EabCommand) -> anyhow::Result<()> {
         .await?
         .acting_as(CLI_ACTOR);
     match command {
-        EabCommand::Create { label } => {
-            let key = acmegate::admin::eab::new_key(label)?;
+        EabCommand::Create {
+            label,
+            allow,
+            profile,
+        } => {
+            let key = acmegate::admin::eab::new_key(label, allow, profile, &config.profiles())?;
             store
                 .insert_eab_key(&key)
                 .context("failed to store the EAB key")?;

@@ -69,7 +69,7 @@ fn normalize_one(id: &Identifier) -> Result<Identifier, Problem> {
 
 /// DNS name syntax: LDH labels of 1-63 octets, at most 253 in all, no trailing dot, not an IP
 /// literal, and `*` only as the whole first label of a name with at least two more labels.
-fn check_dns_name(name: &str) -> Result<(), Problem> {
+pub(crate) fn check_dns_name(name: &str) -> Result<(), Problem> {
     let bad = |why: &str| {
         Problem::rejected_identifier(format!("{name:?} is not a valid DNS name: {why}"))
     };

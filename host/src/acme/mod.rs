@@ -2,6 +2,7 @@
 //! and the order/authorization state machine. The HTTP layer (`wfe`) decodes, calls, encodes.
 
 pub mod identifiers;
+pub mod name_policy;
 pub mod problem;
 pub mod state;
 pub mod types;

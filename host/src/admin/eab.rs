@@ -14,8 +14,23 @@ use super::{AdminRequest, ApiError};
 use crate::store::{EabKey, Page};
 use crate::wfe::{ids, now, rfc3339, Gateway, Reply};
 
-/// A new, unused key with a random kid and a 256-bit HMAC key.
-pub fn new_key(label: &str) -> Result<EabKey, ApiError> {
+/// A new, unused key with a random kid and a 256-bit HMAC key, limited to the names matching
+/// `allowed_names` (every name when empty) and to `profile` (any when empty). Patterns that do
+/// not parse and unknown profiles are refused.
+pub fn new_key(
+    label: &str,
+    allowed_names: &[String],
+    profile: &str,
+    profiles: &[crate::ca::Profile],
+) -> Result<EabKey, ApiError> {
+    crate::acme::name_policy::parse_all(allowed_names)
+        .map_err(|e| ApiError::bad_request(format!("allowed_names: {e}")))?;
+    if !profile.is_empty() && !profiles.iter().any(|p| p.name == profile) {
+        let known: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+        return Err(ApiError::bad_request(format!(
+            "unknown profile {profile:?}; known: {known:?}"
+        )));
+    }
     use ring::rand::SecureRandom;
     let mut secret = [0u8; 32];
     ring::rand::SystemRandom::new()
@@ -28,6 +43,8 @@ pub fn new_key(label: &str) -> Result<EabKey, ApiError> {
         account_id: None,
         revoked: false,
         created_at: now(),
+        allowed_names: serde_json::to_string(allowed_names).unwrap_or_else(|_| "[]".into()),
+        profile: profile.to_owned(),
     })
 }
 
@@ -49,6 +66,8 @@ fn view(key: &EabKey) -> Value {
         "state": state(key),
         "account_id": key.account_id,
         "created_at": rfc3339(key.created_at),
+        "allowed_names": serde_json::from_str::<Value>(&key.allowed_names).unwrap_or_default(),
+        "profile": (!key.profile.is_empty()).then_some(&key.profile),
     })
 }
 
@@ -75,11 +94,22 @@ pub async fn list(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiErr
 struct CreateBody {
     #[serde(default)]
     label: String,
+    /// Name patterns (`host.example`, `*.zone`, IP, CIDR); empty allows every name.
+    #[serde(default)]
+    allowed_names: Vec<String>,
+    /// Pins the profile of the key's orders; empty lets them choose.
+    #[serde(default)]
+    profile: String,
 }
 
 pub async fn create(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let body: CreateBody = req.json()?;
-    let key = new_key(&body.label)?;
+    let key = new_key(
+        &body.label,
+        &body.allowed_names,
+        &body.profile,
+        &gw.profiles,
+    )?;
     let row = key.clone();
     gw.db_as(&req.caller.actor(), move |s| s.insert_eab_key(&row))
         .await

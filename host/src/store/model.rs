@@ -125,6 +125,11 @@ pub struct EabKey {
     pub account_id: Option<String>,
     pub revoked: bool,
     pub created_at: i64,
+    /// JSON array of name patterns (`acme::name_policy`) the key's accounts may order; empty
+    /// allows every name.
+    pub allowed_names: String,
+    /// The profile every order of the key's accounts gets; empty lets them choose.
+    pub profile: String,
 }
 
 impl std::fmt::Debug for EabKey {
@@ -136,6 +141,8 @@ impl std::fmt::Debug for EabKey {
             .field("account_id", &self.account_id)
             .field("revoked", &self.revoked)
             .field("created_at", &self.created_at)
+            .field("allowed_names", &self.allowed_names)
+            .field("profile", &self.profile)
             .finish()
     }
 }

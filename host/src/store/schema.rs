@@ -8,6 +8,8 @@ diesel::table! {
         account_id -> Nullable<Text>,
         revoked -> Bool,
         created_at -> BigInt,
+        allowed_names -> Text,
+        profile -> Text,
     }
 }
 

@@ -160,8 +160,15 @@ fn eab_binding(store: &Store) {
         account_id: None,
         revoked: false,
         created_at: 1,
+        allowed_names: r#"["*.example"]"#.into(),
+        profile: "short".into(),
     };
     store.insert_eab_key(&key).unwrap();
+    let stored = store.eab_key("k1").unwrap();
+    assert_eq!(
+        (stored.allowed_names.as_str(), stored.profile.as_str()),
+        (r#"["*.example"]"#, "short")
+    );
     assert!(!format!("{key:?}").contains("secret"));
     let mut a = account("a1", "tp1");
     a.eab_kid = Some("k1".into());

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::auth::{authenticate, thumbprint, KeyRule};
 use super::{ids, now, rfc3339, store_problem, Gateway, Incoming, Reply};
+use crate::acme::name_policy::KeyPolicy;
 use crate::acme::{AccountObject, AccountStatus, Problem};
 use crate::jws::{self, Jws};
 use crate::store::{Account, StoreError};
@@ -112,7 +113,12 @@ pub async fn new_account(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem>
         )));
     }
     let eab_kid = match body.external_account_binding {
-        Some(eab) => Some(verify_eab(gw, &eab, &signed.jwk).await?),
+        Some(eab) => {
+            let kid = verify_eab(gw, &eab, &signed.jwk).await?;
+            // A key whose policy cannot be applied binds no account.
+            key_policy(gw, &kid).await?;
+            Some(kid)
+        }
         None if gw.config.acme.eab_required => {
             return Err(Problem::external_account_required(
                 "this server requires External Account Binding (RFC 8555 §7.3.4)",
@@ -185,6 +191,32 @@ async fn verify_eab(
     jws::verify_eab(eab, &gw.url("/new-account"), jwk, |k| {
         (k == kid).then_some(key).flatten()
     })
+}
+
+/// The policy of the EAB key `kid` an account was bound with. A revoked key stops its accounts
+/// from ordering; a policy the gateway cannot read (or that names a profile that is gone)
+/// refuses rather than allowing everything.
+pub(super) async fn key_policy(gw: &Gateway, kid: &str) -> Result<KeyPolicy, Problem> {
+    let lookup = kid.to_owned();
+    let key = gw
+        .db(move |s| s.eab_key(&lookup))
+        .await
+        .map_err(|e| store_problem(e, "EAB key"))?;
+    if key.revoked {
+        return Err(Problem::unauthorized(format!(
+            "the External Account Binding key {kid} of this account was revoked"
+        )));
+    }
+    let policy = KeyPolicy::from_stored(&key.kid, &key.allowed_names, &key.profile)
+        .map_err(Problem::server_internal)?;
+    if let Some(profile) = &policy.profile {
+        if gw.profile(profile).is_none() {
+            return Err(Problem::server_internal(format!(
+                "EAB key {kid} pins profile {profile:?}, which is not configured"
+            )));
+        }
+    }
+    Ok(policy)
 }
 
 /// Checks that the authenticated account is the one in the URL.

@@ -46,15 +46,25 @@ pub async fn new_order(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
             "notBefore/notAfter are not supported; choose a profile from the directory instead",
         ));
     }
-    let profile = body
-        .profile
-        .unwrap_or_else(|| gw.config.acme.default_profile.clone());
+    let key_policy = match &account.eab_kid {
+        Some(kid) => Some(super::account::key_policy(gw, kid).await?),
+        None => None,
+    };
+    let profile = match &key_policy {
+        Some(policy) => policy.profile(body.profile, &gw.config.acme.default_profile)?,
+        None => body
+            .profile
+            .unwrap_or_else(|| gw.config.acme.default_profile.clone()),
+    };
     if gw.profile(&profile).is_none() {
         return Err(Problem::invalid_profile(format!(
             "unknown profile {profile:?}; the directory lists the available ones"
         )));
     }
     let identifiers = normalize(&body.identifiers)?;
+    if let Some(policy) = &key_policy {
+        policy.check_names(&identifiers)?;
+    }
     if let Some(policy) = &gw.order_policy {
         // Fail closed: a policy that cannot answer refuses the order.
         let decision = policy

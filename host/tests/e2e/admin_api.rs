@@ -400,7 +400,7 @@ async fn operations(backend: Backend) {
             Some(&admin),
             "POST",
             "/api/v1/eab-keys",
-            Some(json!({"label": "team-a"})),
+            Some(json!({"label": "team-a", "allowed_names": ["*.team-a.example", "10.0.0.0/8"], "profile": "short"})),
         )
         .await,
         201,
@@ -408,6 +408,22 @@ async fn operations(backend: Backend) {
     );
     let kid = created["kid"].as_str().unwrap().to_string();
     assert!(created["hmac_key"].as_str().unwrap().len() >= 43);
+    assert_eq!(
+        created["allowed_names"],
+        json!(["*.team-a.example", "10.0.0.0/8"])
+    );
+    assert_eq!(created["profile"], "short");
+    for (body, what) in [
+        (json!({"allowed_names": ["not a pattern"]}), "bad pattern"),
+        (json!({"profile": "gold"}), "unknown profile"),
+    ] {
+        let refused = expect(
+            curl(&h, Some(&admin), "POST", "/api/v1/eab-keys", Some(body)).await,
+            400,
+            what,
+        );
+        assert_eq!(refused["error"], "bad_request", "{what}");
+    }
     let listed = expect(
         curl(&h, Some(&admin), "GET", "/api/v1/eab-keys", None).await,
         200,

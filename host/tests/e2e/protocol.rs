@@ -270,7 +270,16 @@ crate::on_both_backends!(
 );
 
 async fn external_account_binding(backend: Backend) {
-    let h = Harness::start_with(backend, |c| c.acme.eab_required = true).await;
+    let h = Harness::start_with(backend, |c| {
+        c.acme.eab_required = true;
+        let short = acmegate::ca::Profile {
+            name: "short".into(),
+            validity_hours: 12,
+            ..acmegate::ca::Profile::default_server()
+        };
+        c.profiles = vec![acmegate::ca::Profile::default_server(), short];
+    })
+    .await;
     let key = b"0123456789abcdef0123456789abcdef".to_vec();
     let store = h.gw.gateway.store.clone();
     let row = acmegate::store::EabKey {
@@ -280,6 +289,9 @@ async fn external_account_binding(backend: Backend) {
         account_id: None,
         revoked: false,
         created_at: 0,
+        // The key's policy: names under team-a only, every order on the short profile.
+        allowed_names: r#"["*.team-a.example"]"#.into(),
+        profile: "short".into(),
     };
     tokio::task::spawn_blocking(move || store.insert_eab_key(&row))
         .await
@@ -313,6 +325,48 @@ async fn external_account_binding(backend: Backend) {
         Err(acmegate::client::ClientError::Api(p)) => assert_eq!(p.kind, ProblemType::Unauthorized),
         other => panic!("expected unauthorized, got {other:?}"),
     }
+
+    // The key's policy at newOrder: names outside it, another profile, then what it allows.
+    let outside = c
+        .new_order(
+            &[
+                Identifier::dns("www.team-a.example"),
+                Identifier::dns("www.team-b.example"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    let p = outside.problem().unwrap();
+    assert_eq!(p.kind, ProblemType::RejectedIdentifier, "{p}");
+    assert_eq!(p.subproblems.len(), 1, "{p:?}");
+    assert_eq!(
+        p.subproblems[0].identifier,
+        Some(Identifier::dns("www.team-b.example"))
+    );
+    let other_profile = c
+        .new_order(&[Identifier::dns("www.team-a.example")], Some("default"))
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&other_profile), ProblemType::InvalidProfile);
+    let allowed = c
+        .new_order(&[Identifier::dns("*.team-a.example")], None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    assert_eq!(allowed.json().unwrap()["profile"], "short");
+    // Revoking the key stops its account from ordering.
+    let store = h.gw.gateway.store.clone();
+    tokio::task::spawn_blocking(move || store.revoke_eab_key("kid-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let revoked = c
+        .new_order(&[Identifier::dns("www.team-a.example")], None)
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&revoked), ProblemType::Unauthorized);
     h.gw.shutdown().await;
 }
 crate::on_both_backends!(external_account_binding, external_account_binding);

@@ -7,6 +7,8 @@ use http::StatusCode;
 
 use super::views::Paging;
 use super::{AdminRequest, ApiError};
+use crate::plugins::watcher::Watched;
+use crate::plugins::PluginRuntime;
 use crate::store::{AuditEntry, AuditFilter, Event, Verdict};
 use crate::wfe::{directory, Gateway, Reply};
 
@@ -63,30 +65,123 @@ pub async fn regenerate_crl(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Rep
     ))
 }
 
+fn plugin_view(gw: &Gateway, w: &Watched) -> serde_json::Value {
+    let (info, stats) = (w.plugin.info(), w.plugin.stats());
+    let enabled = gw
+        .plugins
+        .as_ref()
+        .is_none_or(|runtime| runtime.is_enabled(&w.spec.name));
+    serde_json::json!({
+        "name": w.spec.name,
+        "path": w.spec.path,
+        "kind": info.kind.name(),
+        "plugin_name": info.name,
+        "version": info.version,
+        "description": info.description,
+        "enabled": enabled,
+        "calls": stats.calls,
+        "faults": stats.faults,
+        "log_lines_dropped": stats.log_lines_dropped,
+    })
+}
+
 pub fn plugins(gw: &Arc<Gateway>) -> Result<Reply, ApiError> {
     let items = gw
         .loaded_plugins
         .iter()
-        .map(|w| {
-            let (info, stats) = (w.plugin.info(), w.plugin.stats());
-            serde_json::json!({
-                "name": w.spec.name,
-                "path": w.spec.path,
-                "kind": info.kind.name(),
-                "plugin_name": info.name,
-                "version": info.version,
-                "description": info.description,
-                "calls": stats.calls,
-                "faults": stats.faults,
-                "log_lines_dropped": stats.log_lines_dropped,
-            })
-        })
+        .map(|w| plugin_view(gw, w))
         .collect();
     let mut body = whole_list(items);
     // Hot reloads since start, over all plugins.
     body["reloads"] = gw.plugin_reloads.reloads.load(Ordering::Relaxed).into();
     body["reload_failures"] = gw.plugin_reloads.failures.load(Ordering::Relaxed).into();
     Ok(Reply::json(StatusCode::OK, &body))
+}
+
+/// The loaded plugin the route names, and the runtime.
+fn named_plugin<'a>(
+    gw: &'a Gateway,
+    req: &AdminRequest,
+) -> Result<(&'a Watched, &'a PluginRuntime), ApiError> {
+    let name = req.param(0);
+    let watched = gw
+        .loaded_plugins
+        .iter()
+        .find(|w| w.spec.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no plugin named {name:?} is configured")))?;
+    let runtime = gw
+        .plugins
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("plugins are configured but no runtime runs"))?;
+    Ok((watched, runtime))
+}
+
+/// Reloads one plugin, counted and recorded as the caller's; `Err` says why it failed.
+async fn reload_one(
+    gw: &Gateway,
+    runtime: &PluginRuntime,
+    watched: &Watched,
+    actor: &str,
+) -> Result<(), String> {
+    let audit = gw.store.acting_as(actor);
+    crate::plugins::watcher::reload_recorded(runtime, watched, &gw.plugin_reloads, &audit)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+pub async fn reload_plugin(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let (watched, runtime) = named_plugin(gw, req)?;
+    match reload_one(gw, runtime, watched, &req.caller.actor()).await {
+        Ok(()) => Ok(Reply::json(StatusCode::OK, &plugin_view(gw, watched))),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reload_failed",
+            format!("{e}; the previous version stays live"),
+        )),
+    }
+}
+
+pub async fn reload_plugins(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let actor = req.caller.actor();
+    let mut items = Vec::new();
+    if let Some(runtime) = &gw.plugins {
+        for watched in &gw.loaded_plugins {
+            let outcome = reload_one(gw, runtime, watched, &actor).await;
+            let mut view = plugin_view(gw, watched);
+            view["reloaded"] = outcome.is_ok().into();
+            if let Err(e) = outcome {
+                view["error"] = e.into();
+            }
+            items.push(view);
+        }
+    }
+    Ok(Reply::json(StatusCode::OK, &whole_list(items)))
+}
+
+pub async fn switch_plugin(
+    gw: &Arc<Gateway>,
+    req: &AdminRequest,
+    enabled: bool,
+) -> Result<Reply, ApiError> {
+    let (watched, runtime) = named_plugin(gw, req)?;
+    runtime.set_enabled(&watched.spec.name, enabled);
+    let action = if enabled {
+        "plugin.enable"
+    } else {
+        "plugin.disable"
+    };
+    let name = watched.spec.name.clone();
+    gw.db_as(&req.caller.actor(), move |s| {
+        s.record(Event::new(
+            action,
+            format!("plugin/{name}"),
+            serde_json::json!({}),
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::store(e, "audit log"))?;
+    tracing::warn!(plugin = %watched.spec.name, enabled, actor = %req.caller.actor(), "plugin switched by an admin");
+    Ok(Reply::json(StatusCode::OK, &plugin_view(gw, watched)))
 }
 
 fn audit_view(e: &AuditEntry) -> serde_json::Value {

@@ -40,6 +40,10 @@ enum Handler {
     ListProfiles,
     RegenerateCrl,
     ListPlugins,
+    ReloadPlugins,
+    ReloadPlugin,
+    EnablePlugin,
+    DisablePlugin,
     ListAudit,
     VerifyAudit,
     IssueIdentity,
@@ -172,6 +176,30 @@ pub static ROUTES: &[Route] = &[
         Handler::ListPlugins,
     ),
     admin(
+        "POST",
+        "/api/v1/plugins/reload",
+        "Reload every plugin from its file",
+        Handler::ReloadPlugins,
+    ),
+    admin(
+        "POST",
+        "/api/v1/plugins/{name}/reload",
+        "Reload one plugin from its file (the old version stays live if the new one fails)",
+        Handler::ReloadPlugin,
+    ),
+    admin(
+        "POST",
+        "/api/v1/plugins/{name}/enable",
+        "Switch a disabled plugin back on",
+        Handler::EnablePlugin,
+    ),
+    admin(
+        "POST",
+        "/api/v1/plugins/{name}/disable",
+        "Switch a plugin off: its calls fail at once without running it",
+        Handler::DisablePlugin,
+    ),
+    admin(
         "GET",
         "/api/v1/audit",
         "Audit entries, newest first (filters: actor, action, resource prefix, since, until)",
@@ -263,6 +291,10 @@ pub(super) async fn dispatch(
         Handler::ListProfiles => operations::profiles(gw),
         Handler::RegenerateCrl => operations::regenerate_crl(gw, req).await,
         Handler::ListPlugins => operations::plugins(gw),
+        Handler::ReloadPlugins => operations::reload_plugins(gw, req).await,
+        Handler::ReloadPlugin => operations::reload_plugin(gw, req).await,
+        Handler::EnablePlugin => operations::switch_plugin(gw, req, true).await,
+        Handler::DisablePlugin => operations::switch_plugin(gw, req, false).await,
         Handler::ListAudit => operations::audit(gw, req).await,
         Handler::VerifyAudit => operations::verify_audit(gw).await,
         Handler::IssueIdentity => client::issue_identity(gw, req).await,
@@ -376,7 +408,8 @@ mod tests {
                 .path
                 .replace("{id}", "x1")
                 .replace("{serial}", "0a")
-                .replace("{kid}", "k1");
+                .replace("{kid}", "k1")
+                .replace("{name}", "p1");
             let (found, _) = find(r.method, &concrete).unwrap();
             assert!(
                 std::ptr::eq(found, r),

@@ -53,6 +53,9 @@ pub enum PluginError {
         traps: u32,
         retry_in: Duration,
     },
+    /// An operator disabled the plugin; it is not called until enabled again.
+    #[error("plugin {plugin} is disabled by an operator")]
+    Disabled { plugin: String },
     /// The component was built for a contract version this gateway does not speak.
     #[error("plugin {plugin} speaks {found}; this gateway speaks {supported}")]
     IncompatibleVersion {
@@ -143,6 +146,7 @@ mod tests {
                 traps: 3,
                 retry_in: Duration::from_secs(1),
             },
+            PluginError::Disabled { plugin: p() },
             PluginError::IncompatibleVersion {
                 plugin: p(),
                 found: "acmegate:plugin@1.0.0".into(),
@@ -164,7 +168,7 @@ mod tests {
         let faults: Vec<bool> = all.iter().map(PluginError::is_fault).collect();
         assert_eq!(
             faults,
-            [false, false, true, true, true, false, false, false, false]
+            [false, false, true, true, true, false, false, false, false, false]
         );
         assert!(PluginError::Runtime("x".into()).to_string().contains("x"));
     }

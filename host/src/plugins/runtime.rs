@@ -74,8 +74,16 @@ struct RuntimeInner {
     linker: Linker<HostState>,
     cache: Option<ArtifactCache>,
     kv: KvRegistry,
+    /// Names of plugins an operator disabled; shared with every loaded version's calls, so a
+    /// reload does not switch a disabled plugin back on.
+    disabled: Disabled,
     _ticker: EpochTicker,
 }
+
+type Disabled = Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>;
+
+/// The call a load or reload canary starts with.
+const CANARY_CALL: &str = "describe";
 
 impl fmt::Debug for PluginRuntime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -86,6 +94,30 @@ impl fmt::Debug for PluginRuntime {
 }
 
 impl PluginRuntime {
+    /// Switches the plugin `name` off (its calls fail with [`PluginError::Disabled`] at once,
+    /// without running it) or back on. Calls already running finish.
+    pub fn set_enabled(&self, name: &str, enabled: bool) {
+        let mut disabled = self
+            .inner
+            .disabled
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if enabled {
+            disabled.remove(name);
+        } else {
+            disabled.insert(name.to_owned());
+        }
+    }
+
+    pub fn is_enabled(&self, name: &str) -> bool {
+        !self
+            .inner
+            .disabled
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name)
+    }
+
     pub fn new(options: RuntimeOptions) -> Result<Self, PluginError> {
         let engine = build_engine()?;
         let runtime = |e: wasmtime::Error| PluginError::Runtime(format!("linker: {e:#}"));
@@ -106,6 +138,7 @@ impl PluginRuntime {
                 linker,
                 cache,
                 kv: KvRegistry::new(options.state.clone()),
+                disabled: Disabled::default(),
                 _ticker: ticker,
             }),
         })
@@ -164,6 +197,7 @@ impl PluginRuntime {
                 semaphore: tokio::sync::Semaphore::new(limits.concurrency.max(1)),
                 health: Mutex::new(Health::default()),
                 stats: Counters::default(),
+                disabled: self.inner.disabled.clone(),
             },
         })
     }
@@ -281,6 +315,7 @@ pub(crate) struct CallContext {
     semaphore: tokio::sync::Semaphore,
     health: Mutex<Health>,
     stats: Counters,
+    disabled: Disabled,
 }
 
 impl fmt::Debug for CallContext {
@@ -329,6 +364,16 @@ impl CallContext {
         }
     }
 
+    fn check_enabled(&self) -> Result<(), PluginError> {
+        let disabled = self.disabled.read().unwrap_or_else(|e| e.into_inner());
+        if disabled.contains(&*self.name) {
+            return Err(PluginError::Disabled {
+                plugin: self.name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     fn check_quarantine(&self) -> Result<(), PluginError> {
         let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         match health.quarantined_until {
@@ -373,6 +418,11 @@ impl CallContext {
         call: &'static str,
         f: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, PluginError> {
+        // The load canary (describe + configure) runs even for a disabled plugin, so that an
+        // operator can reload it before switching it back on.
+        if call != CANARY_CALL {
+            self.check_enabled()?;
+        }
         self.check_quarantine()?;
         let limits = self.limits;
         let ran = tokio::time::timeout(limits.wall, async {

@@ -507,6 +507,40 @@ async fn a_reload_swaps_the_version_and_a_failed_reload_keeps_the_old_one() {
     );
 }
 
+#[tokio::test]
+async fn a_disabled_plugin_is_not_called_until_enabled_even_across_reloads() {
+    // A name of its own: the switch is per name in the shared runtime.
+    let name = format!("switch-{}", crate::wfe::ids::new_id());
+    let mut spec = PluginSpec::new(name.clone(), component("allowlist-validator"));
+    spec.config = r#"{"default": ["*.internal.example"]}"#.into();
+    let plugin = runtime().load_validator(spec.clone()).await.unwrap();
+    let id = Identifier::dns("www.internal.example");
+    assert_eq!(
+        validate(&plugin, &id).await.unwrap(),
+        ValidationOutcome::Valid
+    );
+
+    runtime().set_enabled(&name, false);
+    assert!(!runtime().is_enabled(&name));
+    let calls = plugin.stats().calls;
+    assert!(matches!(
+        validate(&plugin, &id).await,
+        Err(PluginError::Disabled { .. })
+    ));
+    assert_eq!(plugin.stats().calls, calls, "a disabled plugin is not run");
+    runtime().reload_validator(&plugin, spec).await.unwrap();
+    assert!(matches!(
+        validate(&plugin, &id).await,
+        Err(PluginError::Disabled { .. })
+    ));
+
+    runtime().set_enabled(&name, true);
+    assert_eq!(
+        validate(&plugin, &id).await.unwrap(),
+        ValidationOutcome::Valid
+    );
+}
+
 async fn scripted_issuer(config: serde_json::Value, state: bool) -> IssuerPlugin {
     let mut spec = PluginSpec::new(
         format!("scripted-{}", crate::wfe::ids::new_id()),

@@ -118,30 +118,8 @@ pub fn spawn(
                         "plugin file removed; the loaded version keeps serving");
                     continue;
                 }
-                let resource = format!("plugin/{}", watched.spec.name);
-                let event = match reload(&runtime, watched).await {
-                    Ok(()) => {
-                        stats.reloads.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(plugin = %watched.spec.name, "plugin reloaded");
-                        let version = watched.plugin.info().version;
-                        Event::new(
-                            "plugin.reload",
-                            resource,
-                            serde_json::json!({ "version": version }),
-                        )
-                    }
-                    Err(e) => {
-                        stats.failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(plugin = %watched.spec.name, error = %e,
-                            "plugin reload failed; the previous version stays live");
-                        Event::new(
-                            "plugin.reload_failed",
-                            resource,
-                            serde_json::json!({ "error": e.to_string() }),
-                        )
-                    }
-                };
-                record(&audit, event).await;
+                // The outcome is logged, counted and recorded; the watcher goes on.
+                let _ = reload_recorded(&runtime, watched, &stats, &audit).await;
             }
         }
     }))
@@ -156,6 +134,43 @@ pub async fn record(store: &crate::store::Store, event: Event) {
     }
 }
 
+/// Reloads `watched` from its file, counts the outcome in `stats` and records it in `audit`'s
+/// log (as the actor `audit` acts for). A failed reload leaves the old version live.
+pub async fn reload_recorded(
+    runtime: &PluginRuntime,
+    watched: &Watched,
+    stats: &ReloadStats,
+    audit: &crate::store::Store,
+) -> Result<(), PluginError> {
+    let outcome = reload(runtime, watched).await;
+    let resource = format!("plugin/{}", watched.spec.name);
+    let event = match &outcome {
+        Ok(()) => {
+            stats.reloads.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(plugin = %watched.spec.name, "plugin reloaded");
+            let version = watched.plugin.info().version;
+            Event::new(
+                "plugin.reload",
+                resource,
+                serde_json::json!({ "version": version }),
+            )
+        }
+        Err(e) => {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(plugin = %watched.spec.name, error = %e,
+                "plugin reload failed; the previous version stays live");
+            Event::new(
+                "plugin.reload_failed",
+                resource,
+                serde_json::json!({ "error": e.to_string() }),
+            )
+        }
+    };
+    record(audit, event).await;
+    outcome
+}
+
+/// Reloads `watched` from its file (compile, canary, atomic swap).
 async fn reload(runtime: &PluginRuntime, watched: &Watched) -> Result<(), PluginError> {
     let spec = watched.spec.clone();
     match &watched.plugin {

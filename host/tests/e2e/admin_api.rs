@@ -991,3 +991,181 @@ async fn audit_trail(h: &Harness, admin: &Identity, account_id: &str) {
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+/// Plugins as an admin runs them: status, disable (the order policy then fails closed),
+/// enable, reload from the file, a failed reload that keeps the old version, all audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_switched_and_reloaded_by_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("allow.wasm");
+    std::fs::copy(support::plugin_component("allowlist-validator"), &file).unwrap();
+    let plugin_file = file.clone();
+    let h = Harness::start_with(Backend::Sqlite, move |c| {
+        let mut config = toml::Table::new();
+        config.insert(
+            "default".into(),
+            toml::Value::Array(vec!["*.allowed.test".into()]),
+        );
+        c.plugins = vec![acmegate::plugins::PluginConfig {
+            name: "allow".into(),
+            kind: "challenge-validator".into(),
+            file: plugin_file,
+            config,
+            grants: toml::Table::new(),
+        }];
+        c.validation.order_policy = "allow".into();
+    })
+    .await;
+    let admin = identity(&h, "ops", Role::Admin).await;
+    let acme = support::account(&h).await;
+    let order = |name: &'static str| {
+        let acme = &acme;
+        async move {
+            acme.new_order(&[acmegate::acme::Identifier::dns(name)], None)
+                .await
+                .unwrap()
+        }
+    };
+
+    let listed = expect(
+        curl(&h, Some(&admin), "GET", "/api/v1/plugins", None).await,
+        200,
+        "plugins",
+    );
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["items"][0]["name"], "allow");
+    assert_eq!(listed["items"][0]["kind"], "challenge-validator");
+    assert_eq!(listed["items"][0]["enabled"], true);
+    assert_eq!(order("a.allowed.test").await.status, 201);
+
+    let off = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/plugins/allow/disable",
+            None,
+        )
+        .await,
+        200,
+        "disable",
+    );
+    assert_eq!(off["enabled"], false);
+    let refused = order("b.allowed.test").await;
+    assert_eq!(
+        refused.status, 500,
+        "the order policy fails closed while disabled"
+    );
+    assert!(
+        refused.problem().unwrap().detail.contains("disabled"),
+        "{:?}",
+        refused.problem()
+    );
+    let on = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/plugins/allow/enable",
+            None,
+        )
+        .await,
+        200,
+        "enable",
+    );
+    assert_eq!(on["enabled"], true);
+    assert_eq!(order("c.allowed.test").await.status, 201);
+
+    let reloaded = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/plugins/allow/reload",
+            None,
+        )
+        .await,
+        200,
+        "reload",
+    );
+    assert_eq!(reloaded["plugin_name"], "allowlist-validator");
+    let all = expect(
+        curl(&h, Some(&admin), "POST", "/api/v1/plugins/reload", None).await,
+        200,
+        "reload all",
+    );
+    assert_eq!(all["items"][0]["reloaded"], true);
+    expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/plugins/nope/reload",
+            None,
+        )
+        .await,
+        404,
+        "unknown plugin",
+    );
+
+    // A broken file: the reload fails, the loaded version keeps deciding.
+    std::fs::write(&file, b"not a component").unwrap();
+    let failed = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/plugins/allow/reload",
+            None,
+        )
+        .await,
+        422,
+        "failed reload",
+    );
+    assert_eq!(failed["error"], "reload_failed");
+    assert!(
+        failed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("previous version stays live"),
+        "{failed}"
+    );
+    assert_eq!(order("d.allowed.test").await.status, 201);
+    let refused = order("evil.example").await;
+    assert_eq!(
+        refused.problem().unwrap().kind,
+        acmegate::acme::ProblemType::RejectedIdentifier
+    );
+
+    let audit = expect(
+        curl(
+            &h,
+            Some(&admin),
+            "GET",
+            "/api/v1/audit?resource=plugin/allow&per_page=100",
+            None,
+        )
+        .await,
+        200,
+        "plugin audit",
+    );
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "plugin.load",
+        "plugin.disable",
+        "plugin.enable",
+        "plugin.reload",
+        "plugin.reload_failed",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    h.gw.shutdown().await;
+}

@@ -214,23 +214,12 @@ async fn issue_from_csr(
         account_url: request_url,
     };
     let chain = issue_and_wait(gw, &profile.issuer, request).await?;
-    let cert = Certificate {
-        id: ids::new_id(),
-        serial: chain.serial_hex,
-        account_id: None,
-        order_id: None,
-        chain_pem: chain.chain_pem,
-        identifiers: serde_json::to_string(&identifiers).unwrap_or_else(|_| "[]".into()),
-        not_before: chain.not_before,
-        not_after: chain.not_after,
-        status: "valid".into(),
-        revoked_at: None,
-        revocation_reason: None,
-        created_at: now(),
-        issuer: profile.issuer.clone(),
-        origin: crate::store::ORIGIN_ADMIN.into(),
+    let cert = chain.into_certificate(
+        &profile.issuer,
+        crate::store::ORIGIN_ADMIN,
+        serde_json::to_string(&identifiers).unwrap_or_else(|_| "[]".into()),
         subject,
-    };
+    );
     store_certificate(gw, cert, actor).await
 }
 

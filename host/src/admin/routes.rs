@@ -52,7 +52,8 @@ enum Handler {
     ClientRevoke,
 }
 
-const fn admin(
+const fn route(
+    role: Role,
     method: &'static str,
     path: &'static str,
     summary: &'static str,
@@ -61,10 +62,19 @@ const fn admin(
     Route {
         method,
         path,
-        role: Role::Admin,
+        role,
         summary,
         handler,
     }
+}
+
+const fn admin(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> Route {
+    route(Role::Admin, method, path, summary, handler)
 }
 
 const fn client(
@@ -73,13 +83,7 @@ const fn client(
     summary: &'static str,
     handler: Handler,
 ) -> Route {
-    Route {
-        method,
-        path,
-        role: Role::Client,
-        summary,
-        handler,
-    }
+    route(Role::Client, method, path, summary, handler)
 }
 
 /// Every admin API route. Literal paths come before patterns that would also match them.

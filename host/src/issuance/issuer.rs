@@ -38,6 +38,36 @@ pub struct IssuedChain {
     pub chain_pem: String,
 }
 
+impl IssuedChain {
+    /// The stored form of this chain: a valid certificate from `issuer`, stored now, of no
+    /// account or order (the caller sets those for an ACME order).
+    pub fn into_certificate(
+        self,
+        issuer: &str,
+        origin: &str,
+        identifiers: String,
+        subject: String,
+    ) -> crate::store::Certificate {
+        crate::store::Certificate {
+            id: crate::wfe::ids::new_id(),
+            serial: self.serial_hex,
+            account_id: None,
+            order_id: None,
+            chain_pem: self.chain_pem,
+            identifiers,
+            not_before: self.not_before,
+            not_after: self.not_after,
+            status: "valid".into(),
+            revoked_at: None,
+            revocation_reason: None,
+            created_at: chrono::Utc::now().timestamp(),
+            issuer: issuer.to_owned(),
+            origin: origin.to_owned(),
+            subject,
+        }
+    }
+}
+
 /// A successful answer.
 #[derive(Clone, Debug)]
 pub enum IssueOutcome {

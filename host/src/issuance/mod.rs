@@ -149,21 +149,14 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
     match outcome {
         Ok(IssueOutcome::Issued(chain)) => {
             let cert = Certificate {
-                id: ids::new_id(),
-                serial: chain.serial_hex,
                 account_id: Some(order.account_id.clone()),
                 order_id: Some(order.id.clone()),
-                chain_pem: chain.chain_pem,
-                identifiers: order.identifiers.clone(),
-                not_before: chain.not_before,
-                not_after: chain.not_after,
-                status: "valid".into(),
-                revoked_at: None,
-                revocation_reason: None,
-                created_at: now(),
-                issuer: job.issuer.clone(),
-                origin: crate::store::ORIGIN_ACME.into(),
-                subject: String::new(),
+                ..chain.into_certificate(
+                    &job.issuer,
+                    crate::store::ORIGIN_ACME,
+                    order.identifiers.clone(),
+                    String::new(),
+                )
             };
             let row = cert.clone();
             match gw.db(move |s| s.insert_certificate(&row)).await {

@@ -100,6 +100,19 @@ async fn curl(
     Ok((status.trim().parse().expect("status code"), value))
 }
 
+/// curl's answer to `method path` must have `status`; returns the body.
+async fn call(
+    h: &Harness,
+    who: Option<&Identity>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    status: u16,
+) -> Value {
+    let what = format!("{method} {path} as {:?}", who.map(|w| &w.serial));
+    expect(curl(h, who, method, path, body).await, status, &what)
+}
+
 /// The answer must be `status`; returns the body.
 fn expect(answer: Answer, status: u16, what: &str) -> Value {
     match answer {
@@ -195,28 +208,16 @@ async fn no_route_answers_without_a_verified_certificate(h: &Harness, client: &I
             .replace("{kid}", "k1");
         let body = (route.method == "POST").then(|| json!({}));
         let what = format!("{} {} without a certificate", route.method, route.path);
-        let body_answer = expect(
-            curl(h, None, route.method, &path, body.clone()).await,
-            401,
-            &what,
-        );
+        let body_answer = call(h, None, route.method, &path, body.clone(), 401).await;
         assert_eq!(body_answer["error"], "unauthorized", "{what}");
         if route.role == Role::Admin {
             let what = format!("{} {} with a client certificate", route.method, route.path);
-            let answer = expect(
-                curl(h, Some(client), route.method, &path, body).await,
-                403,
-                &what,
-            );
+            let answer = call(h, Some(client), route.method, &path, body, 403).await;
             assert_eq!(answer["error"], "forbidden", "{what}");
         }
     }
     // Unknown paths give nothing away either.
-    expect(
-        curl(h, None, "GET", "/api/v1/nothing-here", None).await,
-        401,
-        "unknown path",
-    );
+    call(h, None, "GET", "/api/v1/nothing-here", None, 401).await;
 }
 
 async fn trust_and_roles(backend: Backend) {
@@ -226,11 +227,7 @@ async fn trust_and_roles(backend: Backend) {
     let client = identity(&h, "billing", Role::Client).await;
 
     // No client certificate: the handshake completes, the answer is a JSON 401.
-    let body = expect(
-        curl(&h, None, "GET", "/api/v1/profiles", None).await,
-        401,
-        "no certificate",
-    );
+    let body = call(&h, None, "GET", "/api/v1/profiles", None, 401).await;
     assert!(
         body["detail"]
             .as_str()
@@ -276,59 +273,60 @@ async fn trust_and_roles(backend: Backend) {
     public_routes_answer_without_a_certificate(&h).await;
 
     // A valid admin: 200, and the list shape.
-    let profiles = expect(
-        curl(&h, Some(&admin), "GET", "/api/v1/profiles", None).await,
-        200,
-        "admin lists profiles",
-    );
+    let profiles = call(&h, Some(&admin), "GET", "/api/v1/profiles", None, 200).await;
     assert_eq!(profiles["total"], 1);
     assert_eq!(profiles["items"][0]["name"], "default");
     assert_eq!(profiles["items"][0]["default"], true);
 
     // A client on an admin route: 403; on its own routes: its certificate.
-    let forbidden = expect(
-        curl(&h, Some(&client), "GET", "/api/v1/certificates", None).await,
-        403,
-        "client on admin route",
-    );
+    let forbidden = call(&h, Some(&client), "GET", "/api/v1/certificates", None, 403).await;
     assert!(
         forbidden["detail"].as_str().unwrap().contains("admin role"),
         "{forbidden}"
     );
-    let own = expect(
-        curl(&h, Some(&client), "GET", "/api/client/certificate", None).await,
+    let own = call(
+        &h,
+        Some(&client),
+        "GET",
+        "/api/client/certificate",
+        None,
         200,
-        "client status",
-    );
+    )
+    .await;
     assert_eq!(own["serial"], client.serial);
     assert_eq!(own["role"], "client");
     // And an admin is not a client.
-    expect(
-        curl(&h, Some(&admin), "GET", "/api/client/certificate", None).await,
+    call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/client/certificate",
+        None,
         403,
-        "admin on client route",
-    );
+    )
+    .await;
 
     no_route_answers_without_a_verified_certificate(&h, &client).await;
 
     // An admin revokes another admin: that admin's next connection is refused.
-    expect(
-        curl(&h, Some(&second_admin), "GET", "/api/v1/profiles", None).await,
+    call(
+        &h,
+        Some(&second_admin),
+        "GET",
+        "/api/v1/profiles",
+        None,
         200,
-        "second admin before",
-    );
-    let revoked = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            &format!("/api/v1/certificates/{}/revoke", second_admin.serial),
-            Some(json!({"reason": "keyCompromise"})),
-        )
-        .await,
+    )
+    .await;
+    let revoked = call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/certificates/{}/revoke", second_admin.serial),
+        Some(json!({"reason": "keyCompromise"})),
         200,
-        "revoke the second admin",
-    );
+    )
+    .await;
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(revoked["revocation_reason"], "keyCompromise");
     let refused = curl(&h, Some(&second_admin), "GET", "/api/v1/profiles", None).await;
@@ -337,18 +335,15 @@ async fn trust_and_roles(backend: Backend) {
         "a revoked admin's next connection must fail its handshake: {refused:?}"
     );
     // Revoking twice is a clear error.
-    let again = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            &format!("/api/v1/certificates/{}/revoke", second_admin.serial),
-            Some(json!({})),
-        )
-        .await,
+    let again = call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/certificates/{}/revoke", second_admin.serial),
+        Some(json!({})),
         400,
-        "revoke twice",
-    );
+    )
+    .await;
     assert_eq!(again["error"], "alreadyRevoked");
 
     // The CRL lists it with its reason, as openssl reads it.
@@ -371,11 +366,7 @@ async fn trust_and_roles(backend: Backend) {
     );
 
     // The other admin still gets in.
-    expect(
-        curl(&h, Some(&admin), "GET", "/api/v1/profiles", None).await,
-        200,
-        "first admin after",
-    );
+    call(&h, Some(&admin), "GET", "/api/v1/profiles", None, 200).await;
     h.gw.shutdown().await;
 }
 crate::on_both_backends!(admin_api_trust_and_roles, trust_and_roles);
@@ -383,29 +374,22 @@ crate::on_both_backends!(admin_api_trust_and_roles, trust_and_roles);
 async fn operations(backend: Backend) {
     let h = Harness::start_with(backend, |c| {
         c.acme.auto_approve = true;
-        let short = acmegate::ca::Profile {
-            name: "short".into(),
-            validity_hours: 12,
-            ..acmegate::ca::Profile::default_server()
-        };
-        c.profiles = vec![acmegate::ca::Profile::default_server(), short];
+        crate::support::with_short_profile(c);
     })
     .await;
     let admin = identity(&h, "ops", Role::Admin).await;
 
     // EAB keys: the HMAC key once, never in the list; revoke.
-    let created = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/eab-keys",
-            Some(json!({"label": "team-a", "allowed_names": ["*.team-a.example", "10.0.0.0/8"], "profile": "short"})),
-        )
-        .await,
+    let created = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/eab-keys",
+        Some(
+            json!({"label": "team-a", "allowed_names": ["*.team-a.example", "10.0.0.0/8"], "profile": "short"}),
+        ),
         201,
-        "create EAB key",
-    );
+    ).await;
     let kid = created["kid"].as_str().unwrap().to_string();
     assert!(created["hmac_key"].as_str().unwrap().len() >= 43);
     assert_eq!(
@@ -417,46 +401,40 @@ async fn operations(backend: Backend) {
         (json!({"allowed_names": ["not a pattern"]}), "bad pattern"),
         (json!({"profile": "gold"}), "unknown profile"),
     ] {
-        let refused = expect(
-            curl(&h, Some(&admin), "POST", "/api/v1/eab-keys", Some(body)).await,
+        let refused = call(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/eab-keys",
+            Some(body),
             400,
-            what,
-        );
+        )
+        .await;
         assert_eq!(refused["error"], "bad_request", "{what}");
     }
-    let listed = expect(
-        curl(&h, Some(&admin), "GET", "/api/v1/eab-keys", None).await,
-        200,
-        "list EAB keys",
-    );
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/eab-keys", None, 200).await;
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["items"][0]["state"], "unused");
     assert!(listed["items"][0].get("hmac_key").is_none());
-    let revoked = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            &format!("/api/v1/eab-keys/{kid}/revoke"),
-            None,
-        )
-        .await,
+    let revoked = call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/eab-keys/{kid}/revoke"),
+        None,
         200,
-        "revoke EAB key",
-    );
+    )
+    .await;
     assert_eq!(revoked["state"], "revoked");
-    expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            &format!("/api/v1/eab-keys/{kid}/revoke"),
-            None,
-        )
-        .await,
+    call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/eab-keys/{kid}/revoke"),
+        None,
         409,
-        "revoke EAB key twice",
-    );
+    )
+    .await;
 
     // An ACME account and order, seen and deactivated from the admin side.
     let acme = support::account(&h).await;
@@ -467,73 +445,58 @@ async fn operations(backend: Backend) {
     )
     .await
     .expect("ACME issuance");
-    let accounts = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            "/api/v1/accounts?status=valid",
-            None,
-        )
-        .await,
+    let accounts = call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/v1/accounts?status=valid",
+        None,
         200,
-        "list accounts",
-    );
+    )
+    .await;
     assert_eq!(accounts["total"], 1);
     let account_id = accounts["items"][0]["id"].as_str().unwrap().to_string();
-    let orders = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            &format!("/api/v1/orders?account={account_id}"),
-            None,
-        )
-        .await,
+    let orders = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/orders?account={account_id}"),
+        None,
         200,
-        "list orders",
-    );
+    )
+    .await;
     assert_eq!(orders["total"], 1);
     assert_eq!(orders["items"][0]["status"], "valid");
     let order_id = orders["items"][0]["id"].as_str().unwrap();
-    let order = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            &format!("/api/v1/orders/{order_id}"),
-            None,
-        )
-        .await,
+    let order = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/orders/{order_id}"),
+        None,
         200,
-        "get order",
-    );
+    )
+    .await;
     assert_eq!(order["identifiers"][0]["value"], "shop.example");
-    let acme_certs = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            "/api/v1/certificates?name=shop&origin=acme",
-            None,
-        )
-        .await,
+    let acme_certs = call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/v1/certificates?name=shop&origin=acme",
+        None,
         200,
-        "find by name",
-    );
+    )
+    .await;
     assert_eq!(acme_certs["total"], 1);
-    let deactivated = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            &format!("/api/v1/accounts/{account_id}/deactivate"),
-            None,
-        )
-        .await,
+    let deactivated = call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/accounts/{account_id}/deactivate"),
+        None,
         200,
-        "deactivate",
-    );
+    )
+    .await;
     assert_eq!(deactivated["status"], "deactivated");
     let refused = acme
         .new_order(&[acmegate::acme::Identifier::dns("more.example")], None)
@@ -543,92 +506,59 @@ async fn operations(backend: Backend) {
         refused.is_err(),
         "a deactivated account must not order: {refused:?}"
     );
-    expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            &format!("/api/v1/accounts/{account_id}/deactivate"),
-            None,
-        )
-        .await,
+    call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/accounts/{account_id}/deactivate"),
+        None,
         409,
-        "deactivate twice",
-    );
-    expect(
-        curl(&h, Some(&admin), "GET", "/api/v1/accounts/nope", None).await,
-        404,
-        "unknown account",
-    );
-
-    // Issue from a CSR made by openssl.
-    let key = h.path("svc.key");
-    let csr = h.path("svc.csr");
-    support::run(
-        tokio::process::Command::new("openssl")
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=svc.internal",
-                "-addext",
-                "subjectAltName=DNS:svc.internal,IP:10.1.2.3",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&csr),
-        "openssl req",
     )
     .await;
-    let issued = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/certificates",
-            Some(json!({"csr": std::fs::read_to_string(&csr).unwrap(), "profile": "default"})),
-        )
-        .await,
+    call(&h, Some(&admin), "GET", "/api/v1/accounts/nope", None, 404).await;
+
+    // Issue from a CSR made by openssl.
+    let (_, csr) = openssl_csr(
+        &h,
+        "svc",
+        "/CN=svc.internal",
+        &["-addext", "subjectAltName=DNS:svc.internal,IP:10.1.2.3"],
+    )
+    .await;
+    let issued = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates",
+        Some(json!({"csr": csr, "profile": "default"})),
         201,
-        "issue from CSR",
-    );
+    )
+    .await;
     assert_eq!(issued["origin"], "admin");
     assert_eq!(issued["parsed"]["dns_names"], json!(["svc.internal"]));
     assert_eq!(issued["parsed"]["ip_addresses"], json!(["10.1.2.3"]));
     let chain = h.path("svc-chain.pem");
     std::fs::write(&chain, issued["chain_pem"].as_str().unwrap()).unwrap();
     support::verify_chain(&h.root_pem, &chain);
-    let bad = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/certificates",
-            Some(json!({"csr": "not a csr"})),
-        )
-        .await,
+    let bad = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates",
+        Some(json!({"csr": "not a csr"})),
         400,
-        "garbage CSR",
-    );
+    )
+    .await;
     assert_eq!(bad["error"], "bad_request");
-    expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/certificates",
-            Some(json!({"csr": std::fs::read_to_string(&csr).unwrap(), "profile": "nope"})),
-        )
-        .await,
+    call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates",
+        Some(json!({"csr": csr, "profile": "nope"})),
         400,
-        "unknown profile",
-    );
+    )
+    .await;
 
     // Issue with a generated key, as PKCS#12; openssl opens it with the password.
     let p12_path = h.path("device.p12");
@@ -671,79 +601,64 @@ async fn operations(backend: Backend) {
         opened.contains("CN = device.internal") || opened.contains("CN=device.internal"),
         "{opened}"
     );
-    let pem = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/certificates/generate",
-            Some(json!({"dns_names": ["pem.internal"], "key_type": "rsa2048", "profile": "short"})),
-        )
-        .await,
+    let pem = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates/generate",
+        Some(json!({"dns_names": ["pem.internal"], "key_type": "rsa2048", "profile": "short"})),
         201,
-        "generate PEM",
-    );
+    )
+    .await;
     assert!(pem["private_key_pem"]
         .as_str()
         .unwrap()
         .contains("BEGIN PRIVATE KEY"));
-    expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/certificates/generate",
-            Some(json!({"dns_names": ["x.internal"], "format": "pkcs12"})),
-        )
-        .await,
+    call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates/generate",
+        Some(json!({"dns_names": ["x.internal"], "format": "pkcs12"})),
         400,
-        "PKCS#12 without password",
-    );
+    )
+    .await;
 
     // Listings filter and page.
-    let admin_issued = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            "/api/v1/certificates?origin=admin&per_page=2",
-            None,
-        )
-        .await,
+    let admin_issued = call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/v1/certificates?origin=admin&per_page=2",
+        None,
         200,
-        "admin-issued",
-    );
+    )
+    .await;
     assert_eq!(admin_issued["total"], 3);
     assert_eq!(admin_issued["items"].as_array().unwrap().len(), 2);
     assert_eq!(admin_issued["per_page"], 2);
-    let by_serial = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            &format!(
-                "/api/v1/certificates?serial={}",
-                issued["serial"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await,
+    let by_serial = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!(
+            "/api/v1/certificates?serial={}",
+            issued["serial"].as_str().unwrap()
+        ),
+        None,
         200,
-        "by serial",
-    );
+    )
+    .await;
     assert_eq!(by_serial["total"], 1);
-    let soon = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            "/api/v1/certificates?expiring_before=1d",
-            None,
-        )
-        .await,
+    let soon = call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/v1/certificates?expiring_before=1d",
+        None,
         200,
-        "expiring soon",
-    );
+    )
+    .await;
     assert_eq!(soon["total"], 1, "the 12-hour certificate: {soon}");
     assert_eq!(soon["items"][0]["subject"], "pem.internal");
     let metrics = support::run(
@@ -763,45 +678,39 @@ async fn operations(backend: Backend) {
         metrics.contains("acmegate_plugin_reloads_total 0"),
         "{metrics}"
     );
-    expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            "/api/v1/certificates?status=weird",
-            None,
-        )
-        .await,
+    call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/v1/certificates?status=weird",
+        None,
         400,
-        "bad filter",
-    );
-    let crl = expect(
-        curl(&h, Some(&admin), "POST", "/api/v1/crl/regenerate", None).await,
+    )
+    .await;
+    let crl = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/crl/regenerate",
+        None,
         200,
-        "regenerate CRL",
-    );
+    )
+    .await;
     assert!(crl["next_update"].is_string(), "{crl}");
-    let plugins = expect(
-        curl(&h, Some(&admin), "GET", "/api/v1/plugins", None).await,
-        200,
-        "plugins",
-    );
+    let plugins = call(&h, Some(&admin), "GET", "/api/v1/plugins", None, 200).await;
     assert_eq!(plugins["total"], 0);
 
     // An admin creates a client identity; the client renews from its own CSR, then revokes
     // its old certificate and keeps working with the new one.
-    let created = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/identities",
-            Some(json!({"common_name": "inventory", "role": "client"})),
-        )
-        .await,
+    let created = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/identities",
+        Some(json!({"common_name": "inventory", "role": "client"})),
         201,
-        "issue client identity",
-    );
+    )
+    .await;
     let client = write_identity(
         &h,
         "inventory",
@@ -809,40 +718,16 @@ async fn operations(backend: Backend) {
         created["private_key_pem"].as_str().unwrap(),
         created["serial"].as_str().unwrap(),
     );
-    let new_key = h.path("inventory-new.key");
-    let new_csr = h.path("inventory-new.csr");
-    support::run(
-        tokio::process::Command::new("openssl")
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=ignored",
-                "-keyout",
-            ])
-            .arg(&new_key)
-            .arg("-out")
-            .arg(&new_csr),
-        "openssl req (renewal)",
+    let (new_key, new_csr) = openssl_csr(&h, "inventory-new", "/CN=ignored", &[]).await;
+    let renewed = call(
+        &h,
+        Some(&client),
+        "POST",
+        "/api/client/renew",
+        Some(json!({"csr": new_csr})),
+        201,
     )
     .await;
-    let renewed = expect(
-        curl(
-            &h,
-            Some(&client),
-            "POST",
-            "/api/client/renew",
-            Some(json!({"csr": std::fs::read_to_string(&new_csr).unwrap()})),
-        )
-        .await,
-        201,
-        "client renews",
-    );
     assert_eq!(
         renewed["subject"], "inventory",
         "the subject stays the client's own"
@@ -855,35 +740,29 @@ async fn operations(backend: Backend) {
         &std::fs::read_to_string(&new_key).unwrap(),
         renewed["serial"].as_str().unwrap(),
     );
-    let gone = expect(
-        curl(
-            &h,
-            Some(&client),
-            "POST",
-            "/api/client/revoke",
-            Some(json!({"reason": "superseded"})),
-        )
-        .await,
+    let gone = call(
+        &h,
+        Some(&client),
+        "POST",
+        "/api/client/revoke",
+        Some(json!({"reason": "superseded"})),
         200,
-        "client revokes its old certificate",
-    );
+    )
+    .await;
     assert_eq!(gone["status"], "revoked");
     expect_refused(
         curl(&h, Some(&client), "GET", "/api/client/certificate", None).await,
         "old client certificate",
     );
-    let own = expect(
-        curl(
-            &h,
-            Some(&renewed_id),
-            "GET",
-            "/api/client/certificate",
-            None,
-        )
-        .await,
+    let own = call(
+        &h,
+        Some(&renewed_id),
+        "GET",
+        "/api/client/certificate",
+        None,
         200,
-        "renewed client",
-    );
+    )
+    .await;
     assert_eq!(own["serial"], renewed["serial"]);
 
     audit_trail(&h, &admin, &account_id).await;
@@ -895,65 +774,43 @@ crate::on_both_backends!(admin_api_operations, operations);
 /// directly in the database.
 async fn audit_trail(h: &Harness, admin: &Identity, account_id: &str) {
     let actor = format!("admin:ops (serial {})", admin.serial);
-    let by_admin = expect(
-        curl(
-            h,
-            Some(admin),
-            "GET",
-            &format!("/api/v1/audit?actor={}&per_page=100", urlencode(&actor)),
-            None,
-        )
-        .await,
+    let query = format!("actor={}", urlencode(&actor));
+    assert_audited(
+        h,
+        admin,
+        &query,
+        &[
+            "eab.create",
+            "eab.revoke",
+            "account.update",
+            "certificate.issue",
+            "crl.regenerate",
+        ],
+    )
+    .await;
+    let account = call(
+        h,
+        Some(admin),
+        "GET",
+        &format!("/api/v1/audit?resource=account/{account_id}"),
+        None,
         200,
-        "audit by admin",
-    );
-    let actions: Vec<&str> = by_admin["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for expected in [
-        "eab.create",
-        "eab.revoke",
-        "account.update",
-        "certificate.issue",
-        "crl.regenerate",
-    ] {
-        assert!(
-            actions.contains(&expected),
-            "{expected} missing from {actions:?}"
-        );
-    }
-    let account = expect(
-        curl(
-            h,
-            Some(admin),
-            "GET",
-            &format!("/api/v1/audit?resource=account/{account_id}"),
-            None,
-        )
-        .await,
-        200,
-        "audit of the account",
-    );
+    )
+    .await;
     let entries = account["items"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{account}");
     assert_eq!(entries[1]["action"], "account.create");
     assert_eq!(entries[1]["actor"], format!("acme:{account_id}"));
     assert_eq!(entries[0]["details"]["status"], "deactivated");
-    let client_revoke = expect(
-        curl(
-            h,
-            Some(admin),
-            "GET",
-            "/api/v1/audit?action=certificate.revoke",
-            None,
-        )
-        .await,
+    let client_revoke = call(
+        h,
+        Some(admin),
+        "GET",
+        "/api/v1/audit?action=certificate.revoke",
+        None,
         200,
-        "revocations",
-    );
+    )
+    .await;
     assert_eq!(client_revoke["total"], 1);
     assert!(
         client_revoke["items"][0]["actor"]
@@ -963,11 +820,7 @@ async fn audit_trail(h: &Harness, admin: &Identity, account_id: &str) {
         "{client_revoke}"
     );
 
-    let verdict = expect(
-        curl(h, Some(admin), "GET", "/api/v1/audit/verify", None).await,
-        200,
-        "verify",
-    );
+    let verdict = call(h, Some(admin), "GET", "/api/v1/audit/verify", None, 200).await;
     assert_eq!(verdict["intact"], true, "{verdict}");
     let entries = verdict["entries"].as_i64().unwrap();
     assert!(entries > 10, "{verdict}");
@@ -979,13 +832,58 @@ async fn audit_trail(h: &Harness, admin: &Identity, account_id: &str) {
         store,
         &format!("UPDATE audit_log SET actor = 'system' WHERE seq = {seq}"),
     );
-    let verdict = expect(
-        curl(h, Some(admin), "GET", "/api/v1/audit/verify", None).await,
-        200,
-        "verify after tampering",
-    );
+    let verdict = call(h, Some(admin), "GET", "/api/v1/audit/verify", None, 200).await;
     assert_eq!(verdict["intact"], false, "{verdict}");
     assert_eq!(verdict["broken_at"], seq, "{verdict}");
+}
+
+/// A P-256 key and a CSR for `subject` made by openssl (with `extra` arguments to `openssl
+/// req`); returns the key file and the CSR PEM.
+async fn openssl_csr(h: &Harness, name: &str, subject: &str, extra: &[&str]) -> (PathBuf, String) {
+    let (key, csr) = (
+        h.path(&format!("{name}.key")),
+        h.path(&format!("{name}.csr")),
+    );
+    support::run(
+        tokio::process::Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                subject,
+            ])
+            .args(extra)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr),
+        "openssl req",
+    )
+    .await;
+    (key, std::fs::read_to_string(&csr).unwrap())
+}
+
+/// The audit entries matching `query` include every one of `actions`.
+async fn assert_audited(h: &Harness, admin: &Identity, query: &str, actions: &[&str]) {
+    let path = format!("/api/v1/audit?{query}&per_page=100");
+    let page = call(h, Some(admin), "GET", &path, None, 200).await;
+    let found: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in actions {
+        assert!(
+            found.contains(expected),
+            "{expected} missing from {found:?} ({query})"
+        );
+    }
 }
 
 fn urlencode(text: &str) -> String {
@@ -1027,29 +925,22 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
         }
     };
 
-    let listed = expect(
-        curl(&h, Some(&admin), "GET", "/api/v1/plugins", None).await,
-        200,
-        "plugins",
-    );
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/plugins", None, 200).await;
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["items"][0]["name"], "allow");
     assert_eq!(listed["items"][0]["kind"], "challenge-validator");
     assert_eq!(listed["items"][0]["enabled"], true);
     assert_eq!(order("a.allowed.test").await.status, 201);
 
-    let off = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/plugins/allow/disable",
-            None,
-        )
-        .await,
+    let off = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/plugins/allow/disable",
+        None,
         200,
-        "disable",
-    );
+    )
+    .await;
     assert_eq!(off["enabled"], false);
     let refused = order("b.allowed.test").await;
     assert_eq!(
@@ -1061,67 +952,59 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
         "{:?}",
         refused.problem()
     );
-    let on = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/plugins/allow/enable",
-            None,
-        )
-        .await,
+    let on = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/plugins/allow/enable",
+        None,
         200,
-        "enable",
-    );
+    )
+    .await;
     assert_eq!(on["enabled"], true);
     assert_eq!(order("c.allowed.test").await.status, 201);
 
-    let reloaded = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/plugins/allow/reload",
-            None,
-        )
-        .await,
+    let reloaded = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/plugins/allow/reload",
+        None,
         200,
-        "reload",
-    );
+    )
+    .await;
     assert_eq!(reloaded["plugin_name"], "allowlist-validator");
-    let all = expect(
-        curl(&h, Some(&admin), "POST", "/api/v1/plugins/reload", None).await,
+    let all = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/plugins/reload",
+        None,
         200,
-        "reload all",
-    );
+    )
+    .await;
     assert_eq!(all["items"][0]["reloaded"], true);
-    expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/plugins/nope/reload",
-            None,
-        )
-        .await,
+    call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/plugins/nope/reload",
+        None,
         404,
-        "unknown plugin",
-    );
+    )
+    .await;
 
     // A broken file: the reload fails, the loaded version keeps deciding.
     std::fs::write(&file, b"not a component").unwrap();
-    let failed = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "POST",
-            "/api/v1/plugins/allow/reload",
-            None,
-        )
-        .await,
+    let failed = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/plugins/allow/reload",
+        None,
         422,
-        "failed reload",
-    );
+    )
+    .await;
     assert_eq!(failed["error"], "reload_failed");
     assert!(
         failed["detail"]
@@ -1137,35 +1020,18 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
         acmegate::acme::ProblemType::RejectedIdentifier
     );
 
-    let audit = expect(
-        curl(
-            &h,
-            Some(&admin),
-            "GET",
-            "/api/v1/audit?resource=plugin/allow&per_page=100",
-            None,
-        )
-        .await,
-        200,
-        "plugin audit",
-    );
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for expected in [
-        "plugin.load",
-        "plugin.disable",
-        "plugin.enable",
-        "plugin.reload",
-        "plugin.reload_failed",
-    ] {
-        assert!(
-            actions.contains(&expected),
-            "{expected} missing from {actions:?}"
-        );
-    }
+    assert_audited(
+        &h,
+        &admin,
+        "resource=plugin/allow",
+        &[
+            "plugin.load",
+            "plugin.disable",
+            "plugin.enable",
+            "plugin.reload",
+            "plugin.reload_failed",
+        ],
+    )
+    .await;
     h.gw.shutdown().await;
 }

@@ -272,12 +272,7 @@ crate::on_both_backends!(
 async fn external_account_binding(backend: Backend) {
     let h = Harness::start_with(backend, |c| {
         c.acme.eab_required = true;
-        let short = acmegate::ca::Profile {
-            name: "short".into(),
-            validity_hours: 12,
-            ..acmegate::ca::Profile::default_server()
-        };
-        c.profiles = vec![acmegate::ca::Profile::default_server(), short];
+        crate::support::with_short_profile(c);
     })
     .await;
     let key = b"0123456789abcdef0123456789abcdef".to_vec();

@@ -32,6 +32,16 @@ pub struct Harness {
     pub tls_port: u16,
 }
 
+/// Adds a `short` profile (12-hour certificates) beside the default one.
+pub fn with_short_profile(c: &mut Config) {
+    let short = acmegate::ca::Profile {
+        name: "short".into(),
+        validity_hours: 12,
+        ..acmegate::ca::Profile::default_server()
+    };
+    c.profiles = vec![acmegate::ca::Profile::default_server(), short];
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))

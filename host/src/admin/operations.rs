@@ -66,7 +66,8 @@ pub async fn regenerate_crl(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Rep
 }
 
 fn plugin_view(gw: &Gateway, w: &Watched) -> serde_json::Value {
-    let (info, stats) = (w.plugin.info(), w.plugin.stats());
+    let status = w.plugin.status();
+    let (info, stats) = (status.info, status.stats);
     let enabled = gw
         .plugins
         .as_ref()
@@ -79,6 +80,10 @@ fn plugin_view(gw: &Gateway, w: &Watched) -> serde_json::Value {
         "version": info.version,
         "description": info.description,
         "enabled": enabled,
+        "sha256": status.sha256,
+        "generation": status.generation,
+        "loaded_at": crate::wfe::rfc3339(status.loaded_at),
+        "last_error": status.last_error,
         "calls": stats.calls,
         "faults": stats.faults,
         "log_lines_dropped": stats.log_lines_dropped,

@@ -10,7 +10,7 @@ use super::bindings::issuer::{IssuerConnector, IssuerConnectorPre};
 use super::capabilities::HostState;
 use super::limits::ISSUER_LIMITS;
 use super::live::Live;
-use super::runtime::{CallContext, PluginRuntime, PluginSpec, PluginStats};
+use super::runtime::{CallContext, PluginRuntime, PluginSpec, PluginStats, PluginStatus};
 use super::validator::{identifier_to_wit, problem_from_wit};
 use super::{PluginError, PluginInfo, PluginKind};
 use crate::acme::problem::Problem;
@@ -158,6 +158,18 @@ impl IssuerPlugin {
 
     pub fn stats(&self) -> PluginStats {
         self.version().calls.stats()
+    }
+
+    pub fn status(&self) -> PluginStatus {
+        let version = self.version();
+        PluginStatus {
+            info: version.info.clone(),
+            stats: version.calls.stats(),
+            sha256: version.calls.sha256.clone(),
+            generation: self.current.generation(),
+            loaded_at: version.calls.loaded_at,
+            last_error: version.calls.last_error(),
+        }
     }
 
     /// Whether `describe` said the plugin implements `revoke`.

@@ -1,21 +1,27 @@
 //! The live version of a loaded plugin: calls take the version current when they start and
 //! finish on it; a reload swaps in the next one atomically.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Shared by every clone of a plugin handle, so all of them see reloads.
 #[derive(Debug)]
-pub(crate) struct Live<T>(Arc<RwLock<Arc<T>>>);
+pub(crate) struct Live<T>(Arc<RwLock<Arc<T>>>, Arc<AtomicU64>);
 
 impl<T> Clone for Live<T> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self(self.0.clone(), self.1.clone())
     }
 }
 
 impl<T> Live<T> {
     pub(crate) fn new(first: Arc<T>) -> Self {
-        Self(Arc::new(RwLock::new(first)))
+        Self(Arc::new(RwLock::new(first)), Arc::new(AtomicU64::new(1)))
+    }
+
+    /// 1 for the version loaded first, one more for each reload.
+    pub(crate) fn generation(&self) -> u64 {
+        self.1.load(Ordering::Relaxed)
     }
 
     /// The version calls start on now. A poisoned lock is still consistent: the only write is
@@ -26,5 +32,6 @@ impl<T> Live<T> {
 
     pub(crate) fn swap(&self, next: Arc<T>) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = next;
+        self.1.fetch_add(1, Ordering::Relaxed);
     }
 }

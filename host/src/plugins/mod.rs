@@ -39,7 +39,7 @@ pub use issuer::{
     IssuerPlugin, IssuerResult, PluginIssueError, PluginIssueOutcome, PluginIssueRequest,
 };
 pub use limits::Limits;
-pub use runtime::{PluginRuntime, PluginSpec, PluginStats, RuntimeOptions};
+pub use runtime::{PluginRuntime, PluginSpec, PluginStats, PluginStatus, RuntimeOptions};
 pub use state::StateBacking;
 pub use validator::{PolicyDecision, ValidationOutcome, ValidatorPlugin};
 pub use version::{CONTRACT_PACKAGE, CONTRACT_VERSION};

@@ -198,6 +198,8 @@ impl PluginRuntime {
                 health: Mutex::new(Health::default()),
                 stats: Counters::default(),
                 disabled: self.inner.disabled.clone(),
+                loaded_at: chrono::Utc::now().timestamp(),
+                last_error: Mutex::new(None),
             },
         })
     }
@@ -293,6 +295,20 @@ struct Counters {
     log_lines_dropped: AtomicU64,
 }
 
+/// What the operator sees of a loaded plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginStatus {
+    pub info: super::PluginInfo,
+    pub stats: PluginStats,
+    /// SHA-256 of the component file, hex.
+    pub sha256: String,
+    /// 1 for the first load, one more per reload.
+    pub generation: u64,
+    /// When the current version was loaded (Unix seconds).
+    pub loaded_at: i64,
+    pub last_error: Option<String>,
+}
+
 /// Counters of one loaded plugin since it was loaded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PluginStats {
@@ -316,6 +332,10 @@ pub(crate) struct CallContext {
     health: Mutex<Health>,
     stats: Counters,
     disabled: Disabled,
+    /// When this version was loaded (Unix seconds).
+    pub(crate) loaded_at: i64,
+    /// The last call's error, if a call of this version failed.
+    last_error: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for CallContext {
@@ -362,6 +382,14 @@ impl CallContext {
             faults: self.stats.faults.load(Ordering::Relaxed),
             log_lines_dropped: self.stats.log_lines_dropped.load(Ordering::Relaxed),
         }
+    }
+
+    /// The error of the last call of this version that failed.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn check_enabled(&self) -> Result<(), PluginError> {
@@ -454,6 +482,9 @@ impl CallContext {
             }
         };
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        if let Err(err) = &result {
+            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(err.to_string());
+        }
         let fault = result.as_ref().err().is_some_and(PluginError::is_fault);
         if fault {
             self.stats.faults.fetch_add(1, Ordering::Relaxed);

@@ -12,7 +12,7 @@ use super::bindings::wit::types as wit;
 use super::capabilities::HostState;
 use super::limits::VALIDATOR_LIMITS;
 use super::live::Live;
-use super::runtime::{CallContext, PluginRuntime, PluginSpec, PluginStats};
+use super::runtime::{CallContext, PluginRuntime, PluginSpec, PluginStats, PluginStatus};
 use super::{PluginError, PluginInfo, PluginKind};
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::types::{Identifier, IdentifierType};
@@ -155,6 +155,18 @@ impl ValidatorPlugin {
     /// Counters of the current version since it was loaded.
     pub fn stats(&self) -> PluginStats {
         self.version().calls.stats()
+    }
+
+    pub fn status(&self) -> PluginStatus {
+        let version = self.version();
+        PluginStatus {
+            info: version.info.clone(),
+            stats: version.calls.stats(),
+            sha256: version.calls.sha256.clone(),
+            generation: self.current.generation(),
+            loaded_at: version.calls.loaded_at,
+            last_error: version.calls.last_error(),
+        }
     }
 
     /// Asks the plugin to decide a challenge (RFC 8555 §7.5.1). `key_authorization` is the

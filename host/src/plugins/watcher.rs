@@ -7,8 +7,8 @@
 //! reload compiles in the background, type-checks against the plugin's world and runs describe
 //! and configure as a canary before the atomic swap; calls in flight finish on the version they
 //! started with. If any step fails, the old version stays live and the failure is logged and
-//! counted. A removed file leaves the loaded version serving (there is nothing to load) and is
-//! picked up again when it reappears.
+//! counted. A removed file drains its plugin: calls in flight finish, new calls are refused
+//! (as for a disabled plugin) until the file is back and loads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -47,6 +47,14 @@ impl Reloadable {
         match self {
             Reloadable::Validator(p) => p.stats(),
             Reloadable::Issuer(p) => p.stats(),
+        }
+    }
+
+    /// Version, file hash, generation, load time, counters and last error.
+    pub fn status(&self) -> super::PluginStatus {
+        match self {
+            Reloadable::Validator(p) => p.status(),
+            Reloadable::Issuer(p) => p.status(),
         }
     }
 }
@@ -96,6 +104,8 @@ pub fn spawn(
     Ok(tokio::spawn(async move {
         // The watcher lives as long as the task.
         let _watcher = watcher;
+        // Files removed while their plugin was enabled: enabled again when they come back.
+        let mut drained = BTreeSet::new();
         loop {
             let first = tokio::select! {
                 path = rx.recv() => match path {
@@ -113,13 +123,29 @@ pub fn spawn(
                 let Some(watched) = by_path.get(&path) else {
                     continue;
                 };
+                let name = &watched.spec.name;
                 if !path.exists() {
-                    tracing::warn!(plugin = %watched.spec.name, path = %path.display(),
-                        "plugin file removed; the loaded version keeps serving");
+                    // Drain: calls in flight finish, new ones are refused until the file is
+                    // back. A plugin an operator had disabled stays the operator's to enable.
+                    if runtime.is_enabled(name) && drained.insert(path.clone()) {
+                        runtime.set_enabled(name, false);
+                        tracing::warn!(plugin = %name, path = %path.display(),
+                            "plugin file removed; the plugin is drained until the file is back");
+                        let event = Event::new(
+                            "plugin.drain",
+                            format!("plugin/{name}"),
+                            serde_json::json!({ "path": path }),
+                        );
+                        record(&audit, event).await;
+                    }
                     continue;
                 }
                 // The outcome is logged, counted and recorded; the watcher goes on.
-                let _ = reload_recorded(&runtime, watched, &stats, &audit).await;
+                let reloaded = reload_recorded(&runtime, watched, &stats, &audit).await;
+                if reloaded.is_ok() && drained.remove(&path) {
+                    runtime.set_enabled(name, true);
+                    tracing::info!(plugin = %name, "plugin file is back; the plugin serves again");
+                }
             }
         }
     }))

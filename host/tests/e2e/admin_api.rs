@@ -868,6 +868,22 @@ async fn openssl_csr(h: &Harness, name: &str, subject: &str, extra: &[&str]) -> 
     (key, std::fs::read_to_string(&csr).unwrap())
 }
 
+/// Waits (up to 5 s) until the plugin status says the one plugin is `enabled`.
+async fn until_enabled(h: &Harness, admin: &Identity, enabled: bool) {
+    let started = std::time::Instant::now();
+    loop {
+        let listed = call(h, Some(admin), "GET", "/api/v1/plugins", None, 200).await;
+        if listed["items"][0]["enabled"] == enabled {
+            return;
+        }
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "plugin not enabled={enabled}: {listed}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The audit entries matching `query` include every one of `actions`.
 async fn assert_audited(h: &Harness, admin: &Identity, query: &str, actions: &[&str]) {
     let path = format!("/api/v1/audit?{query}&per_page=100");
@@ -930,6 +946,8 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
     assert_eq!(listed["items"][0]["name"], "allow");
     assert_eq!(listed["items"][0]["kind"], "challenge-validator");
     assert_eq!(listed["items"][0]["enabled"], true);
+    assert_eq!(listed["items"][0]["generation"], 1);
+    assert_eq!(listed["items"][0]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(order("a.allowed.test").await.status, 201);
 
     let off = call(
@@ -973,6 +991,7 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
         200,
     )
     .await;
+    assert_eq!(reloaded["generation"], 2);
     assert_eq!(reloaded["plugin_name"], "allowlist-validator");
     let all = call(
         &h,
@@ -1020,6 +1039,14 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
         acmegate::acme::ProblemType::RejectedIdentifier
     );
 
+    // The file removed: the plugin drains (orders through it are refused); back, it serves.
+    std::fs::remove_file(&file).unwrap();
+    until_enabled(&h, &admin, false).await;
+    assert_eq!(order("e.allowed.test").await.status, 500);
+    std::fs::copy(support::plugin_component("allowlist-validator"), &file).unwrap();
+    until_enabled(&h, &admin, true).await;
+    assert_eq!(order("f.allowed.test").await.status, 201);
+
     assert_audited(
         &h,
         &admin,
@@ -1030,6 +1057,7 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
             "plugin.enable",
             "plugin.reload",
             "plugin.reload_failed",
+            "plugin.drain",
         ],
     )
     .await;

@@ -277,6 +277,7 @@ async fn load_plugins(
             store: store.clone(),
             key: Arc::new(key),
         }),
+        dns_server: config.dns_resolver(),
     })
     .context("failed to start the plugin runtime")?;
     let mut validators = BTreeMap::new();

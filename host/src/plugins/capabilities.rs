@@ -123,6 +123,8 @@ pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) grants: Arc<Grants>,
     pub(crate) kv: Arc<super::state::KvState>,
+    /// The resolver of the `dns` capability.
+    pub(crate) dns: Arc<super::dns_client::PluginDns>,
     pub(crate) memory: MemoryLimiter,
     pub(crate) cpu: CpuMeter,
     pub(crate) log: LogBudget,
@@ -146,6 +148,7 @@ impl HostState {
         plugin: Arc<str>,
         grants: Arc<Grants>,
         kv: Arc<super::state::KvState>,
+        dns: Arc<super::dns_client::PluginDns>,
         memory_limit: usize,
         cpu_ticks: u64,
     ) -> Self {
@@ -153,6 +156,7 @@ impl HostState {
             plugin,
             grants,
             kv,
+            dns,
             memory: MemoryLimiter {
                 limit: memory_limit,
                 exceeded: false,
@@ -330,10 +334,6 @@ impl HostState {
 }
 
 /// The answer of a granted network capability whose client is not in this build yet.
-fn not_available(what: &str) -> CapabilityError {
-    CapabilityError::Failed(format!("{what} is not available in this gateway build yet"))
-}
-
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, CapabilityError> {
         self.http_allowed(&request.url)?;
@@ -357,25 +357,25 @@ impl http::Host for HostState {
 impl dns::Host for HostState {
     async fn lookup(
         &mut self,
-        _name: String,
-        _record_type: dns::RecordType,
+        name: String,
+        record_type: dns::RecordType,
     ) -> Result<Vec<String>, CapabilityError> {
         if !self.grants.dns {
             return Err(self.denied("DNS lookups", "dns = true"));
         }
-        Err(not_available("the DNS capability"))
+        self.dns.lookup(&name, record_type).await
     }
 }
 
 impl tls_probe::Host for HostState {
     async fn probe(
         &mut self,
-        _request: tls_probe::ProbeRequest,
+        request: tls_probe::ProbeRequest,
     ) -> Result<tls_probe::ProbeResult, CapabilityError> {
         if !self.grants.tls_probe {
             return Err(self.denied("TLS probes", "tls_probe = true"));
         }
-        Err(not_available("the TLS probe capability"))
+        super::tls_client::probe(request).await
     }
 }
 
@@ -414,13 +414,110 @@ mod tests {
     use super::*;
 
     fn state(grants: Grants) -> HostState {
+        state_with_dns(grants, None)
+    }
+
+    fn state_with_dns(grants: Grants, dns: Option<std::net::SocketAddr>) -> HostState {
         HostState::new(
             "p".into(),
             Arc::new(grants),
             super::super::state::KvRegistry::new(None).for_plugin("p"),
+            Arc::new(super::super::dns_client::PluginDns::new(dns)),
             1 << 20,
             10,
         )
+    }
+
+    /// Lookups go to the gateway's resolver and answer in presentation format; NXDOMAIN is an
+    /// empty answer, SERVFAIL an error.
+    #[tokio::test]
+    async fn dns_answers_through_the_gateway_resolver() {
+        use crate::testing::dns::TestDnsServer;
+        // No default address: names without records are answered NXDOMAIN.
+        let server = TestDnsServer::start().await.unwrap().with_default_a(None);
+        server.set_a("host.test", std::net::Ipv4Addr::new(192, 0, 2, 7));
+        server.add_txt("_acme-challenge.host.test", "token-value");
+        server.set_servfail("broken.test");
+        let mut denied = state_with_dns(Grants::default(), Some(server.addr()));
+        assert!(matches!(
+            dns::Host::lookup(&mut denied, "host.test".into(), dns::RecordType::A).await,
+            Err(CapabilityError::Denied(d)) if d.contains("dns = true")
+        ));
+        let grants = Grants {
+            dns: true,
+            ..Grants::default()
+        };
+        let mut s = state_with_dns(grants, Some(server.addr()));
+        let mut lookup =
+            async |name: &str, kind| dns::Host::lookup(&mut s, name.into(), kind).await;
+        assert_eq!(
+            lookup("host.test", dns::RecordType::A).await.unwrap(),
+            ["192.0.2.7"]
+        );
+        assert_eq!(
+            lookup("_acme-challenge.host.test", dns::RecordType::Txt)
+                .await
+                .unwrap(),
+            ["token-value"]
+        );
+        assert!(lookup("missing.test", dns::RecordType::A)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(matches!(
+            lookup("broken.test", dns::RecordType::A).await,
+            Err(CapabilityError::Failed(_))
+        ));
+        assert!(matches!(
+            lookup("", dns::RecordType::A).await,
+            Err(CapabilityError::Invalid(_))
+        ));
+    }
+
+    /// A probe completes a handshake with the ALPN and SNI asked for and returns what the
+    /// server presented, unverified.
+    #[tokio::test]
+    async fn tls_probe_returns_the_presented_chain() {
+        use crate::va::test_support::{tls_server, AcmeCert, San};
+        let spec = AcmeCert {
+            sans: vec![San::Dns("probe.test")],
+            acme_identifier: None,
+        };
+        let (port, sni) = tls_server(&spec, &[b"acme-tls/1"], &[&rustls::version::TLS13]).await;
+        let request = |server_name: &str, port: u16| tls_probe::ProbeRequest {
+            host: "127.0.0.1".into(),
+            port,
+            server_name: server_name.into(),
+            alpn: vec!["acme-tls/1".into()],
+            timeout_ms: 5_000,
+        };
+        let mut denied = state(Grants::default());
+        assert!(matches!(
+            tls_probe::Host::probe(&mut denied, request("probe.test", port)).await,
+            Err(CapabilityError::Denied(_))
+        ));
+        let mut s = state(Grants {
+            tls_probe: true,
+            ..Grants::default()
+        });
+        let seen = tls_probe::Host::probe(&mut s, request("probe.test", port))
+            .await
+            .unwrap();
+        assert_eq!(seen.alpn.as_deref(), Some("acme-tls/1"));
+        assert_eq!(seen.protocol_version, "TLSv1.3");
+        assert_eq!(seen.chain.len(), 1);
+        let info = crate::ca::certificate_info(&seen.chain[0]).unwrap();
+        assert_eq!(info.dns_names, ["probe.test"]);
+        // Without a server name no SNI is sent.
+        tls_probe::Host::probe(&mut s, request("", port))
+            .await
+            .unwrap();
+        assert_eq!(*sni.lock().unwrap(), [Some("probe.test".to_string()), None]);
+        let refused = crate::va::test_support::refused_port().await;
+        assert!(matches!(
+            tls_probe::Host::probe(&mut s, request("probe.test", refused)).await,
+            Err(CapabilityError::Failed(_))
+        ));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Where plugins' `state` lives; `None` keeps it in memory.
     pub state: Option<super::state::StateBacking>,
+    /// The DNS server of the `dns` capability (the gateway's `validation.dns_resolver`);
+    /// `None` uses the system configuration.
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 /// What the operator configured for one plugin.
@@ -74,6 +77,7 @@ struct RuntimeInner {
     linker: Linker<HostState>,
     cache: Option<ArtifactCache>,
     kv: KvRegistry,
+    dns: Arc<super::dns_client::PluginDns>,
     /// Names of plugins an operator disabled; shared with every loaded version's calls, so a
     /// reload does not switch a disabled plugin back on.
     disabled: Disabled,
@@ -138,6 +142,7 @@ impl PluginRuntime {
                 linker,
                 cache,
                 kv: KvRegistry::new(options.state.clone()),
+                dns: Arc::new(super::dns_client::PluginDns::new(options.dns_server)),
                 disabled: Disabled::default(),
                 _ticker: ticker,
             }),
@@ -189,6 +194,7 @@ impl PluginRuntime {
             calls: CallContext {
                 engine: self.inner.engine.clone(),
                 kv: self.inner.kv.for_plugin(&name),
+                dns: self.inner.dns.clone(),
                 name: name.into(),
                 config: spec.config,
                 grants: Arc::new(spec.grants),
@@ -323,6 +329,7 @@ pub struct PluginStats {
 pub(crate) struct CallContext {
     engine: Engine,
     kv: Arc<KvState>,
+    dns: Arc<super::dns_client::PluginDns>,
     pub(crate) name: Arc<str>,
     pub(crate) config: String,
     grants: Arc<Grants>,
@@ -354,6 +361,7 @@ impl CallContext {
             self.name.clone(),
             self.grants.clone(),
             self.kv.clone(),
+            self.dns.clone(),
             self.limits.memory_bytes,
             self.limits.cpu_ticks(),
         );

@@ -8,8 +8,8 @@
 mod caa;
 mod dns01;
 mod http01;
-mod resolve;
-mod tlsalpn01;
+pub(crate) mod resolve;
+pub(crate) mod tlsalpn01;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -78,8 +78,8 @@ impl Va {
         Ok(Va {
             dns,
             slots,
-            tls_alpn: tlsalpn01::client_config(tlsalpn01::ACME_TLS_ALPN)?,
-            https: tlsalpn01::client_config(b"http/1.1")?,
+            tls_alpn: tlsalpn01::client_config(&[tlsalpn01::ACME_TLS_ALPN])?,
+            https: tlsalpn01::client_config(&[b"http/1.1"])?,
             settings,
         })
     }
@@ -213,7 +213,7 @@ fn excerpt(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 #[cfg(test)]
 mod tests {

@@ -34,24 +34,8 @@ impl Dns {
     /// Uses `server` over UDP and TCP, or the system configuration when `None`. Caching is off:
     /// a client that fixes its TXT record and retries must be seen with the new value.
     pub(super) fn new(server: Option<SocketAddr>, timeout: Duration) -> io::Result<Dns> {
-        let (config, mut opts) = match server {
-            Some(addr) => {
-                let servers =
-                    NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
-                let mut opts = ResolverOpts::default();
-                // An explicit server is the whole truth; /etc/hosts must not answer instead.
-                opts.use_hosts_file = false;
-                (ResolverConfig::from_parts(None, vec![], servers), opts)
-            }
-            None => hickory_resolver::system_conf::read_system_conf().map_err(io::Error::other)?,
-        };
-        opts.cache_size = 0;
-        opts.positive_max_ttl = Some(Duration::ZERO);
-        opts.negative_max_ttl = Some(Duration::ZERO);
-        // One DNS query must not eat the whole validation budget.
-        opts.timeout = opts.timeout.min(timeout);
         Ok(Dns {
-            resolver: TokioAsyncResolver::tokio(config, opts),
+            resolver: uncached_resolver(server, timeout)?,
         })
     }
 
@@ -104,8 +88,33 @@ impl Dns {
     }
 }
 
+/// A resolver using `server` over UDP and TCP, or the system configuration when `None`, with
+/// caching off and each query bounded by `timeout`. Validation and the plugins' `dns`
+/// capability both use one, so that plugins see what validation sees.
+pub(crate) fn uncached_resolver(
+    server: Option<SocketAddr>,
+    timeout: Duration,
+) -> io::Result<TokioAsyncResolver> {
+    let (config, mut opts) = match server {
+        Some(addr) => {
+            let servers = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
+            let mut opts = ResolverOpts::default();
+            // An explicit server is the whole truth; /etc/hosts must not answer instead.
+            opts.use_hosts_file = false;
+            (ResolverConfig::from_parts(None, vec![], servers), opts)
+        }
+        None => hickory_resolver::system_conf::read_system_conf().map_err(io::Error::other)?,
+    };
+    opts.cache_size = 0;
+    opts.positive_max_ttl = Some(Duration::ZERO);
+    opts.negative_max_ttl = Some(Duration::ZERO);
+    // One DNS query must not eat the whole budget of its caller.
+    opts.timeout = opts.timeout.min(timeout);
+    Ok(TokioAsyncResolver::tokio(config, opts))
+}
+
 /// Queries are absolute so that no search domain is ever appended.
-fn fqdn(name: &str) -> String {
+pub(crate) fn fqdn(name: &str) -> String {
     format!("{}.", name.trim_end_matches('.'))
 }
 

@@ -33,7 +33,8 @@ const OID_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
 /// acmeIdentifier extension, not a chain) but still checks the handshake signature against the
 /// presented certificate's key. Session resumption is off: a resumed session would replay an
 /// earlier certificate instead of proving the current key authorization.
-pub(super) fn client_config(alpn: &[u8]) -> std::io::Result<Arc<ClientConfig>> {
+/// The plugins' TLS probe uses the same client, with the ALPN protocols the plugin asks for.
+pub(crate) fn client_config(alpn: &[&[u8]]) -> std::io::Result<Arc<ClientConfig>> {
     let provider = Arc::new(ring_provider::default_provider());
     let verifier = Arc::new(AnyCertificate {
         algorithms: provider.signature_verification_algorithms,
@@ -44,7 +45,7 @@ pub(super) fn client_config(alpn: &[u8]) -> std::io::Result<Arc<ClientConfig>> {
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.resumption = Resumption::disabled();
     Ok(Arc::new(config))
 }

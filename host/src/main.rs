@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: EabCommand,
     },
+    /// The configured plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -54,6 +59,14 @@ enum Command {
         #[command(subcommand)]
         command: AdminCertCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Load every configured plugin as `serve` would (compile or use the cache, version check,
+    /// describe + configure) and print its status; exits 1 if one fails. A running gateway's
+    /// live status (calls, faults, reloads) is at GET /api/v1/plugins.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +154,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(&cli).await,
+        Command::Plugins {
+            command: PluginsCommand::Status,
+        } => plugins_status(&cli).await,
         Command::AdminCert {
             command:
                 AdminCertCommand::Issue {
@@ -272,6 +288,41 @@ async fn eab(cli: &Cli, command: &EabCommand) -> anyhow::Result<()> {
 
 /// How the audit log names changes made with this command line.
 const CLI_ACTOR: &str = "cli";
+
+/// `acmegate plugins status`.
+async fn plugins_status(cli: &Cli) -> anyhow::Result<()> {
+    let config = load_config(cli)?;
+    if config.plugins.is_empty() {
+        println!("no plugins configured");
+        return Ok(());
+    }
+    let runtime = server::plugin_runtime(&config, None)?;
+    let mut failures = 0;
+    for entry in &config.plugins {
+        match server::load_configured(&runtime, entry).await {
+            Ok(loaded) => {
+                let status = loaded.plugin.status();
+                println!(
+                    "{}\t{}\t{} {}\tsha256:{}\t{}",
+                    entry.name,
+                    status.info.kind.name(),
+                    status.info.name,
+                    status.info.version,
+                    status.sha256,
+                    loaded.spec.path.display()
+                );
+            }
+            Err(e) => {
+                failures += 1;
+                println!("{}\tFAILED\t{e:#}", entry.name);
+            }
+        }
+    }
+    if failures > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
 
 /// `acmegate audit verify`.
 async fn audit_verify(cli: &Cli) -> anyhow::Result<()> {

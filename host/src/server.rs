@@ -256,6 +256,46 @@ struct LoadedPlugins {
     watched: Vec<Watched>,
 }
 
+/// Loads one configured plugin into `runtime` as its kind (compile or cache, version check,
+/// describe + configure canary).
+pub async fn load_configured(
+    runtime: &PluginRuntime,
+    entry: &crate::plugins::PluginConfig,
+) -> anyhow::Result<Watched> {
+    let spec = entry.spec().map_err(anyhow::Error::msg)?;
+    let failed = || format!("failed to load plugin {:?}", entry.name);
+    let plugin = if entry.kind == "challenge-validator" {
+        Reloadable::Validator(
+            runtime
+                .load_validator(spec.clone())
+                .await
+                .with_context(failed)?,
+        )
+    } else {
+        Reloadable::Issuer(
+            runtime
+                .load_issuer(spec.clone())
+                .await
+                .with_context(failed)?,
+        )
+    };
+    Ok(Watched { spec, plugin })
+}
+
+/// The runtime for `config`'s plugins; `state` keeps their key-value state (in memory when
+/// `None`).
+pub fn plugin_runtime(
+    config: &Config,
+    state: Option<StateBacking>,
+) -> anyhow::Result<PluginRuntime> {
+    PluginRuntime::new(RuntimeOptions {
+        cache_dir: Some(config.data_dir.join("plugin-cache")),
+        state,
+        dns_server: config.dns_resolver(),
+    })
+    .context("failed to start the plugin runtime")
+}
+
 /// Loads the configured plugins: issuer connectors into `issuers`, challenge validators for
 /// the challenge types and the newOrder policy they are mapped to. A plugin that fails its
 /// canary, or does not handle the challenge type it is mapped to, stops the start.
@@ -271,35 +311,23 @@ async fn load_plugins(
     // Plugin state is sealed under a key derived from the CA key secret.
     let key = crate::ca::purpose_key(secret, b"acmegate plugin state v1")
         .context("failed to derive the plugin state key")?;
-    let runtime = PluginRuntime::new(RuntimeOptions {
-        cache_dir: Some(config.data_dir.join("plugin-cache")),
-        state: Some(StateBacking {
-            store: store.clone(),
-            key: Arc::new(key),
-        }),
-        dns_server: config.dns_resolver(),
-    })
-    .context("failed to start the plugin runtime")?;
+    let state = StateBacking {
+        store: store.clone(),
+        key: Arc::new(key),
+    };
+    let runtime = plugin_runtime(config, Some(state))?;
     let mut validators = BTreeMap::new();
     let mut watched = Vec::new();
     for entry in &config.plugins {
-        let spec = entry.spec().map_err(anyhow::Error::msg)?;
-        let failed = || format!("failed to load plugin {:?}", entry.name);
-        let plugin = if entry.kind == "challenge-validator" {
-            let plugin = runtime
-                .load_validator(spec.clone())
-                .await
-                .with_context(failed)?;
-            validators.insert(entry.name.clone(), plugin.clone());
-            Reloadable::Validator(plugin)
-        } else {
-            let plugin = runtime
-                .load_issuer(spec.clone())
-                .await
-                .with_context(failed)?;
-            issuers.insert(entry.name.clone(), Issuer::Plugin(plugin.clone()));
-            Reloadable::Issuer(plugin)
-        };
+        let Watched { spec, plugin } = load_configured(&runtime, entry).await?;
+        match &plugin {
+            Reloadable::Validator(p) => {
+                validators.insert(entry.name.clone(), p.clone());
+            }
+            Reloadable::Issuer(p) => {
+                issuers.insert(entry.name.clone(), Issuer::Plugin(p.clone()));
+            }
+        }
         let info = plugin.info();
         let event = crate::store::Event::new(
             "plugin.load",

@@ -248,3 +248,45 @@ fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
         "{text}"
     );
 }
+
+/// `acmegate plugins status` loads each configured plugin as `serve` would and names the one
+/// that does not load.
+#[test]
+fn plugins_status_loads_each_configured_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout_of(acmegate(dir.path()).arg("init"));
+    let config = dir.path().join("acmegate.toml");
+    let add = |name: &str, file: &std::path::Path| {
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[[plugins]]\nname = \"{name}\"\nkind = \"challenge-validator\"\nfile = \"{}\"\nconfig = {{ default = [\"*.internal.test\"] }}\n",
+            file.display()
+        ));
+        std::fs::write(&config, text).unwrap();
+    };
+    add(
+        "allow",
+        &crate::support::plugin_component("allowlist-validator"),
+    );
+    let status = stdout_of(acmegate(dir.path()).args(["plugins", "status"]));
+    assert!(
+        status.contains("allow\tchallenge-validator\tallowlist-validator"),
+        "{status}"
+    );
+    assert!(status.contains("sha256:"), "{status}");
+
+    let broken = dir.path().join("broken.wasm");
+    std::fs::write(&broken, b"not wasm at all").unwrap();
+    add("broken", &broken);
+    let out = acmegate(dir.path())
+        .args(["plugins", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("allow\tchallenge-validator"), "{text}");
+    assert!(
+        text.contains("broken\tFAILED") && text.contains("not a WebAssembly file"),
+        "{text}"
+    );
+}

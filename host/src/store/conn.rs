@@ -3,10 +3,13 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::StoreError;
+
+/// The PostgreSQL advisory lock key replicas take while migrating ("acmegate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6163_6d65_6761_7465;
 
 /// The one SQL directory, shared by both backends.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
@@ -98,10 +101,26 @@ pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreErro
 /// Applies pending migrations; idempotent.
 pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
     let done = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|v| v.len()),
-        DbConnection::Pg(c) => c.run_pending_migrations(MIGRATIONS).map(|v| v.len()),
-    }
-    .map_err(|e| StoreError::Migration(e.to_string()))?;
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| StoreError::Migration(e.to_string()))?,
+        DbConnection::Pg(c) => {
+            // Replicas starting together would otherwise run the same migration twice and
+            // the second would fail; the lock makes them take turns (the second finds nothing
+            // left to do). Session-level, released right after.
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(c)
+                .map_err(|e| StoreError::Migration(format!("migration lock: {e}")))?;
+            let done = c.run_pending_migrations(MIGRATIONS).map(|v| v.len());
+            let unlocked =
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .execute(c);
+            let done = done.map_err(|e| StoreError::Migration(e.to_string()))?;
+            unlocked.map_err(|e| StoreError::Migration(format!("migration unlock: {e}")))?;
+            done
+        }
+    };
     if done > 0 {
         tracing::info!(migrations = done, "database migrated");
     }

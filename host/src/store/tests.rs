@@ -653,3 +653,22 @@ fn audit_chain_detects_tampering(store: &Store) {
     assert_eq!(seq, 4);
     assert!(reason.contains("ends at entry 3"), "{reason}");
 }
+
+/// Replicas starting together on a fresh PostgreSQL database all migrate it without error.
+#[test]
+fn postgres_replicas_migrate_concurrently() {
+    let url = testing::fresh_postgres_url();
+    let replicas: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || Store::open(&url).map(|s| s.ping()))
+        })
+        .collect();
+    for replica in replicas {
+        replica
+            .join()
+            .unwrap()
+            .expect("every replica opens the store")
+            .unwrap();
+    }
+}

@@ -89,6 +89,9 @@ pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreErro
         // extra query would double the round trips of every request.
         .test_on_check_out(false);
     if backend == "sqlite" {
+        // Switch a new file to WAL on one connection first: the pool opens its connections in
+        // parallel, and several switching the journal mode at once find the database locked.
+        drop(sqlite_writer(&conn_url)?);
         builder = builder.connection_customizer(Box::new(SqlitePragmas));
     }
     let pool = builder

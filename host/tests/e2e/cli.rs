@@ -110,7 +110,11 @@ fn serve_in(dir: &std::path::Path) -> Served {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut directory, mut admin_port) = (None, None);
+    let mut errors = Vec::new();
     for line in lines.by_ref().take(6).map_while(Result::ok) {
+        if line.contains("ERROR") {
+            errors.push(line.clone());
+        }
         if let Some(url) = line.strip_prefix("ACME directory:") {
             directory = Some(url.trim().to_string());
         }
@@ -120,7 +124,7 @@ fn serve_in(dir: &std::path::Path) -> Served {
         }
     }
     match (directory, admin_port) {
-        (Some(directory), Some(admin_port)) => Served {
+        (Some(directory), Some(admin_port)) if errors.is_empty() => Served {
             child,
             directory,
             admin_port,
@@ -129,7 +133,7 @@ fn serve_in(dir: &std::path::Path) -> Served {
         _ => {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("serve did not print the ACME directory and the admin API address");
+            panic!("serve did not print the ACME directory and the admin API address, or logged errors: {errors:?}");
         }
     }
 }

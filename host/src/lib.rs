@@ -15,6 +15,7 @@ pub mod issuance;
 pub mod jws;
 pub mod metrics;
 pub mod nonce;
+pub mod notify;
 pub mod plugin_bench;
 pub mod plugins;
 pub mod server;

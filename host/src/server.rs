@@ -193,6 +193,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         plugins: loaded.runtime,
         challenge_plugins: loaded.challenge_plugins,
         order_policy: loaded.order_policy,
+        notifiers: loaded.notifiers,
         plugin_reloads: Default::default(),
         loaded_plugins: watched.clone(),
     });
@@ -252,6 +253,7 @@ struct LoadedPlugins {
     runtime: Option<PluginRuntime>,
     challenge_plugins: BTreeMap<String, ValidatorPlugin>,
     order_policy: Option<ValidatorPlugin>,
+    notifiers: Vec<crate::plugins::NotifierPlugin>,
     /// Every loaded plugin, for the hot-reload watcher.
     watched: Vec<Watched>,
 }
@@ -264,20 +266,25 @@ pub async fn load_configured(
 ) -> anyhow::Result<Watched> {
     let spec = entry.spec().map_err(anyhow::Error::msg)?;
     let failed = || format!("failed to load plugin {:?}", entry.name);
-    let plugin = if entry.kind == "challenge-validator" {
-        Reloadable::Validator(
+    let plugin = match entry.kind.as_str() {
+        "challenge-validator" => Reloadable::Validator(
             runtime
                 .load_validator(spec.clone())
                 .await
                 .with_context(failed)?,
-        )
-    } else {
-        Reloadable::Issuer(
+        ),
+        "notifier" => Reloadable::Notifier(
+            runtime
+                .load_notifier(spec.clone())
+                .await
+                .with_context(failed)?,
+        ),
+        _ => Reloadable::Issuer(
             runtime
                 .load_issuer(spec.clone())
                 .await
                 .with_context(failed)?,
-        )
+        ),
     };
     Ok(Watched { spec, plugin })
 }
@@ -317,6 +324,7 @@ async fn load_plugins(
     };
     let runtime = plugin_runtime(config, Some(state))?;
     let mut validators = BTreeMap::new();
+    let mut notifiers = Vec::new();
     let mut watched = Vec::new();
     for entry in &config.plugins {
         let Watched { spec, plugin } = load_configured(&runtime, entry).await?;
@@ -327,6 +335,7 @@ async fn load_plugins(
             Reloadable::Issuer(p) => {
                 issuers.insert(entry.name.clone(), Issuer::Plugin(p.clone()));
             }
+            Reloadable::Notifier(p) => notifiers.push(p.clone()),
         }
         let info = plugin.info();
         let event = crate::store::Event::new(
@@ -367,6 +376,7 @@ async fn load_plugins(
         runtime: Some(runtime),
         challenge_plugins,
         order_policy,
+        notifiers,
         watched,
     })
 }

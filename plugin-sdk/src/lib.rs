@@ -64,3 +64,6 @@ pub mod validator;
 
 #[cfg(feature = "issuer")]
 pub mod issuer;
+
+#[cfg(feature = "notifier")]
+pub mod notifier;

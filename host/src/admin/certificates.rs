@@ -220,7 +220,9 @@ async fn issue_from_csr(
         serde_json::to_string(&identifiers).unwrap_or_else(|_| "[]".into()),
         subject,
     );
-    store_certificate(gw, cert, actor).await
+    let cert = store_certificate(gw, cert, actor).await?;
+    crate::notify::issued(gw, &cert);
+    Ok(cert)
 }
 
 /// Stores a certificate issued outside an ACME order, issued at `actor`'s request.

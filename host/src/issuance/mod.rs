@@ -170,6 +170,7 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
             }
             gw.metrics.issuance(started.elapsed());
             gw.metrics.order("valid");
+            crate::notify::issued(&gw, &cert);
             tracing::info!(order = %order.id, serial = %cert.serial, issuer = %job.issuer, "certificate issued");
             Ok(Settled::Valid(cert))
         }
@@ -228,6 +229,7 @@ async fn give_up(gw: &Gateway, job: &IssuanceJob, problem: Problem) -> Result<Se
     let (oid, json) = (job.order_id.clone(), problem.to_json());
     if gw.db(move |s| s.fail_issuance(&oid, &json)).await? {
         gw.metrics.order("invalid");
+        crate::notify::failed(gw, &job.order_id, &problem.detail);
         tracing::warn!(order = %job.order_id, issuer = %job.issuer, %problem, "issuance failed for good");
     }
     Ok(Settled::Invalid(problem))

@@ -50,5 +50,10 @@ world!(
     issuer,
     "issuer-connector"
 );
+world!(
+    /// The `notifier` world.
+    notifier,
+    "notifier"
+);
 
 pub(crate) use capabilities::acmegate::plugin as wit;

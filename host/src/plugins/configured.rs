@@ -12,8 +12,8 @@ use super::{Grants, PluginSpec};
 pub struct PluginConfig {
     /// The name profiles (`issuer = "<name>"`) and logs use; also keys its state.
     pub name: String,
-    /// The extension point: `issuer-connector` or `challenge-validator`. The plugin's own
-    /// `describe` must agree.
+    /// The extension point: `issuer-connector`, `challenge-validator` or `notifier`. The
+    /// plugin's own `describe` must agree.
     pub kind: String,
     /// The component file; relative paths are relative to the gateway's working directory.
     pub file: PathBuf,
@@ -26,7 +26,7 @@ pub struct PluginConfig {
 }
 
 /// The kinds `[[plugins]]` takes today.
-pub const CONFIGURABLE_KINDS: [&str; 2] = ["issuer-connector", "challenge-validator"];
+pub const CONFIGURABLE_KINDS: [&str; 3] = ["issuer-connector", "challenge-validator", "notifier"];
 
 impl PluginConfig {
     /// The runtime spec; `Err` says which key is wrong.
@@ -83,7 +83,7 @@ mod tests {
             .insert("filesystem".into(), toml::Value::Boolean(true));
         assert!(bad.spec().unwrap_err().contains("invalid grants"));
         let mut kind = entry;
-        kind.kind = "notifier".into();
+        kind.kind = "target-deployer".into();
         assert!(kind.spec().unwrap_err().contains("cannot be configured"));
     }
 }

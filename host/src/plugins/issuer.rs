@@ -10,7 +10,7 @@ use super::bindings::issuer::{IssuerConnector, IssuerConnectorPre};
 use super::capabilities::HostState;
 use super::limits::ISSUER_LIMITS;
 use super::live::Live;
-use super::runtime::{CallContext, PluginRuntime, PluginSpec, PluginStats, PluginStatus};
+use super::runtime::{PluginRuntime, PluginSpec, PluginStats, PluginStatus};
 use super::validator::{identifier_to_wit, problem_from_wit};
 use super::{PluginError, PluginInfo, PluginKind};
 use crate::acme::problem::Problem;
@@ -22,20 +22,7 @@ pub struct IssuerPlugin {
     current: Live<Loaded>,
 }
 
-struct Loaded {
-    pre: IssuerConnectorPre<HostState>,
-    calls: CallContext,
-    info: PluginInfo,
-}
-
-impl std::fmt::Debug for Loaded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loaded")
-            .field("calls", &self.calls)
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
+type Loaded = super::live::Loaded<IssuerConnectorPre<HostState>>;
 
 /// What the gateway asks an issuer to sign (RFC 8555 §7.4, after its own CSR checks).
 #[derive(Clone, Debug)]
@@ -152,24 +139,19 @@ impl IssuerPlugin {
         self.current.current()
     }
 
+    /// What the current version said about itself at load.
     pub fn info(&self) -> PluginInfo {
-        self.version().info.clone()
+        self.current.info()
     }
 
+    /// Counters of the current version since it was loaded.
     pub fn stats(&self) -> PluginStats {
-        self.version().calls.stats()
+        self.current.stats()
     }
 
+    /// File hash, generation, load time, counters and last error of the current version.
     pub fn status(&self) -> PluginStatus {
-        let version = self.version();
-        PluginStatus {
-            info: version.info.clone(),
-            stats: version.calls.stats(),
-            sha256: version.calls.sha256.clone(),
-            generation: self.current.generation(),
-            loaded_at: version.calls.loaded_at,
-            last_error: version.calls.last_error(),
-        }
+        self.current.status()
     }
 
     /// Whether `describe` said the plugin implements `revoke`.

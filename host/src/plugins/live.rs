@@ -35,3 +35,46 @@ impl<T> Live<T> {
         self.1.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// One loaded version of a plugin: its linked component (`P`, the world's pre-instance), its
+/// call context and what it said about itself at load.
+pub(crate) struct Loaded<P> {
+    pub(crate) pre: P,
+    pub(crate) calls: super::runtime::CallContext,
+    pub(crate) info: super::PluginInfo,
+}
+
+impl<P> std::fmt::Debug for Loaded<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("calls", &self.calls)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> Live<Loaded<P>> {
+    /// What the current version said about itself at load.
+    pub(crate) fn info(&self) -> super::PluginInfo {
+        self.current().info.clone()
+    }
+
+    /// Counters of the current version since it was loaded.
+    pub(crate) fn stats(&self) -> super::PluginStats {
+        self.current().calls.stats()
+    }
+
+    /// Everything an operator sees of the plugin.
+    pub(crate) fn status(&self) -> super::PluginStatus {
+        let version = self.current();
+        let calls = &version.calls;
+        super::PluginStatus {
+            info: version.info.clone(),
+            stats: calls.stats(),
+            sha256: calls.sha256.clone(),
+            generation: self.generation(),
+            loaded_at: calls.loaded_at,
+            last_error: calls.last_error(),
+        }
+    }
+}

@@ -23,6 +23,7 @@ mod http_client;
 mod issuer;
 pub mod limits;
 mod live;
+mod notifier;
 mod runtime;
 mod state;
 mod tls_client;
@@ -41,6 +42,7 @@ pub use issuer::{
     IssuerPlugin, IssuerResult, PluginIssueError, PluginIssueOutcome, PluginIssueRequest,
 };
 pub use limits::Limits;
+pub use notifier::{Event as NotifierEvent, EventCertificate, EventType, NotifierPlugin, Severity};
 pub use runtime::{PluginRuntime, PluginSpec, PluginStats, PluginStatus, RuntimeOptions};
 pub use state::StateBacking;
 pub use validator::{PolicyDecision, ValidationOutcome, ValidatorPlugin};

@@ -12,7 +12,7 @@ use super::bindings::wit::types as wit;
 use super::capabilities::HostState;
 use super::limits::VALIDATOR_LIMITS;
 use super::live::Live;
-use super::runtime::{CallContext, PluginRuntime, PluginSpec, PluginStats, PluginStatus};
+use super::runtime::{PluginRuntime, PluginSpec, PluginStats, PluginStatus};
 use super::{PluginError, PluginInfo, PluginKind};
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::types::{Identifier, IdentifierType};
@@ -27,20 +27,7 @@ pub struct ValidatorPlugin {
     current: Live<Loaded>,
 }
 
-struct Loaded {
-    pre: ChallengeValidatorPre<HostState>,
-    calls: CallContext,
-    info: PluginInfo,
-}
-
-impl std::fmt::Debug for Loaded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loaded")
-            .field("calls", &self.calls)
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
+type Loaded = super::live::Loaded<ChallengeValidatorPre<HostState>>;
 
 /// What a validator decided about a challenge (RFC 8555 §7.5.1, §8.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,24 +136,17 @@ impl ValidatorPlugin {
 
     /// What the current version said about itself at load.
     pub fn info(&self) -> PluginInfo {
-        self.version().info.clone()
+        self.current.info()
     }
 
     /// Counters of the current version since it was loaded.
     pub fn stats(&self) -> PluginStats {
-        self.version().calls.stats()
+        self.current.stats()
     }
 
+    /// File hash, generation, load time, counters and last error of the current version.
     pub fn status(&self) -> PluginStatus {
-        let version = self.version();
-        PluginStatus {
-            info: version.info.clone(),
-            stats: version.calls.stats(),
-            sha256: version.calls.sha256.clone(),
-            generation: self.current.generation(),
-            loaded_at: version.calls.loaded_at,
-            last_error: version.calls.last_error(),
-        }
+        self.current.status()
     }
 
     /// Asks the plugin to decide a challenge (RFC 8555 §7.5.1). `key_authorization` is the

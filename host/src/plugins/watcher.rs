@@ -31,6 +31,7 @@ pub const DEBOUNCE: Duration = Duration::from_millis(150);
 pub enum Reloadable {
     Validator(ValidatorPlugin),
     Issuer(IssuerPlugin),
+    Notifier(super::NotifierPlugin),
 }
 
 impl Reloadable {
@@ -39,6 +40,7 @@ impl Reloadable {
         match self {
             Reloadable::Validator(p) => p.info(),
             Reloadable::Issuer(p) => p.info(),
+            Reloadable::Notifier(p) => p.info(),
         }
     }
 
@@ -47,6 +49,7 @@ impl Reloadable {
         match self {
             Reloadable::Validator(p) => p.stats(),
             Reloadable::Issuer(p) => p.stats(),
+            Reloadable::Notifier(p) => p.stats(),
         }
     }
 
@@ -55,6 +58,7 @@ impl Reloadable {
         match self {
             Reloadable::Validator(p) => p.status(),
             Reloadable::Issuer(p) => p.status(),
+            Reloadable::Notifier(p) => p.status(),
         }
     }
 }
@@ -202,6 +206,7 @@ async fn reload(runtime: &PluginRuntime, watched: &Watched) -> Result<(), Plugin
     match &watched.plugin {
         Reloadable::Validator(plugin) => runtime.reload_validator(plugin, spec).await,
         Reloadable::Issuer(plugin) => runtime.reload_issuer(plugin, spec).await,
+        Reloadable::Notifier(plugin) => runtime.reload_notifier(plugin, spec).await,
     }
 }
 

@@ -167,6 +167,7 @@ pub(crate) async fn revoke_stored(
     }
     gw.crl.invalidate();
     gw.metrics.revocation();
+    crate::notify::revoked(gw, cert, reason);
     tracing::info!(serial = %cert.serial, reason, "certificate revoked");
     Ok(())
 }

@@ -55,6 +55,8 @@ pub struct Gateway {
     pub challenge_plugins: std::collections::BTreeMap<String, crate::plugins::ValidatorPlugin>,
     /// The newOrder policy plugin (`validation.order_policy`).
     pub order_policy: Option<crate::plugins::ValidatorPlugin>,
+    /// Notifier plugins; every certificate event goes to each (`crate::notify`).
+    pub notifiers: Vec<crate::plugins::NotifierPlugin>,
     /// Hot reloads done and failed since start.
     pub plugin_reloads: Arc<crate::plugins::watcher::ReloadStats>,
     /// Every configured plugin as loaded (the handles follow hot reloads), for status.

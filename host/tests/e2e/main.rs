@@ -8,6 +8,7 @@ mod certbot;
 mod cli;
 mod issuance;
 mod lego;
+mod notifications;
 mod plugin_issuer;
 mod plugin_reload;
 mod plugin_validators;

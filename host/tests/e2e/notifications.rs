@@ -1,0 +1,160 @@
+//! Notifier plugins wired to certificate events: the webhook notifier posts `issued` and
+//! `revoked` events to a real HTTP receiver, while a notifier whose webhook is down changes
+//! nothing for the ACME client.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use acmegate::acme::Identifier;
+use acmegate::plugins::PluginConfig;
+use base64::Engine;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+/// An HTTP receiver on 127.0.0.1 that answers 204 to every request and keeps the JSON bodies.
+async fn webhook() -> (u16, Arc<Mutex<Vec<Value>>>) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let bodies = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let bodies = bodies.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Headers, then as many body bytes as Content-Length says.
+                let body = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if rest.len() >= length {
+                        break rest[..length].to_string();
+                    }
+                };
+                if let Ok(value) = serde_json::from_str(&body) {
+                    bodies.lock().unwrap().push(value);
+                }
+                let _ = sock
+                    .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (port, received)
+}
+
+fn webhook_notifier(name: &str, url: &str) -> PluginConfig {
+    let mut config = toml::Table::new();
+    config.insert("url".into(), url.into());
+    let mut grants = toml::Table::new();
+    grants.insert(
+        "http_hosts".into(),
+        toml::Value::Array(vec!["127.0.0.1".into()]),
+    );
+    grants.insert("http_plain".into(), true.into());
+    grants.insert("http_private".into(), true.into());
+    PluginConfig {
+        name: name.into(),
+        kind: "notifier".into(),
+        file: plugin_component("webhook-notifier"),
+        config,
+        grants,
+    }
+}
+
+/// Waits (up to 10 s) for a received event named `event` and returns it.
+async fn event(received: &Mutex<Vec<Value>>, event: &str) -> Value {
+    for _ in 0..200 {
+        if let Some(found) = received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == event)
+        {
+            return found.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {event} event arrived: {:?}", received.lock().unwrap());
+}
+
+async fn issued_and_revoked_reach_the_webhook(backend: Backend) {
+    let (port, received) = webhook().await;
+    let down = format!("http://127.0.0.1:{}/hook", free_port());
+    let up = format!("http://127.0.0.1:{port}/hook");
+    let h = Harness::start_with(backend, move |c| {
+        c.acme.auto_approve = true;
+        c.plugins = vec![
+            webhook_notifier("hook", &up),
+            webhook_notifier("down", &down),
+        ];
+    })
+    .await;
+    let acme = account(&h).await;
+    let (_, chain) = acme
+        .issue(&[Identifier::dns("notify.example")], "http-01", None)
+        .await
+        .expect("issuance works whatever the notifiers do");
+    let pem = h.path("notify.pem");
+    std::fs::write(&pem, &chain).unwrap();
+    let serial = serial(&pem);
+
+    let issued = event(&received, "issued").await;
+    assert_eq!(issued["severity"], "info");
+    assert_eq!(issued["certificate"]["serial"], serial);
+    assert_eq!(
+        issued["certificate"]["identifiers"],
+        json!([{"type": "dns", "value": "notify.example"}])
+    );
+    assert!(issued["certificate"]["account"]
+        .as_str()
+        .unwrap()
+        .contains("/acme/acct/"));
+
+    let der = {
+        let body: String = chain
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END"))
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    };
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der);
+    acme.post(
+        &acme.url("revokeCert").unwrap(),
+        Some(&json!({"certificate": b64url, "reason": 1})),
+    )
+    .await
+    .unwrap()
+    .ok()
+    .expect("revocation");
+    let revoked = event(&received, "revoked").await;
+    assert_eq!(revoked["severity"], "warning");
+    assert_eq!(revoked["certificate"]["serial"], serial);
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    issued_and_revoked_reach_the_webhook,
+    issued_and_revoked_reach_the_webhook
+);

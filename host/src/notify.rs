@@ -1,7 +1,7 @@
-//! Certificate events for the notifier plugins: issued, revoked, failed. Each goes to every
-//! configured notifier in the background, so a slow or broken notifier never delays or fails
-//! the change it reports; a failed delivery is logged (the plugin's counters and last error
-//! show it in the admin API).
+//! Certificate events for the notifier plugins: issued, renewed, revoked, failed, and
+//! expiring (from `crate::expiry`). Each goes to every configured notifier in the background,
+//! so a slow or broken notifier never delays or fails the change it reports; a failed delivery
+//! is logged (the plugin's counters and last error show it in the admin API).
 
 use crate::acme::Identifier;
 use crate::plugins::{EventCertificate, EventType, NotifierEvent, Severity};
@@ -40,19 +40,34 @@ fn certificate(gw: &Gateway, cert: &Certificate) -> EventCertificate {
     }
 }
 
-/// A certificate was issued (ACME order or admin API).
-pub fn issued(gw: &Gateway, cert: &Certificate) {
+/// A certificate was issued (ACME order or admin API): `renewed` when the same account had a
+/// certificate for exactly these identifiers before, else `issued`.
+pub async fn issued(gw: &Gateway, cert: &Certificate) {
     if gw.notifiers.is_empty() {
         return;
     }
+    let (account, identifiers, serial) = (
+        cert.account_id.clone(),
+        cert.identifiers.clone(),
+        cert.serial.clone(),
+    );
+    let renewal = gw
+        .db(move |s| s.is_renewal(account.as_deref(), &identifiers, &serial))
+        .await
+        .unwrap_or(false);
+    let (kind, verb) = if renewal {
+        (EventType::Renewed, "renewed")
+    } else {
+        (EventType::Issued, "issued")
+    };
     emit(
         gw,
         NotifierEvent {
-            kind: EventType::Issued,
+            kind,
             severity: Severity::Info,
             certificate: Some(certificate(gw, cert)),
             days_left: None,
-            message: format!("certificate {} issued by {}", cert.serial, cert.issuer),
+            message: format!("certificate {} {verb} by {}", cert.serial, cert.issuer),
         },
     );
 }
@@ -70,6 +85,33 @@ pub fn revoked(gw: &Gateway, cert: &Certificate, reason: i32) {
             certificate: Some(certificate(gw, cert)),
             days_left: None,
             message: format!("certificate {} revoked (reason {reason})", cert.serial),
+        },
+    );
+}
+
+/// `cert` has `days_left` whole days left and reached `threshold` (30, 14, 7, 0).
+pub fn expiring(gw: &Gateway, cert: &Certificate, days_left: i64, threshold: i32) {
+    let names: Vec<String> = serde_json::from_str::<Vec<Identifier>>(&cert.identifiers)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|id| id.value)
+        .collect();
+    let subject = if names.is_empty() {
+        cert.subject.clone()
+    } else {
+        names.join(", ")
+    };
+    emit(
+        gw,
+        NotifierEvent {
+            kind: EventType::Expiring,
+            severity: crate::expiry::severity(threshold),
+            certificate: Some(certificate(gw, cert)),
+            days_left: Some(i32::try_from(days_left).unwrap_or(i32::MAX)),
+            message: format!(
+                "certificate {} for {subject} expires in {days_left} day(s)",
+                cert.serial
+            ),
         },
     );
 }

@@ -199,6 +199,9 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
     });
     let (tx, rx) = watch::channel(false);
     let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
+    // Expiry notices only matter to notifiers.
+    let expiry =
+        (!gateway.notifiers.is_empty()).then(|| crate::expiry::spawn(gateway.clone(), rx.clone()));
     let reloader = match (&gateway.plugins, watched.is_empty()) {
         (Some(runtime), false) => Some(
             crate::plugins::watcher::spawn(
@@ -233,6 +236,9 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
             let _ = admin.await;
         }
         let _ = worker.await;
+        if let Some(expiry) = expiry {
+            let _ = expiry.await;
+        }
         if let Some(reloader) = reloader {
             let _ = reloader.await;
         }

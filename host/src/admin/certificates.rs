@@ -221,7 +221,7 @@ async fn issue_from_csr(
         subject,
     );
     let cert = store_certificate(gw, cert, actor).await?;
-    crate::notify::issued(gw, &cert);
+    crate::notify::issued(gw, &cert).await;
     Ok(cert)
 }
 

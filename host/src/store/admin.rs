@@ -144,3 +144,87 @@ impl Store {
         Ok(Page { items, total })
     }
 }
+
+impl Store {
+    /// Unrevoked certificates whose notAfter is after `from` and at most `until`: the
+    /// candidates for expiry notices.
+    pub fn certificates_expiring(&self, from: i64, until: i64) -> Result<Vec<Certificate>> {
+        Ok(certificates::table
+            .filter(certificates::status.eq("valid"))
+            .filter(certificates::not_after.gt(from))
+            .filter(certificates::not_after.le(until))
+            .select(Certificate::as_select())
+            .order(certificates::not_after.asc())
+            .load(&mut *self.conn()?)?)
+    }
+
+    /// Records that notifiers were told `serial` expires within `days`, unless a notice for
+    /// `days` or fewer was recorded already. Returns whether this call recorded it: the one
+    /// caller (of all replicas) that gets `true` sends the notice.
+    pub fn record_expiry_notice(&self, serial: &str, days: i32, now: i64) -> Result<bool> {
+        use super::schema::expiry_notices;
+        let serial = serial.to_owned();
+        let recorded = self.write_maybe_audited(move |c| {
+            let event = || {
+                Some(super::Event::new(
+                    "certificate.expiry_notice",
+                    format!("certificate/{serial}"),
+                    serde_json::json!({ "days": days }),
+                ))
+            };
+            let lowered = diesel::update(
+                expiry_notices::table
+                    .find(&serial)
+                    .filter(expiry_notices::days.gt(days)),
+            )
+            .set((
+                expiry_notices::days.eq(days),
+                expiry_notices::sent_at.eq(now),
+            ))
+            .execute(c)?;
+            if lowered == 1 {
+                return Ok((true, event()));
+            }
+            let known: i64 = expiry_notices::table.find(&serial).count().get_result(c)?;
+            if known > 0 {
+                return Ok((false, None));
+            }
+            diesel::insert_into(expiry_notices::table)
+                .values((
+                    expiry_notices::serial.eq(&serial),
+                    expiry_notices::days.eq(days),
+                    expiry_notices::sent_at.eq(now),
+                ))
+                .execute(c)?;
+            Ok((true, event()))
+        });
+        match recorded {
+            // Another replica inserted the first notice at the same moment; it sends it.
+            Err(super::StoreError::Conflict(_)) => Ok(false),
+            other => other,
+        }
+    }
+}
+
+impl Store {
+    /// Whether a certificate other than `serial` was issued before for exactly these
+    /// identifiers to the same account (or, for `None`, outside ACME): what makes an issuance a
+    /// renewal for the notifiers.
+    pub fn is_renewal(
+        &self,
+        account_id: Option<&str>,
+        identifiers: &str,
+        serial: &str,
+    ) -> Result<bool> {
+        let mut q = certificates::table
+            .filter(certificates::identifiers.eq(identifiers.to_owned()))
+            .filter(certificates::serial.ne(serial.to_owned()))
+            .into_boxed::<Backend>();
+        q = match account_id {
+            Some(id) => q.filter(certificates::account_id.eq(id.to_owned())),
+            None => q.filter(certificates::account_id.is_null()),
+        };
+        let earlier: i64 = q.count().get_result(&mut *self.conn()?)?;
+        Ok(earlier > 0)
+    }
+}

@@ -134,6 +134,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    expiry_notices (serial) {
+        serial -> Text,
+        days -> Integer,
+        sent_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     eab_keys,
     accounts,
@@ -144,5 +152,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     issuance_jobs,
     plugin_state,
     audit_log,
-    audit_head
+    audit_head,
+    expiry_notices
 );

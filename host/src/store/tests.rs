@@ -120,6 +120,7 @@ both_backends!(
     certificates_and_revocation,
     issuance_jobs_lease_and_settle,
     audit_chain_detects_tampering,
+    expiry_notices_once_per_threshold,
 );
 
 fn accounts_and_keys(store: &Store) {
@@ -671,4 +672,22 @@ fn postgres_replicas_migrate_concurrently() {
             .expect("every replica opens the store")
             .unwrap();
     }
+}
+
+fn expiry_notices_once_per_threshold(store: &Store) {
+    let record = |days| store.record_expiry_notice("0a1b", days, 100).unwrap();
+    assert!(record(30), "the first notice");
+    assert!(!record(30), "never twice");
+    assert!(record(14));
+    assert!(
+        !record(30),
+        "a larger threshold after a smaller one is stale"
+    );
+    assert!(!record(14));
+    assert!(record(0));
+    assert!(!record(7));
+    assert!(
+        store.record_expiry_notice("0c", 7, 100).unwrap(),
+        "per certificate"
+    );
 }

@@ -103,6 +103,7 @@ async fn issued_and_revoked_reach_the_webhook(backend: Backend) {
     let up = format!("http://127.0.0.1:{port}/hook");
     let h = Harness::start_with(backend, move |c| {
         c.acme.auto_approve = true;
+        with_short_profile(c);
         c.plugins = vec![
             webhook_notifier("hook", &up),
             webhook_notifier("down", &down),
@@ -152,8 +153,35 @@ async fn issued_and_revoked_reach_the_webhook(backend: Backend) {
     let revoked = event(&received, "revoked").await;
     assert_eq!(revoked["severity"], "warning");
     assert_eq!(revoked["certificate"]["serial"], serial);
+
+    // A 12-hour certificate: its last-day notice goes out once, however often the check runs.
+    let (_, short) = acme
+        .issue(
+            &[Identifier::dns("brief.example")],
+            "http-01",
+            Some("short"),
+        )
+        .await
+        .unwrap();
+    let pem = h.path("brief.pem");
+    std::fs::write(&pem, &short).unwrap();
+    let gw = &h.gw.gateway;
+    assert_eq!(acmegate::expiry::check(gw).await.unwrap(), 1);
+    assert_eq!(
+        acmegate::expiry::check(gw).await.unwrap(),
+        0,
+        "no duplicate notice"
+    );
+    let expiring = event(&received, "expiring").await;
+    assert_eq!(expiring["severity"], "critical");
+    assert_eq!(expiring["days_left"], 0);
+    assert_eq!(
+        expiring["certificate"]["serial"],
+        crate::support::serial(&pem)
+    );
     h.gw.shutdown().await;
 }
+
 crate::on_both_backends!(
     issued_and_revoked_reach_the_webhook,
     issued_and_revoked_reach_the_webhook

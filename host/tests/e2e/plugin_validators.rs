@@ -204,3 +204,51 @@ async fn http_check_service_decides(backend: Backend) {
     h.gw.shutdown().await;
 }
 crate::on_both_backends!(http_check_service_decides, http_check_service_decides);
+
+/// The example plugin in `examples/dns-persist-validator` (a plugin author's crate built on its
+/// own): a standing `_validation-persist` TXT record naming the account validates its orders
+/// through the custom type `dns-persist-01`, looked up with the `dns` capability through the
+/// gateway's resolver; another account gets an invalid authorization.
+async fn dns_persist_example(backend: Backend) {
+    let h = Harness::start_with(backend, |c| {
+        let mut plugin = validator(
+            "persist",
+            "dns-persist-validator",
+            json!({"issuer_domain": "acmegate.invalid"}),
+        );
+        plugin.grants.insert("dns".into(), true.into());
+        c.plugins = vec![plugin];
+        c.validation.challenge_plugins =
+            [("dns-persist-01".to_string(), "persist".to_string())].into();
+    })
+    .await;
+    let owner = account(&h).await;
+    let account_url = owner.kid.clone().expect("registered");
+    h.dns.add_txt(
+        "_validation-persist.persist.example",
+        &format!("acmegate.invalid; accounturi={account_url}"),
+    );
+    let (_, chain) = owner
+        .issue(
+            &[Identifier::dns("persist.example")],
+            "dns-persist-01",
+            None,
+        )
+        .await
+        .expect("issued from the standing record");
+    assert!(chain.contains("BEGIN CERTIFICATE"));
+    let stranger = account(&h).await;
+    let refused = stranger
+        .issue(
+            &[Identifier::dns("persist.example")],
+            "dns-persist-01",
+            None,
+        )
+        .await;
+    assert!(
+        format!("{refused:?}").contains("accounturi="),
+        "another account is refused with the reason: {refused:?}"
+    );
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(dns_persist_example, dns_persist_example);

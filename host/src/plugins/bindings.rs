@@ -13,10 +13,57 @@ pub(crate) mod capabilities {
     });
 }
 
-/// Bindings for one extension-point world, reusing the capability interfaces above.
+/// What loading needs of an extension-point world: its name, its linked pre-instance, and the
+/// describe + configure canary every world exports the same way.
+pub(crate) trait World {
+    /// The WIT world name (`challenge-validator`, ...), which `describe` must echo.
+    const NAME: &'static str;
+    type Pre: Send + Sync + 'static;
+
+    fn pre(
+        instance: wasmtime::component::InstancePre<super::capabilities::HostState>,
+    ) -> wasmtime::Result<Self::Pre>;
+
+    /// Instantiates in `store` and calls `describe`, then `configure(config)`.
+    fn describe_and_configure(
+        pre: &Self::Pre,
+        store: &mut wasmtime::Store<super::capabilities::HostState>,
+        config: &str,
+    ) -> impl std::future::Future<
+        Output = wasmtime::Result<(wit::types::PluginInfo, Result<(), String>)>,
+    > + Send;
+}
+
+/// Bindings for one extension-point world, reusing the capability interfaces above, and its
+/// [`World`] marker type.
 macro_rules! world {
-    ($(#[$doc:meta])* $module:ident, $world:tt) => {
+    ($(#[$doc:meta])* $module:ident, $world:tt, $marker:ident, $pre:ident) => {
         $(#[$doc])*
+        pub(crate) struct $marker;
+
+        impl World for $marker {
+            const NAME: &'static str = $world;
+            type Pre = $module::$pre<super::capabilities::HostState>;
+
+            fn pre(
+                instance: wasmtime::component::InstancePre<super::capabilities::HostState>,
+            ) -> wasmtime::Result<Self::Pre> {
+                $module::$pre::new(instance)
+            }
+
+            async fn describe_and_configure(
+                pre: &Self::Pre,
+                store: &mut wasmtime::Store<super::capabilities::HostState>,
+                config: &str,
+            ) -> wasmtime::Result<(wit::types::PluginInfo, Result<(), String>)> {
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                let plugin = bindings.acmegate_plugin_plugin();
+                let info = plugin.call_describe(&mut *store).await?;
+                let configured = plugin.call_configure(&mut *store, config).await?;
+                Ok((info, configured))
+            }
+        }
+
         pub(crate) mod $module {
             wasmtime::component::bindgen!({
                 path: "../plugin-sdk/wit",
@@ -43,17 +90,23 @@ macro_rules! world {
 world!(
     /// The `challenge-validator` world.
     validator,
-    "challenge-validator"
+    "challenge-validator",
+    ValidatorWorld,
+    ChallengeValidatorPre
 );
 world!(
     /// The `issuer-connector` world.
     issuer,
-    "issuer-connector"
+    "issuer-connector",
+    IssuerWorld,
+    IssuerConnectorPre
 );
 world!(
     /// The `notifier` world.
     notifier,
-    "notifier"
+    "notifier",
+    NotifierWorld,
+    NotifierPre
 );
 
 pub(crate) use capabilities::acmegate::plugin as wit;

@@ -62,23 +62,8 @@ impl PluginRuntime {
     }
 
     async fn load_notifier_version(&self, spec: PluginSpec) -> Result<Arc<Loaded>, PluginError> {
-        let prepared = self.prepare(spec, NOTIFIER_LIMITS).await?;
-        let calls = prepared.calls;
-        let pre = NotifierPre::new(prepared.pre).map_err(|e| PluginError::InvalidModule {
-            plugin: calls.name.to_string(),
-            detail: format!("not a notifier: {e:#}"),
-        })?;
-        let (info, configured) = calls
-            .call("describe", async |store| {
-                let bindings = pre.instantiate_async(&mut *store).await?;
-                let plugin = bindings.acmegate_plugin_plugin();
-                let info = plugin.call_describe(&mut *store).await?;
-                let configured = plugin.call_configure(&mut *store, &calls.config).await?;
-                Ok(Ok((info, configured)))
-            })
-            .await?;
-        let info = calls.accept_canary(info, configured, "notifier")?;
-        Ok(Arc::new(Loaded { pre, calls, info }))
+        self.load_version::<super::bindings::NotifierWorld>(spec, NOTIFIER_LIMITS)
+            .await
     }
 }
 

@@ -152,6 +152,30 @@ impl PluginRuntime {
     /// Reads, compiles (or loads from the cache), version-checks and links a component, and
     /// returns its `InstancePre` with everything a call needs. The world-specific loaders
     /// (e.g. `load_validator`) wrap it and run the describe + configure canary.
+    /// One loaded version of a plugin of world `W`: prepare (compile or cache, version check,
+    /// link), then the describe + configure canary; `describe` must name `W`.
+    pub(crate) async fn load_version<W: super::bindings::World>(
+        &self,
+        spec: PluginSpec,
+        default_limits: Limits,
+    ) -> Result<Arc<super::live::Loaded<W::Pre>>, PluginError> {
+        let prepared = self.prepare(spec, default_limits).await?;
+        let calls = prepared.calls;
+        let pre = W::pre(prepared.pre).map_err(|e| PluginError::InvalidModule {
+            plugin: calls.name.to_string(),
+            detail: format!("not a {}: {e:#}", W::NAME),
+        })?;
+        let (info, configured) = calls
+            .call(CANARY_CALL, async |store| {
+                Ok(Ok(
+                    W::describe_and_configure(&pre, store, &calls.config).await?
+                ))
+            })
+            .await?;
+        let info = calls.accept_canary(info, configured, W::NAME)?;
+        Ok(Arc::new(super::live::Loaded { pre, calls, info }))
+    }
+
     pub(crate) async fn prepare(
         &self,
         spec: PluginSpec,

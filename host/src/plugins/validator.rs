@@ -75,25 +75,8 @@ impl PluginRuntime {
     }
 
     async fn load_validator_version(&self, spec: PluginSpec) -> Result<Arc<Loaded>, PluginError> {
-        let prepared = self.prepare(spec, VALIDATOR_LIMITS).await?;
-        let calls = prepared.calls;
-        let invalid = |detail: String| PluginError::InvalidModule {
-            plugin: calls.name.to_string(),
-            detail,
-        };
-        let pre = ChallengeValidatorPre::new(prepared.pre)
-            .map_err(|e| invalid(format!("not a challenge-validator: {e:#}")))?;
-        let (info, configured) = calls
-            .call("describe", async |store| {
-                let bindings = pre.instantiate_async(&mut *store).await?;
-                let plugin = bindings.acmegate_plugin_plugin();
-                let info = plugin.call_describe(&mut *store).await?;
-                let configured = plugin.call_configure(&mut *store, &calls.config).await?;
-                Ok(Ok((info, configured)))
-            })
-            .await?;
-        let info = calls.accept_canary(info, configured, "challenge-validator")?;
-        Ok(Arc::new(Loaded { pre, calls, info }))
+        self.load_version::<super::bindings::ValidatorWorld>(spec, VALIDATOR_LIMITS)
+            .await
     }
 }
 

@@ -51,6 +51,9 @@ pub struct Config {
     pub issuance: crate::issuance::IssuanceConfig,
     /// WebAssembly plugins (`[[plugins]]`); issuer connectors are named by profiles.
     pub plugins: Vec<crate::plugins::PluginConfig>,
+    /// Where issued certificates are deployed (`[[targets]]`), each through a
+    /// `target-deployer` plugin.
+    pub targets: Vec<crate::deploy::TargetConfig>,
     pub admin: AdminConfig,
 }
 
@@ -175,6 +178,7 @@ impl Default for Config {
             profiles: Vec::new(),
             issuance: Default::default(),
             plugins: Vec::new(),
+            targets: Vec::new(),
             admin: AdminConfig::default(),
         }
     }
@@ -294,12 +298,7 @@ impl Config {
                 )));
             }
         }
-        let validators: Vec<&str> = self
-            .plugins
-            .iter()
-            .filter(|p| p.kind == "challenge-validator")
-            .map(|p| p.name.as_str())
-            .collect();
+        let validators = self.plugin_names("challenge-validator");
         let policy = Some(self.validation.order_policy.as_str()).filter(|p| !p.is_empty());
         for name in self
             .validation
@@ -325,6 +324,17 @@ impl Config {
                 )));
             }
         }
+        crate::deploy::check_config(&self.targets).map_err(ConfigError::Invalid)?;
+        let deployers = self.plugin_names("target-deployer");
+        for target in &self.targets {
+            if !deployers.contains(&target.deployer.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "target {:?} names deployer {:?}, which is not a configured target-deployer \
+                     (those are: {deployers:?})",
+                    target.name, target.deployer
+                )));
+            }
+        }
         if !self.admin.listen.is_empty() && self.admin.listen_addr().is_none() {
             return Err(ConfigError::Invalid(format!(
                 "admin.listen {:?} is not IP:port (empty disables the admin API)",
@@ -342,13 +352,17 @@ impl Config {
 
     /// `builtin` and the names of the configured issuer plugins.
     pub fn issuer_names(&self) -> Vec<&str> {
-        std::iter::once(crate::issuance::BUILTIN)
-            .chain(
-                self.plugins
-                    .iter()
-                    .filter(|p| p.kind == "issuer-connector")
-                    .map(|p| p.name.as_str()),
-            )
+        let mut names = vec![crate::issuance::BUILTIN];
+        names.extend(self.plugin_names("issuer-connector"));
+        names
+    }
+
+    /// Names of the configured plugins of `kind`.
+    fn plugin_names(&self, kind: &str) -> Vec<&str> {
+        self.plugins
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| p.name.as_str())
             .collect()
     }
 
@@ -538,6 +552,21 @@ rsa_min_bits = 2048
 rsa_max_bits = 8192
 ec_curves = ["P-256", "P-384"]
 ed25519 = true
+
+# WebAssembly plugins and deployment targets (docs/plugins.md). For example, push every
+# certificate for *.example.com to an edge proxy's certificate API:
+#
+# [[plugins]]
+# name = "edge-push"
+# kind = "target-deployer"
+# file = "/var/lib/acmegate/plugins/http-push-deployer.wasm"
+# grants = { http_hosts = ["edge-api.internal.example"] }
+#
+# [[targets]]
+# name = "edge"
+# deployer = "edge-push"
+# names = ["example.com", "*.example.com"]
+# config = { url = "https://edge-api.internal.example/certificate" }
 "#;
 
 #[cfg(test)]
@@ -624,6 +653,21 @@ mod tests {
             config: Default::default(),
             grants: Default::default(),
         }];
+        c.validate().unwrap();
+
+        // A target must name a configured target-deployer, not a plugin of another kind.
+        c.targets = vec![crate::deploy::TargetConfig {
+            name: "edge".into(),
+            deployer: "nowhere".into(),
+            names: vec!["*.example.com".into()],
+            verify: true,
+            attempts: 3,
+            config: Default::default(),
+        }];
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("not a configured target-deployer"), "{err}");
+        c.plugins[0].kind = "target-deployer".into();
+        c.profiles.clear();
         c.validate().unwrap();
     }
 }

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod ca;
 pub mod client;
 pub mod config;
+pub mod deploy;
 pub mod expiry;
 pub mod issuance;
 pub mod jws;

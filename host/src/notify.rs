@@ -1,4 +1,5 @@
-//! Certificate events for the notifier plugins: issued, renewed, revoked, failed, and
+//! Certificate events for the notifier plugins: issued, renewed, revoked, failed (issuance or
+//! deployment), and
 //! expiring (from `crate::expiry`). Each goes to every configured notifier in the background,
 //! so a slow or broken notifier never delays or fails the change it reports; a failed delivery
 //! is logged (the plugin's counters and last error show it in the admin API).
@@ -110,6 +111,26 @@ pub fn expiring(gw: &Gateway, cert: &Certificate, days_left: i64, threshold: i32
             days_left: Some(i32::try_from(days_left).unwrap_or(i32::MAX)),
             message: format!(
                 "certificate {} for {subject} expires in {days_left} day(s)",
+                cert.serial
+            ),
+        },
+    );
+}
+
+/// Deploying `cert` to `target` failed on every attempt.
+pub fn deploy_failed(gw: &Gateway, cert: &Certificate, target: &str, detail: &str) {
+    if gw.notifiers.is_empty() {
+        return;
+    }
+    emit(
+        gw,
+        NotifierEvent {
+            kind: EventType::Failed,
+            severity: Severity::Critical,
+            certificate: Some(certificate(gw, cert)),
+            days_left: None,
+            message: format!(
+                "deployment of certificate {} to target {target} failed: {detail}",
                 cert.serial
             ),
         },

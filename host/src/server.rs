@@ -194,6 +194,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         challenge_plugins: loaded.challenge_plugins,
         order_policy: loaded.order_policy,
         notifiers: loaded.notifiers,
+        targets: loaded.targets,
         plugin_reloads: Default::default(),
         loaded_plugins: watched.clone(),
     });
@@ -260,6 +261,7 @@ struct LoadedPlugins {
     challenge_plugins: BTreeMap<String, ValidatorPlugin>,
     order_policy: Option<ValidatorPlugin>,
     notifiers: Vec<crate::plugins::NotifierPlugin>,
+    targets: Vec<crate::deploy::Target>,
     /// Every loaded plugin, for the hot-reload watcher.
     watched: Vec<Watched>,
 }
@@ -282,6 +284,12 @@ pub async fn load_configured(
         "notifier" => Reloadable::Notifier(
             runtime
                 .load_notifier(spec.clone())
+                .await
+                .with_context(failed)?,
+        ),
+        "target-deployer" => Reloadable::Deployer(
+            runtime
+                .load_deployer(spec.clone())
                 .await
                 .with_context(failed)?,
         ),
@@ -331,6 +339,7 @@ async fn load_plugins(
     let runtime = plugin_runtime(config, Some(state))?;
     let mut validators = BTreeMap::new();
     let mut notifiers = Vec::new();
+    let mut deployers = BTreeMap::new();
     let mut watched = Vec::new();
     for entry in &config.plugins {
         let Watched { spec, plugin } = load_configured(&runtime, entry).await?;
@@ -342,6 +351,9 @@ async fn load_plugins(
                 issuers.insert(entry.name.clone(), Issuer::Plugin(p.clone()));
             }
             Reloadable::Notifier(p) => notifiers.push(p.clone()),
+            Reloadable::Deployer(p) => {
+                deployers.insert(entry.name.clone(), p.clone());
+            }
         }
         let info = plugin.info();
         let event = crate::store::Event::new(
@@ -378,11 +390,23 @@ async fn load_plugins(
                 .with_context(|| format!("order policy plugin {name:?} is not loaded"))?,
         ),
     };
+    let targets = config
+        .targets
+        .iter()
+        .map(|target| {
+            let deployer = deployers
+                .get(&target.deployer)
+                .cloned()
+                .with_context(|| format!("deployer plugin {:?} is not loaded", target.deployer))?;
+            crate::deploy::Target::new(target, deployer).map_err(anyhow::Error::msg)
+        })
+        .collect::<anyhow::Result<_>>()?;
     Ok(LoadedPlugins {
         runtime: Some(runtime),
         challenge_plugins,
         order_policy,
         notifiers,
+        targets,
         watched,
     })
 }

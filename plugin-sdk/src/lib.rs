@@ -67,3 +67,6 @@ pub mod issuer;
 
 #[cfg(feature = "notifier")]
 pub mod notifier;
+
+#[cfg(feature = "deployer")]
+pub mod deployer;

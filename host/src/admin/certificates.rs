@@ -113,6 +113,49 @@ pub async fn revoke(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiE
     Ok(Reply::json(StatusCode::OK, &views::certificate(&updated)))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DeployBody {
+    /// Target names; absent means every target that covers the certificate's names.
+    #[serde(default)]
+    targets: Option<Vec<String>>,
+}
+
+/// Deploys a stored certificate now, one attempt per target (with verify), and answers what
+/// each target did: for an operator redeploying after a target was down, or to a target added
+/// later. Keys are never stored, so targets receive the chain only.
+pub async fn deploy(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let body: DeployBody = req.json()?;
+    let cert = by_serial(gw, req.param(0)).await?;
+    if cert.status != "valid" {
+        return Err(ApiError::conflict(format!(
+            "certificate {} is {}; only valid certificates are deployed",
+            cert.serial, cert.status
+        )));
+    }
+    let targets: Vec<&crate::deploy::Target> = match &body.targets {
+        None => crate::deploy::targets_for(gw, &cert),
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                gw.targets
+                    .iter()
+                    .find(|t| &t.name == name)
+                    .ok_or_else(|| ApiError::not_found(format!("no target named {name:?}")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let mut reports = Vec::with_capacity(targets.len());
+    for target in targets {
+        reports.push(crate::deploy::deploy_recorded(gw, target, &cert, None, 1).await);
+    }
+    tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), targets = reports.len(), "certificate deployed through the admin API");
+    Ok(Reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "serial": cert.serial, "deployments": reports }),
+    ))
+}
+
 /// Revokes `cert` at its issuer and in the store; the CRL is rebuilt before the next
 /// admin connection is accepted.
 pub(super) async fn revoke_certificate(
@@ -142,6 +185,7 @@ pub async fn issue(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiEr
     let csr = parse_csr_text(&body.csr)?;
     let profile = profile(gw, body.profile.as_deref())?;
     let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
+    crate::deploy::issued(gw, &cert, None);
     tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate issued from a CSR through the admin API");
     Ok(Reply::json(StatusCode::CREATED, &detailed(&cert)))
 }
@@ -324,6 +368,12 @@ pub async fn generate(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, Ap
     let csr =
         crate::ca::parse_csr(&csr_der).map_err(|e| ApiError::from(crate::wfe::ca_problem(e)))?;
     let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
+    // The gateway holds this key, so targets receive it with the chain.
+    let key_pem = key
+        .private_key_to_pem_pkcs8()
+        .ok()
+        .and_then(|pem| String::from_utf8(pem).ok());
+    crate::deploy::issued(gw, &cert, key_pem);
     tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate with a generated key issued through the admin API");
     delivery.reply(&cert, detailed(&cert), &key)
 }

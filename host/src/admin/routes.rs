@@ -34,6 +34,7 @@ enum Handler {
     GenerateCertificate,
     GetCertificate,
     RevokeCertificate,
+    DeployCertificate,
     ListEabKeys,
     CreateEabKey,
     RevokeEabKey,
@@ -142,6 +143,12 @@ pub static ROUTES: &[Route] = &[
         "/api/v1/certificates/{serial}/revoke",
         "Revoke a certificate with a reason",
         Handler::RevokeCertificate,
+    ),
+    admin(
+        "POST",
+        "/api/v1/certificates/{serial}/deploy",
+        "Deploy a certificate to its targets now (one attempt each, then verify)",
+        Handler::DeployCertificate,
     ),
     admin(
         "GET",
@@ -289,6 +296,7 @@ pub(super) async fn dispatch(
         Handler::GenerateCertificate => certificates::generate(gw, req).await,
         Handler::GetCertificate => certificates::get(gw, req).await,
         Handler::RevokeCertificate => certificates::revoke(gw, req).await,
+        Handler::DeployCertificate => certificates::deploy(gw, req).await,
         Handler::ListEabKeys => eab::list(gw, req).await,
         Handler::CreateEabKey => eab::create(gw, req).await,
         Handler::RevokeEabKey => eab::revoke(gw, req).await,

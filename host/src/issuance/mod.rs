@@ -171,6 +171,7 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
             gw.metrics.issuance(started.elapsed());
             gw.metrics.order("valid");
             crate::notify::issued(&gw, &cert).await;
+            crate::deploy::issued(&gw, &cert, None);
             tracing::info!(order = %order.id, serial = %cert.serial, issuer = %job.issuer, "certificate issued");
             Ok(Settled::Valid(cert))
         }

@@ -19,6 +19,8 @@ pub(crate) trait World {
     /// The WIT world name (`challenge-validator`, ...), which `describe` must echo.
     const NAME: &'static str;
     type Pre: Send + Sync + 'static;
+    /// The exports of one instance.
+    type Bindings: Send + Sync;
 
     fn pre(
         instance: wasmtime::component::InstancePre<super::capabilities::HostState>,
@@ -32,18 +34,27 @@ pub(crate) trait World {
     ) -> impl std::future::Future<
         Output = wasmtime::Result<(wit::types::PluginInfo, Result<(), String>)>,
     > + Send;
+
+    /// Instantiates in `store` and calls `configure(config)`, as every call's fresh instance
+    /// starts. The inner `Err` is the plugin refusing its configuration.
+    fn instantiate_configured(
+        pre: &Self::Pre,
+        store: &mut wasmtime::Store<super::capabilities::HostState>,
+        config: &str,
+    ) -> impl std::future::Future<Output = wasmtime::Result<(Self::Bindings, Result<(), String>)>> + Send;
 }
 
 /// Bindings for one extension-point world, reusing the capability interfaces above, and its
 /// [`World`] marker type.
 macro_rules! world {
-    ($(#[$doc:meta])* $module:ident, $world:tt, $marker:ident, $pre:ident) => {
+    ($(#[$doc:meta])* $module:ident, $world:tt, $marker:ident, $bindings:ident, $pre:ident) => {
         $(#[$doc])*
         pub(crate) struct $marker;
 
         impl World for $marker {
             const NAME: &'static str = $world;
             type Pre = $module::$pre<super::capabilities::HostState>;
+            type Bindings = $module::$bindings;
 
             fn pre(
                 instance: wasmtime::component::InstancePre<super::capabilities::HostState>,
@@ -61,6 +72,19 @@ macro_rules! world {
                 let info = plugin.call_describe(&mut *store).await?;
                 let configured = plugin.call_configure(&mut *store, config).await?;
                 Ok((info, configured))
+            }
+
+            async fn instantiate_configured(
+                pre: &Self::Pre,
+                store: &mut wasmtime::Store<super::capabilities::HostState>,
+                config: &str,
+            ) -> wasmtime::Result<(Self::Bindings, Result<(), String>)> {
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                let configured = bindings
+                    .acmegate_plugin_plugin()
+                    .call_configure(&mut *store, config)
+                    .await?;
+                Ok((bindings, configured))
             }
         }
 
@@ -92,6 +116,7 @@ world!(
     validator,
     "challenge-validator",
     ValidatorWorld,
+    ChallengeValidator,
     ChallengeValidatorPre
 );
 world!(
@@ -99,6 +124,7 @@ world!(
     issuer,
     "issuer-connector",
     IssuerWorld,
+    IssuerConnector,
     IssuerConnectorPre
 );
 world!(
@@ -106,7 +132,16 @@ world!(
     notifier,
     "notifier",
     NotifierWorld,
+    Notifier,
     NotifierPre
+);
+world!(
+    /// The `target-deployer` world.
+    deployer,
+    "target-deployer",
+    DeployerWorld,
+    TargetDeployer,
+    TargetDeployerPre
 );
 
 pub(crate) use capabilities::acmegate::plugin as wit;

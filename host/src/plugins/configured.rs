@@ -12,7 +12,8 @@ use super::{Grants, PluginSpec};
 pub struct PluginConfig {
     /// The name profiles (`issuer = "<name>"`) and logs use; also keys its state.
     pub name: String,
-    /// The extension point: `issuer-connector`, `challenge-validator` or `notifier`. The
+    /// The extension point: `issuer-connector`, `challenge-validator`, `target-deployer` or
+    /// `notifier`. The
     /// plugin's own `describe` must agree.
     pub kind: String,
     /// The component file; relative paths are relative to the gateway's working directory.
@@ -26,7 +27,12 @@ pub struct PluginConfig {
 }
 
 /// The kinds `[[plugins]]` takes today.
-pub const CONFIGURABLE_KINDS: [&str; 3] = ["issuer-connector", "challenge-validator", "notifier"];
+pub const CONFIGURABLE_KINDS: [&str; 4] = [
+    "issuer-connector",
+    "challenge-validator",
+    "target-deployer",
+    "notifier",
+];
 
 impl PluginConfig {
     /// The runtime spec; `Err` says which key is wrong.
@@ -83,7 +89,7 @@ mod tests {
             .insert("filesystem".into(), toml::Value::Boolean(true));
         assert!(bad.spec().unwrap_err().contains("invalid grants"));
         let mut kind = entry;
-        kind.kind = "target-deployer".into();
+        kind.kind = "deployer".into();
         assert!(kind.spec().unwrap_err().contains("cannot be configured"));
     }
 }

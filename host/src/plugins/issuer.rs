@@ -1,28 +1,25 @@
 //! Issuer connector plugins: loading with the describe + configure canary, and the `issue`,
 //! `poll`, `revoke`, `ca-chain` and `crl` calls, translated to the gateway's types.
 
-use std::sync::Arc;
-
 use wasmtime::Store;
 
 use super::bindings::issuer::exports::acmegate::plugin::issuer as wit_issuer;
-use super::bindings::issuer::{IssuerConnector, IssuerConnectorPre};
+use super::bindings::issuer::IssuerConnector;
 use super::capabilities::HostState;
 use super::limits::ISSUER_LIMITS;
-use super::live::Live;
-use super::runtime::{PluginRuntime, PluginSpec, PluginStats, PluginStatus};
 use super::validator::{identifier_to_wit, problem_from_wit};
-use super::{PluginError, PluginInfo, PluginKind};
+use super::{PluginError, PluginKind};
 use crate::acme::problem::Problem;
 use crate::acme::types::Identifier;
 
-/// A loaded issuer connector. Cheap to clone; clones share the plugin and see its reloads.
-#[derive(Clone, Debug)]
-pub struct IssuerPlugin {
-    current: Live<Loaded>,
-}
-
-type Loaded = super::live::Loaded<IssuerConnectorPre<HostState>>;
+super::live::plugin_handle!(
+    /// A loaded issuer connector.
+    IssuerPlugin,
+    super::bindings::IssuerWorld,
+    ISSUER_LIMITS,
+    load_issuer,
+    reload_issuer
+);
 
 /// What the gateway asks an issuer to sign (RFC 8555 §7.4, after its own CSR checks).
 #[derive(Clone, Debug)]
@@ -59,35 +56,9 @@ pub enum PluginIssueError {
 /// The result of an issuer call: the plugin ran (and answered `Ok` or `Err`), or it faulted.
 pub type IssuerResult<T> = Result<Result<T, PluginIssueError>, PluginError>;
 
-impl PluginRuntime {
-    /// Loads an issuer connector: compile (or cache), version check, link, then `describe`
-    /// (must say `issuer-connector`) and `configure` as a canary.
-    pub async fn load_issuer(&self, spec: PluginSpec) -> Result<IssuerPlugin, PluginError> {
-        Ok(IssuerPlugin {
-            current: Live::new(self.load_issuer_version(spec).await?),
-        })
-    }
-
-    /// Loads a new version with the same canary and swaps it in; calls already running finish
-    /// on the old version; on error the old version stays.
-    pub async fn reload_issuer(
-        &self,
-        plugin: &IssuerPlugin,
-        spec: PluginSpec,
-    ) -> Result<(), PluginError> {
-        plugin.current.swap(self.load_issuer_version(spec).await?);
-        Ok(())
-    }
-
-    async fn load_issuer_version(&self, spec: PluginSpec) -> Result<Arc<Loaded>, PluginError> {
-        self.load_version::<super::bindings::IssuerWorld>(spec, ISSUER_LIMITS)
-            .await
-    }
-}
-
-impl Loaded {
-    /// One call in a fresh, configured instance of this version. The inner `Result` carries
-    /// the plugin's own `issuer-error`.
+impl IssuerPlugin {
+    /// One call in a fresh, configured instance of the current version. The inner `Result`
+    /// carries the plugin's own `issuer-error`, an answer rather than a fault of the call.
     async fn call<R>(
         &self,
         call: &'static str,
@@ -96,45 +67,11 @@ impl Loaded {
             &mut Store<HostState>,
         ) -> wasmtime::Result<Result<R, wit_issuer::IssuerError>>,
     ) -> IssuerResult<R> {
-        let inner = self;
-        inner
-            .calls
-            .call(call, async move |store| {
-                let bindings = inner.pre.instantiate_async(&mut *store).await?;
-                let configured = bindings
-                    .acmegate_plugin_plugin()
-                    .call_configure(&mut *store, &inner.calls.config)
-                    .await?;
-                if let Err(message) = configured {
-                    return Ok(Ok(Err(PluginIssueError::Failed(format!(
-                        "configure failed in a fresh instance: {message}"
-                    )))));
-                }
-                // The plugin's own error is an answer, not a fault of the call.
-                Ok(Ok(f(&bindings, store).await?.map_err(error_from_wit)))
+        self.version()
+            .call(call, async |bindings, store| {
+                Ok(Ok(f(bindings, store).await?.map_err(error_from_wit)))
             })
             .await
-    }
-}
-
-impl IssuerPlugin {
-    fn version(&self) -> Arc<Loaded> {
-        self.current.current()
-    }
-
-    /// What the current version said about itself at load.
-    pub fn info(&self) -> PluginInfo {
-        self.current.info()
-    }
-
-    /// Counters of the current version since it was loaded.
-    pub fn stats(&self) -> PluginStats {
-        self.current.stats()
-    }
-
-    /// File hash, generation, load time, counters and last error of the current version.
-    pub fn status(&self) -> PluginStatus {
-        self.current.status()
     }
 
     /// Whether `describe` said the plugin implements `revoke`.
@@ -156,7 +93,6 @@ impl IssuerPlugin {
             order: request.order_url.clone(),
         };
         let answer = self
-            .version()
             .call("issue", async |b, store| {
                 b.acmegate_plugin_issuer()
                     .call_issue(store, &wit_request)
@@ -168,7 +104,6 @@ impl IssuerPlugin {
 
     pub async fn poll(&self, handle: &str) -> IssuerResult<PluginIssueOutcome> {
         let answer = self
-            .version()
             .call("poll", async |b, store| {
                 b.acmegate_plugin_issuer().call_poll(store, handle).await
             })
@@ -188,31 +123,28 @@ impl IssuerPlugin {
             serial: serial_hex.into(),
             reason,
         };
-        self.version()
-            .call("revoke", async |b, store| {
-                b.acmegate_plugin_issuer()
-                    .call_revoke(store, &request)
-                    .await
-            })
-            .await
+        self.call("revoke", async |b, store| {
+            b.acmegate_plugin_issuer()
+                .call_revoke(store, &request)
+                .await
+        })
+        .await
     }
 
     /// The issuing CA's chain, PEM.
     pub async fn ca_chain(&self) -> IssuerResult<String> {
-        self.version()
-            .call("ca-chain", async |b, store| {
-                b.acmegate_plugin_issuer().call_ca_chain(store).await
-            })
-            .await
+        self.call("ca-chain", async |b, store| {
+            b.acmegate_plugin_issuer().call_ca_chain(store).await
+        })
+        .await
     }
 
     /// The CA's current CRL, DER.
     pub async fn crl(&self) -> IssuerResult<Vec<u8>> {
-        self.version()
-            .call("crl", async |b, store| {
-                b.acmegate_plugin_issuer().call_crl(store).await
-            })
-            .await
+        self.call("crl", async |b, store| {
+            b.acmegate_plugin_issuer().call_crl(store).await
+        })
+        .await
     }
 }
 

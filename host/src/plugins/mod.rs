@@ -6,7 +6,9 @@
 //! allocator), `cache` (compiled artifacts on disk), `version` (which contract versions
 //! load), `runtime` (loading and the one call path that applies limits and sorts outcomes),
 //! `capabilities` (the host side of `log`, `clock`, `random`, `state`, `secrets`, network
-//! capabilities; all denied unless granted), `validator` (challenge validators), `issuer` (issuer connectors).
+//! capabilities; all denied unless granted), `validator` (challenge validators), `issuer` (issuer connectors), `deployer` (target
+//! deployers), `notifier` (notifiers); `live` holds the version calls run on and the one
+//! fresh-instance call path they share.
 //!
 //! Outcomes are kept apart ([`PluginError`]): an error the plugin returned through its WIT
 //! `result`, a trap, a CPU or wall-clock timeout, out of memory; a plugin that keeps faulting
@@ -16,6 +18,7 @@ mod bindings;
 mod cache;
 mod capabilities;
 mod configured;
+mod deployer;
 mod dns_client;
 mod engine;
 mod error;
@@ -37,6 +40,7 @@ mod tests;
 
 pub use capabilities::{Grants, SecretValue};
 pub use configured::{PluginConfig, CONFIGURABLE_KINDS};
+pub use deployer::{DeployerPlugin, Deployment, VerifyOutcome};
 pub use error::{PluginError, TimeLimit};
 pub use issuer::{
     IssuerPlugin, IssuerResult, PluginIssueError, PluginIssueOutcome, PluginIssueRequest,

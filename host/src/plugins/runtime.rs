@@ -158,7 +158,7 @@ impl PluginRuntime {
         &self,
         spec: PluginSpec,
         default_limits: Limits,
-    ) -> Result<Arc<super::live::Loaded<W::Pre>>, PluginError> {
+    ) -> Result<Arc<super::live::Loaded<W>>, PluginError> {
         let prepared = self.prepare(spec, default_limits).await?;
         let calls = prepared.calls;
         let pre = W::pre(prepared.pre).map_err(|e| PluginError::InvalidModule {

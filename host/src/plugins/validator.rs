@@ -1,33 +1,23 @@
 //! Challenge validator plugins: loading with the describe + configure canary, and the
 //! `validate` and `check-new-order` calls, translated to the gateway's ACME types.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::Store;
-
 use super::bindings::validator::exports::acmegate::plugin::validator as wit_validator;
-use super::bindings::validator::{ChallengeValidator, ChallengeValidatorPre};
 use super::bindings::wit::types as wit;
-use super::capabilities::HostState;
 use super::limits::VALIDATOR_LIMITS;
-use super::live::Live;
-use super::runtime::{PluginRuntime, PluginSpec, PluginStats, PluginStatus};
-use super::{PluginError, PluginInfo, PluginKind};
+use super::{PluginError, PluginKind};
 use crate::acme::problem::{Problem, ProblemType};
 use crate::acme::types::{Identifier, IdentifierType};
 
-/// A loaded challenge validator. Cheap to clone (clones share the plugin and see its
-/// reloads); calls may run concurrently up to its limit.
-///
-/// Reloading swaps the current version atomically: a call takes the version current when it
-/// starts and finishes on it, and a failed reload leaves the old version in place.
-#[derive(Clone, Debug)]
-pub struct ValidatorPlugin {
-    current: Live<Loaded>,
-}
-
-type Loaded = super::live::Loaded<ChallengeValidatorPre<HostState>>;
+super::live::plugin_handle!(
+    /// A loaded challenge validator; calls may run concurrently up to its limit.
+    ValidatorPlugin,
+    super::bindings::ValidatorWorld,
+    VALIDATOR_LIMITS,
+    load_validator,
+    reload_validator
+);
 
 /// What a validator decided about a challenge (RFC 8555 §7.5.1, §8.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,89 +39,7 @@ pub enum PolicyDecision {
     Refuse(Problem),
 }
 
-impl PluginRuntime {
-    /// Loads a challenge validator: compile (or cache), version check, link, then `describe`
-    /// (must say `challenge-validator`) and `configure` as a canary; an error at any step
-    /// means the plugin is not used.
-    pub async fn load_validator(&self, spec: PluginSpec) -> Result<ValidatorPlugin, PluginError> {
-        let loaded = self.load_validator_version(spec).await?;
-        Ok(ValidatorPlugin {
-            current: Live::new(loaded),
-        })
-    }
-
-    /// Loads a new version of `plugin` (new file, configuration, grants or limits) with the
-    /// same canary as [`Self::load_validator`], then swaps it in. Calls already running finish
-    /// on the old version; on any error the old version stays and the error is returned.
-    pub async fn reload_validator(
-        &self,
-        plugin: &ValidatorPlugin,
-        spec: PluginSpec,
-    ) -> Result<(), PluginError> {
-        plugin
-            .current
-            .swap(self.load_validator_version(spec).await?);
-        Ok(())
-    }
-
-    async fn load_validator_version(&self, spec: PluginSpec) -> Result<Arc<Loaded>, PluginError> {
-        self.load_version::<super::bindings::ValidatorWorld>(spec, VALIDATOR_LIMITS)
-            .await
-    }
-}
-
-impl Loaded {
-    /// One call in a fresh instance of this version: instantiate, configure, then `f`.
-    async fn call<R>(
-        &self,
-        call: &'static str,
-        f: impl AsyncFnOnce(
-            &ChallengeValidator,
-            &mut Store<HostState>,
-        ) -> wasmtime::Result<Result<R, String>>,
-    ) -> Result<R, PluginError> {
-        let inner = self;
-        inner
-            .calls
-            .call(call, async move |store| {
-                let bindings = inner.pre.instantiate_async(&mut *store).await?;
-                let configured = bindings
-                    .acmegate_plugin_plugin()
-                    .call_configure(&mut *store, &inner.calls.config)
-                    .await?;
-                if let Err(message) = configured {
-                    return Ok(Err(format!(
-                        "configure failed in a fresh instance: {message}"
-                    )));
-                }
-                f(&bindings, store).await
-            })
-            .await
-    }
-}
-
 impl ValidatorPlugin {
-    /// The version calls start on now. A poisoned lock is still consistent: the only write is
-    /// one assignment of an `Arc`.
-    fn version(&self) -> Arc<Loaded> {
-        self.current.current()
-    }
-
-    /// What the current version said about itself at load.
-    pub fn info(&self) -> PluginInfo {
-        self.current.info()
-    }
-
-    /// Counters of the current version since it was loaded.
-    pub fn stats(&self) -> PluginStats {
-        self.current.stats()
-    }
-
-    /// File hash, generation, load time, counters and last error of the current version.
-    pub fn status(&self) -> PluginStatus {
-        self.current.status()
-    }
-
     /// Asks the plugin to decide a challenge (RFC 8555 §7.5.1). `key_authorization` is the
     /// expected value (RFC 8555 §8.1), which the plugin may compare with what it finds.
     pub async fn validate(

@@ -32,6 +32,7 @@ pub enum Reloadable {
     Validator(ValidatorPlugin),
     Issuer(IssuerPlugin),
     Notifier(super::NotifierPlugin),
+    Deployer(super::DeployerPlugin),
 }
 
 impl Reloadable {
@@ -41,6 +42,7 @@ impl Reloadable {
             Reloadable::Validator(p) => p.info(),
             Reloadable::Issuer(p) => p.info(),
             Reloadable::Notifier(p) => p.info(),
+            Reloadable::Deployer(p) => p.info(),
         }
     }
 
@@ -50,6 +52,7 @@ impl Reloadable {
             Reloadable::Validator(p) => p.stats(),
             Reloadable::Issuer(p) => p.stats(),
             Reloadable::Notifier(p) => p.stats(),
+            Reloadable::Deployer(p) => p.stats(),
         }
     }
 
@@ -59,6 +62,7 @@ impl Reloadable {
             Reloadable::Validator(p) => p.status(),
             Reloadable::Issuer(p) => p.status(),
             Reloadable::Notifier(p) => p.status(),
+            Reloadable::Deployer(p) => p.status(),
         }
     }
 }
@@ -207,6 +211,7 @@ async fn reload(runtime: &PluginRuntime, watched: &Watched) -> Result<(), Plugin
         Reloadable::Validator(plugin) => runtime.reload_validator(plugin, spec).await,
         Reloadable::Issuer(plugin) => runtime.reload_issuer(plugin, spec).await,
         Reloadable::Notifier(plugin) => runtime.reload_notifier(plugin, spec).await,
+        Reloadable::Deployer(plugin) => runtime.reload_deployer(plugin, spec).await,
     }
 }
 

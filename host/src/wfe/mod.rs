@@ -57,6 +57,8 @@ pub struct Gateway {
     pub order_policy: Option<crate::plugins::ValidatorPlugin>,
     /// Notifier plugins; every certificate event goes to each (`crate::notify`).
     pub notifiers: Vec<crate::plugins::NotifierPlugin>,
+    /// Deployment targets with their deployer plugins (`crate::deploy`).
+    pub targets: Vec<crate::deploy::Target>,
     /// Hot reloads done and failed since start.
     pub plugin_reloads: Arc<crate::plugins::watcher::ReloadStats>,
     /// Every configured plugin as loaded (the handles follow hot reloads), for status.

@@ -9,14 +9,14 @@ use serde_json::{json, Value};
 use crate::support::{self, Backend, Harness};
 
 /// A client certificate and key on disk, as curl takes them.
-struct Identity {
+pub(crate) struct Identity {
     cert: PathBuf,
     key: PathBuf,
     serial: String,
 }
 
 /// Issues an identity from the gateway's CA and stores it, as `acmegate admin-cert issue` does.
-async fn identity(h: &Harness, cn: &str, role: Role) -> Identity {
+pub(crate) async fn identity(h: &Harness, cn: &str, role: Role) -> Identity {
     let gw = &h.gw.gateway;
     let (row, pkcs8) = new_identity(&gw.ca, &gw.config.admin, cn, role, None).expect("identity");
     let key = keygen::key_from_pkcs8(&pkcs8.unwrap()).unwrap();
@@ -101,7 +101,7 @@ async fn curl(
 }
 
 /// curl's answer to `method path` must have `status`; returns the body.
-async fn call(
+pub(crate) async fn call(
     h: &Harness,
     who: Option<&Identity>,
     method: &str,

@@ -6,6 +6,7 @@ mod acme_upstream;
 mod admin_api;
 mod certbot;
 mod cli;
+mod deployers;
 mod issuance;
 mod lego;
 mod notifications;

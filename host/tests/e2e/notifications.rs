@@ -3,66 +3,29 @@
 //! nothing for the ACME client.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use acmegate::acme::Identifier;
 use acmegate::plugins::PluginConfig;
 use base64::Engine;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
 /// An HTTP receiver on 127.0.0.1 that answers 204 to every request and keeps the JSON bodies.
-async fn webhook() -> (u16, Arc<Mutex<Vec<Value>>>) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
+pub(crate) async fn webhook() -> (u16, Arc<Mutex<Vec<Value>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let bodies = received.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let bodies = bodies.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Headers, then as many body bytes as Content-Length says.
-                let body = loop {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    let Some((head, rest)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if rest.len() >= length {
-                        break rest[..length].to_string();
-                    }
-                };
-                if let Ok(value) = serde_json::from_str(&body) {
-                    bodies.lock().unwrap().push(value);
-                }
-                let _ = sock
-                    .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
-                    .await;
-            });
+    let port = http_peer(move |request| {
+        if let Ok(value) = serde_json::from_slice(&request.body) {
+            bodies.lock().unwrap().push(value);
         }
-    });
+        (204, String::new())
+    })
+    .await;
     (port, received)
 }
 
-fn webhook_notifier(name: &str, url: &str) -> PluginConfig {
+pub(crate) fn webhook_notifier(name: &str, url: &str) -> PluginConfig {
     let mut config = toml::Table::new();
     config.insert("url".into(), url.into());
     let mut grants = toml::Table::new();
@@ -82,19 +45,16 @@ fn webhook_notifier(name: &str, url: &str) -> PluginConfig {
 }
 
 /// Waits (up to 10 s) for a received event named `event` and returns it.
-async fn event(received: &Mutex<Vec<Value>>, event: &str) -> Value {
-    for _ in 0..200 {
-        if let Some(found) = received
+pub(crate) async fn event(received: &Mutex<Vec<Value>>, event: &str) -> Value {
+    eventually(&format!("a {event} event"), || {
+        received
             .lock()
             .unwrap()
             .iter()
             .find(|e| e["event"] == event)
-        {
-            return found.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no {event} event arrived: {:?}", received.lock().unwrap());
+            .cloned()
+    })
+    .await
 }
 
 async fn issued_and_revoked_reach_the_webhook(backend: Backend) {

@@ -205,15 +205,15 @@ async fn http_check_service_decides(backend: Backend) {
 }
 crate::on_both_backends!(http_check_service_decides, http_check_service_decides);
 
-/// The example plugin in `examples/dns-persist-validator` (a plugin author's crate built on its
-/// own): a standing `_validation-persist` TXT record naming the account validates its orders
-/// through the custom type `dns-persist-01`, looked up with the `dns` capability through the
-/// gateway's resolver; another account gets an invalid authorization.
-async fn dns_persist_example(backend: Backend) {
+/// The dns-persist-01 example validator in `component`: a standing `_validation-persist` TXT
+/// record naming the account validates its orders through the custom type `dns-persist-01`,
+/// looked up with the `dns` capability through the gateway's resolver; another account gets an
+/// invalid authorization whose detail names the record and the account.
+async fn dns_persist_through(backend: Backend, component: &str) {
     let h = Harness::start_with(backend, |c| {
         let mut plugin = validator(
             "persist",
-            "dns-persist-validator",
+            component,
             json!({"issuer_domain": "acmegate.invalid"}),
         );
         plugin.grants.insert("dns".into(), true.into());
@@ -245,10 +245,26 @@ async fn dns_persist_example(backend: Backend) {
             None,
         )
         .await;
+    let refused = format!("{refused:?}");
     assert!(
-        format!("{refused:?}").contains("accounturi="),
-        "another account is refused with the reason: {refused:?}"
+        refused.contains("no TXT record at _validation-persist.persist.example names issuer")
+            && refused.contains("accounturi="),
+        "another account is refused with the reason: {refused}"
     );
     h.gw.shutdown().await;
 }
+
+/// The Rust example, `examples/dns-persist-validator` (a plugin author's crate built on its
+/// own against the SDK).
+async fn dns_persist_example(backend: Backend) {
+    dns_persist_through(backend, "dns-persist-validator").await
+}
 crate::on_both_backends!(dns_persist_example, dns_persist_example);
+
+/// The same validator in Python, `examples/dns-persist-validator-py` (componentize-py against
+/// the WIT alone, no SDK): the contract is language-neutral, and an 18 MB interpreter component
+/// loads and decides within a validator's limits.
+async fn dns_persist_example_py(backend: Backend) {
+    dns_persist_through(backend, "dns-persist-validator-py").await
+}
+crate::on_both_backends!(dns_persist_example_py, dns_persist_example_py);

@@ -316,18 +316,34 @@ pub async fn account(h: &Harness) -> acmegate::client::AcmeClient {
     c
 }
 
-/// The built component of the plugin `name` (plugins/ and examples/), building all of them
-/// once per test run.
+/// The built component of the plugin `name` (plugins/ and examples/), building all the Rust
+/// ones once per test run. An example in another language (`examples/<name>/build.sh`, e.g.
+/// the componentize-py one) is built by its script on first use; the script skips the build
+/// when its output is up to date.
 pub fn plugin_component(name: &str) -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let workspace = acmegate_plugin_build::workspace_root();
+    static SCRIPTS_RUN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let workspace = acmegate_plugin_build::workspace_root();
+    let out_dir = DIR.get_or_init(|| {
         let options = acmegate_plugin_build::Options::for_workspace(&workspace);
         acmegate_plugin_build::build_all(&options)
             .unwrap_or_else(|e| panic!("building the plugins failed: {e}"));
         options.out_dir
-    })
-    .join(format!("{name}.wasm"))
+    });
+    let script = workspace.join("examples").join(name).join("build.sh");
+    if script.is_file() {
+        let mut done = SCRIPTS_RUN.lock().unwrap_or_else(|e| e.into_inner());
+        if !done.iter().any(|n| n == name) {
+            let status = std::process::Command::new(&script)
+                .arg("--out")
+                .arg(out_dir)
+                .status()
+                .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+            assert!(status.success(), "{} failed: {status}", script.display());
+            done.push(name.to_string());
+        }
+    }
+    out_dir.join(format!("{name}.wasm"))
 }
 
 /// Waits (up to 15 s) until the order has left `processing`, and returns it.
@@ -347,4 +363,82 @@ pub async fn wait_settled(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("order {order_id} is still processing after 15 s");
+}
+
+/// A request a test HTTP peer received.
+#[derive(Clone, Debug)]
+pub struct PeerRequest {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 standing in for a service plugins talk to (a
+/// webhook, a deployment target): `answer` turns each request into a status and a body. One
+/// request per connection. Returns the port.
+pub async fn http_peer(
+    answer: impl Fn(PeerRequest) -> (u16, String) + Send + Sync + 'static,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind a test HTTP peer");
+    let port = listener.local_addr().unwrap().port();
+    let answer = std::sync::Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Headers, then as many body bytes as Content-Length says.
+                let (head, body) = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        break (head, buf[end + 4..end + 4 + length].to_vec());
+                    }
+                };
+                let mut words = head.split_whitespace();
+                let request = PeerRequest {
+                    method: words.next().unwrap_or_default().to_string(),
+                    path: words.next().unwrap_or_default().to_string(),
+                    body,
+                };
+                let (status, body) = answer(request);
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// Waits (up to 10 s) for `found` to give a value.
+pub async fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..200 {
+        if let Some(value) = found() {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
 }

@@ -1,0 +1,361 @@
+//! Target deployers end to end: certificates issued over ACME and the admin API reach the
+//! targets whose names cover them through the `http-push-deployer` plugin, are verified there
+//! (over HTTP, and by a TLS handshake with a listener that serves what was pushed), and a
+//! target that stays down is retried, audited as failed and reported to the notifiers.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use acmegate::acme::Identifier;
+use acmegate::admin::Role;
+use acmegate::deploy::TargetConfig;
+use acmegate::plugins::PluginConfig;
+use acmegate::store::audit::AuditFilter;
+use acmegate::store::PageRequest;
+use serde_json::{json, Value};
+
+use crate::admin_api::{call, identity};
+use crate::notifications::{event, webhook, webhook_notifier};
+use crate::support::*;
+
+/// A deployment target as a platform team might run one: a certificate API on 127.0.0.1
+/// (POST installs a certificate, GET answers the serial installed) and a TLS listener that
+/// serves the last pushed chain whose key came with it.
+struct Edge {
+    api_port: u16,
+    tls_port: u16,
+    pushes: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Edge {
+    async fn start() -> Edge {
+        let pushes = Arc::new(Mutex::new(Vec::<Value>::new()));
+        let serving: Arc<RwLock<Option<Arc<rustls::sign::CertifiedKey>>>> = Default::default();
+        let (log, install) = (pushes.clone(), serving.clone());
+        let api_port = http_peer(move |request| match request.method.as_str() {
+            _ if request.path != "/certificate" => (404, String::new()),
+            "POST" => {
+                let push: Value = serde_json::from_slice(&request.body).expect("JSON push");
+                if let Some(key) = push["private_key"].as_str() {
+                    *install.write().unwrap() =
+                        Some(certified_key(push["chain"].as_str().unwrap(), key));
+                }
+                log.lock().unwrap().push(push);
+                (200, json!({"installed": true}).to_string())
+            }
+            _ => match log.lock().unwrap().last() {
+                Some(push) => (200, json!({"serial": push["serial"]}).to_string()),
+                None => (404, String::new()),
+            },
+        })
+        .await;
+        let tls_port = tls_listener(serving).await;
+        Edge {
+            api_port,
+            tls_port,
+            pushes,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/certificate", self.api_port)
+    }
+
+    /// The push of certificate `serial`, once it arrived.
+    async fn push_of(&self, serial: &str) -> Value {
+        eventually(&format!("the push of {serial}"), || {
+            self.pushes
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|p| p["serial"] == serial)
+                .cloned()
+        })
+        .await
+    }
+}
+
+fn certified_key(chain: &str, key: &str) -> Arc<rustls::sign::CertifiedKey> {
+    let certs = rustls_pemfile::certs(&mut chain.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut key.as_bytes())
+        .unwrap()
+        .expect("a key");
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+    Arc::new(rustls::sign::CertifiedKey::new(certs, signer))
+}
+
+/// Serves whatever certificate is in `serving`; handshakes fail while it is empty.
+#[derive(Debug)]
+struct Serving(Arc<RwLock<Option<Arc<rustls::sign::CertifiedKey>>>>);
+
+impl rustls::server::ResolvesServerCert for Serving {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.read().unwrap().clone()
+    }
+}
+
+async fn tls_listener(serving: Arc<RwLock<Option<Arc<rustls::sign::CertifiedKey>>>>) -> u16 {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Serving(serving)));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(sock).await;
+            });
+        }
+    });
+    port
+}
+
+fn target(name: &str, names: &[&str], attempts: u32, config: Value) -> TargetConfig {
+    TargetConfig {
+        name: name.into(),
+        deployer: "push".into(),
+        names: names.iter().map(|n| n.to_string()).collect(),
+        verify: true,
+        attempts,
+        config: toml_table(config),
+    }
+}
+
+fn toml_table(value: Value) -> toml::Table {
+    toml::Value::try_from(value)
+        .unwrap()
+        .as_table()
+        .cloned()
+        .unwrap()
+}
+
+fn push_deployer(config: Value) -> PluginConfig {
+    let mut grants = toml::Table::new();
+    grants.insert(
+        "http_hosts".into(),
+        toml::Value::Array(vec!["127.0.0.1".into()]),
+    );
+    grants.insert("http_plain".into(), true.into());
+    grants.insert("http_private".into(), true.into());
+    grants.insert("tls_probe".into(), true.into());
+    PluginConfig {
+        name: "push".into(),
+        kind: "target-deployer".into(),
+        file: plugin_component("http-push-deployer"),
+        config: toml_table(config),
+        grants,
+    }
+}
+
+/// The audit entry `action` about certificate `serial`, once it is written.
+async fn audited(h: &Harness, action: &str, serial: &str) -> Value {
+    let filter = AuditFilter {
+        action: Some(action.into()),
+        resource: Some(format!("certificate/{serial}")),
+        ..AuditFilter::default()
+    };
+    for _ in 0..300 {
+        let (store, filter) = (h.gw.gateway.store.clone(), filter.clone());
+        let page = tokio::task::spawn_blocking(move || {
+            store.audit_entries(
+                &filter,
+                PageRequest {
+                    offset: 0,
+                    limit: 5,
+                },
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        if let Some(entry) = page.items.first() {
+            return serde_json::from_str(&entry.details).unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {action} for {serial} in the audit log");
+}
+
+async fn issued_serial(h: &Harness, acme: &acmegate::client::AcmeClient, name: &str) -> String {
+    let (_, chain) = acme
+        .issue(&[Identifier::dns(name)], "http-01", None)
+        .await
+        .expect("issued whatever the targets do");
+    let pem = h.path(&format!("{name}.pem"));
+    std::fs::write(&pem, &chain).unwrap();
+    serial(&pem)
+}
+
+async fn certificates_reach_their_targets(backend: Backend) {
+    let edge = Edge::start().await;
+    let (hook_port, received) = webhook().await;
+    let down = format!("http://127.0.0.1:{}/certificate", free_port());
+    let deployer = push_deployer(json!({"timeout_ms": 3000}));
+    let probe =
+        json!({"host": "127.0.0.1", "port": edge.tls_port, "server_name": "tls.edge.example"});
+    let targets = vec![
+        target(
+            "edge-api",
+            &["api.edge.example"],
+            3,
+            json!({"url": edge.url()}),
+        ),
+        target(
+            "edge-tls",
+            &["tls.edge.example"],
+            3,
+            json!({"url": edge.url(), "probe": probe}),
+        ),
+        target("gone", &["gone.edge.example"], 2, json!({"url": down})),
+    ];
+    let hook = webhook_notifier("hook", &format!("http://127.0.0.1:{hook_port}/hook"));
+    let h = Harness::start_with(backend, move |c| {
+        c.acme.auto_approve = true;
+        with_short_profile(c);
+        c.plugins = vec![deployer, hook];
+        c.targets = targets;
+    })
+    .await;
+    let acme = account(&h).await;
+
+    // ACME: the chain goes to the covering target alone, without a key (the client keeps it),
+    // and the target's API confirms the serial.
+    let api_serial = issued_serial(&h, &acme, "api.edge.example").await;
+    let push = edge.push_of(&api_serial).await;
+    assert_eq!(push["target"], "edge-api");
+    assert_eq!(
+        push["identifiers"],
+        json!([{"type": "dns", "value": "api.edge.example"}])
+    );
+    assert!(push["chain"]
+        .as_str()
+        .unwrap()
+        .contains("BEGIN CERTIFICATE"));
+    assert!(
+        push.get("private_key").is_none(),
+        "ACME keys stay with the client"
+    );
+    let deployed = audited(&h, "certificate.deployed", &api_serial).await;
+    assert_eq!(deployed["target"], "edge-api");
+    assert_eq!(deployed["verified"], "deployed");
+    assert!(
+        deployed["receipt"].as_str().unwrap().contains("HTTP 200"),
+        "{deployed}"
+    );
+
+    // The admin API's generated key travels with the chain; the target serves it over TLS and
+    // the deployer's handshake finds the serial.
+    let admin = identity(&h, "ops", Role::Admin).await;
+    let generated = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates/generate",
+        Some(json!({"dns_names": ["tls.edge.example"], "profile": "short"})),
+        201,
+    )
+    .await;
+    let tls_serial = generated["serial"].as_str().unwrap().to_string();
+    let push = edge.push_of(&tls_serial).await;
+    assert_eq!(push["target"], "edge-tls");
+    assert!(push["private_key"]
+        .as_str()
+        .unwrap()
+        .contains("BEGIN PRIVATE KEY"));
+    let deployed = audited(&h, "certificate.deployed", &tls_serial).await;
+    assert_eq!(deployed["target"], "edge-tls");
+    assert_eq!(deployed["verified"], "deployed", "{deployed}");
+
+    // A name no target covers goes nowhere.
+    let lone = issued_serial(&h, &acme, "lone.example").await;
+
+    // A target that stays down: two attempts, then audited as failed and a `failed` notice.
+    let gone = issued_serial(&h, &acme, "gone.edge.example").await;
+    let failed = audited(&h, "certificate.deploy_failed", &gone).await;
+    assert_eq!(failed["attempts"], 2);
+    assert_eq!(failed["deployed"], false);
+    assert!(
+        failed["error"].as_str().unwrap().contains("POST"),
+        "{failed}"
+    );
+    let notice = event(&received, "failed").await;
+    assert_eq!(notice["severity"], "critical");
+    assert_eq!(notice["certificate"]["serial"], gone);
+    assert!(notice["message"].as_str().unwrap().contains("target gone"));
+    assert!(
+        !edge
+            .pushes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p["serial"] == lone),
+        "a certificate goes only where its names are served"
+    );
+
+    // An operator redeploys on demand: to a named target (even one that does not cover the
+    // names), with one attempt and the outcome in the answer.
+    let redeployed = call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/certificates/{api_serial}/deploy"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(redeployed["deployments"][0]["target"], "edge-api");
+    assert_eq!(redeployed["deployments"][0]["deployed"], true);
+    let pushes_before = edge.pushes.lock().unwrap().len();
+    let named = call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/certificates/{lone}/deploy"),
+        Some(json!({"targets": ["edge-api", "gone"]})),
+        200,
+    )
+    .await;
+    assert_eq!(named["deployments"][0]["deployed"], true);
+    assert_eq!(named["deployments"][1]["deployed"], false);
+    assert_eq!(named["deployments"][1]["attempts"], 1);
+    assert_eq!(edge.pushes.lock().unwrap().len(), pushes_before + 1);
+    let unknown = call(
+        &h,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/certificates/{lone}/deploy"),
+        Some(json!({"targets": ["nowhere"]})),
+        404,
+    )
+    .await;
+    assert!(unknown["detail"].as_str().unwrap().contains("nowhere"));
+
+    // The deployer shows in the plugin status like every other kind.
+    let plugins = call(&h, Some(&admin), "GET", "/api/v1/plugins", None, 200).await;
+    let push = plugins["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "push")
+        .cloned()
+        .expect("the deployer is listed");
+    assert_eq!(push["kind"], "target-deployer");
+    assert!(push["calls"].as_u64().unwrap() >= 6, "{push}");
+    h.gw.shutdown().await;
+}
+
+crate::on_both_backends!(
+    certificates_reach_their_targets,
+    certificates_reach_their_targets
+);

@@ -61,3 +61,24 @@ fn every_world_exports_plugin_and_its_interface_and_imports_every_capability() {
         }
     }
 }
+
+/// docs/plugins.md carries the full WIT for plugin authors; it must be the WIT the gateway
+/// and the SDK build from, file by file.
+#[test]
+fn the_documented_wit_is_the_package() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let docs = std::fs::read_to_string(format!("{root}/../docs/plugins.md")).expect("docs");
+    let mut files = 0;
+    for entry in std::fs::read_dir(format!("{root}/wit")).expect("wit dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).expect("wit file");
+        let block = format!("### `{name}`\n\n```wit\n{}\n```\n", text.trim_end());
+        assert!(
+            docs.contains(&block),
+            "docs/plugins.md does not carry the current {name}; copy plugin-sdk/wit/{name} into its section"
+        );
+        files += 1;
+    }
+    assert_eq!(files, 6, "the six files of the package");
+}

@@ -369,11 +369,13 @@ pub async fn generate(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, Ap
         crate::ca::parse_csr(&csr_der).map_err(|e| ApiError::from(crate::wfe::ca_problem(e)))?;
     let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
     // The gateway holds this key, so targets receive it with the chain.
-    let key_pem = key
-        .private_key_to_pem_pkcs8()
-        .ok()
-        .and_then(|pem| String::from_utf8(pem).ok());
-    crate::deploy::issued(gw, &cert, key_pem);
+    if !gw.targets.is_empty() {
+        let key_pem = key
+            .private_key_to_pem_pkcs8()
+            .ok()
+            .and_then(|pem| String::from_utf8(pem).ok());
+        crate::deploy::issued(gw, &cert, key_pem);
+    }
     tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate with a generated key issued through the admin API");
     delivery.reply(&cert, detailed(&cert), &key)
 }

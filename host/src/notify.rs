@@ -119,26 +119,24 @@ pub fn expiring(gw: &Gateway, cert: &Certificate, days_left: i64, threshold: i32
 
 /// Deploying `cert` to `target` failed on every attempt.
 pub fn deploy_failed(gw: &Gateway, cert: &Certificate, target: &str, detail: &str) {
-    if gw.notifiers.is_empty() {
-        return;
-    }
-    emit(
-        gw,
-        NotifierEvent {
-            kind: EventType::Failed,
-            severity: Severity::Critical,
-            certificate: Some(certificate(gw, cert)),
-            days_left: None,
-            message: format!(
-                "deployment of certificate {} to target {target} failed: {detail}",
-                cert.serial
-            ),
-        },
+    let message = format!(
+        "deployment of certificate {} to target {target} failed: {detail}",
+        cert.serial
     );
+    failure(gw, Some(cert), message);
 }
 
 /// Issuance for an order failed for good.
 pub fn failed(gw: &Gateway, order_id: &str, detail: &str) {
+    failure(
+        gw,
+        None,
+        format!("issuance for order {order_id} failed: {detail}"),
+    );
+}
+
+/// A critical `failed` event, about `cert` when there is one.
+fn failure(gw: &Gateway, cert: Option<&Certificate>, message: String) {
     if gw.notifiers.is_empty() {
         return;
     }
@@ -147,9 +145,9 @@ pub fn failed(gw: &Gateway, order_id: &str, detail: &str) {
         NotifierEvent {
             kind: EventType::Failed,
             severity: Severity::Critical,
-            certificate: None,
+            certificate: cert.map(|c| certificate(gw, c)),
             days_left: None,
-            message: format!("issuance for order {order_id} failed: {detail}"),
+            message,
         },
     );
 }

@@ -62,15 +62,7 @@ impl Edge {
 
     /// The push of certificate `serial`, once it arrived.
     async fn push_of(&self, serial: &str) -> Value {
-        eventually(&format!("the push of {serial}"), || {
-            self.pushes
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|p| p["serial"] == serial)
-                .cloned()
-        })
-        .await
+        arrived(&self.pushes, "serial", serial).await
     }
 }
 

@@ -46,15 +46,7 @@ pub(crate) fn webhook_notifier(name: &str, url: &str) -> PluginConfig {
 
 /// Waits (up to 10 s) for a received event named `event` and returns it.
 pub(crate) async fn event(received: &Mutex<Vec<Value>>, event: &str) -> Value {
-    eventually(&format!("a {event} event"), || {
-        received
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|e| e["event"] == event)
-            .cloned()
-    })
-    .await
+    arrived(received, "event", event).await
 }
 
 async fn issued_and_revoked_reach_the_webhook(backend: Backend) {

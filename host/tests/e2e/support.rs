@@ -442,3 +442,20 @@ pub async fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> 
     }
     panic!("timed out waiting for {what}");
 }
+
+/// Waits (up to 10 s) for a JSON value in `received` whose `key` is `value`, and returns it.
+pub async fn arrived(
+    received: &std::sync::Mutex<Vec<serde_json::Value>>,
+    key: &str,
+    value: &str,
+) -> serde_json::Value {
+    eventually(&format!("{key} = {value}"), || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|v| v[key] == value)
+            .cloned()
+    })
+    .await
+}

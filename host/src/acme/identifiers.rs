@@ -62,6 +62,7 @@ fn normalize_one(id: &Identifier) -> Result<Identifier, Problem> {
         IdentifierType::Dns => {
             let name = id.value.to_ascii_lowercase();
             check_dns_name(&name)?;
+            check_not_reserved(&name)?;
             Ok(Identifier::dns(name))
         }
     }
@@ -112,6 +113,32 @@ pub(crate) fn check_dns_name(name: &str) -> Result<(), Problem> {
         .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
     {
         return Err(bad("the last label must not be all digits"));
+    }
+    Ok(())
+}
+
+/// Top-level names that never name one host (RFC 6761 §6.3 `localhost`, §6.4 `invalid`).
+const RESERVED_TLDS: [&str; 2] = ["localhost", "invalid"];
+
+/// Refuses names that no certificate of an internal CA should carry, whatever the CA behind
+/// the gateway would sign (the uPKI CA signs `localhost`): names under `localhost` or
+/// `invalid`, and single-label names, which mean a different host in every search domain.
+fn check_not_reserved(name: &str) -> Result<(), Problem> {
+    let base = name.strip_prefix("*.").unwrap_or(name);
+    let Some((_, tld)) = base.rsplit_once('.') else {
+        return Err(Problem::rejected_identifier(format!(
+            "{name:?} is a single-label name; certificates name fully qualified names only"
+        )));
+    };
+    if RESERVED_TLDS.contains(&tld) {
+        return Err(Problem::rejected_identifier(format!(
+            "{name:?} is under the reserved name {tld:?} (RFC 6761) and names no one host"
+        )));
+    }
+    if RESERVED_TLDS.contains(&base) {
+        return Err(Problem::rejected_identifier(format!(
+            "{name:?} is a reserved name (RFC 6761) and names no one host"
+        )));
     }
     Ok(())
 }
@@ -191,6 +218,28 @@ mod tests {
         }])
         .is_err());
         assert!(normalize(&[]).is_err());
+    }
+
+    #[test]
+    fn refuses_reserved_and_single_label_names() {
+        for reserved in [
+            "localhost",
+            "LocalHost",
+            "www.localhost",
+            "*.localhost",
+            "*.app.localhost",
+            "invalid",
+            "host.invalid",
+            "com",
+            "printer",
+        ] {
+            let err = normalize(&[Identifier::dns(reserved)]).unwrap_err();
+            assert_eq!(err.kind, ProblemType::RejectedIdentifier, "{reserved}");
+            assert!(err.detail.contains(&reserved.to_ascii_lowercase()), "{}", err.detail);
+        }
+        for fine in ["localhost.example.org", "invalid.example.org", "*.example.org", "a.test"] {
+            assert!(normalize(&[Identifier::dns(fine)]).is_ok(), "{fine}");
+        }
     }
 
     #[test]

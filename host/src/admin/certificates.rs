@@ -243,6 +243,9 @@ async fn issue_from_csr(
         .map(Identifier::dns)
         .chain(csr.ip_addrs.iter().map(|ip| Identifier::ip(*ip)))
         .collect();
+    // The names ACME orders may not carry (reserved, single-label, malformed) are refused
+    // here too, whatever the issuer would sign.
+    crate::acme::identifiers::normalize(&identifiers)?;
     let subject = csr
         .common_name
         .clone()

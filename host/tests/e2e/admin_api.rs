@@ -623,6 +623,17 @@ async fn operations(backend: Backend) {
         400,
     )
     .await;
+    // The ACME name policy holds for admins too: no certificate for a reserved name.
+    let refused = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates/generate",
+        Some(json!({"dns_names": ["localhost"]})),
+        400,
+    )
+    .await;
+    assert_eq!(refused["error"], "rejectedIdentifier", "{refused}");
 
     // Listings filter and page.
     let admin_issued = call(

@@ -13,7 +13,7 @@
 //!   certificate, key and CA certificate are kept in the plugin's state (persisted by the
 //!   gateway, sealed at rest) and reused; the seed is never logged or stored.
 
-mod csr;
+mod der;
 mod protocol;
 
 use std::collections::BTreeMap;
@@ -59,6 +59,13 @@ const IDENTITY_CA: &str = "identity/ca_certificate";
 fn default_timeout() -> u32 {
     5_000
 }
+
+/// Seconds before retrying after the CA did not answer: long enough for a restarting CA
+/// (a SIGTERM takes it about 8 s) not to be hammered, short for an ACME client polling.
+const UNAVAILABLE_RETRY_SECONDS: u32 = 5;
+
+/// Seconds before retrying after the CA's storage failed (`[100]`).
+const STORAGE_RETRY_SECONDS: u32 = 5;
 
 struct Upki(Config);
 
@@ -148,12 +155,16 @@ impl Upki {
         let endpoint = self.registration_endpoint()?;
         let data = match self.call_at(&endpoint, "register", params)?.0 {
             Reply::Answer(data) => data,
-            // The CA's message names no seed; ours neither.
+            // Final (a wrong seed stays wrong): the order fails now with the CA's text. The
+            // CA's message names no seed; ours neither.
             Reply::Error(e) => {
-                return Err(IssuerError::Failed(format!(
-                    "uPKI registration of {} refused: [{}] {}",
-                    registration.cn, e.code, e.text
-                )))
+                return Err(problem(
+                    ProblemType::ServerInternal,
+                    format!(
+                        "uPKI registration of {} refused: [{}] {}",
+                        registration.cn, e.code, e.text
+                    ),
+                ))
             }
         };
         for (field, key) in [
@@ -173,24 +184,35 @@ impl Upki {
         Ok(())
     }
 
-    fn call_at(&self, endpoint: &str, task: &str, params: Value) -> Result<(Reply, String), IssuerError> {
+    fn call_at(
+        &self,
+        endpoint: &str,
+        task: &str,
+        params: Value,
+    ) -> Result<(Reply, String), IssuerError> {
         let request = json!({"TASK": task, "params": params}).to_string();
-        let reply = zmq::request(
-            endpoint,
-            &[request.into_bytes()],
-            self.0.timeout_ms,
-        )
-        .map_err(|e| match e {
-            // The CA did not answer in time: the gateway retries with backoff.
-            CapabilityError::Timeout => IssuerError::Unavailable(5),
-            CapabilityError::Failed(m) => {
-                log::log(log::Level::Warn, &format!("uPKI {task}: {m}"));
-                IssuerError::Unavailable(5)
-            }
-            CapabilityError::Denied(m) | CapabilityError::Invalid(m) => {
-                IssuerError::Failed(format!("uPKI {task}: {m}"))
-            }
-        })?;
+        let reply = zmq::request(endpoint, &[request.into_bytes()], self.0.timeout_ms).map_err(
+            |e| match e {
+                // The CA did not answer in time: the gateway retries with backoff.
+                CapabilityError::Timeout => {
+                    log::log(
+                        log::Level::Warn,
+                        &format!(
+                            "uPKI {task}: no answer from {endpoint} within {} ms",
+                            self.0.timeout_ms
+                        ),
+                    );
+                    IssuerError::Unavailable(UNAVAILABLE_RETRY_SECONDS)
+                }
+                CapabilityError::Failed(m) => {
+                    log::log(log::Level::Warn, &format!("uPKI {task} at {endpoint}: {m}"));
+                    IssuerError::Unavailable(UNAVAILABLE_RETRY_SECONDS)
+                }
+                CapabilityError::Denied(m) | CapabilityError::Invalid(m) => {
+                    IssuerError::Failed(format!("uPKI {task}: {m}"))
+                }
+            },
+        )?;
         let frame = reply
             .first()
             .ok_or_else(|| IssuerError::Failed(format!("uPKI {task}: empty reply")))?;
@@ -199,20 +221,50 @@ impl Upki {
         Ok((reply, String::from_utf8_lossy(frame).into_owned()))
     }
 
-    /// The CA's error as the gateway's: refusals of the request for good, outages for retry.
+    /// The CA's refusal of `task` as the gateway's error. What the CA *answered* is final: asked
+    /// again it answers the same, and its codes cannot say otherwise (`[700]` covers a wrong
+    /// registration seed, a missing parameter and an unknown task alike), so the order fails
+    /// now with the CA's text. The one exception is `[100]`: the CA's own storage failed (a full
+    /// disk, a locked file), which may pass, so the gateway retries. No answer at all (timeout,
+    /// unreachable) is retried too, in `call_at`.
     fn refusal(task: &str, error: CaError) -> IssuerError {
-        let detail = format!("the uPKI CA refused {task}: [{}] {}", error.code, error.text);
-        match error.code {
-            // Validation (reserved names and the like): the identifier is refused.
-            200 => problem(ProblemType::RejectedIdentifier, detail),
+        let detail = format!(
+            "the uPKI CA refused {task}: [{}] {}",
+            error.code, error.text
+        );
+        let kind = match error.code {
+            100 => {
+                log::log(log::Level::Warn, &detail);
+                return IssuerError::Unavailable(STORAGE_RETRY_SECONDS);
+            }
+            // Validation of the request's names or subject.
+            200 if task == "sign" => ProblemType::RejectedIdentifier,
             // Certificate and key problems of the request.
-            300 | 400 => problem(ProblemType::BadCsr, detail),
-            // A profile the CA lacks is the operator's mapping to fix, not the client's.
-            500 | 800 => problem(ProblemType::ServerInternal, detail),
-            // Storage and communication trouble may pass.
-            100 | 700 => IssuerError::Unavailable(5),
-            _ => IssuerError::Failed(detail),
+            300 | 400 if task == "sign" => ProblemType::BadCsr,
+            // The rest is between the gateway and its CA (a profile the CA lacks, a certificate
+            // it does not know, a protocol mismatch): the operator's to fix, not the client's.
+            _ => ProblemType::ServerInternal,
+        };
+        problem(kind, detail)
+    }
+
+    /// The CA's stored CRL (`get_crl`; `revoke` rebuilds it), DER.
+    fn crl_der(&self) -> Result<Vec<u8>, IssuerError> {
+        match self.call("get_crl", Value::Null)? {
+            Reply::Answer(Value::String(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| IssuerError::Failed(format!("uPKI get_crl: not base64: {e}"))),
+            Reply::Answer(other) => Err(IssuerError::Failed(format!(
+                "uPKI get_crl: unexpected answer {other}"
+            ))),
+            Reply::Error(e) => Err(Self::refusal("get_crl", e)),
         }
+    }
+
+    /// The serials on the CA's CRL.
+    fn crl_serials(&self) -> Result<Vec<String>, IssuerError> {
+        der::crl_serials(&self.crl_der()?)
+            .map_err(|e| IssuerError::Failed(format!("uPKI get_crl: unreadable CRL: {e}")))
     }
 
     fn ca_pem(&self) -> Result<String, IssuerError> {
@@ -255,7 +307,7 @@ impl IssuerPlugin for Upki {
     fn issue(&self, request: IssueRequest) -> Result<IssueOutcome, IssuerError> {
         self.ensure_registered()?;
         let mut der = request.csr.clone();
-        let empty = csr::subject_is_empty(&der)
+        let empty = der::subject_is_empty(&der)
             .map_err(|e| problem(ProblemType::BadCsr, format!("unreadable CSR: {e}")))?;
         if empty {
             // The CA needs a CN (docs/upki.md): the first identifier that fits one.
@@ -263,17 +315,17 @@ impl IssuerPlugin for Upki {
                 .identifiers
                 .iter()
                 .map(|i| i.value.as_str())
-                .find(|v| v.len() <= csr::MAX_CN_LEN)
+                .find(|v| v.len() <= der::MAX_CN_LEN)
                 .ok_or_else(|| {
                     problem(
                         ProblemType::RejectedIdentifier,
                         format!(
                             "the uPKI CA needs a Common Name of at most {} characters; no identifier fits",
-                            csr::MAX_CN_LEN
+                            der::MAX_CN_LEN
                         ),
                     )
                 })?;
-            der = csr::with_common_name(&der, cn)
+            der = der::with_common_name(&der, cn)
                 .map_err(|e| problem(ProblemType::BadCsr, format!("CSR cannot take a CN: {e}")))?;
         }
         let profile = self
@@ -294,11 +346,9 @@ impl IssuerPlugin for Upki {
         };
         // The CA answers the leaf alone; clients get leaf + CA certificate.
         let ca = self.ca_pem()?;
-        Ok(IssueOutcome::Issued(format!(
-            "{}\n{}",
-            leaf.trim_end(),
-            ca.trim_end()
-        ) + "\n"))
+        Ok(IssueOutcome::Issued(
+            format!("{}\n{}", leaf.trim_end(), ca.trim_end()) + "\n",
+        ))
     }
 
     fn revoke(&self, request: RevokeRequest) -> Result<(), IssuerError> {
@@ -311,15 +361,27 @@ impl IssuerPlugin for Upki {
                     format!("reason code {} has no uPKI name", request.reason),
                 )
             })?;
-        let cn = csr::certificate_common_name(&request.certificate).ok_or_else(|| {
+        let cn = der::certificate_common_name(&request.certificate).ok_or_else(|| {
             problem(
                 ProblemType::ServerInternal,
                 "the certificate has no Common Name, so the uPKI CA cannot find it".into(),
             )
         })?;
+        // Already on the CA's CRL (a revocation whose answer was lost to a timeout or a
+        // restart): done. Asking again would add a second CRL entry, or hit a newer
+        // certificate of the same CN.
+        if self.crl_serials()?.contains(&request.serial) {
+            log::log(
+                log::Level::Info,
+                &format!("serial {} is already on the uPKI CA's CRL", request.serial),
+            );
+            return Ok(());
+        }
         // The CA revokes the newest certificate of a CN: make sure that is this one.
         let newest = match self.call_raw("view", json!({"dn": cn}))? {
-            (Reply::Answer(_), text) => protocol::raw_integer(&text, "serial"),
+            // The newest certificate's serial is `serial_number`, a JSON integer of up to
+            // 160 bits (there is no `serial` field in `view`).
+            (Reply::Answer(_), text) => protocol::raw_integer(&text, "serial_number"),
             (Reply::Error(e), _) => return Err(Self::refusal("view", e)),
         };
         let newest = newest.map(|digits| protocol::decimal_to_hex(&digits));
@@ -333,19 +395,11 @@ impl IssuerPlugin for Upki {
                 ),
             ));
         }
+        // The CA stores a fresh CRL as part of `revoke`: no `generate_crl` needed.
         match self.call("revoke", json!({"dn": cn, "reason": reason}))? {
-            Reply::Answer(_) => {}
-            Reply::Error(e) => return Err(Self::refusal("revoke", e)),
+            Reply::Answer(_) => Ok(()),
+            Reply::Error(e) => Err(Self::refusal("revoke", e)),
         }
-        // `get_crl` serves the CRL of the last `generate_crl`: rebuild it so the revocation
-        // shows. The revocation stands even if this fails; the next one rebuilds again.
-        if let Err(e) = self.call("generate_crl", Value::Null) {
-            log::log(
-                log::Level::Warn,
-                &format!("uPKI generate_crl after revoking {cn}: {e:?}"),
-            );
-        }
-        Ok(())
     }
 
     fn ca_chain(&self) -> Result<String, IssuerError> {
@@ -353,15 +407,7 @@ impl IssuerPlugin for Upki {
     }
 
     fn crl(&self) -> Result<Vec<u8>, IssuerError> {
-        match self.call("get_crl", Value::Null)? {
-            Reply::Answer(Value::String(b64)) => base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| IssuerError::Failed(format!("uPKI get_crl: not base64: {e}"))),
-            Reply::Answer(other) => Err(IssuerError::Failed(format!(
-                "uPKI get_crl: unexpected answer {other}"
-            ))),
-            Reply::Error(e) => Err(Self::refusal("get_crl", e)),
-        }
+        self.crl_der()
     }
 }
 

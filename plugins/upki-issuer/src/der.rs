@@ -1,8 +1,10 @@
-//! Just enough DER to give a CSR a subject Common Name (see `docs/upki.md`): the uPKI CA
-//! refuses CSRs without one and copies the subject from the request, and many ACME clients
-//! send an empty subject.
+//! Just enough DER for the uPKI CA's quirks (see `docs/upki.md`): give a CSR a subject Common
+//! Name (the CA refuses CSRs without one and copies the subject from the request, and many ACME
+//! clients send an empty subject), read a certificate's Common Name (the CA finds certificates
+//! by CN), and list a CRL's serials (the CA revokes by CN, so only its CRL says whether one
+//! certificate is revoked).
 //!
-//! The request info is rebuilt with `CN=<name>` and the rest unchanged (version, key,
+//! For the CN: the request info is rebuilt with `CN=<name>` and the rest unchanged (version, key,
 //! attributes with the SANs); the original signature is kept. It no longer matches, which the
 //! CA does not check (it never verifies CSR signatures); the gateway verified the client's
 //! original CSR before calling the connector.
@@ -27,7 +29,9 @@ fn element(input: &[u8]) -> Result<(Element<'_>, &[u8]), String> {
             return Err("unsupported DER length".into());
         }
         let bytes = input.get(2..2 + octets).ok_or_else(truncated)?;
-        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         (len, 2 + octets)
     };
     let end = header.checked_add(len).ok_or_else(truncated)?;
@@ -133,6 +137,55 @@ pub fn certificate_common_name(der: &[u8]) -> Option<String> {
     None
 }
 
+const INTEGER: u8 = 0x02;
+
+/// The serials a DER CRL lists (RFC 5280 §5.1), as lower-case hex without leading zeros (the
+/// gateway's form).
+pub fn crl_serials(der: &[u8]) -> Result<Vec<String>, String> {
+    let (list, _) = element(der)?;
+    let (tbs, _) = element(list.content)?;
+    if list.tag != SEQUENCE || tbs.tag != SEQUENCE {
+        return Err("not a CRL".into());
+    }
+    // version (optional INTEGER), signature, issuer, thisUpdate, nextUpdate (optional Time),
+    // revokedCertificates (optional SEQUENCE OF), crlExtensions ([0], optional).
+    let mut rest = tbs.content;
+    let mut seen = 0;
+    while !rest.is_empty() {
+        let (field, next) = element(rest)?;
+        rest = next;
+        if field.tag == INTEGER && seen == 0 {
+            continue;
+        }
+        seen += 1;
+        // After signature, issuer and thisUpdate, the first SEQUENCE is the revoked list.
+        if seen > 3 && field.tag == SEQUENCE {
+            let mut entries = field.content;
+            let mut serials = Vec::new();
+            while !entries.is_empty() {
+                let (entry, next) = element(entries)?;
+                entries = next;
+                let (serial, _) = element(entry.content)?;
+                if serial.tag != INTEGER {
+                    return Err("a CRL entry without a serial".into());
+                }
+                serials.push(hex_serial(serial.content));
+            }
+            return Ok(serials);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Big-endian serial bytes as lower-case hex without leading zeros.
+fn hex_serial(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    match hex.trim_start_matches('0') {
+        "" => "0".into(),
+        trimmed => trimmed.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,7 +205,12 @@ mod tests {
         );
         encode(
             SEQUENCE,
-            &[info, encode(SEQUENCE, &[0x05, 0x00]), encode(0x03, &[0, 1, 2, 3])].concat(),
+            &[
+                info,
+                encode(SEQUENCE, &[0x05, 0x00]),
+                encode(0x03, &[0, 1, 2, 3]),
+            ]
+            .concat(),
         )
     }
 
@@ -163,10 +221,7 @@ mod tests {
         let named = with_common_name(&csr, "www.example.org").unwrap();
         assert!(!subject_is_empty(&named).unwrap());
         let (subject, _) = subject(&named).unwrap();
-        assert!(subject
-            .whole
-            .windows(15)
-            .any(|w| w == b"www.example.org"));
+        assert!(subject.whole.windows(15).any(|w| w == b"www.example.org"));
         // Signature algorithm and signature are the original bytes, at the end.
         assert!(named.ends_with(&encode(0x03, &[0, 1, 2, 3])));
         // Long-form lengths work (a name of 64 characters pushes nothing past 127 here, so
@@ -174,5 +229,50 @@ mod tests {
         assert_eq!(&encode(0x04, &[0u8; 200])[..3], &[0x04, 0x81, 200]);
         assert!(with_common_name(&csr, &"a".repeat(65)).is_err());
         assert!(with_common_name(&csr[..10], "x").is_err());
+    }
+
+    /// A CRL as the uPKI CA writes it (v2, no extensions), with the entries given.
+    fn crl(entries: &[&[u8]]) -> Vec<u8> {
+        let time = encode(0x17, b"261204155441Z");
+        let revoked: Vec<u8> = entries
+            .iter()
+            .flat_map(|serial| encode(SEQUENCE, &[encode(INTEGER, serial), time.clone()].concat()))
+            .collect();
+        let mut tbs = vec![
+            encode(INTEGER, &[1]),
+            encode(SEQUENCE, &[0x05, 0x00]),
+            encode(SEQUENCE, &[]),
+            time.clone(),
+            time.clone(),
+        ];
+        if !entries.is_empty() {
+            tbs.push(encode(SEQUENCE, &revoked));
+        }
+        encode(
+            SEQUENCE,
+            &[
+                encode(SEQUENCE, &tbs.concat()),
+                encode(SEQUENCE, &[0x05, 0x00]),
+                encode(0x03, &[0]),
+            ]
+            .concat(),
+        )
+    }
+
+    #[test]
+    fn lists_the_serials_of_a_crl() {
+        assert_eq!(crl_serials(&crl(&[])).unwrap(), Vec::<String>::new());
+        let big = [0x00, 0x8f, 0x01, 0x02];
+        assert_eq!(
+            crl_serials(&crl(&[&big, &[0x12, 0xaf]])).unwrap(),
+            vec!["8f0102".to_string(), "12af".to_string()]
+        );
+        assert!(crl_serials(&[0x30, 0x05, 0x30]).is_err());
+        // Written by upki-ca 0.1.5 after revoking one certificate.
+        let real = include_bytes!("../testdata/upki-ca-0.1.5-crl.der");
+        assert_eq!(
+            crl_serials(real).unwrap(),
+            vec!["12af1bb5c3d9def66a4d8187d532146af08dfe3f".to_string()]
+        );
     }
 }

@@ -46,6 +46,24 @@ pub(crate) async fn certonly(h: &Harness, name: &str, what: &str) -> std::path::
     h.path(&format!("certbot/etc/live/{name}"))
 }
 
+/// `certbot revoke` of the certificate in `live` (a `live/<name>` directory) for `reason` (one
+/// of certbot's names, e.g. `superseded`), keeping its files.
+pub(crate) async fn revoke(h: &Harness, live: &std::path::Path, reason: &str, what: &str) {
+    run(
+        certbot(h)
+            .args([
+                "revoke",
+                "--no-delete-after-revoke",
+                "--reason",
+                reason,
+                "--cert-path",
+            ])
+            .arg(live.join("cert.pem")),
+        what,
+    )
+    .await;
+}
+
 async fn http01_issue_renew_revoke(backend: Backend) {
     let h = Harness::start(backend).await;
     let name = "web.certbot.test";
@@ -64,19 +82,7 @@ async fn http01_issue_renew_revoke(backend: Backend) {
     assert_ne!(first, second, "renewal must issue a new certificate");
     verify_chain(&h.root_pem, &live.join("fullchain.pem"));
 
-    run(
-        certbot(&h)
-            .args([
-                "revoke",
-                "--no-delete-after-revoke",
-                "--reason",
-                "superseded",
-                "--cert-path",
-            ])
-            .arg(live.join("cert.pem")),
-        "certbot revoke",
-    )
-    .await;
+    revoke(&h, &live, "superseded", "certbot revoke").await;
     assert_eq!(stored_status(&h, &second).await, "revoked");
     assert_eq!(stored_status(&h, &first).await, "valid");
     h.gw.shutdown().await;

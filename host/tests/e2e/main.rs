@@ -16,4 +16,4 @@ mod plugin_validators;
 mod protocol;
 mod support;
 mod upki;
-mod upki_peer;
+mod upki_ca;

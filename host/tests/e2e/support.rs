@@ -351,7 +351,17 @@ pub async fn wait_settled(
     store: &acmegate::store::Store,
     order_id: &str,
 ) -> acmegate::store::Order {
-    for _ in 0..150 {
+    wait_settled_within(store, order_id, Duration::from_secs(15)).await
+}
+
+/// Waits (up to `bound`) until the order has left `processing`, and returns it.
+pub async fn wait_settled_within(
+    store: &acmegate::store::Store,
+    order_id: &str,
+    bound: Duration,
+) -> acmegate::store::Order {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
         let (s, id) = (store.clone(), order_id.to_string());
         let order = tokio::task::spawn_blocking(move || s.order(&id))
             .await
@@ -360,9 +370,11 @@ pub async fn wait_settled(
         if order.status != "processing" {
             return order;
         }
+        if tokio::time::Instant::now() > deadline {
+            panic!("order {order_id} is still processing after {bound:?}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("order {order_id} is still processing after 15 s");
 }
 
 /// A request a test HTTP peer received.

@@ -1,47 +1,69 @@
-//! acmegate in front of a uPKI CA (the test peer of `upki_peer.rs`, real ZeroMQ) through the
-//! `upki-issuer` plugin: lego and certbot get certificates, the CN quirk and the newest-only
-//! revocation are handled as docs/upki.md says, and a CA that hangs leaves orders
-//! `processing` until they complete after a restart or fail with a clear problem.
+//! acmegate in front of the real uPKI CA (`upki-ca` from PyPI, run by `upki_ca.rs`) through the
+//! `upki-issuer` plugin, on SQLite and PostgreSQL: lego and certbot get, renew and revoke
+//! certificates that chain to the CA; revocations reach the CA's CRL once, while acmegate keeps
+//! the reason; the CA's newest-only revocation, its bootstrap by registration, its refusals
+//! and its outages are handled as docs/upki.md says.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use acmegate::acme::Identifier;
+use acmegate::acme::{Identifier, ProblemType};
+use acmegate::admin::Role;
 use acmegate::ca::Profile;
+use acmegate::client::{AcmeClient, KeyAlg};
 use acmegate::config::Config;
 use acmegate::issuance::RetryPolicy;
 use acmegate::plugins::PluginConfig;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::certbot::certonly;
+use crate::admin_api;
+use crate::certbot::{self, certonly};
 use crate::lego::{lego, lego_http_run};
 use crate::support::*;
-use crate::upki_peer::UpkiPeer;
+use crate::upki_ca::{hex, UpkiCa};
 
-/// The default profile issued by the uPKI CA behind `peer`.
-fn behind(c: &mut Config, peer: &UpkiPeer) {
-    let config = json!({"endpoint": peer.main, "timeout_ms": 1000, "profiles": {"default": "server", "misconfigured": "nope"}});
+/// The CN the gateway registers with at the CA.
+const RA_CN: &str = "acmegate-ra.upki.test";
+/// Attempts the retry policy allows: generous, so that an order that failed after one attempt
+/// was not retried.
+const MAX_ATTEMPTS: u32 = 8;
+/// How soon an order the CA refused must have failed: at once, not after a retry, which would
+/// come 5 s after a failure (the plugin's retry-after when the CA does not answer).
+const AT_ONCE: Duration = Duration::from_secs(4);
+/// How long an order may take to complete once the CA is back: one retry delay, a start of the
+/// CA and a sign, on a machine busy with the rest of the suite.
+const BACK_WITHIN: Duration = Duration::from_secs(40);
+
+/// A JSON object as a TOML table (plugin config and grants).
+fn table(value: Value) -> toml::Table {
+    toml::Value::try_from(value)
+        .ok()
+        .and_then(|v| v.as_table().cloned())
+        .expect("a JSON object")
+}
+
+/// Every order is issued by the uPKI CA `ca`; the profile `misconfigured` maps to a uPKI
+/// profile the CA does not have. Retries are generous and quick.
+fn behind(c: &mut Config, ca: &UpkiCa) {
+    let config = json!({
+        "endpoint": ca.main,
+        // Registration makes the CA generate a 4096-bit RSA key: over a second when busy.
+        "timeout_ms": 10_000,
+        "profiles": {"default": "server", "misconfigured": "nope"},
+    });
     c.plugins = vec![PluginConfig {
         name: "upki".into(),
         kind: "issuer-connector".into(),
         file: plugin_component("upki-issuer"),
-        config: toml::Value::try_from(config)
-            .expect("toml")
-            .as_table()
-            .cloned()
-            .expect("table"),
-        grants: toml::Table::from_iter([(
-            "zmq_endpoints".to_string(),
-            toml::Value::Array(vec![toml::Value::String(peer.main.clone())]),
-        )]),
+        config: table(config),
+        grants: table(json!({"zmq_endpoints": [ca.main]})),
     }];
     c.profiles = vec![
         Profile {
             issuer: "upki".into(),
             ..Profile::default_server()
         },
-        // Mapped to a uPKI profile the CA does not have.
         Profile {
             name: "misconfigured".into(),
             issuer: "upki".into(),
@@ -49,30 +71,243 @@ fn behind(c: &mut Config, peer: &UpkiPeer) {
         },
     ];
     c.issuance.retry = RetryPolicy {
-        max_attempts: 3,
-        give_up_after_seconds: 60,
+        max_attempts: MAX_ATTEMPTS,
+        give_up_after_seconds: 300,
         base_delay_seconds: 1,
         max_delay_seconds: 1,
     };
 }
 
-/// The peer's CA certificate as the root clients trust for what it issued.
-fn ca_file(h: &Harness, peer: &UpkiPeer) -> std::path::PathBuf {
+/// As [`behind`], for the gateway's own client: challenges approved without validation.
+fn behind_auto_approved(c: &mut Config, ca: &UpkiCa) {
+    behind(c, ca);
+    c.acme.auto_approve = true;
+}
+
+/// As [`behind_auto_approved`], for a CA that is down: a short call timeout, so that attempts
+/// fail quickly, and `attempts` of them.
+fn behind_with_outages(c: &mut Config, ca: &UpkiCa, attempts: u32) {
+    behind_auto_approved(c, ca);
+    c.plugins[0]
+        .config
+        .insert("timeout_ms".into(), toml::Value::Integer(1_000));
+    c.issuance.retry.max_attempts = attempts;
+}
+
+/// As [`behind_auto_approved`], registering as [`RA_CN`] on first use with `seed`.
+fn registering(c: &mut Config, ca: &UpkiCa, seed: &str) {
+    behind_auto_approved(c, ca);
+    let entry = &mut c.plugins[0];
+    entry
+        .config
+        .extend(table(json!({"registration": {"cn": RA_CN}})));
+    entry.grants = table(json!({
+        "zmq_endpoints": [ca.main, ca.registration],
+        "state": true,
+        "secrets": {"registration_seed": seed},
+    }));
+}
+
+/// The CA's certificate in a file, as the root clients trust for what it issues.
+fn ca_file(h: &Harness, ca: &UpkiCa) -> std::path::PathBuf {
     let path = h.path("upki-ca.pem");
-    std::fs::write(&path, peer.ca_pem()).unwrap();
+    std::fs::write(&path, ca.get_ca()).expect("write the CA certificate");
     path
 }
 
-/// lego issues, renews and revokes through the uPKI CA; clients get leaf + CA certificate.
-async fn lego_through_upki(backend: Backend) {
-    let peer = UpkiPeer::start("seed");
-    let h = Harness::start_with(backend, |c| behind(c, &peer)).await;
+/// Checks that the PEM chain in `file` is the leaf and the CA certificate, and chains to
+/// `ca_pem` (OpenSSL).
+fn chains_to(ca_pem: &std::path::Path, file: &std::path::Path) {
+    let chain = std::fs::read_to_string(file).expect("read the chain");
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "{chain}");
+    verify_chain(ca_pem, file);
+}
+
+/// [`chains_to`] for a chain the gateway's client downloaded.
+fn pem_chains_to(h: &Harness, ca_pem: &std::path::Path, chain: &str) {
+    let path = h.path("upki-chain.pem");
+    std::fs::write(&path, chain).expect("write the chain");
+    chains_to(ca_pem, &path);
+}
+
+/// The serial of the leaf of a PEM chain, as the gateway stores it.
+fn serial_of(chain: &str) -> String {
+    let leaf = openssl::x509::X509::from_pem(chain.as_bytes()).expect("a PEM certificate");
+    hex(&leaf.serial_number().to_bn().expect("serial"))
+}
+
+/// The CRL acmegate serves for the uPKI issuer, checked: the CA's own CRL as it is (the same
+/// bytes as `get_crl`), signed by the CA's key. Returns the serials it lists, repeats kept.
+async fn served_crl(h: &Harness, ca: &UpkiCa) -> Vec<String> {
+    let c = client(h, KeyAlg::Es256).await;
+    let reply = c
+        .get(&format!("{}/ca/issuers/upki/crl.der", h.gw.base_url))
+        .await
+        .expect("GET the issuer's CRL");
+    assert_eq!(reply.status, 200);
+    let crl = openssl::x509::X509Crl::from_der(&reply.body).expect("a DER CRL");
+    assert!(
+        crl.verify(&ca.public_key()).expect("verify"),
+        "the CRL is signed by the CA"
+    );
+    assert_eq!(reply.body.as_ref(), ca.get_crl(), "the CA's CRL, unchanged");
+    crl.get_revoked()
+        .into_iter()
+        .flatten()
+        .map(|r| hex(&r.serial_number().to_bn().expect("serial")))
+        .collect()
+}
+
+/// `serial` is on the served CRL exactly once, and the CA says the newest certificate of `cn`
+/// (which it is) is revoked, for `reason`.
+async fn revoked_at_the_ca(h: &Harness, ca: &UpkiCa, cn: &str, serial: &str, reason: &str) {
+    let listed = served_crl(h, ca).await;
+    assert_eq!(
+        listed.iter().filter(|s| *s == serial).count(),
+        1,
+        "{serial} once on the CRL: {listed:?}"
+    );
+    assert_eq!(ca.newest_serial(cn), serial);
+    let view = ca.view(cn).expect("the CA knows the certificate");
+    // `is_revoked` stays false in the real CA's view: `revoked` is what it keeps.
+    assert_eq!(view["revoked"], true, "{view}");
+    assert_eq!(view["revoke_reason"], reason, "{view}");
+}
+
+/// acmegate's own record of the revocation of `serial` with RFC 5280 reason `code` (`name`):
+/// the CA's CRL carries no reasons, so the store and the admin API's certificate view must.
+async fn revocation_recorded(h: &Harness, serial: &str, code: i32, name: &str) {
+    let store = h.gw.gateway.store.clone();
+    let wanted = serial.to_string();
+    let cert = tokio::task::spawn_blocking(move || store.certificate_by_serial(&wanted))
+        .await
+        .expect("join")
+        .expect("the certificate is stored");
+    assert_eq!(cert.status, "revoked");
+    assert_eq!(cert.revocation_reason, Some(code));
+    let at = cert.revoked_at.expect("a revocation time");
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (now - 600..=now).contains(&at),
+        "revoked at {at}, now {now}"
+    );
+
+    let admin = admin_api::identity(h, "upki-operator", Role::Admin).await;
+    let view = admin_api::call(
+        h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/certificates/{serial}"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(view["status"], "revoked", "{view}");
+    assert_eq!(view["issuer"], "upki", "{view}");
+    assert_eq!(view["revocation_reason"], name, "{view}");
+    assert!(view["revoked_at"].is_string(), "{view}");
+}
+
+/// Orders `name`, answers its challenge and finalizes it with a fresh key, without waiting for
+/// the issuer; returns the order URL and finalize's answer: the order (`processing`, or settled
+/// when the issuer was quick), or the issuer's problem when it refused at once.
+async fn finalized(c: &AcmeClient, name: &str, profile: Option<&str>) -> (String, String) {
+    let ids = [Identifier::dns(name)];
+    let reply = c
+        .new_order(&ids, profile)
+        .await
+        .and_then(|r| r.ok())
+        .expect("newOrder");
+    let url = reply.location().expect("order URL");
+    let order = reply.json().expect("order");
+    c.authorize(&order, "http-01").await.expect("authorized");
+    let (csr, _) = acmegate::client::csr_p256(&ids).expect("CSR");
+    let answer = c
+        .post(
+            order["finalize"].as_str().expect("finalize URL"),
+            Some(&json!({"csr": B64.encode(csr)})),
+        )
+        .await
+        .expect("finalize answers");
+    (url, String::from_utf8_lossy(&answer.body).into_owned())
+}
+
+/// The order id at the end of its URL.
+fn order_id(url: &str) -> String {
+    url.rsplit('/').next().expect("order id").to_string()
+}
+
+/// How many times the gateway has called the uPKI plugin (its `/metrics`, counted from the load
+/// canary on): one call per issuance attempt, and nothing else calls it while an order settles.
+async fn plugin_calls(h: &Harness) -> u64 {
+    let c = client(h, KeyAlg::Es256).await;
+    let reply = c
+        .get(&format!("{}/metrics", h.gw.base_url))
+        .await
+        .expect("GET /metrics");
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("acmegate_plugin_calls_total{plugin=\"upki\"} "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no call count of the upki plugin in /metrics:\n{text}"))
+}
+
+/// Finalizes an order for `name` that the CA will refuse, and checks it failed at once: one
+/// attempt, invalid within [`AT_ONCE`] although [`MAX_ATTEMPTS`] were allowed. Returns the
+/// order as the client sees it, and finalize's answer.
+async fn fails_at_once(
+    h: &Harness,
+    c: &AcmeClient,
+    name: &str,
+    profile: Option<&str>,
+) -> (Value, String) {
+    let calls = plugin_calls(h).await;
+    let started = Instant::now();
+    let (url, answer) = finalized(c, name, profile).await;
+    let order = c.poll(&url, AT_ONCE * 2).await.expect("the order");
+    let took = started.elapsed();
+    assert_eq!(order["status"], "invalid", "{order}");
+    assert!(took < AT_ONCE, "failed after {took:?}, not at once");
+    assert_eq!(plugin_calls(h).await - calls, 1, "one attempt");
+    (order, answer)
+}
+
+/// Waits until issuance of order `id` has failed `n` times (the CA did not answer).
+async fn failed_attempts(h: &Harness, id: &str, n: i32) {
+    let store = h.gw.gateway.store.clone();
+    eventually(&format!("{n} failed attempt(s) of {id}"), || {
+        (store.issuance_job(id).ok()?.attempts >= n).then_some(())
+    })
+    .await;
+    assert_eq!(store.order(id).expect("order").status, "processing");
+}
+
+/// The chain issued for order `id`, once it is valid.
+async fn issued_chain(h: &Harness, id: &str) -> String {
+    let store = h.gw.gateway.store.clone();
+    let order = wait_settled_within(&store, id, BACK_WITHIN).await;
+    assert_eq!(order.status, "valid", "{order:?}");
+    let certs = store.certificates_of_order(id).expect("certificates");
+    assert_eq!(certs.len(), 1, "one certificate per order");
+    certs[0].chain_pem.clone()
+}
+
+/// lego issues (real http-01), renews and revokes through the real CA. Chains are leaf + CA
+/// certificate and verify against `get_ca`. The revocation reaches the CA's CRL (served by the
+/// gateway, signature checked) and its view; acmegate keeps the reason, which the CRL cannot
+/// carry. Revoking again is `alreadyRevoked` and the CRL still lists the serial once (the CA
+/// would add it twice).
+async fn lego_issues_renews_and_revokes(backend: Backend) {
+    let ca = UpkiCa::start("seed");
+    let h = Harness::start_with(backend, |c| behind(c, &ca)).await;
+    let root = ca_file(&h, &ca);
     let name = "web.upki.test";
     let http = format!("127.0.0.1:{}", h.http_port);
     let cert = lego_http_run(&h, name, "lego run via uPKI").await;
-    verify_chain(&ca_file(&h, &peer), &cert);
+    chains_to(&root, &cert);
     let first = serial(&cert);
     assert_eq!(stored_status(&h, &first).await, "valid");
+    assert_eq!(ca.newest_serial(name), first);
     run(
         lego(&h).args([
             "--http",
@@ -88,257 +323,296 @@ async fn lego_through_upki(backend: Backend) {
         "lego renew via uPKI",
     )
     .await;
+    chains_to(&root, &cert);
     let second = serial(&cert);
     assert_ne!(first, second);
-    run(
-        lego(&h).args(["-d", name, "revoke", "--reason", "4"]),
-        "lego revoke via uPKI",
-    )
-    .await;
-    assert_eq!(stored_status(&h, &second).await, "revoked");
-    let issued = peer.issued();
-    assert_eq!(issued.len(), 2);
-    assert!(issued.iter().all(|c| c.cn == name));
-    assert_eq!(issued[1].revoked, Some("superseded"));
-    h.gw.shutdown().await;
-}
-crate::on_both_backends!(lego_through_upki, lego_through_upki);
+    assert_eq!(ca.newest_serial(name), second);
 
-/// certbot gets a certificate through the uPKI CA.
-async fn certbot_through_upki(backend: Backend) {
-    let peer = UpkiPeer::start("seed");
-    let h = Harness::start_with(backend, |c| behind(c, &peer)).await;
-    let name = "bot.upki.test";
-    let live = certonly(&h, name, "certbot certonly via uPKI").await;
-    verify_chain(&ca_file(&h, &peer), &live.join("fullchain.pem"));
-    assert!(sans(&live.join("cert.pem")).contains(&format!("DNS:{name}")));
-    assert_eq!(peer.issued()[0].cn, name);
-    h.gw.shutdown().await;
-}
-crate::on_both_backends!(certbot_through_upki, certbot_through_upki);
-
-/// The gateway's own client sends CSRs without a subject: the connector gives them the CN the
-/// CA needs. Of two certificates for one name, the older cannot be revoked (the CA would hit
-/// the newest): refused with the reason; the newest is revoked at the CA.
-async fn cn_quirk_and_newest_only_revocation(backend: Backend) {
-    let peer = UpkiPeer::start("seed");
-    let h = Harness::start_with(backend, |c| {
-        behind(c, &peer);
-        c.acme.auto_approve = true;
-    })
-    .await;
-    let c = account(&h).await;
-    let ids = [Identifier::dns("twice.upki.test")];
-    let (_, old_chain) = c.issue(&ids, "http-01", None).await.expect("first");
-    let (_, new_chain) = c.issue(&ids, "http-01", None).await.expect("second");
-    assert_eq!(peer.issued().len(), 2);
-    assert!(peer.issued().iter().all(|i| i.cn == "twice.upki.test"));
-    // A CA error reaches the client as a problem with the CA's code and message.
-    let refused = c
-        .issue(&ids, "http-01", Some("misconfigured"))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        refused.contains("serverInternal") && refused.contains("[500] Profile not found"),
-        "{refused}"
-    );
-    let der = |pem: &str| {
-        openssl::x509::X509::from_pem(pem.as_bytes())
-            .unwrap()
-            .to_der()
-            .unwrap()
+    let revoke = || {
+        let mut cmd = lego(&h);
+        cmd.args(["-d", name, "revoke", "--keep", "--reason", "1"]);
+        cmd
     };
-    let revoke = c.url("revokeCert").unwrap();
-    let r = c
-        .post(
-            &revoke,
-            Some(&json!({"certificate": B64.encode(der(&old_chain))})),
-        )
-        .await
-        .unwrap();
-    let problem = r.problem().expect("older certificate refused");
-    assert_eq!(problem.kind, acmegate::acme::ProblemType::Unauthorized);
-    assert!(problem.detail.contains("newest"), "{}", problem.detail);
-    assert!(peer.issued().iter().all(|i| i.revoked.is_none()));
-    let r = c
-        .post(
-            &revoke,
-            Some(&json!({"certificate": B64.encode(der(&new_chain)), "reason": 1})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.status, 200, "{:?}", r.problem());
-    assert_eq!(peer.issued()[1].revoked, Some("keyCompromise"));
+    run(&mut revoke(), "lego revoke via uPKI").await;
+    revoked_at_the_ca(&h, &ca, name, &second, "keyCompromise").await;
+    revocation_recorded(&h, &second, 1, "keyCompromise").await;
+    assert_eq!(stored_status(&h, &first).await, "valid");
 
-    // The CA's own CRL, served by the gateway for this issuer, lists the revoked serial.
-    let crl = c
-        .get(&format!("{}/ca/issuers/upki/crl.der", h.gw.base_url))
-        .await
-        .unwrap();
-    assert_eq!(crl.status, 200);
-    let crl = openssl::x509::X509Crl::from_der(&crl.body).expect("a DER CRL");
-    let listed: Vec<Vec<u8>> = crl
-        .get_revoked()
-        .into_iter()
-        .flatten()
-        .map(|r| r.serial_number().to_bn().unwrap().to_vec())
-        .collect();
-    assert_eq!(listed, vec![peer.issued()[1].serial.clone()]);
-    let ca = c
-        .get(&format!("{}/ca/issuers/upki/ca.pem", h.gw.base_url))
-        .await
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&ca.body), peer.ca_pem());
-    let missing = c
-        .get(&format!("{}/ca/issuers/nope/crl.der", h.gw.base_url))
-        .await
-        .unwrap();
-    assert_eq!(missing.status, 404);
+    let again = run_failing(&mut revoke(), "lego revoke again").await;
+    assert!(again.contains("alreadyRevoked"), "{again}");
+    revoked_at_the_ca(&h, &ca, name, &second, "keyCompromise").await;
     h.gw.shutdown().await;
 }
 crate::on_both_backends!(
-    cn_quirk_and_newest_only_revocation,
-    cn_quirk_and_newest_only_revocation
+    lego_issues_renews_and_revokes,
+    lego_issues_renews_and_revokes
 );
 
-/// A CA that hangs: the order stays `processing` while the gateway retries, and fails with a
-/// problem naming the issuer once the retries are spent. Then, with the CA hanging across a
-/// gateway restart, the order completes once the CA answers again.
-async fn ca_down_then_restart(backend: Backend) {
-    let peer = UpkiPeer::start("seed");
-    let h = Harness::start_with(backend, |c| {
-        behind(c, &peer);
-        c.acme.auto_approve = true;
-    })
-    .await;
-    let c = account(&h).await;
-    peer.set_silent(true);
-    let store = h.gw.gateway.store.clone();
-    let order_of = |name: &str| {
-        let ids = [Identifier::dns(name)];
-        let c = &c;
-        async move {
-            let reply = c.new_order(&ids, None).await.unwrap().ok().unwrap();
-            let url = reply.location().unwrap();
-            let order = reply.json().unwrap();
-            c.authorize(&order, "http-01").await.unwrap();
-            let (csr, _) = acmegate::client::csr_p256(&ids).unwrap();
-            let fin = c
-                .post(
-                    order["finalize"].as_str().unwrap(),
-                    Some(&json!({"csr": B64.encode(csr)})),
-                )
-                .await
-                .unwrap();
-            assert_eq!(fin.json().unwrap()["status"], "processing");
-            url
-        }
-    };
-    let url = order_of("down.upki.test").await;
-    let failed = c.poll(&url, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(failed["status"], "invalid", "{failed}");
-    let detail = failed["error"]["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("upki"), "{detail}");
-
-    let url = order_of("later.upki.test").await;
-    let id = url.rsplit('/').next().unwrap().to_string();
-    let mut config = h.gw.gateway.config.clone();
-    config.issuance.retry.max_attempts = 100;
-    let h = h
-        .restart(config, || {
-            assert_eq!(store.order(&id).unwrap().status, "processing");
-            peer.set_silent(false);
-        })
-        .await;
-    let order = wait_settled(&store, &id).await;
-    assert_eq!(order.status, "valid", "{order:?}");
-    assert_eq!(store.certificates_of_order(&id).unwrap().len(), 1);
+/// certbot issues (its CSR has no subject: the CA gets a CN anyway) and revokes through the
+/// real CA; the chain verifies against `get_ca`, the revocation reaches the CA's CRL, and
+/// acmegate keeps certbot's reason.
+async fn certbot_issues_and_revokes(backend: Backend) {
+    let ca = UpkiCa::start("seed");
+    let h = Harness::start_with(backend, |c| behind(c, &ca)).await;
+    let name = "bot.upki.test";
+    let live = certonly(&h, name, "certbot certonly via uPKI").await;
+    chains_to(&ca_file(&h, &ca), &live.join("fullchain.pem"));
+    assert!(sans(&live.join("cert.pem")).contains(&format!("DNS:{name}")));
+    let issued = serial(&live.join("cert.pem"));
+    assert_eq!(ca.newest_serial(name), issued);
+    certbot::revoke(&h, &live, "superseded", "certbot revoke via uPKI").await;
+    revoked_at_the_ca(&h, &ca, name, &issued, "superseded").await;
+    revocation_recorded(&h, &issued, 4, "superseded").await;
     h.gw.shutdown().await;
 }
-crate::on_both_backends!(ca_down_then_restart, ca_down_then_restart);
+crate::on_both_backends!(certbot_issues_and_revokes, certbot_issues_and_revokes);
 
-/// First use with a registration configured: the connector registers on the CA's
-/// registration port with the seed, keeps the identity in its state (sealed in the
-/// gateway's database), and reuses it after a restart without registering again. A wrong
-/// seed fails issuance with a problem that does not contain the seed.
-async fn registers_once_and_keeps_its_identity(backend: Backend) {
-    let peer = UpkiPeer::start("the-seed-1234");
-    let register = |c: &mut Config, seed: &str| {
-        behind(c, &peer);
-        c.acme.auto_approve = true;
-        let entry = &mut c.plugins[0];
-        entry.config.insert(
-            "registration".into(),
-            toml::Value::try_from(json!({"cn": "acmegate-ra.test"})).unwrap(),
-        );
-        let endpoints = entry.grants["zmq_endpoints"].as_array().unwrap().clone();
-        let mut all = endpoints;
-        all.push(toml::Value::String(peer.registration.clone()));
-        entry
-            .grants
-            .insert("zmq_endpoints".into(), toml::Value::Array(all));
-        entry
-            .grants
-            .insert("state".into(), toml::Value::Boolean(true));
-        entry.grants.insert(
-            "secrets".into(),
-            toml::Value::try_from(json!({"registration_seed": seed})).unwrap(),
-        );
-    };
-    // Wrong seed first: refused, nothing kept, the seed in no problem detail.
-    let h = Harness::start_with(backend, |c| {
-        register(c, "wrong-seed-5678");
-        c.issuance.retry.max_attempts = 1;
-    })
-    .await;
+/// The CA revokes by CN, so only the newest certificate of a name: revoking the older of two
+/// is `unauthorized`, naming the newest serial, and touches nothing at the CA; the newest one
+/// is revoked.
+async fn only_the_newest_certificate_of_a_name_is_revoked(backend: Backend) {
+    let ca = UpkiCa::start("seed");
+    let h = Harness::start_with(backend, |c| behind_auto_approved(c, &ca)).await;
+    let root = ca_file(&h, &ca);
     let c = account(&h).await;
-    let err = c
-        .issue(&[Identifier::dns("a.upki.test")], "http-01", None)
-        .await
-        .unwrap_err()
-        .to_string();
+    let name = "twice.upki.test";
+    let ids = [Identifier::dns(name)];
+    let (_, old_chain) = c.issue(&ids, "http-01", None).await.expect("first");
+    let (_, new_chain) = c.issue(&ids, "http-01", None).await.expect("second");
+    pem_chains_to(&h, &root, &new_chain);
+    let (old, new) = (serial_of(&old_chain), serial_of(&new_chain));
+    assert_eq!(ca.newest_serial(name), new);
+
+    let revoke = |chain: &str, reason: u8| {
+        let der = openssl::x509::X509::from_pem(chain.as_bytes())
+            .and_then(|x| x.to_der())
+            .expect("DER");
+        let c = &c;
+        async move {
+            c.post(
+                &c.url("revokeCert").expect("revokeCert URL"),
+                Some(&json!({"certificate": B64.encode(der), "reason": reason})),
+            )
+            .await
+            .expect("revokeCert answers")
+        }
+    };
+    let refused = revoke(&old_chain, 1).await;
+    let problem = refused.problem().expect("the older certificate is refused");
+    assert_eq!(problem.kind, ProblemType::Unauthorized);
     assert!(
-        err.contains("registration") && err.contains("Invalid registration seed"),
-        "{err}"
+        problem.detail.contains(&new),
+        "names the newest serial {new}: {}",
+        problem.detail
     );
-    assert!(!err.contains("wrong-seed-5678"), "the seed leaked: {err}");
-    let store = h.gw.gateway.store.clone();
+    assert_eq!(stored_status(&h, &old).await, "valid");
+    // Absent until the CA revokes something, then `true` for a revoked CN.
+    assert_ne!(ca.view(name).expect("view")["revoked"], true);
+    assert!(served_crl(&h, &ca).await.is_empty());
+
+    let done = revoke(&new_chain, 1).await;
+    assert_eq!(done.status, 200, "{:?}", done.problem());
+    revoked_at_the_ca(&h, &ca, name, &new, "keyCompromise").await;
+    assert!(!served_crl(&h, &ca).await.contains(&old));
+    assert_eq!(stored_status(&h, &old).await, "valid");
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    only_the_newest_certificate_of_a_name_is_revoked,
+    only_the_newest_certificate_of_a_name_is_revoked
+);
+
+/// An acmegate profile mapped to a uPKI profile the CA does not have: the CA's answer is
+/// final, so the order fails on its first attempt with the CA's own text.
+async fn unknown_upki_profile_fails_the_order_at_once(backend: Backend) {
+    let ca = UpkiCa::start("seed");
+    let h = Harness::start_with(backend, |c| behind_auto_approved(c, &ca)).await;
+    let c = account(&h).await;
+    let (order, _) = fails_at_once(&h, &c, "profile.upki.test", Some("misconfigured")).await;
+    let detail = order["error"]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("[500] Profile not found: nope"), "{order}");
     assert_eq!(
-        store
-            .plugin_state_get("upki", "identity/certificate")
-            .unwrap(),
-        None
+        ca.view("profile.upki.test").unwrap_err(),
+        "[300] Certificate not found: profile.upki.test"
     );
-    let mut config = h.gw.gateway.config.clone();
-    // The right seed: registered once, identity sealed in the store.
-    register(&mut config, "the-seed-1234");
-    config.issuance.retry.max_attempts = 3;
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    unknown_upki_profile_fails_the_order_at_once,
+    unknown_upki_profile_fails_the_order_at_once
+);
+
+/// First use registers with the CA on its registration port (main + 1) with the granted seed,
+/// once: the CA issues the `ra`-profile certificate of [`RA_CN`], and the identity is kept
+/// sealed in the plugin's state. A gateway restart reuses it; so does a CA restart, after
+/// which the CA has forgotten the registration (it keeps them in memory) and is not asked
+/// again.
+async fn registers_once_and_keeps_its_identity(backend: Backend) {
+    let mut ca = UpkiCa::start("the-seed-1234");
+    assert_eq!(ca.registration_status(RA_CN), "not_registered");
+    let h = Harness::start_with(backend, |c| registering(c, &ca, "the-seed-1234")).await;
+    let c = account(&h).await;
+    c.issue(&[Identifier::dns("a.upki.test")], "http-01", None)
+        .await
+        .expect("issued after registering");
+    assert_eq!(ca.registration_status(RA_CN), "registered");
+    let ra = ca
+        .view(RA_CN)
+        .expect("the CA issued the RA its certificate");
+    assert_eq!(ra["subject"]["organizationalUnitName"], "RA", "{ra}");
+    let identity = ca.newest_serial(RA_CN);
+    // The identity and nothing else (no seed) is kept, sealed.
+    let store = h.gw.gateway.store.clone();
+    let mut keys = store.plugin_state_keys("upki", "").expect("plugin state");
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "identity/ca_certificate",
+            "identity/certificate",
+            "identity/private_key"
+        ]
+    );
+    for key in &keys {
+        let sealed = store
+            .plugin_state_get("upki", key)
+            .expect("plugin state")
+            .expect("a value");
+        assert!(!sealed.contains("-----BEGIN"), "{key} is sealed at rest");
+    }
+
+    let config = h.gw.gateway.config.clone();
     let h = h.restart(config.clone(), || {}).await;
     let c = account(&h).await;
     c.issue(&[Identifier::dns("b.upki.test")], "http-01", None)
         .await
-        .expect("issued after registering");
-    assert_eq!(
-        peer.registrations(),
-        (2, vec!["acmegate-ra.test".to_string()])
-    );
-    let sealed = store
-        .plugin_state_get("upki", "identity/private_key")
-        .unwrap()
-        .expect("identity kept");
-    assert!(!sealed.contains("PRIVATE KEY"), "the key is sealed at rest");
+        .expect("issued after a gateway restart");
+    assert_eq!(ca.newest_serial(RA_CN), identity, "no second registration");
 
-    // Restart: the identity is reused, no new registration.
-    let h = h.restart(config, || {}).await;
+    let h = h
+        .restart(config, || {
+            ca.stop();
+            ca.start_again();
+        })
+        .await;
+    assert_eq!(ca.registration_status(RA_CN), "not_registered");
     let c = account(&h).await;
     c.issue(&[Identifier::dns("c.upki.test")], "http-01", None)
         .await
-        .expect("issued after the restart");
-    assert_eq!(peer.registrations().0, 2, "no second registration");
+        .expect("issued after a CA restart");
+    assert_eq!(ca.registration_status(RA_CN), "not_registered");
+    assert_eq!(ca.newest_serial(RA_CN), identity, "no second registration");
     h.gw.shutdown().await;
 }
 crate::on_both_backends!(
     registers_once_and_keeps_its_identity,
     registers_once_and_keeps_its_identity
+);
+
+/// A wrong registration seed is final: the order fails on its first attempt with the CA's
+/// message, the seed appears nowhere in the problem, nothing is kept, and the CA registered
+/// no one.
+async fn wrong_seed_fails_on_the_first_attempt(backend: Backend) {
+    let ca = UpkiCa::start("the-seed-1234");
+    let h = Harness::start_with(backend, |c| registering(c, &ca, "wrong-seed-5678")).await;
+    let c = account(&h).await;
+    let (order, answer) = fails_at_once(&h, &c, "a.upki.test", None).await;
+    let detail = order["error"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!(
+            "uPKI registration of {RA_CN} refused: [700] Invalid registration seed"
+        )),
+        "{order}"
+    );
+    for told in [order.to_string(), answer] {
+        assert!(!told.contains("wrong-seed-5678"), "the seed leaked: {told}");
+    }
+    let store = h.gw.gateway.store.clone();
+    assert_eq!(
+        store.plugin_state_keys("upki", "").expect("plugin state"),
+        Vec::<String>::new()
+    );
+    assert_eq!(ca.registration_status(RA_CN), "not_registered");
+    assert!(ca.view(RA_CN).is_err(), "no RA certificate");
+    assert!(ca.view("a.upki.test").is_err(), "nothing signed");
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    wrong_seed_fails_on_the_first_attempt,
+    wrong_seed_fails_on_the_first_attempt
+);
+
+/// The CA down during an order, then back: the order stays `processing` and completes. First
+/// a CA that hangs (SIGSTOP: connections accepted, nothing answers), then one that was killed
+/// (connection refused) and comes back on its data while the gateway restarts: the
+/// certificate still chains to the CA certificate of before.
+async fn ca_down_then_back(backend: Backend) {
+    let mut ca = UpkiCa::start("seed");
+    let h = Harness::start_with(backend, |c| behind_with_outages(c, &ca, MAX_ATTEMPTS)).await;
+    let root = ca_file(&h, &ca);
+    let c = account(&h).await;
+
+    ca.pause();
+    let id = order_id(&finalized(&c, "hung.upki.test", None).await.0);
+    failed_attempts(&h, &id, 1).await;
+    ca.resume();
+    pem_chains_to(&h, &root, &issued_chain(&h, &id).await);
+
+    ca.stop();
+    let id = order_id(&finalized(&c, "killed.upki.test", None).await.0);
+    failed_attempts(&h, &id, 1).await;
+    let (store, config) = (h.gw.gateway.store.clone(), h.gw.gateway.config.clone());
+    let h = h
+        .restart(config, || {
+            assert_eq!(store.order(&id).expect("order").status, "processing");
+            ca.start_again();
+        })
+        .await;
+    pem_chains_to(&h, &root, &issued_chain(&h, &id).await);
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(ca_down_then_back, ca_down_then_back);
+
+/// A CA that stays down: the order fails once the retries are spent, with a problem that
+/// names the issuer.
+async fn ca_left_down_fails_the_order(backend: Backend) {
+    let mut ca = UpkiCa::start("seed");
+    let h = Harness::start_with(backend, |c| behind_with_outages(c, &ca, 2)).await;
+    let c = account(&h).await;
+    ca.stop();
+    let id = order_id(&finalized(&c, "down.upki.test", None).await.0);
+    failed_attempts(&h, &id, 1).await;
+    let order = wait_settled_within(&h.gw.gateway.store, &id, BACK_WITHIN).await;
+    assert_eq!(order.status, "invalid", "{order:?}");
+    let problem: Value =
+        serde_json::from_str(order.error.as_deref().unwrap_or("null")).expect("a problem document");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("\"upki\""), "names the issuer: {problem}");
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(ca_left_down_fails_the_order, ca_left_down_fails_the_order);
+
+/// Names no internal certificate should carry are refused at newOrder (`rejectedIdentifier`)
+/// and never reach the CA, which would sign `www.localhost` and single-label names (it refuses
+/// only the bare reserved names).
+async fn reserved_names_never_reach_the_ca(backend: Backend) {
+    let ca = UpkiCa::start("seed");
+    let h = Harness::start_with(backend, |c| behind_auto_approved(c, &ca)).await;
+    let c = account(&h).await;
+    let calls = plugin_calls(&h).await;
+    for name in ["localhost", "www.localhost", "printer.invalid", "printer"] {
+        let reply = c
+            .new_order(&[Identifier::dns(name)], None)
+            .await
+            .expect("newOrder answers");
+        let problem = reply.problem().unwrap_or_else(|| panic!("{name} refused"));
+        assert_eq!(problem.kind, ProblemType::RejectedIdentifier, "{name}");
+        assert!(ca.view(name).is_err(), "{name} reached the CA");
+    }
+    assert_eq!(plugin_calls(&h).await, calls, "the issuer was never asked");
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    reserved_names_never_reach_the_ca,
+    reserved_names_never_reach_the_ca
 );

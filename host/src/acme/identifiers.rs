@@ -121,7 +121,8 @@ pub(crate) fn check_dns_name(name: &str) -> Result<(), Problem> {
 const RESERVED_TLDS: [&str; 2] = ["localhost", "invalid"];
 
 /// Refuses names that no certificate of an internal CA should carry, whatever the CA behind
-/// the gateway would sign (the uPKI CA signs `localhost`): names under `localhost` or
+/// the gateway would sign (the uPKI CA refuses bare `localhost` but signs `www.localhost`,
+/// `x.invalid` and single-label names): names under `localhost` or
 /// `invalid`, and single-label names, which mean a different host in every search domain.
 fn check_not_reserved(name: &str) -> Result<(), Problem> {
     let base = name.strip_prefix("*.").unwrap_or(name);
@@ -235,9 +236,18 @@ mod tests {
         ] {
             let err = normalize(&[Identifier::dns(reserved)]).unwrap_err();
             assert_eq!(err.kind, ProblemType::RejectedIdentifier, "{reserved}");
-            assert!(err.detail.contains(&reserved.to_ascii_lowercase()), "{}", err.detail);
+            assert!(
+                err.detail.contains(&reserved.to_ascii_lowercase()),
+                "{}",
+                err.detail
+            );
         }
-        for fine in ["localhost.example.org", "invalid.example.org", "*.example.org", "a.test"] {
+        for fine in [
+            "localhost.example.org",
+            "invalid.example.org",
+            "*.example.org",
+            "a.test",
+        ] {
             assert!(normalize(&[Identifier::dns(fine)]).is_ok(), "{fine}");
         }
     }

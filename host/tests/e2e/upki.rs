@@ -232,6 +232,20 @@ async fn finalized(c: &AcmeClient, name: &str, profile: Option<&str>) -> (String
     (url, String::from_utf8_lossy(&answer.body).into_owned())
 }
 
+/// Asks for the revocation of the leaf of `chain` (PEM) with RFC 5280 `reason`, signed with the
+/// account key (RFC 8555 §7.6); the gateway's answer.
+async fn revoked_over_acme(c: &AcmeClient, chain: &str, reason: u8) -> acmegate::client::Reply {
+    let der = openssl::x509::X509::from_pem(chain.as_bytes())
+        .and_then(|x| x.to_der())
+        .expect("DER");
+    c.post(
+        &c.url("revokeCert").expect("revokeCert URL"),
+        Some(&json!({"certificate": B64.encode(der), "reason": reason})),
+    )
+    .await
+    .expect("revokeCert answers")
+}
+
 /// The order id at the end of its URL.
 fn order_id(url: &str) -> String {
     url.rsplit('/').next().expect("order id").to_string()
@@ -383,21 +397,7 @@ async fn only_the_newest_certificate_of_a_name_is_revoked(backend: Backend) {
     let (old, new) = (serial_of(&old_chain), serial_of(&new_chain));
     assert_eq!(ca.newest_serial(name), new);
 
-    let revoke = |chain: &str, reason: u8| {
-        let der = openssl::x509::X509::from_pem(chain.as_bytes())
-            .and_then(|x| x.to_der())
-            .expect("DER");
-        let c = &c;
-        async move {
-            c.post(
-                &c.url("revokeCert").expect("revokeCert URL"),
-                Some(&json!({"certificate": B64.encode(der), "reason": reason})),
-            )
-            .await
-            .expect("revokeCert answers")
-        }
-    };
-    let refused = revoke(&old_chain, 1).await;
+    let refused = revoked_over_acme(&c, &old_chain, 1).await;
     let problem = refused.problem().expect("the older certificate is refused");
     assert_eq!(problem.kind, ProblemType::Unauthorized);
     assert!(
@@ -410,7 +410,7 @@ async fn only_the_newest_certificate_of_a_name_is_revoked(backend: Backend) {
     assert_ne!(ca.view(name).expect("view")["revoked"], true);
     assert!(served_crl(&h, &ca).await.is_empty());
 
-    let done = revoke(&new_chain, 1).await;
+    let done = revoked_over_acme(&c, &new_chain, 1).await;
     assert_eq!(done.status, 200, "{:?}", done.problem());
     revoked_at_the_ca(&h, &ca, name, &new, "keyCompromise").await;
     assert!(!served_crl(&h, &ca).await.contains(&old));
@@ -420,6 +420,33 @@ async fn only_the_newest_certificate_of_a_name_is_revoked(backend: Backend) {
 crate::on_both_backends!(
     only_the_newest_certificate_of_a_name_is_revoked,
     only_the_newest_certificate_of_a_name_is_revoked
+);
+
+/// A revocation the CA made but whose answer never reached the gateway (a timeout, a crash):
+/// asked again, the connector finds the serial on the CA's CRL and reports it done instead of
+/// revoking again (which would add a second CRL entry), and acmegate records it.
+async fn a_revocation_already_at_the_ca_is_recorded_not_repeated(backend: Backend) {
+    let ca = UpkiCa::start("seed");
+    let h = Harness::start_with(backend, |c| behind_auto_approved(c, &ca)).await;
+    let c = account(&h).await;
+    let name = "lost.upki.test";
+    let (_, chain) = c
+        .issue(&[Identifier::dns(name)], "http-01", None)
+        .await
+        .expect("issued");
+    let serial = serial_of(&chain);
+    ca.revoke(name, "keyCompromise");
+    assert_eq!(stored_status(&h, &serial).await, "valid");
+
+    let done = revoked_over_acme(&c, &chain, 1).await;
+    assert_eq!(done.status, 200, "{:?}", done.problem());
+    revoked_at_the_ca(&h, &ca, name, &serial, "keyCompromise").await;
+    revocation_recorded(&h, &serial, 1, "keyCompromise").await;
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    a_revocation_already_at_the_ca_is_recorded_not_repeated,
+    a_revocation_already_at_the_ca_is_recorded_not_repeated
 );
 
 /// An acmegate profile mapped to a uPKI profile the CA does not have: the CA's answer is

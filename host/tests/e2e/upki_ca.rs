@@ -288,6 +288,12 @@ impl UpkiCa {
         hex(&openssl::bn::BigNum::from_dec_str(&digits).expect("decimal serial"))
     }
 
+    /// Revokes the newest certificate of `cn` at the CA directly, as a client of the CA other
+    /// than the gateway would (or as the gateway did before its answer was lost).
+    pub fn revoke(&self, cn: &str, reason: &str) {
+        self.answer("revoke", json!({"dn": cn, "reason": reason}));
+    }
+
     /// The CA's stored CRL, DER (`get_crl`).
     pub fn get_crl(&self) -> Vec<u8> {
         let b64 = self.answer("get_crl", Value::Null);

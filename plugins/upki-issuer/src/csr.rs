@@ -27,7 +27,9 @@ fn element(input: &[u8]) -> Result<(Element<'_>, &[u8]), String> {
             return Err("unsupported DER length".into());
         }
         let bytes = input.get(2..2 + octets).ok_or_else(truncated)?;
-        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         (len, 2 + octets)
     };
     let end = header.checked_add(len).ok_or_else(truncated)?;
@@ -152,7 +154,12 @@ mod tests {
         );
         encode(
             SEQUENCE,
-            &[info, encode(SEQUENCE, &[0x05, 0x00]), encode(0x03, &[0, 1, 2, 3])].concat(),
+            &[
+                info,
+                encode(SEQUENCE, &[0x05, 0x00]),
+                encode(0x03, &[0, 1, 2, 3]),
+            ]
+            .concat(),
         )
     }
 
@@ -163,10 +170,7 @@ mod tests {
         let named = with_common_name(&csr, "www.example.org").unwrap();
         assert!(!subject_is_empty(&named).unwrap());
         let (subject, _) = subject(&named).unwrap();
-        assert!(subject
-            .whole
-            .windows(15)
-            .any(|w| w == b"www.example.org"));
+        assert!(subject.whole.windows(15).any(|w| w == b"www.example.org"));
         // Signature algorithm and signature are the original bytes, at the end.
         assert!(named.ends_with(&encode(0x03, &[0, 1, 2, 3])));
         // Long-form lengths work (a name of 64 characters pushes nothing past 127 here, so

@@ -173,24 +173,26 @@ impl Upki {
         Ok(())
     }
 
-    fn call_at(&self, endpoint: &str, task: &str, params: Value) -> Result<(Reply, String), IssuerError> {
+    fn call_at(
+        &self,
+        endpoint: &str,
+        task: &str,
+        params: Value,
+    ) -> Result<(Reply, String), IssuerError> {
         let request = json!({"TASK": task, "params": params}).to_string();
-        let reply = zmq::request(
-            endpoint,
-            &[request.into_bytes()],
-            self.0.timeout_ms,
-        )
-        .map_err(|e| match e {
-            // The CA did not answer in time: the gateway retries with backoff.
-            CapabilityError::Timeout => IssuerError::Unavailable(5),
-            CapabilityError::Failed(m) => {
-                log::log(log::Level::Warn, &format!("uPKI {task}: {m}"));
-                IssuerError::Unavailable(5)
-            }
-            CapabilityError::Denied(m) | CapabilityError::Invalid(m) => {
-                IssuerError::Failed(format!("uPKI {task}: {m}"))
-            }
-        })?;
+        let reply = zmq::request(endpoint, &[request.into_bytes()], self.0.timeout_ms).map_err(
+            |e| match e {
+                // The CA did not answer in time: the gateway retries with backoff.
+                CapabilityError::Timeout => IssuerError::Unavailable(5),
+                CapabilityError::Failed(m) => {
+                    log::log(log::Level::Warn, &format!("uPKI {task}: {m}"));
+                    IssuerError::Unavailable(5)
+                }
+                CapabilityError::Denied(m) | CapabilityError::Invalid(m) => {
+                    IssuerError::Failed(format!("uPKI {task}: {m}"))
+                }
+            },
+        )?;
         let frame = reply
             .first()
             .ok_or_else(|| IssuerError::Failed(format!("uPKI {task}: empty reply")))?;
@@ -201,7 +203,10 @@ impl Upki {
 
     /// The CA's error as the gateway's: refusals of the request for good, outages for retry.
     fn refusal(task: &str, error: CaError) -> IssuerError {
-        let detail = format!("the uPKI CA refused {task}: [{}] {}", error.code, error.text);
+        let detail = format!(
+            "the uPKI CA refused {task}: [{}] {}",
+            error.code, error.text
+        );
         match error.code {
             // Validation (reserved names and the like): the identifier is refused.
             200 => problem(ProblemType::RejectedIdentifier, detail),
@@ -294,11 +299,9 @@ impl IssuerPlugin for Upki {
         };
         // The CA answers the leaf alone; clients get leaf + CA certificate.
         let ca = self.ca_pem()?;
-        Ok(IssueOutcome::Issued(format!(
-            "{}\n{}",
-            leaf.trim_end(),
-            ca.trim_end()
-        ) + "\n"))
+        Ok(IssueOutcome::Issued(
+            format!("{}\n{}", leaf.trim_end(), ca.trim_end()) + "\n",
+        ))
     }
 
     fn revoke(&self, request: RevokeRequest) -> Result<(), IssuerError> {

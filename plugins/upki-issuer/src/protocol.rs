@@ -82,8 +82,9 @@ mod tests {
     fn replies_and_big_serials() {
         let answer = parse_reply(br#"{"EVENT": "ANSWER", "DATA": true}"#).unwrap();
         assert_eq!(answer, Reply::Answer(Value::Bool(true)));
-        let error = parse_reply(br#"{"EVENT": "UPKI ERROR", "MSG": "[300] CSR has no Common Name"}"#)
-            .unwrap();
+        let error =
+            parse_reply(br#"{"EVENT": "UPKI ERROR", "MSG": "[300] CSR has no Common Name"}"#)
+                .unwrap();
         assert_eq!(
             error,
             Reply::Error(CaError {

@@ -55,6 +55,40 @@ pub struct Config {
     /// `target-deployer` plugin.
     pub targets: Vec<crate::deploy::TargetConfig>,
     pub admin: AdminConfig,
+    pub log: LogConfig,
+}
+
+/// How the gateway writes its logs (to stdout). Which events are logged is `ACMEGATE_LOG`'s
+/// business, not a key: it is a filter read before any configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// One log event per line: readable text, or a JSON object for log collectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Read by hand rather than derived so that a bad value names its key: serde's own message
+/// ("unknown variant") would not say which key of the file it is about.
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(format!(
+                "log.format {value:?} is neither \"text\" nor \"json\""
+            )),
+        }
+    }
 }
 
 /// The mTLS admin API (`/api/v1/*` for admins, `/api/client/*` for services).
@@ -180,6 +214,7 @@ impl Default for Config {
             plugins: Vec::new(),
             targets: Vec::new(),
             admin: AdminConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -533,6 +568,12 @@ client_names = []
 identity_validity_days = 365
 per_page = 50
 
+[log]
+# "text" (one readable line per event; coloured only when stdout is a terminal) or "json"
+# (one JSON object per line, with level, message, target and fields, for log collectors).
+# Which events: the ACMEGATE_LOG filter, e.g. ACMEGATE_LOG=info,acmegate=debug.
+format = "text"
+
 # Certificate profiles, chosen by the newOrder "profile" field. Without any, one "default"
 # profile issues 90-day server certificates.
 [[profiles]]
@@ -628,6 +669,27 @@ mod tests {
         std::fs::write(&path, "[acme]\ndefault_profile = \"missing\"\n").unwrap();
         let err = Config::load(Some(&path), env(&[])).unwrap_err();
         assert!(err.to_string().contains("missing"));
+    }
+
+    #[test]
+    fn log_format_is_text_or_json_and_a_bad_one_names_key_and_value() {
+        assert_eq!(Config::default().log.format, LogFormat::Text);
+        let c = Config::load(None, env(&[("ACMEGATE_LOG_FORMAT", "json")])).unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[log]\nformat = \"xml\"\n").unwrap();
+        for err in [
+            Config::load(Some(&path), env(&[])).unwrap_err(),
+            Config::load(None, env(&[("ACMEGATE_LOG_FORMAT", "xml")])).unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(matches!(err, ConfigError::Invalid(_)), "{text}");
+            assert!(
+                text.contains("log.format") && text.contains("\"xml\""),
+                "{text}"
+            );
+        }
     }
 
     #[test]

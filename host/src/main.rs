@@ -1,11 +1,12 @@
 //! The `acmegate` command line: serve, init, migrate, eab, admin-cert, bench.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use acmegate::config::{Config, SAMPLE};
+use acmegate::config::{Config, LogFormat, SAMPLE};
 use acmegate::server;
 
 #[derive(Parser)]
@@ -127,20 +128,42 @@ fn config_path(cli: &Cli) -> Option<PathBuf> {
     })
 }
 
+/// Reads the configuration and starts logging as it says (`log.format`). Every command that
+/// reads the configuration calls this once, before it logs anything.
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    Config::load(config_path(cli).as_deref(), std::env::vars())
-        .context("failed to load configuration")
+    let config = Config::load(config_path(cli).as_deref(), std::env::vars())
+        .context("failed to load configuration")?;
+    start_logging(config.log.format);
+    Ok(config)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+/// Events to stdout, filtered by `ACMEGATE_LOG` (default `info`). Colour codes only when stdout
+/// is a terminal: in a file or a pipe they are noise to whoever reads it.
+fn start_logging(format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ACMEGATE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .init();
+        .with_ansi(std::io::stdout().is_terminal());
+    match format {
+        LogFormat::Text => logs.init(),
+        // The message beside level and target rather than inside `fields`, where collectors
+        // look for it.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The commands that read no configuration log as text.
+    if matches!(
+        cli.command,
+        Command::Init { .. } | Command::Bench(_) | Command::BenchPlugins(_)
+    ) {
+        start_logging(LogFormat::default());
+    }
     match &cli.command {
         Command::Serve => serve(&cli).await,
         Command::Init { force } => init(&cli, *force),
@@ -173,14 +196,21 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let config = load_config(cli)?;
+    let format = config.log.format;
     let running = server::start(config, std::env::var(server::PASSPHRASE_ENV).ok()).await?;
-    println!(
+    // Where to find the gateway, for whoever started it: plain lines beside text logs, log
+    // events when the logs are JSON, so that every line of stdout stays one JSON object.
+    let tell = |line: String| match format {
+        LogFormat::Text => println!("{line}"),
+        LogFormat::Json => tracing::info!("{line}"),
+    };
+    tell(format!(
         "acmegate {} listening on {}",
         env!("CARGO_PKG_VERSION"),
         running.addr
-    );
-    println!("ACME directory:  {}", running.directory_url());
-    println!(
+    ));
+    tell(format!("ACME directory:  {}", running.directory_url()));
+    tell(format!(
         "Root certificate: {}/ca/root.pem (also at {})",
         running.base_url,
         running
@@ -189,9 +219,9 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             .data_dir
             .join("ca/root.pem")
             .display()
-    );
+    ));
     if let Some(addr) = running.admin_addr {
-        println!("Admin API (mTLS): https://{addr}/api/v1/ (first client certificate: acmegate admin-cert issue --cn NAME --out DIR)");
+        tell(format!("Admin API (mTLS): https://{addr}/api/v1/ (first client certificate: acmegate admin-cert issue --cn NAME --out DIR)"));
     }
     running.serve_until(shutdown_signal()).await;
     Ok(())

@@ -128,7 +128,10 @@ mod tests {
         assert!(!p.authorizes(&record, "https://ca/acme/acct/2"));
         let other_ca = vec![format!("elsewhere.example; accounturi={acct}")];
         assert!(!p.authorizes(&other_ca, acct));
-        assert!(!p.authorizes(&["ca.example".to_string()], acct), "no account named");
+        assert!(
+            !p.authorizes(&["ca.example".to_string()], acct),
+            "no account named"
+        );
         assert!(DnsPersist::configure(r#"{"issuer_domain": ""}"#).is_err());
     }
 }

@@ -204,9 +204,8 @@ pub(super) fn parse_csr_text(text: &str) -> Result<Csr, ApiError> {
     use base64::Engine;
     let text = text.trim();
     let der = if text.starts_with("-----BEGIN") {
-        let mut reader = text.as_bytes();
-        match rustls_pemfile::read_one(&mut reader) {
-            Ok(Some(rustls_pemfile::Item::Csr(der))) => der.to_vec(),
+        match rustls_pki_types::pem::from_buf(&mut text.as_bytes()) {
+            Ok(Some((rustls_pki_types::pem::SectionKind::Csr, der))) => der,
             _ => {
                 return Err(ApiError::bad_request(
                     "csr is PEM but not a CERTIFICATE REQUEST",

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer,
 };
@@ -58,7 +59,7 @@ impl AdminTls {
             let pem = std::fs::read(file)
                 .with_context(|| format!("failed to read admin CA file {}", file.display()))?;
             let mut found = 0;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.with_context(|| format!("bad PEM in {}", file.display()))?;
                 roots
                     .add(cert)

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_ASN1_SIGNING};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 
 use super::decode::{self, parse_certificate, parse_spki};
 use super::issue::{self, CertSpec, CLOCK_SKEW_SECS};
@@ -138,7 +140,7 @@ fn read(path: &Path) -> Result<Vec<u8>, CaError> {
 
 fn read_pem_cert(path: &Path) -> Result<Vec<u8>, CaError> {
     let pem = read(path)?;
-    let first = rustls_pemfile::certs(&mut pem.as_slice()).next();
+    let first = CertificateDer::pem_slice_iter(&pem).next();
     match first {
         Some(Ok(der)) => Ok(der.as_ref().to_vec()),
         _ => Err(store_err(format!(

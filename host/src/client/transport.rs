@@ -8,6 +8,8 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
@@ -44,7 +46,7 @@ impl Transport {
     /// A transport for `https://host:port` trusting the PEM certificates in `roots_pem`.
     pub fn new(url: &http::Uri, roots_pem: &[u8]) -> Result<Transport, ClientError> {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(roots_pem)) {
+        for cert in CertificateDer::pem_slice_iter(roots_pem) {
             roots.add(cert.map_err(http_err)?).map_err(http_err)?;
         }
         if roots.is_empty() {

@@ -5,6 +5,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
 use crate::acme::{Identifier, Problem};
 use crate::ca::{Ca, CaError, Csr, Profile};
 use crate::plugins::{
@@ -202,8 +205,7 @@ fn plugin_outcome(
 
 fn check_chain(chain_pem: String, request: &IssueRequest) -> Result<IssuedChain, IssueError> {
     let bad = |what: String| IssueError::Failed(format!("the issuer returned {what}"));
-    let mut reader = std::io::BufReader::new(chain_pem.as_bytes());
-    let leaf = rustls_pemfile::certs(&mut reader)
+    let leaf = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .next()
         .and_then(Result::ok)
         .ok_or_else(|| bad("no PEM certificate".into()))?;

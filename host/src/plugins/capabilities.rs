@@ -9,7 +9,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use rand::RngCore;
 use serde::Deserialize;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -271,7 +270,7 @@ impl random::Host for HostState {
         }
         let mut buf = vec![0u8; len as usize];
         // rand's thread RNG is a CSPRNG reseeded from the operating system.
-        rand::thread_rng().fill_bytes(&mut buf);
+        rand::fill(buf.as_mut_slice());
         Ok(buf)
     }
 }

@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
-use hickory_resolver::error::ResolveErrorKind;
-use hickory_resolver::TokioAsyncResolver;
+use hickory_resolver::net::NetError;
+use hickory_resolver::TokioResolver;
 
 use super::bindings::wit::dns::RecordType as WitRecordType;
 use super::bindings::wit::types::CapabilityError;
@@ -20,7 +19,7 @@ pub const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 /// The resolver plugins share, made on first use.
 pub(crate) struct PluginDns {
     server: Option<SocketAddr>,
-    resolver: OnceLock<Result<TokioAsyncResolver, String>>,
+    resolver: OnceLock<Result<TokioResolver, String>>,
 }
 
 impl std::fmt::Debug for PluginDns {
@@ -40,7 +39,7 @@ impl PluginDns {
         }
     }
 
-    fn resolver(&self) -> Result<&TokioAsyncResolver, CapabilityError> {
+    fn resolver(&self) -> Result<&TokioResolver, CapabilityError> {
         self.resolver
             .get_or_init(|| {
                 crate::va::resolve::uncached_resolver(self.server, DNS_TIMEOUT)
@@ -79,18 +78,14 @@ impl PluginDns {
         .map_err(|_| CapabilityError::Timeout)?;
         match lookup {
             Ok(found) => Ok(found
-                .record_iter()
+                .answers()
+                .iter()
                 .filter(|r| r.record_type() == kind)
-                .filter_map(|r| r.data().map(presentation))
+                .map(|r| presentation(&r.data))
                 .collect()),
-            Err(e) => match e.kind() {
-                ResolveErrorKind::NoRecordsFound {
-                    response_code: ResponseCode::NXDomain | ResponseCode::NoError,
-                    ..
-                } => Ok(Vec::new()),
-                ResolveErrorKind::Timeout => Err(CapabilityError::Timeout),
-                _ => Err(CapabilityError::Failed(format!("lookup of {name}: {e}"))),
-            },
+            Err(e) if crate::va::resolve::is_no_records(&e) => Ok(Vec::new()),
+            Err(NetError::Timeout) => Err(CapabilityError::Timeout),
+            Err(e) => Err(CapabilityError::Failed(format!("lookup of {name}: {e}"))),
         }
     }
 }
@@ -101,6 +96,7 @@ fn presentation(data: &RData) -> String {
         RData::AAAA(a) => a.to_string(),
         // One value per record, its character-strings joined, as ACME clients publish them.
         RData::TXT(txt) => txt
+            .txt_data
             .iter()
             .map(|part| String::from_utf8_lossy(part))
             .collect(),

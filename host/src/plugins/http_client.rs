@@ -14,6 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use tokio::net::TcpStream;
 
 use super::bindings::wit::http::{Request, Response};
@@ -162,7 +164,7 @@ fn tls_connector(grants: &Grants) -> Result<tokio_rustls::TlsConnector, HttpErro
     for file in &files {
         let pem = std::fs::read(file)
             .map_err(|e| failed(&format!("read CA file {}", file.display()), e))?;
-        for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(pem.as_slice())).flatten() {
+        for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
             // A bundle may hold certificates webpki cannot use; the others still count.
             let _ = roots.add(cert);
         }

@@ -4,7 +4,11 @@
 //! REQ/REP state machine), and a peer such as the uPKI CA serves one request at a time; a
 //! fresh socket per request, closed without lingering, keeps every call independent. The
 //! blocking libzmq calls run off the async workers.
+//!
+//! libzmq is linked only with the `zmq` cargo feature (on by default): a build without it still
+//! checks grants and arguments, then answers that ZeroMQ is missing, so a plugin sees why.
 
+#[cfg(feature = "zmq")]
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -14,11 +18,13 @@ use super::bindings::wit::types::CapabilityError;
 pub const ZMQ_MAX_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest reply accepted: certificates, chains and CRLs of a private CA, with room to spare;
 /// bigger messages are dropped by libzmq before they are buffered.
+#[cfg(feature = "zmq")]
 pub const ZMQ_MAX_REPLY_BYTES: i64 = 8 << 20;
 /// Parts per request at most.
 const MAX_PARTS: usize = 16;
 
 /// One libzmq context (its I/O thread) for the whole process.
+#[cfg(feature = "zmq")]
 fn context() -> &'static zmq::Context {
     static CONTEXT: OnceLock<zmq::Context> = OnceLock::new();
     CONTEXT.get_or_init(zmq::Context::new)
@@ -47,6 +53,7 @@ pub(crate) async fn request(
         .map_err(|e| CapabilityError::Failed(format!("ZeroMQ task failed: {e}")))?
 }
 
+#[cfg(feature = "zmq")]
 fn exchange(
     endpoint: &str,
     parts: &[Vec<u8>],
@@ -84,12 +91,27 @@ fn exchange(
     }
 }
 
+/// What a plugin gets in a build without the `zmq` feature.
+#[cfg(not(feature = "zmq"))]
+pub const NO_ZMQ: &str =
+    "this build has no ZeroMQ support (acmegate was built without its `zmq` feature)";
+
+#[cfg(not(feature = "zmq"))]
+fn exchange(
+    _endpoint: &str,
+    _parts: &[Vec<u8>],
+    _timeout: Duration,
+) -> Result<Vec<Vec<u8>>, CapabilityError> {
+    Err(CapabilityError::Failed(NO_ZMQ.into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A REP peer on a free port that answers each request with its parts reversed, after
     /// `delay`.
+    #[cfg(feature = "zmq")]
     fn peer(delay: Duration) -> String {
         let socket = context().socket(zmq::REP).unwrap();
         socket.bind("tcp://127.0.0.1:*").unwrap();
@@ -106,6 +128,7 @@ mod tests {
         endpoint
     }
 
+    #[cfg(feature = "zmq")]
     #[tokio::test]
     async fn request_reply_with_parts() {
         let endpoint = peer(Duration::ZERO);
@@ -120,6 +143,7 @@ mod tests {
     }
 
     /// A slow peer times out; the next request, on a fresh socket, is served.
+    #[cfg(feature = "zmq")]
     #[tokio::test]
     async fn timeout_then_fresh_socket_works() {
         let endpoint = peer(Duration::from_millis(400));
@@ -147,5 +171,17 @@ mod tests {
         )
         .await;
         assert!(matches!(ipc, Err(CapabilityError::Invalid(m)) if m.contains("tcp://")));
+    }
+
+    #[cfg(not(feature = "zmq"))]
+    #[tokio::test]
+    async fn without_libzmq_a_request_says_so() {
+        let reply = request(
+            "tcp://127.0.0.1:1".into(),
+            vec![b"a".to_vec()],
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(matches!(reply, Err(CapabilityError::Failed(m)) if m == NO_ZMQ));
     }
 }

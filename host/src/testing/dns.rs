@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use hickory_proto::op::{Header, Message, ResponseCode};
+use hickory_proto::op::{Message, Metadata, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, NULL, TXT};
 use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -227,8 +227,8 @@ fn respond(zone: &Mutex<Zone>, query: &[u8], limit: Option<usize>) -> Option<Vec
     let encoded = reply.to_vec().ok()?;
     match limit {
         Some(limit) if encoded.len() > limit => {
-            reply.take_answers();
-            reply.set_truncated(true);
+            reply.answers.clear();
+            reply.metadata.truncation = true;
             reply.to_vec().ok()
         }
         _ => Some(encoded),
@@ -236,19 +236,18 @@ fn respond(zone: &Mutex<Zone>, query: &[u8], limit: Option<usize>) -> Option<Vec
 }
 
 fn answer(zone: &Zone, request: &Message) -> Message {
-    let mut header = Header::response_from_request(request.header());
-    header.set_authoritative(true);
-    header.set_recursion_available(true);
-    let mut reply = Message::new();
-    reply.set_header(header);
-    reply.add_queries(request.queries().iter().cloned());
-    let Some(query) = request.queries().first() else {
-        reply.set_response_code(ResponseCode::FormErr);
+    let mut reply = Message::response(request.metadata.id, request.metadata.op_code);
+    reply.metadata = Metadata::response_from_request(&request.metadata);
+    reply.metadata.authoritative = true;
+    reply.metadata.recursion_available = true;
+    reply.add_queries(request.queries.iter().cloned());
+    let Some(query) = request.queries.first() else {
+        reply.metadata.response_code = ResponseCode::FormErr;
         return reply;
     };
     let name = key(&query.name().to_ascii());
     if zone.servfail.contains(&name) {
-        reply.set_response_code(ResponseCode::ServFail);
+        reply.metadata.response_code = ResponseCode::ServFail;
         return reply;
     }
     // TTL 0: nothing downstream may cache, so a record changed between attempts is seen.
@@ -353,13 +352,13 @@ fn encode_caa((flags, tag, value): &CaaProperty) -> RData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::{MessageType, Query};
+    use hickory_proto::op::Query;
     use hickory_proto::rr::Name;
     use std::str::FromStr;
 
     async fn ask_udp(server: &TestDnsServer, name: &str, kind: RecordType) -> Message {
-        let mut query = Message::new();
-        query.set_id(7).set_message_type(MessageType::Query);
+        let mut query = Message::query();
+        query.metadata.id = 7;
         query.add_query(Query::query(Name::from_str(name).unwrap(), kind));
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         socket
@@ -372,8 +371,8 @@ mod tests {
     }
 
     async fn ask_tcp(server: &TestDnsServer, name: &str, kind: RecordType) -> Message {
-        let mut query = Message::new();
-        query.set_id(9).set_message_type(MessageType::Query);
+        let mut query = Message::query();
+        query.metadata.id = 9;
         query.add_query(Query::query(Name::from_str(name).unwrap(), kind));
         let bytes = query.to_vec().unwrap();
         let mut stream = TcpStream::connect(server.addr()).await.unwrap();
@@ -387,11 +386,12 @@ mod tests {
 
     fn txt_strings(reply: &Message) -> Vec<String> {
         reply
-            .answers()
+            .answers
             .iter()
-            .filter_map(|r| match r.data() {
-                Some(RData::TXT(txt)) => Some(
-                    txt.iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
                         .map(|s| String::from_utf8_lossy(s).into_owned())
                         .collect::<String>(),
                 ),
@@ -404,41 +404,38 @@ mod tests {
     async fn default_a_explicit_addresses_and_empty_unknown_types() {
         let server = TestDnsServer::start().await.unwrap();
         let reply = ask_udp(&server, "anything.test.", RecordType::A).await;
-        assert_eq!(reply.id(), 7);
-        assert_eq!(reply.response_code(), ResponseCode::NoError);
-        assert_eq!(
-            reply.answers()[0].data(),
-            Some(&RData::A(A(Ipv4Addr::LOCALHOST)))
-        );
+        assert_eq!(reply.metadata.id, 7);
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(&reply.answers[0].data, &RData::A(A(Ipv4Addr::LOCALHOST)));
 
         server.set_a("Host.Test", Ipv4Addr::new(10, 0, 0, 1));
         let reply = ask_tcp(&server, "host.test.", RecordType::A).await;
-        assert_eq!(reply.id(), 9);
+        assert_eq!(reply.metadata.id, 9);
         assert_eq!(
-            reply.answers()[0].data(),
-            Some(&RData::A(A(Ipv4Addr::new(10, 0, 0, 1))))
+            &reply.answers[0].data,
+            &RData::A(A(Ipv4Addr::new(10, 0, 0, 1)))
         );
 
         server.set_aaaa("six.test", Ipv6Addr::LOCALHOST);
         let reply = ask_udp(&server, "six.test.", RecordType::A).await;
         assert!(
-            reply.answers().is_empty(),
+            reply.answers.is_empty(),
             "a name with AAAA gets no default A"
         );
         let reply = ask_udp(&server, "six.test.", RecordType::AAAA).await;
         assert_eq!(
-            reply.answers()[0].data(),
-            Some(&RData::AAAA(AAAA(Ipv6Addr::LOCALHOST)))
+            &reply.answers[0].data,
+            &RData::AAAA(AAAA(Ipv6Addr::LOCALHOST))
         );
 
         let reply = ask_udp(&server, "anything.test.", RecordType::MX).await;
-        assert_eq!(reply.response_code(), ResponseCode::NoError);
-        assert!(reply.answers().is_empty());
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        assert!(reply.answers.is_empty());
 
         let server = server.with_default_a(None);
         let reply = ask_udp(&server, "anything.test.", RecordType::A).await;
-        assert!(reply.answers().is_empty());
-        assert_eq!(reply.response_code(), ResponseCode::NoError);
+        assert!(reply.answers.is_empty());
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     }
 
     #[tokio::test]
@@ -472,8 +469,8 @@ mod tests {
             server.add_txt("big.test", &long);
         }
         let reply = ask_udp(&server, "big.test.", RecordType::TXT).await;
-        assert!(reply.truncated());
-        assert!(reply.answers().is_empty());
+        assert!(reply.metadata.truncation);
+        assert!(reply.answers.is_empty());
         let reply = ask_tcp(&server, "big.test.", RecordType::TXT).await;
         assert_eq!(txt_strings(&reply), vec![long.clone(), long.clone(), long]);
     }
@@ -483,18 +480,18 @@ mod tests {
         let server = TestDnsServer::start().await.unwrap();
         server.set_servfail("broken.test");
         let reply = ask_udp(&server, "broken.test.", RecordType::CAA).await;
-        assert_eq!(reply.response_code(), ResponseCode::ServFail);
+        assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
         server.clear_servfail("broken.test");
         let reply = ask_udp(&server, "broken.test.", RecordType::CAA).await;
-        assert_eq!(reply.response_code(), ResponseCode::NoError);
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
 
         server.set_caa("ca.test", vec![(128, "issue", "ca.example; accounturi=x")]);
         let reply = ask_udp(&server, "ca.test.", RecordType::CAA).await;
-        match reply.answers()[0].data() {
-            Some(RData::CAA(caa)) => {
-                assert!(caa.issuer_critical());
-                assert!(caa.tag().is_issue());
-                assert_eq!(caa.value().to_string(), "\"ca.example; accounturi=x\"");
+        match &reply.answers[0].data {
+            RData::CAA(caa) => {
+                assert!(caa.issuer_critical);
+                assert_eq!(caa.tag, "issue");
+                assert_eq!(caa.value, b"ca.example; accounturi=x");
             }
             other => panic!("expected CAA, got {other:?}"),
         }

@@ -7,11 +7,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::caa::{Value, CAA};
+use hickory_proto::rr::rdata::caa::CAA;
 use hickory_proto::rr::{RData, RecordType};
-use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
-use hickory_resolver::error::{ResolveError, ResolveErrorKind};
-use hickory_resolver::TokioAsyncResolver;
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError, NoRecords};
+use hickory_resolver::TokioResolver;
 
 use super::caa::CaaRecord;
 
@@ -27,7 +30,7 @@ pub(super) enum LookupError {
 /// The validation resolver.
 #[derive(Debug)]
 pub(super) struct Dns {
-    resolver: TokioAsyncResolver,
+    resolver: TokioResolver,
 }
 
 impl Dns {
@@ -59,11 +62,16 @@ impl Dns {
             .map_err(classify)?;
         non_empty(
             found
+                .answers()
                 .iter()
-                .map(|txt| {
-                    txt.iter()
-                        .map(|part| String::from_utf8_lossy(part))
-                        .collect::<String>()
+                .filter_map(|record| match &record.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|part| String::from_utf8_lossy(part))
+                            .collect::<String>(),
+                    ),
+                    _ => None,
                 })
                 .collect(),
         )
@@ -78,9 +86,10 @@ impl Dns {
             .map_err(classify)?;
         non_empty(
             found
-                .record_iter()
-                .filter_map(|record| match record.data() {
-                    Some(RData::CAA(caa)) => Some(caa_record(caa)),
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::CAA(caa) => Some(caa_record(caa)),
                     _ => None,
                 })
                 .collect(),
@@ -94,14 +103,22 @@ impl Dns {
 pub(crate) fn uncached_resolver(
     server: Option<SocketAddr>,
     timeout: Duration,
-) -> io::Result<TokioAsyncResolver> {
+) -> io::Result<TokioResolver> {
     let (config, mut opts) = match server {
         Some(addr) => {
-            let servers = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
+            let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+                .into_iter()
+                .map(|mut connection| {
+                    connection.port = addr.port();
+                    connection
+                })
+                .collect();
+            // Its NXDOMAIN answers are trusted: there is no other server to ask.
+            let server = NameServerConfig::new(addr.ip(), true, connections);
             let mut opts = ResolverOpts::default();
             // An explicit server is the whole truth; /etc/hosts must not answer instead.
-            opts.use_hosts_file = false;
-            (ResolverConfig::from_parts(None, vec![], servers), opts)
+            opts.use_hosts_file = ResolveHosts::Never;
+            (ResolverConfig::from_parts(None, vec![], vec![server]), opts)
         }
         None => hickory_resolver::system_conf::read_system_conf().map_err(io::Error::other)?,
     };
@@ -110,7 +127,10 @@ pub(crate) fn uncached_resolver(
     opts.negative_max_ttl = Some(Duration::ZERO);
     // One DNS query must not eat the whole budget of its caller.
     opts.timeout = opts.timeout.min(timeout);
-    Ok(TokioAsyncResolver::tokio(config, opts))
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(opts)
+        .build()
+        .map_err(io::Error::other)
 }
 
 /// Queries are absolute so that no search domain is ever appended.
@@ -126,40 +146,34 @@ fn non_empty<T>(items: Vec<T>) -> Result<Vec<T>, LookupError> {
     }
 }
 
-fn classify(err: ResolveError) -> LookupError {
-    match err.kind() {
-        ResolveErrorKind::NoRecordsFound {
+/// NXDOMAIN and NODATA are answers; every other outcome (an error code such as SERVFAIL or
+/// REFUSED, a timeout, a network error) leaves nothing known.
+pub(crate) fn is_no_records(err: &NetError) -> bool {
+    matches!(
+        err,
+        NetError::Dns(DnsError::NoRecordsFound(NoRecords {
             response_code: ResponseCode::NXDomain | ResponseCode::NoError,
             ..
-        } => LookupError::NotFound,
-        ResolveErrorKind::NoRecordsFound { response_code, .. } => {
-            LookupError::Failed(format!("server answered {response_code}"))
-        }
-        _ => LookupError::Failed(err.to_string()),
+        }))
+    )
+}
+
+fn classify(err: NetError) -> LookupError {
+    if is_no_records(&err) {
+        LookupError::NotFound
+    } else {
+        LookupError::Failed(err.to_string())
     }
 }
 
-/// Back to presentation form, so that `caa` decides on the text an operator wrote.
+/// The property as the zone holds it: `caa` parses the value text itself (RFC 8659 §4.2 and
+/// §4.3 grammar, malformed values authorizing nothing). Tags are compared lower-case (RFC 8659
+/// §4.1: matching is case-insensitive).
 fn caa_record(caa: &CAA) -> CaaRecord {
-    let value = match caa.value() {
-        Value::Issuer(name, params) => {
-            let mut text = name.as_ref().map(ToString::to_string).unwrap_or_default();
-            for kv in params {
-                text.push_str(&format!("; {}={}", kv.key(), kv.value()));
-            }
-            if text.is_empty() {
-                // RFC 8659 §4.2: an issue value naming no CA is written `;`.
-                text.push(';');
-            }
-            text
-        }
-        Value::Url(url) => url.to_string(),
-        Value::Unknown(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-    };
     CaaRecord {
-        critical: caa.issuer_critical(),
-        tag: caa.tag().as_str().to_owned(),
-        value,
+        critical: caa.issuer_critical,
+        tag: caa.tag.to_ascii_lowercase(),
+        value: String::from_utf8_lossy(&caa.value).into_owned(),
     }
 }
 

@@ -4,6 +4,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use http::StatusCode;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 
 use super::auth::{authenticate, KeyRule};
@@ -47,12 +49,10 @@ struct Revocation {
 
 /// The first certificate of a PEM chain, as DER.
 pub(crate) fn leaf_der(chain_pem: &str) -> Option<Vec<u8>> {
-    let mut reader = std::io::BufReader::new(chain_pem.as_bytes());
-    let first = rustls_pemfile::certs(&mut reader)
+    CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .next()?
         .ok()
-        .map(|c| c.to_vec());
-    first
+        .map(|c| c.to_vec())
 }
 
 pub async fn revoke(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {

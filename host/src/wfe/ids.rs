@@ -2,14 +2,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use rand::RngCore;
 
 /// A new resource id: 12 hex digits of milliseconds then 80 random bits, so ids sort by
 /// creation time (orders are listed in that order, RFC 8555 §7.1.2.1) and cannot be guessed.
 pub fn new_id() -> String {
     let millis = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let mut random = [0u8; 10];
-    rand::thread_rng().fill_bytes(&mut random);
+    rand::fill(&mut random);
     let mut id = format!("{:012x}", millis & 0xffff_ffff_ffff);
     for b in random {
         id.push_str(&format!("{b:02x}"));
@@ -20,7 +19,7 @@ pub fn new_id() -> String {
 /// A challenge token: 128 bits of entropy or more, base64url (RFC 8555 §8.3).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    rand::fill(&mut bytes);
     B64.encode(bytes)
 }
 

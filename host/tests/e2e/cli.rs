@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_acmegate");
 
@@ -98,16 +99,19 @@ struct Served {
     _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
 }
 
-/// Starts `acmegate serve` in `dir` on its defaults, except for ephemeral ports, and reads
-/// the ACME directory URL and the admin API address it prints.
-fn serve_in(dir: &std::path::Path) -> Served {
-    let mut child = acmegate(dir)
-        .arg("serve")
+/// `acmegate serve` in `dir` on its defaults, except for ephemeral ports.
+fn serve_command(dir: &std::path::Path) -> Command {
+    let mut cmd = acmegate(dir);
+    cmd.arg("serve")
         .env("ACMEGATE_SERVER_LISTEN", "127.0.0.1:0")
-        .env("ACMEGATE_ADMIN_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("ACMEGATE_ADMIN_LISTEN", "127.0.0.1:0");
+    cmd
+}
+
+/// Starts `acmegate serve` in `dir` (see [`serve_command`]) and reads the ACME directory URL
+/// and the admin API address it prints.
+fn serve_in(dir: &std::path::Path) -> Served {
+    let mut child = serve_command(dir).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut directory, mut admin_port) = (None, None);
     let mut errors = Vec::new();
@@ -134,6 +138,51 @@ fn serve_in(dir: &std::path::Path) -> Served {
             let _ = child.kill();
             let _ = child.wait();
             panic!("serve did not print the ACME directory and the admin API address, or logged errors: {errors:?}");
+        }
+    }
+}
+
+/// Logs written to a file carry no colour codes (stdout is no terminal), and with
+/// `log.format = "json"` every line of stdout is one JSON object with a level and a message.
+#[test]
+fn serve_logs_to_a_file_without_colour_or_as_json_lines() {
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("serve.log");
+        let child = serve_command(dir.path())
+            .env("ACMEGATE_LOG", "info")
+            .env("ACMEGATE_LOG_FORMAT", format)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let read = || std::fs::read_to_string(&log).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !read().contains("Admin API (mTLS)") {
+            assert!(
+                Instant::now() < deadline,
+                "{format}: serve did not start:\n{}",
+                read()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sigterm(child);
+        let text = read();
+        match format {
+            "text" => {
+                assert!(text.contains(" INFO "), "no log line to check:\n{text}");
+                assert!(!text.contains('\x1b'), "colour codes in a file:\n{text}");
+            }
+            _ => {
+                let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+                assert!(lines.len() > 4, "too few lines to check:\n{text}");
+                for line in lines {
+                    let event: serde_json::Value = serde_json::from_str(line)
+                        .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                    assert!(event["level"].is_string(), "no level: {line}");
+                    assert!(event["message"].is_string(), "no message: {line}");
+                }
+                assert!(text.contains("ACME directory:"), "{text}");
+            }
         }
     }
 }

@@ -11,6 +11,8 @@ use acmegate::deploy::TargetConfig;
 use acmegate::plugins::PluginConfig;
 use acmegate::store::audit::AuditFilter;
 use acmegate::store::PageRequest;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
 use crate::admin_api::{call, identity};
@@ -67,12 +69,10 @@ impl Edge {
 }
 
 fn certified_key(chain: &str, key: &str) -> Arc<rustls::sign::CertifiedKey> {
-    let certs = rustls_pemfile::certs(&mut chain.as_bytes())
+    let certs = CertificateDer::pem_slice_iter(chain.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
-    let key = rustls_pemfile::private_key(&mut key.as_bytes())
-        .unwrap()
-        .expect("a key");
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("a key");
     let signer = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
     Arc::new(rustls::sign::CertifiedKey::new(certs, signer))
 }

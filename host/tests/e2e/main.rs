@@ -15,5 +15,8 @@ mod plugin_reload;
 mod plugin_validators;
 mod protocol;
 mod support;
+// The uPKI CA speaks ZeroMQ, which the gateway has only with its `zmq` feature.
+#[cfg(feature = "zmq")]
 mod upki;
+#[cfg(feature = "zmq")]
 mod upki_ca;

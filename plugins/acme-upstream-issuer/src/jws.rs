@@ -79,13 +79,17 @@ mod tests {
     #[test]
     fn signs_verifiable_es256_with_jwk_or_kid() {
         let key = account_key(&B64.encode([7u8; 32])).unwrap();
-        let body: Value =
-            serde_json::from_slice(&sign(&key, None, "n1", "https://ca/new-acct", Some(&json!({"a": 1}))))
-                .unwrap();
-        let protected: Value = serde_json::from_slice(
-            &B64.decode(body["protected"].as_str().unwrap()).unwrap(),
-        )
+        let body: Value = serde_json::from_slice(&sign(
+            &key,
+            None,
+            "n1",
+            "https://ca/new-acct",
+            Some(&json!({"a": 1})),
+        ))
         .unwrap();
+        let protected: Value =
+            serde_json::from_slice(&B64.decode(body["protected"].as_str().unwrap()).unwrap())
+                .unwrap();
         assert_eq!(protected["jwk"], jwk(&key));
         assert_eq!(protected["nonce"], "n1");
         let input = format!(
@@ -97,13 +101,26 @@ mod tests {
         assert_eq!(sig.len(), 64);
         let sig = Signature::from_slice(&sig).unwrap();
         assert!(key.verifying_key().verify(input.as_bytes(), &sig).is_ok());
-        let get: Value =
-            serde_json::from_slice(&sign(&key, Some("https://ca/acct/1"), "n2", "https://ca/o", None))
-                .unwrap();
+        let get: Value = serde_json::from_slice(&sign(
+            &key,
+            Some("https://ca/acct/1"),
+            "n2",
+            "https://ca/o",
+            None,
+        ))
+        .unwrap();
         assert_eq!(get["payload"], "");
         assert!(account_key("not base64!").is_err());
-        assert!(account_key(&B64.encode([0u8; 32])).is_err(), "zero is no scalar");
+        assert!(
+            account_key(&B64.encode([0u8; 32])).is_err(),
+            "zero is no scalar"
+        );
         let binding = eab(&key, "kid-1", &B64.encode([1u8; 32]), "https://ca/new-acct").unwrap();
-        assert_eq!(B64.decode(binding["signature"].as_str().unwrap()).unwrap().len(), 32);
+        assert_eq!(
+            B64.decode(binding["signature"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
     }
 }

@@ -250,10 +250,10 @@ impl Upstream {
                         .ok_or_else(|| {
                             IssuerError::Failed("upstream offers no challenge".into())
                         })?;
-                    if authz["challenges"]
-                        .as_array()
-                        .is_some_and(|cs| cs.iter().any(|c| c["url"] == challenge && c["status"] == "pending"))
-                    {
+                    if authz["challenges"].as_array().is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c["url"] == challenge && c["status"] == "pending")
+                    }) {
                         self.post(session, challenge, Some(&json!({})))?;
                     }
                 }
@@ -313,9 +313,11 @@ impl IssuerPlugin for Upstream {
     fn configure(config: &str) -> Result<Self, String> {
         let config: Config =
             serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
-        if !config.directory.starts_with("https://") && !config.directory.starts_with("http://")
-        {
-            return Err(format!("directory must be a URL, not {:?}", config.directory));
+        if !config.directory.starts_with("https://") && !config.directory.starts_with("http://") {
+            return Err(format!(
+                "directory must be a URL, not {:?}",
+                config.directory
+            ));
         }
         Ok(Upstream { config })
     }
@@ -367,7 +369,9 @@ impl IssuerPlugin for Upstream {
         let response = self.post(
             &mut session,
             &url,
-            Some(&json!({"certificate": B64.encode(&request.certificate), "reason": request.reason})),
+            Some(
+                &json!({"certificate": B64.encode(&request.certificate), "reason": request.reason}),
+            ),
         )?;
         if response.status == 200 {
             Ok(())

@@ -39,7 +39,12 @@ struct HttpCheck(Config);
 
 /// The service's verdict; `Err` when it cannot be had (down, 5xx, not JSON).
 impl HttpCheck {
-    fn ask(&self, account: &str, id: &Identifier, challenge: Option<&str>) -> Result<Answer, String> {
+    fn ask(
+        &self,
+        account: &str,
+        id: &Identifier,
+        challenge: Option<&str>,
+    ) -> Result<Answer, String> {
         let kind = match id.kind {
             IdentifierType::Dns => "dns",
             IdentifierType::Ip => "ip",
@@ -104,7 +109,11 @@ impl ValidatorPlugin for HttpCheck {
     }
 
     fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, String> {
-        match self.ask(&request.account, &request.identifier, Some(&request.challenge_type)) {
+        match self.ask(
+            &request.account,
+            &request.identifier,
+            Some(&request.challenge_type),
+        ) {
             Ok(answer) if answer.allow => Ok(ValidationOutcome::Valid),
             Ok(answer) => Ok(ValidationOutcome::Invalid(Problem {
                 kind: ProblemType::Unauthorized,

@@ -90,7 +90,12 @@ fn target_config(target: &Target) -> Result<TargetConfig, String> {
 }
 
 impl HttpPush {
-    fn send(&self, target: &TargetConfig, method: &str, body: Vec<u8>) -> Result<http::Response, String> {
+    fn send(
+        &self,
+        target: &TargetConfig,
+        method: &str,
+        body: Vec<u8>,
+    ) -> Result<http::Response, String> {
         let mut headers = vec![("accept".to_string(), "application/json".to_string())];
         if !body.is_empty() {
             headers.push(("content-type".into(), "application/json".into()));
@@ -115,7 +120,10 @@ impl HttpPush {
         let result = tls_probe::probe(&tls_probe::ProbeRequest {
             host: probe.host.clone(),
             port: probe.port,
-            server_name: probe.server_name.clone().unwrap_or_else(|| probe.host.clone()),
+            server_name: probe
+                .server_name
+                .clone()
+                .unwrap_or_else(|| probe.host.clone()),
             alpn: Vec::new(),
             timeout_ms: self.config.timeout_ms,
         })
@@ -257,7 +265,9 @@ mod tests {
         let with = body(&deployment(Some("KEY")), true);
         assert_eq!(with["private_key"], "KEY");
         assert_eq!(with["identifiers"][0]["type"], "dns");
-        assert!(body(&deployment(Some("KEY")), false).get("private_key").is_none());
+        assert!(body(&deployment(Some("KEY")), false)
+            .get("private_key")
+            .is_none());
         assert!(body(&deployment(None), true).get("private_key").is_none());
     }
 
@@ -270,7 +280,9 @@ mod tests {
 
     #[test]
     fn each_target_names_an_http_url() {
-        let err = target_config(&target(r#"{"url": "ftp://x"}"#)).err().unwrap();
+        let err = target_config(&target(r#"{"url": "ftp://x"}"#))
+            .err()
+            .unwrap();
         assert!(err.contains("edge") && err.contains("ftp"), "{err}");
         assert!(target_config(&target("{}")).is_err(), "no url");
         let probe = target_config(&target(
@@ -281,12 +293,18 @@ mod tests {
         .unwrap();
         assert_eq!(probe.port, 443);
         assert!(HttpPush::configure("{}").is_ok());
-        assert!(HttpPush::configure(r#"{"timeout": 1}"#).is_err(), "unknown key");
+        assert!(
+            HttpPush::configure(r#"{"timeout": 1}"#).is_err(),
+            "unknown key"
+        );
     }
 
     #[test]
     fn serials_match_whatever_their_spelling() {
-        assert!(matches!(compare("00:0A:1B", "a1b"), VerifyOutcome::Deployed));
+        assert!(matches!(
+            compare("00:0A:1B", "a1b"),
+            VerifyOutcome::Deployed
+        ));
         assert!(matches!(compare("ff", "a1b"), VerifyOutcome::Mismatch(m) if m.contains("ff")));
     }
 }

@@ -96,7 +96,11 @@ impl NotifierPlugin for Webhook {
             None | Some("info") => 0,
             Some("warning") => 1,
             Some("critical") => 2,
-            Some(other) => return Err(format!("min_severity {other:?} is not info, warning or critical")),
+            Some(other) => {
+                return Err(format!(
+                    "min_severity {other:?} is not info, warning or critical"
+                ))
+            }
         };
         Ok(Webhook { config, min_rank })
     }
@@ -120,7 +124,8 @@ impl NotifierPlugin for Webhook {
         let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
         if let Some(name) = &self.config.token_secret {
             let token = secrets::get(name).map_err(|e| format!("secret {name:?}: {e:?}"))?;
-            let token = String::from_utf8(token).map_err(|_| format!("secret {name:?} is not text"))?;
+            let token =
+                String::from_utf8(token).map_err(|_| format!("secret {name:?} is not text"))?;
             headers.push(("authorization".into(), format!("Bearer {token}")));
         }
         let response = http::send(&http::Request {

@@ -149,15 +149,24 @@ fn serve_logs_to_a_file_without_colour_or_as_json_lines() {
     for format in ["text", "json"] {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("serve.log");
-        let child = serve_command(dir.path())
+        let errors = dir.path().join("serve.stderr");
+        let mut child = serve_command(dir.path())
             .env("ACMEGATE_LOG", "info")
             .env("ACMEGATE_LOG_FORMAT", format)
             .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(&errors).unwrap())
             .spawn()
             .unwrap();
         let read = || std::fs::read_to_string(&log).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !read().contains("Admin API (mTLS)") {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "{format}: serve exited ({status}):\n{}{}",
+                    read(),
+                    std::fs::read_to_string(&errors).unwrap()
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "{format}: serve did not start:\n{}",

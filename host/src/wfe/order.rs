@@ -266,6 +266,7 @@ pub async fn finalize(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Rep
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
         .map_err(|e| Problem::server_internal(e.to_string()))?;
     check_csr_names(&csr, &identifiers)?;
+    refuse_account_key(&signed, &csr)?;
     let profile = gw.profile(&order.profile).ok_or_else(|| {
         Problem::server_internal(format!(
             "profile {:?} is no longer configured",
@@ -371,6 +372,20 @@ fn check_csr_names(
         )));
     }
     Ok((want_dns, want_ip))
+}
+
+/// RFC 8555 §11.1: an account key must not also be a certificate key, or whoever holds the
+/// certificate's key (a web server, a load balancer) could act for the account. The finalize
+/// request is signed with the account key, so its signature verifies under the CSR's key
+/// exactly when the two are the same key, whatever its type.
+fn refuse_account_key(signed: &Signed, csr: &crate::ca::Csr) -> Result<(), Problem> {
+    if signed.jws.verify_with_spki(&csr.spki_der).is_ok() {
+        return Err(Problem::bad_csr(
+            "the CSR's public key is the account key; an account key must not be a \
+             certificate key (RFC 8555 §11.1): make the CSR with a new key",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! profiles, finalize rules), authorizations, revocation and CAA.
 
 use acmegate::acme::{Identifier, ProblemType};
-use acmegate::client::{csr_p256, AccountKey, KeyAlg};
+use acmegate::client::{csr_for_key, csr_p256, AccountKey, KeyAlg};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -369,7 +369,13 @@ crate::on_both_backends!(external_account_binding, external_account_binding);
 async fn orders_identifiers_and_revocation(backend: Backend) {
     let h = Harness::start_with(backend, |c| c.acme.orders_per_page = 2).await;
     let tokens = http01_responder(h.http_port).await;
-    let c = account(&h).await;
+    // An account key we hold as PKCS#8, to make a CSR with it below.
+    let (_, account_pkcs8) = csr_p256(&[Identifier::dns("unused.example")]).unwrap();
+    let mut c = client(&h, KeyAlg::Es256).await;
+    c.key = AccountKey::from_ec_p256_pkcs8(&account_pkcs8).unwrap();
+    c.new_account(&["mailto:ops@example.org"], None)
+        .await
+        .unwrap();
     let thumb = acmegate::jws::thumbprint(c.key.jwk()).unwrap();
 
     // Refusals at newOrder: bad names with subproblems, unknown profile.
@@ -477,6 +483,24 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(problem_type(&r), ProblemType::BadCsr);
+    // A CSR for the account's own key: badCSR (RFC 8555 §11.1), and the order stays ready.
+    let account_key = openssl::pkey::PKey::private_key_from_pkcs8(&account_pkcs8).unwrap();
+    let own = csr_for_key(
+        &account_key,
+        &[ip.clone(), Identifier::dns("*.wild.example")],
+    )
+    .unwrap();
+    let r = c
+        .post(&finalize, Some(&json!({"csr": B64.encode(&own)})))
+        .await
+        .unwrap();
+    let p = r.problem().unwrap();
+    assert_eq!((r.status, p.kind), (400, ProblemType::BadCsr));
+    assert_eq!(
+        p.detail,
+        "the CSR's public key is the account key; an account key must not be a certificate key \
+         (RFC 8555 §11.1): make the CSR with a new key"
+    );
     let done = ok_json(&c, &finalize, Some(&json!({"csr": B64.encode(&csr)}))).await;
     assert_eq!(done["status"], "valid");
     let chain = c

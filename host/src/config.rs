@@ -335,6 +335,13 @@ impl Config {
                 )));
             }
         }
+        let database_url = self.database_url();
+        crate::store::DatabaseUrl::parse(&database_url).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "database_url {:?}: {e}",
+                crate::store::redacted_url(&database_url)
+            ))
+        })?;
         if !self.admin.listen.is_empty() && self.admin.listen_addr().is_none() {
             return Err(ConfigError::Invalid(format!(
                 "admin.listen {:?} is not IP:port (empty disables the admin API)",
@@ -628,6 +635,21 @@ mod tests {
         std::fs::write(&path, "[acme]\ndefault_profile = \"missing\"\n").unwrap();
         let err = Config::load(Some(&path), env(&[])).unwrap_err();
         assert!(err.to_string().contains("missing"));
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_named_with_the_supported_ones() {
+        let err = Config::load(
+            None,
+            env(&[("ACMEGATE_DATABASE_URL", "mysql://root:pw@db/acme")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: database_url \"mysql://root:***@db/acme\": the scheme \
+             \"mysql\" is not supported; expected sqlite://PATH, sqlite:PATH, a bare file path, \
+             postgres://... or postgresql://..."
+        );
     }
 
     #[test]

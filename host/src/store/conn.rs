@@ -63,16 +63,73 @@ pub fn sqlite_writer(path: &str) -> Result<DbConnection, StoreError> {
     Ok(conn)
 }
 
+/// What `database_url` accepts, for errors that name the choices.
+pub const SUPPORTED_DATABASE_URLS: &str =
+    "sqlite://PATH, sqlite:PATH, a bare file path, postgres://... or postgresql://...";
+
+/// The backend a database URL names and what to open. This is the one place that decides, so
+/// that the configuration check and [`open`] cannot disagree.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DatabaseUrl<'a> {
+    /// A SQLite file path (`sqlite://PATH`, `sqlite:PATH` or a bare path).
+    Sqlite(&'a str),
+    /// A PostgreSQL connection URL, handed to libpq as it is.
+    Postgres(&'a str),
+}
+
+impl<'a> DatabaseUrl<'a> {
+    pub fn parse(url: &'a str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Ok(Self::Sqlite(path));
+        }
+        // Anything else that opens with a URL scheme (RFC 3986 §3.1) is a database we do not
+        // speak or a typo; read as a path it would silently create a SQLite file named
+        // `mysql:/...`. One letter is left to paths, like a drive letter.
+        match url.split_once(':') {
+            Some((scheme, _))
+                if scheme.len() > 1
+                    && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                Err(StoreError::UnsupportedUrl {
+                    scheme: scheme.to_string(),
+                })
+            }
+            _ => Ok(Self::Sqlite(url)),
+        }
+    }
+}
+
+/// `url` with its password replaced by `***`, for errors and logs: a database URL may carry
+/// one, and secrets never go into a message.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot have a password, and this one has one.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        },
+    }
+}
+
 /// Opens a pool for `url`; returns it, the backend's name and, for SQLite, the file path.
 pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreError> {
-    let (conn_url, backend, size) =
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (url.to_string(), "postgres", PG_POOL_SIZE)
-        } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or(url);
+    let (conn_url, backend, size) = match DatabaseUrl::parse(url)? {
+        DatabaseUrl::Postgres(url) => (url.to_string(), "postgres", PG_POOL_SIZE),
+        DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = std::path::Path::new(path).parent() {
                 if !parent.as_os_str().is_empty() {
                     std::fs::create_dir_all(parent).map_err(|e| {
@@ -81,7 +138,8 @@ pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreErro
                 }
             }
             (path.to_string(), "sqlite", SQLITE_POOL_SIZE)
-        };
+        }
+    };
     let mut builder = diesel::r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(std::time::Duration::from_secs(10))
@@ -128,4 +186,48 @@ pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
         tracing::info!(migrations = done, "database migrated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_names_its_backend_or_is_refused() {
+        for (url, want) in [
+            ("sqlite://./d/a.db", DatabaseUrl::Sqlite("./d/a.db")),
+            ("sqlite:a.db", DatabaseUrl::Sqlite("a.db")),
+            ("/var/lib/a.db", DatabaseUrl::Sqlite("/var/lib/a.db")),
+            ("./odd:name.db", DatabaseUrl::Sqlite("./odd:name.db")),
+            (
+                "postgres://u@h/db",
+                DatabaseUrl::Postgres("postgres://u@h/db"),
+            ),
+            (
+                "postgresql://h/db",
+                DatabaseUrl::Postgres("postgresql://h/db"),
+            ),
+        ] {
+            assert_eq!(DatabaseUrl::parse(url).unwrap(), want, "{url}");
+        }
+        for (url, scheme) in [
+            ("mysql://root:pw@db/acme", "mysql"),
+            ("postgress://h", "postgress"),
+        ] {
+            match DatabaseUrl::parse(url) {
+                Err(StoreError::UnsupportedUrl { scheme: got }) => assert_eq!(got, scheme),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn redacted_url_hides_only_the_password() {
+        assert_eq!(
+            redacted_url("postgres://acme:s3cret@db:5433/acme"),
+            "postgres://acme:***@db:5433/acme"
+        );
+        assert_eq!(redacted_url("postgres://db/acme"), "postgres://db/acme");
+        assert_eq!(redacted_url("./a.db"), "./a.db");
+    }
 }

@@ -132,8 +132,21 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         .context("failed to load configuration")
 }
 
+/// Errors end the process with one line on stderr (the context chain joined by `: `) and
+/// status 1: an operator's mistake, a bad configuration key, is not a crash, so it gets no
+/// backtrace and no `Caused by:` list.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("acmegate: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ACMEGATE_LOG")

@@ -125,10 +125,57 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
+/// What a PostgreSQL URL points at, in words for an error: host and port, database and user,
+/// with libpq's defaults for what the URL leaves out (port 5432, the database named after the
+/// user, the local socket). Never the password.
+fn postgres_target(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return redacted_url(url);
+    };
+    let param = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let host = param("host")
+        .or_else(|| {
+            parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "the local socket".into());
+    let port = parsed.port().unwrap_or(5432);
+    let user = param("user").unwrap_or_else(|| parsed.username().to_string());
+    let database = param("dbname")
+        .or_else(|| Some(parsed.path().trim_start_matches('/').to_string()))
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| user.clone());
+    format!("{host}:{port}, database {database:?}, user {user:?}")
+}
+
 /// Opens a pool for `url`; returns it, the backend's name and, for SQLite, the file path.
 pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreError> {
     let (conn_url, backend, size) = match DatabaseUrl::parse(url)? {
-        DatabaseUrl::Postgres(url) => (url.to_string(), "postgres", PG_POOL_SIZE),
+        DatabaseUrl::Postgres(url) => {
+            // The pool's MultiConnection tries each backend in turn and reports only "Invalid
+            // connection url for multiconnection"; one direct connection first gets libpq's
+            // reason, so a server that is down or refuses us is named at start.
+            use diesel::Connection;
+            PgConnection::establish(url).map_err(|e| {
+                let reason = e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                StoreError::Pool(format!(
+                    "cannot connect to PostgreSQL at {}: {reason}",
+                    postgres_target(url)
+                ))
+            })?;
+            (url.to_string(), "postgres", PG_POOL_SIZE)
+        }
         DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = std::path::Path::new(path).parent() {
                 if !parent.as_os_str().is_empty() {
@@ -219,6 +266,28 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn unreachable_postgres_is_named_with_what_was_tried() {
+        // Port 1 on the loopback: nothing listens, so the refusal is immediate.
+        let err = match open("postgres://acme:s3cret@127.0.0.1:1/acmedb") {
+            Err(StoreError::Pool(msg)) => msg,
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a pool on port 1"),
+        };
+        assert!(
+            err.starts_with(
+                "cannot connect to PostgreSQL at 127.0.0.1:1, database \"acmedb\", user \"acme\": "
+            ),
+            "{err}"
+        );
+        assert!(err.contains("Connection refused"), "{err}");
+        assert!(!err.contains("s3cret") && !err.contains('\n'), "{err}");
+        assert_eq!(
+            postgres_target("postgresql:///?host=/run/postgresql&user=ops"),
+            "/run/postgresql:5432, database \"ops\", user \"ops\""
+        );
     }
 
     #[test]

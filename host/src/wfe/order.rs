@@ -259,20 +259,20 @@ pub async fn finalize(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Rep
             "order is {status}, not ready; finalize needs every authorization valid"
         )));
     }
-    let der = B64
-        .decode(body.csr.trim_end_matches('='))
-        .map_err(|_| Problem::bad_csr("csr is not base64url"))?;
-    let csr = crate::ca::parse_csr(&der).map_err(ca_problem)?;
-    let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
-        .map_err(|e| Problem::server_internal(e.to_string()))?;
-    check_csr_names(&csr, &identifiers)?;
-    refuse_account_key(&signed, &csr)?;
     let profile = gw.profile(&order.profile).ok_or_else(|| {
         Problem::server_internal(format!(
             "profile {:?} is no longer configured",
             order.profile
         ))
     })?;
+    let der = B64
+        .decode(body.csr.trim_end_matches('='))
+        .map_err(|_| Problem::bad_csr("csr is not base64url"))?;
+    let csr = crate::ca::parse_csr_for(&der, profile).map_err(ca_problem)?;
+    let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
+        .map_err(|e| Problem::server_internal(e.to_string()))?;
+    check_csr_names(&csr, &identifiers)?;
+    refuse_account_key(&signed, &csr)?;
     let job = issuance::new_job(gw, &order.id, &profile.issuer, &der);
     let queued = job.clone();
     let moved = gw

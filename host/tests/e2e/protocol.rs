@@ -755,10 +755,32 @@ async fn profiles_choose_lifetime_and_usage(backend: Backend) {
                 key_policy: Default::default(),
                 issuer: "builtin".into(),
             },
+            Profile {
+                name: "p384".into(),
+                key_policy: acmegate::ca::KeyPolicy {
+                    ec_curves: vec!["P-384".into()],
+                    ..Default::default()
+                },
+                ..Profile::default_server()
+            },
         ];
     })
     .await;
     let c = account(&h).await;
+    // finalize checks the CSR key against the order's profile and names both.
+    match c
+        .issue(&[Identifier::dns("p384.example")], "http-01", Some("p384"))
+        .await
+    {
+        Err(acmegate::client::ClientError::Api(p)) => assert_eq!(
+            (p.kind, p.detail.as_str()),
+            (
+                ProblemType::BadCsr,
+                "CSR key refused: EC curve P-256 not accepted; accepted: P-384 (profile \"p384\")"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         c.directory["meta"]["profiles"]["short"],
         "one day, client and server"

@@ -30,6 +30,15 @@ pub enum ConfigError {
     },
     #[error("environment variable {var} names no configuration key")]
     UnknownEnv { var: String },
+    /// A key holds a value of the wrong type or out of range. `origin` says where the value
+    /// came from (the file or the `ACMEGATE_*` variable), so the operator knows what to edit.
+    #[error("{origin}: {key} = {value}: {reason}")]
+    Value {
+        origin: String,
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -75,8 +84,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Read by hand rather than derived so that a bad value names its key: serde's own message
-/// ("unknown variant") would not say which key of the file it is about.
+/// Read by hand rather than derived for a message in the words of the configuration reference
+/// (the key and value are added by the loader, see [`ConfigError::Value`]).
 impl TryFrom<String> for LogFormat {
     type Error = String;
 
@@ -84,9 +93,7 @@ impl TryFrom<String> for LogFormat {
         match value.as_str() {
             "text" => Ok(Self::Text),
             "json" => Ok(Self::Json),
-            _ => Err(format!(
-                "log.format {value:?} is neither \"text\" nor \"json\""
-            )),
+            _ => Err("expected \"text\" or \"json\"".into()),
         }
     }
 }
@@ -292,6 +299,8 @@ impl Config {
                 })?;
             merge(&mut tree, from_file);
         }
+        // Dotted key -> the variable that set it, to name the variable in a later type error.
+        let mut set_by_env = std::collections::BTreeMap::new();
         for (var, value) in env {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -299,12 +308,37 @@ impl Config {
             if ENV_NOT_KEYS.contains(&var.as_str()) || var.starts_with("ACMEGATE_TEST_") {
                 continue;
             }
-            apply_env(&mut tree, &rest.to_ascii_lowercase(), &value)
+            let (key, set) = apply_env(&mut tree, &rest.to_ascii_lowercase(), &value)
                 .ok_or_else(|| ConfigError::UnknownEnv { var: var.clone() })?;
+            set.map_err(|expected| ConfigError::Value {
+                origin: format!("environment variable {var}"),
+                key: key.clone(),
+                value: format!("{value:?}"),
+                reason: format!("expected {expected}"),
+            })?;
+            set_by_env.insert(key, var);
         }
-        let config: Config = tree
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        // serde_path_to_error: the toml crate's own error from a `Value` carries no key.
+        let config: Config = serde_path_to_error::deserialize(tree.clone()).map_err(|e| {
+            let key = e.path().to_string();
+            let var = set_by_env.iter().find_map(|(set, var)| {
+                key.strip_prefix(set.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+                    .then_some(var)
+            });
+            let origin = match (var, file) {
+                (Some(var), _) => format!("environment variable {var}"),
+                (None, Some(path)) => format!("config file {}", path.display()),
+                (None, None) => "configuration".to_string(),
+            };
+            ConfigError::Value {
+                origin,
+                value: value_at(&tree, e.path())
+                    .map_or_else(|| "(absent)".into(), |v| v.to_string()),
+                key,
+                reason: e.inner().message().to_string(),
+            }
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -370,15 +404,35 @@ impl Config {
                 )));
             }
         }
+        let database_url = self.database_url();
+        crate::store::DatabaseUrl::parse(&database_url).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "database_url {:?}: {e}",
+                crate::store::redacted_url(&database_url)
+            ))
+        })?;
+        // Port 0 means "any port" to bind, but validation connects to a port: it cannot be 0.
+        for (key, port) in [
+            ("validation.http01_port", self.validation.http01_port),
+            ("validation.tlsalpn01_port", self.validation.tlsalpn01_port),
+        ] {
+            if port == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = 0: expected a port from 1 to 65535"
+                )));
+            }
+        }
         if !self.admin.listen.is_empty() && self.admin.listen_addr().is_none() {
             return Err(ConfigError::Invalid(format!(
                 "admin.listen {:?} is not IP:port (empty disables the admin API)",
                 self.admin.listen
             )));
         }
-        if !self.validation.dns_resolver.is_empty() && self.dns_resolver().is_none() {
+        if !self.validation.dns_resolver.is_empty()
+            && self.dns_resolver().is_none_or(|a| a.port() == 0)
+        {
             return Err(ConfigError::Invalid(format!(
-                "validation.dns_resolver {:?} is not IP:port",
+                "validation.dns_resolver {:?} is not IP:port with a port from 1 to 65535",
                 self.validation.dns_resolver
             )));
         }
@@ -449,15 +503,34 @@ fn merge(dst: &mut toml::Value, src: toml::Value) {
     }
 }
 
-/// Sets the key that `name` (lower-case, `_`-joined path) denotes. Section names are matched
-/// first, so `server_max_body_bytes` is `server.max_body_bytes`. The value is read as TOML
-/// when it parses as the existing key's type, a comma list for arrays, else a string.
-fn apply_env(tree: &mut toml::Value, name: &str, value: &str) -> Option<()> {
+/// The value at `path` in `tree`, if there is one.
+fn value_at<'a>(
+    tree: &'a toml::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'a toml::Value> {
+    use serde_path_to_error::Segment;
+    path.iter().try_fold(tree, |value, segment| match segment {
+        Segment::Map { key } => value.get(key.as_str()),
+        Segment::Seq { index } => value.get(*index),
+        Segment::Enum { .. } | Segment::Unknown => Some(value),
+    })
+}
+
+/// Finds the key that `name` (lower-case, `_`-joined path) denotes and sets it. Section names
+/// are matched first, so `server_max_body_bytes` is `server.max_body_bytes`. The value is read
+/// as TOML when it parses as the existing key's type, a comma list for arrays, else a string.
+/// `None` when `name` is no key; else the dotted key and, when the value is not of the key's
+/// type, what was expected.
+fn apply_env(
+    tree: &mut toml::Value,
+    name: &str,
+    value: &str,
+) -> Option<(String, Result<(), &'static str>)> {
     let table = tree.as_table_mut()?;
     if let Some(existing) = table.get_mut(name) {
         if !existing.is_table() {
-            *existing = typed_value(existing, value)?;
-            return Some(());
+            let set = typed_value(existing, value).map(|v| *existing = v);
+            return Some((name.to_string(), set));
         }
     }
     let section = table
@@ -466,18 +539,20 @@ fn apply_env(tree: &mut toml::Value, name: &str, value: &str) -> Option<()> {
         .find(|k| name.starts_with(&format!("{k}_")))?
         .clone();
     let rest = &name[section.len() + 1..];
-    apply_env(table.get_mut(&section)?, rest, value)
+    let (key, set) = apply_env(table.get_mut(&section)?, rest, value)?;
+    Some((format!("{section}.{key}"), set))
 }
 
-fn typed_value(existing: &toml::Value, raw: &str) -> Option<toml::Value> {
+/// `raw` as a value of `existing`'s type, or what that type expects.
+fn typed_value(existing: &toml::Value, raw: &str) -> Result<toml::Value, &'static str> {
     use toml::Value as V;
-    Some(match existing {
+    Ok(match existing {
         V::String(_) => V::String(raw.to_string()),
-        V::Integer(_) => V::Integer(raw.trim().parse().ok()?),
+        V::Integer(_) => V::Integer(raw.trim().parse().map_err(|_| "an integer")?),
         V::Boolean(_) => V::Boolean(match raw.trim() {
             "1" | "true" | "yes" | "on" => true,
             "0" | "false" | "no" | "off" => false,
-            _ => return None,
+            _ => return Err("true or false (also 1/0, yes/no, on/off)"),
         }),
         V::Array(_) => V::Array(
             raw.split(',')
@@ -679,17 +754,113 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[log]\nformat = \"xml\"\n").unwrap();
-        for err in [
-            Config::load(Some(&path), env(&[])).unwrap_err(),
-            Config::load(None, env(&[("ACMEGATE_LOG_FORMAT", "xml")])).unwrap_err(),
+        assert_eq!(
+            Config::load(Some(&path), env(&[])).unwrap_err().to_string(),
+            format!(
+                "config file {}: log.format = \"xml\": expected \"text\" or \"json\"",
+                path.display()
+            )
+        );
+        assert_eq!(
+            Config::load(None, env(&[("ACMEGATE_LOG_FORMAT", "xml")]))
+                .unwrap_err()
+                .to_string(),
+            "environment variable ACMEGATE_LOG_FORMAT: log.format = \"xml\": expected \"text\" \
+             or \"json\""
+        );
+    }
+
+    #[test]
+    fn type_and_range_errors_name_the_key_and_where_it_was_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let file_err = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(Some(&path), env(&[])).unwrap_err().to_string()
+        };
+        let origin = format!("config file {}", path.display());
+        assert_eq!(
+            file_err("[validation]\nhttp01_port = 70000\n"),
+            format!(
+                "{origin}: validation.http01_port = 70000: invalid value: integer `70000`, \
+                 expected u16"
+            )
+        );
+        assert_eq!(
+            file_err("[server]\nlisten = \"localhost:80\"\n"),
+            format!("{origin}: server.listen = \"localhost:80\": invalid socket address syntax")
+        );
+        assert_eq!(
+            file_err("[acme]\neab_required = \"yes\"\n"),
+            format!(
+                "{origin}: acme.eab_required = \"yes\": invalid type: string \"yes\", \
+                 expected a boolean"
+            )
+        );
+
+        let env_err = |var: &str, value: &str| {
+            Config::load(None, env(&[(var, value)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            env_err("ACMEGATE_VALIDATION_HTTP01_PORT", "x"),
+            "environment variable ACMEGATE_VALIDATION_HTTP01_PORT: validation.http01_port = \
+             \"x\": expected an integer"
+        );
+        assert_eq!(
+            env_err("ACMEGATE_VALIDATION_HTTP01_PORT", "70000"),
+            "environment variable ACMEGATE_VALIDATION_HTTP01_PORT: validation.http01_port = \
+             70000: invalid value: integer `70000`, expected u16"
+        );
+        assert_eq!(
+            env_err("ACMEGATE_ACME_EAB_REQUIRED", "maybe"),
+            "environment variable ACMEGATE_ACME_EAB_REQUIRED: acme.eab_required = \"maybe\": \
+             expected true or false (also 1/0, yes/no, on/off)"
+        );
+        assert_eq!(
+            env_err("ACMEGATE_SERVER_LISTEN", "0.0.0.0"),
+            "environment variable ACMEGATE_SERVER_LISTEN: server.listen = \"0.0.0.0\": invalid \
+             socket address syntax"
+        );
+    }
+
+    #[test]
+    fn validation_ports_cannot_be_zero() {
+        for (var, key) in [
+            ("ACMEGATE_VALIDATION_HTTP01_PORT", "validation.http01_port"),
+            (
+                "ACMEGATE_VALIDATION_TLSALPN01_PORT",
+                "validation.tlsalpn01_port",
+            ),
         ] {
-            let text = err.to_string();
-            assert!(matches!(err, ConfigError::Invalid(_)), "{text}");
-            assert!(
-                text.contains("log.format") && text.contains("\"xml\""),
-                "{text}"
+            let err = Config::load(None, env(&[(var, "0")])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid configuration: {key} = 0: expected a port from 1 to 65535")
             );
         }
+        let err = Config::load(
+            None,
+            env(&[("ACMEGATE_VALIDATION_DNS_RESOLVER", "10.0.0.1:0")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("validation.dns_resolver"), "{err}");
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_named_with_the_supported_ones() {
+        let err = Config::load(
+            None,
+            env(&[("ACMEGATE_DATABASE_URL", "mysql://root:pw@db/acme")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: database_url \"mysql://root:***@db/acme\": the scheme \
+             \"mysql\" is not supported; expected sqlite://PATH, sqlite:PATH, a bare file path, \
+             postgres://... or postgresql://..."
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod acme;
 pub mod admin;
 pub mod bench;
+pub mod body;
 pub mod ca;
 pub mod client;
 pub mod config;

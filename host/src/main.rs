@@ -154,8 +154,21 @@ fn start_logging(format: LogFormat) {
     }
 }
 
+/// Errors end the process with one line on stderr (the context chain joined by `: `) and
+/// status 1: an operator's mistake, a bad configuration key, is not a crash, so it gets no
+/// backtrace and no `Caused by:` list.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("acmegate: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The commands that read no configuration log as text.
     if matches!(

@@ -118,7 +118,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
     })?;
     let listener = TcpListener::bind(config.server.listen)
         .await
-        .with_context(|| format!("failed to bind {}", config.server.listen))?;
+        .with_context(|| format!("failed to bind server.listen = {}", config.server.listen))?;
     let addr = listener
         .local_addr()
         .context("failed to read the bound address")?;
@@ -160,7 +160,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         Some(addr) => {
             let listener = TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("failed to bind the admin listener {addr}"))?;
+                .with_context(|| format!("failed to bind admin.listen = {addr}"))?;
             let tls = AdminTls::new(&ca, &config.server.tls_names, &config.admin.client_ca_files)
                 .context("failed to set up the admin listener")?;
             Some((listener, Arc::new(tls)))

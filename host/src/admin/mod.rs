@@ -70,7 +70,7 @@ pub async fn handle<B>(
     req: Request<B>,
 ) -> Response<Body>
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
@@ -94,7 +94,7 @@ async fn serve<B>(
     route: Option<(&'static Route, Vec<String>)>,
 ) -> Result<Reply, ApiError>
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     // The body is read first (bounded) so that an early refusal does not reset an HTTP/2
@@ -130,21 +130,19 @@ where
 
 async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    use http_body_util::BodyExt;
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
-            http::StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("request body exceeds {limit} bytes"),
-        )),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "failed to read the request body: {e}"
-        ))),
-    }
+    crate::body::read_bounded(body, limit)
+        .await
+        .map_err(|e| match e {
+            crate::body::BodyError::TooLarge { .. } => ApiError::new(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                e.to_string(),
+            ),
+            _ => ApiError::bad_request(e.to_string()),
+        })
 }
 
 /// `a=1&b=x%20y` as a map; a repeated key keeps its last value.

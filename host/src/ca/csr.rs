@@ -8,14 +8,14 @@ use x509_certificate::rfc5280::Extensions;
 use x509_certificate::rfc5652::Attribute;
 
 use super::decode::{self, decode, parse_spki};
-use super::{oids, signature, CaError, Csr};
+use super::{issue, oids, signature, CaError, Csr, Profile};
 
 fn bad(msg: impl Into<String>) -> CaError {
     CaError::BadCsr(msg.into())
 }
 
-/// See [`super::parse_csr`].
-pub fn parse(der: &[u8]) -> Result<Csr, CaError> {
+/// See [`super::parse_csr`] and [`super::parse_csr_for`] (with `profile`).
+pub fn parse(der: &[u8], profile: Option<&Profile>) -> Result<Csr, CaError> {
     // CertificationRequest ::= SEQUENCE { info, signatureAlgorithm, signature BIT STRING }
     let (info, algorithm, sig) = decode(der, |cons| {
         cons.take_sequence(|cons| {
@@ -55,6 +55,9 @@ pub fn parse(der: &[u8]) -> Result<Csr, CaError> {
 
     // RFC 8555 §7.4: the CSR's signature proves possession of the key to be certified.
     let spki = parse_spki(&spki_der).map_err(bad)?;
+    if let Some(profile) = profile {
+        issue::check_profile_key(&spki.kind().map_err(CaError::KeyPolicy)?, profile)?;
+    }
     signature::verify(
         &spki,
         algorithm.as_slice(),
@@ -177,6 +180,65 @@ mod tests {
             assert!(csr.ip_addrs.is_empty());
             assert_eq!(csr.der, der);
         }
+    }
+
+    /// DER type-length-value with the definite length form (X.690 §8.1.3).
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let len = content.len().to_be_bytes();
+        let len = &len[len.iter().position(|b| *b != 0).unwrap_or(len.len() - 1)..];
+        let mut out = vec![tag];
+        if content.len() < 0x80 {
+            out.push(content.len() as u8);
+        } else {
+            out.push(0x80 | len.len() as u8);
+            out.extend_from_slice(len);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    #[test]
+    fn key_policy_is_checked_before_the_signature() {
+        // A 16384-bit RSA key (too big for ring's verifier) with a signature that could not
+        // verify anyway: the refusal must be the key policy's, naming the key and the profile.
+        let mut modulus = vec![0x00];
+        modulus.extend(std::iter::repeat_n(0xff, 2048));
+        let rsa_key = tlv(0x30, &[tlv(0x02, &modulus), tlv(0x02, &[1, 0, 1])].concat());
+        let rsa_encryption = tlv(
+            0x30,
+            &[
+                tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1]),
+                vec![0x05, 0x00],
+            ]
+            .concat(),
+        );
+        let spki = tlv(
+            0x30,
+            &[rsa_encryption, tlv(0x03, &[&[0][..], &rsa_key].concat())].concat(),
+        );
+        let info = tlv(
+            0x30,
+            &[tlv(0x02, &[0]), tlv(0x30, &[]), spki, tlv(0xa0, &[])].concat(),
+        );
+        let sha256_with_rsa = tlv(
+            0x30,
+            &[
+                tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 11]),
+                vec![0x05, 0x00],
+            ]
+            .concat(),
+        );
+        let der = tlv(0x30, &[info, sha256_with_rsa, tlv(0x03, &[0, 0])].concat());
+
+        match super::super::parse_csr_for(&der, &Profile::default_server()) {
+            Err(CaError::KeyPolicy(m)) => assert_eq!(
+                m,
+                "RSA key of 16384 bits; accepted: 2048..=8192 bits (profile \"default\")"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Without a profile only the signature is checked, and it does not verify.
+        assert_bad(parse_csr(&der));
     }
 
     #[test]

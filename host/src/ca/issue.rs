@@ -10,7 +10,7 @@ use ring::signature::EcdsaKeyPair;
 
 use super::decode::{KeyKind, Spki};
 use super::der;
-use super::profile::{ExtendedKeyUsage, KeyPolicy};
+use super::profile::{ExtendedKeyUsage, KeyPolicy, Profile};
 use super::{oids, CaError};
 
 /// Backdating of notBefore, so that clients with a slow clock accept a fresh certificate.
@@ -37,6 +37,15 @@ pub fn key_identifier(public_key: &[u8]) -> Vec<u8> {
 }
 
 /// Refuses keys outside `policy` (ACME `badPublicKey`, RFC 8555 §6.7).
+/// [`check_key_policy`] under `profile`'s policy; a refusal names the profile, so the client
+/// learns which policy its key missed.
+pub fn check_profile_key(kind: &KeyKind, profile: &Profile) -> Result<(), CaError> {
+    check_key_policy(kind, &profile.key_policy).map_err(|e| match e {
+        CaError::KeyPolicy(m) => CaError::KeyPolicy(format!("{m} (profile {:?})", profile.name)),
+        other => other,
+    })
+}
+
 pub fn check_key_policy(kind: &KeyKind, policy: &KeyPolicy) -> Result<(), CaError> {
     let refuse = |m: String| Err(CaError::KeyPolicy(m));
     match kind {

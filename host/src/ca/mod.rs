@@ -197,7 +197,7 @@ impl Ca {
     ) -> Result<IssuedCertificate, CaError> {
         let spki = parse_spki(&csr.spki_der).map_err(CaError::BadCsr)?;
         let kind = spki.kind().map_err(CaError::KeyPolicy)?;
-        issue::check_key_policy(&kind, &profile.key_policy)?;
+        issue::check_profile_key(&kind, profile)?;
         self.issue_leaf(
             &spki,
             &kind,
@@ -383,7 +383,15 @@ impl Ca {
 /// plus the subject CN when it reads as a host name or an IP address. SANs of other types are
 /// refused, since no ACME order can authorize them (RFC 8555 §7.4).
 pub fn parse_csr(der: &[u8]) -> Result<Csr, CaError> {
-    csr::parse(der)
+    csr::parse(der, None)
+}
+
+/// [`parse_csr`] for an order under `profile`: the profile's key policy is checked before the
+/// signature, so a key it refuses is refused as such (`KeyPolicy`, naming the key and the
+/// policy) rather than as a signature that does not verify (ring checks RSA signatures only up
+/// to 8192 bits).
+pub fn parse_csr_for(der: &[u8], profile: &Profile) -> Result<Csr, CaError> {
+    csr::parse(der, Some(profile))
 }
 
 /// An AES-256-GCM key for `purpose`, derived from the secret that protects the CA keys: other

@@ -63,16 +63,120 @@ pub fn sqlite_writer(path: &str) -> Result<DbConnection, StoreError> {
     Ok(conn)
 }
 
+/// What `database_url` accepts, for errors that name the choices.
+pub const SUPPORTED_DATABASE_URLS: &str =
+    "sqlite://PATH, sqlite:PATH, a bare file path, postgres://... or postgresql://...";
+
+/// The backend a database URL names and what to open. This is the one place that decides, so
+/// that the configuration check and [`open`] cannot disagree.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DatabaseUrl<'a> {
+    /// A SQLite file path (`sqlite://PATH`, `sqlite:PATH` or a bare path).
+    Sqlite(&'a str),
+    /// A PostgreSQL connection URL, handed to libpq as it is.
+    Postgres(&'a str),
+}
+
+impl<'a> DatabaseUrl<'a> {
+    pub fn parse(url: &'a str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Ok(Self::Sqlite(path));
+        }
+        // Anything else that opens with a URL scheme (RFC 3986 §3.1) is a database we do not
+        // speak or a typo; read as a path it would silently create a SQLite file named
+        // `mysql:/...`. One letter is left to paths, like a drive letter.
+        match url.split_once(':') {
+            Some((scheme, _))
+                if scheme.len() > 1
+                    && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                Err(StoreError::UnsupportedUrl {
+                    scheme: scheme.to_string(),
+                })
+            }
+            _ => Ok(Self::Sqlite(url)),
+        }
+    }
+}
+
+/// `url` with its password replaced by `***`, for errors and logs: a database URL may carry
+/// one, and secrets never go into a message.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot have a password, and this one has one.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        },
+    }
+}
+
+/// What a PostgreSQL URL points at, in words for an error: host and port, database and user,
+/// with libpq's defaults for what the URL leaves out (port 5432, the database named after the
+/// user, the local socket). Never the password.
+fn postgres_target(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return redacted_url(url);
+    };
+    let param = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let host = param("host")
+        .or_else(|| {
+            parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "the local socket".into());
+    let port = parsed.port().unwrap_or(5432);
+    let user = param("user").unwrap_or_else(|| parsed.username().to_string());
+    let database = param("dbname")
+        .or_else(|| Some(parsed.path().trim_start_matches('/').to_string()))
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| user.clone());
+    format!("{host}:{port}, database {database:?}, user {user:?}")
+}
+
 /// Opens a pool for `url`; returns it, the backend's name and, for SQLite, the file path.
 pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreError> {
-    let (conn_url, backend, size) =
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    let (conn_url, backend, size) = match DatabaseUrl::parse(url)? {
+        DatabaseUrl::Postgres(url) => {
+            // The pool's MultiConnection tries each backend in turn and reports only "Invalid
+            // connection url for multiconnection"; one direct connection first gets libpq's
+            // reason, so a server that is down or refuses us is named at start.
+            use diesel::Connection;
+            PgConnection::establish(url).map_err(|e| {
+                let reason = e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                StoreError::Pool(format!(
+                    "cannot connect to PostgreSQL at {}: {reason}",
+                    postgres_target(url)
+                ))
+            })?;
             (url.to_string(), "postgres", PG_POOL_SIZE)
-        } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or(url);
+        }
+        DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = std::path::Path::new(path).parent() {
                 if !parent.as_os_str().is_empty() {
                     std::fs::create_dir_all(parent).map_err(|e| {
@@ -81,7 +185,8 @@ pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreErro
                 }
             }
             (path.to_string(), "sqlite", SQLITE_POOL_SIZE)
-        };
+        }
+    };
     let mut builder = diesel::r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(std::time::Duration::from_secs(10))
@@ -128,4 +233,70 @@ pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
         tracing::info!(migrations = done, "database migrated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_names_its_backend_or_is_refused() {
+        for (url, want) in [
+            ("sqlite://./d/a.db", DatabaseUrl::Sqlite("./d/a.db")),
+            ("sqlite:a.db", DatabaseUrl::Sqlite("a.db")),
+            ("/var/lib/a.db", DatabaseUrl::Sqlite("/var/lib/a.db")),
+            ("./odd:name.db", DatabaseUrl::Sqlite("./odd:name.db")),
+            (
+                "postgres://u@h/db",
+                DatabaseUrl::Postgres("postgres://u@h/db"),
+            ),
+            (
+                "postgresql://h/db",
+                DatabaseUrl::Postgres("postgresql://h/db"),
+            ),
+        ] {
+            assert_eq!(DatabaseUrl::parse(url).unwrap(), want, "{url}");
+        }
+        for (url, scheme) in [
+            ("mysql://root:pw@db/acme", "mysql"),
+            ("postgress://h", "postgress"),
+        ] {
+            match DatabaseUrl::parse(url) {
+                Err(StoreError::UnsupportedUrl { scheme: got }) => assert_eq!(got, scheme),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unreachable_postgres_is_named_with_what_was_tried() {
+        // Port 1 on the loopback: nothing listens, so the refusal is immediate.
+        let err = match open("postgres://acme:s3cret@127.0.0.1:1/acmedb") {
+            Err(StoreError::Pool(msg)) => msg,
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a pool on port 1"),
+        };
+        assert!(
+            err.starts_with(
+                "cannot connect to PostgreSQL at 127.0.0.1:1, database \"acmedb\", user \"acme\": "
+            ),
+            "{err}"
+        );
+        assert!(err.contains("Connection refused"), "{err}");
+        assert!(!err.contains("s3cret") && !err.contains('\n'), "{err}");
+        assert_eq!(
+            postgres_target("postgresql:///?host=/run/postgresql&user=ops"),
+            "/run/postgresql:5432, database \"ops\", user \"ops\""
+        );
+    }
+
+    #[test]
+    fn redacted_url_hides_only_the_password() {
+        assert_eq!(
+            redacted_url("postgres://acme:s3cret@db:5433/acme"),
+            "postgres://acme:***@db:5433/acme"
+        );
+        assert_eq!(redacted_url("postgres://db/acme"), "postgres://db/acme");
+        assert_eq!(redacted_url("./a.db"), "./a.db");
+    }
 }

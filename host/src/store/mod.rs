@@ -23,6 +23,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use admin::{CertificateFilter, OrderFilter, Page, PageRequest};
 pub use audit::{AuditEntry, AuditFilter, Auditor, Event, Verdict};
+pub use conn::{redacted_url, DatabaseUrl};
 pub use model::*;
 use schema::{accounts, authorizations, certificates, challenges, eab_keys, issuance_jobs, orders};
 
@@ -41,6 +42,12 @@ pub enum StoreError {
     Pool(String),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The database URL opens with a scheme the store has no backend for.
+    #[error(
+        "the scheme {scheme:?} is not supported; expected {}",
+        conn::SUPPORTED_DATABASE_URLS
+    )]
+    UnsupportedUrl { scheme: String },
 }
 
 impl From<DieselError> for StoreError {

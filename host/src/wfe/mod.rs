@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 
 use crate::acme::Problem;
 use crate::ca::{Ca, CaError, Profile};
@@ -183,7 +182,7 @@ impl Incoming {
 /// Entry point for every HTTP request on the ACME listener.
 pub async fn handle<B>(gw: Arc<Gateway>, req: Request<B>) -> Response<Body>
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let started = std::time::Instant::now();
@@ -210,19 +209,17 @@ where
 
 async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Problem>
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(Problem::malformed(format!("request body exceeds {limit} bytes")).with_status(413))
-        }
-        Err(e) => Err(Problem::malformed(format!(
-            "failed to read request body: {e}"
-        ))),
-    }
+    crate::body::read_bounded(body, limit)
+        .await
+        .map_err(|e| match e {
+            crate::body::BodyError::TooLarge { .. } => {
+                Problem::malformed(e.to_string()).with_status(413)
+            }
+            _ => Problem::malformed(e.to_string()),
+        })
 }
 
 async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> Reply {

@@ -259,19 +259,20 @@ pub async fn finalize(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Rep
             "order is {status}, not ready; finalize needs every authorization valid"
         )));
     }
-    let der = B64
-        .decode(body.csr.trim_end_matches('='))
-        .map_err(|_| Problem::bad_csr("csr is not base64url"))?;
-    let csr = crate::ca::parse_csr(&der).map_err(ca_problem)?;
-    let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
-        .map_err(|e| Problem::server_internal(e.to_string()))?;
-    check_csr_names(&csr, &identifiers)?;
     let profile = gw.profile(&order.profile).ok_or_else(|| {
         Problem::server_internal(format!(
             "profile {:?} is no longer configured",
             order.profile
         ))
     })?;
+    let der = B64
+        .decode(body.csr.trim_end_matches('='))
+        .map_err(|_| Problem::bad_csr("csr is not base64url"))?;
+    let csr = crate::ca::parse_csr_for(&der, profile).map_err(ca_problem)?;
+    let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
+        .map_err(|e| Problem::server_internal(e.to_string()))?;
+    check_csr_names(&csr, &identifiers)?;
+    refuse_account_key(&signed, &csr)?;
     let job = issuance::new_job(gw, &order.id, &profile.issuer, &der);
     let queued = job.clone();
     let moved = gw
@@ -371,6 +372,20 @@ fn check_csr_names(
         )));
     }
     Ok((want_dns, want_ip))
+}
+
+/// RFC 8555 §11.1: an account key must not also be a certificate key, or whoever holds the
+/// certificate's key (a web server, a load balancer) could act for the account. The finalize
+/// request is signed with the account key, so its signature verifies under the CSR's key
+/// exactly when the two are the same key, whatever its type.
+fn refuse_account_key(signed: &Signed, csr: &crate::ca::Csr) -> Result<(), Problem> {
+    if signed.jws.verify_with_spki(&csr.spki_der).is_ok() {
+        return Err(Problem::bad_csr(
+            "the CSR's public key is the account key; an account key must not be a \
+             certificate key (RFC 8555 §11.1): make the CSR with a new key",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

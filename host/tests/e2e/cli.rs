@@ -73,6 +73,38 @@ fn init_migrate_and_eab_keys() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("ACMEGATE_SERVER_LISTN"));
 }
 
+/// A configuration mistake is the operator's, not a crash: one line on stderr naming the key
+/// and where it was set, status 1, and no backtrace even when one is asked for.
+#[test]
+fn bad_configuration_is_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acmegate.toml"),
+        "[validation]\nhttp01_port = 70000\n",
+    )
+    .unwrap();
+    let stderr_of = |cmd: &mut Command| {
+        let out = cmd.env("RUST_BACKTRACE", "1").output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert_eq!(
+        stderr_of(acmegate(dir.path()).arg("migrate")),
+        "acmegate: failed to load configuration: config file acmegate.toml: \
+         validation.http01_port = 70000: invalid value: integer `70000`, expected u16\n"
+    );
+    std::fs::remove_file(dir.path().join("acmegate.toml")).unwrap();
+    assert_eq!(
+        stderr_of(
+            acmegate(dir.path())
+                .arg("serve")
+                .env("ACMEGATE_VALIDATION_HTTP01_PORT", "0")
+        ),
+        "acmegate: failed to load configuration: invalid configuration: \
+         validation.http01_port = 0: expected a port from 1 to 65535\n"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_defaults_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! profiles, finalize rules), authorizations, revocation and CAA.
 
 use acmegate::acme::{Identifier, ProblemType};
-use acmegate::client::{csr_p256, AccountKey, KeyAlg};
+use acmegate::client::{csr_for_key, csr_p256, AccountKey, KeyAlg};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -369,7 +369,13 @@ crate::on_both_backends!(external_account_binding, external_account_binding);
 async fn orders_identifiers_and_revocation(backend: Backend) {
     let h = Harness::start_with(backend, |c| c.acme.orders_per_page = 2).await;
     let tokens = http01_responder(h.http_port).await;
-    let c = account(&h).await;
+    // An account key we hold as PKCS#8, to make a CSR with it below.
+    let (_, account_pkcs8) = csr_p256(&[Identifier::dns("unused.example")]).unwrap();
+    let mut c = client(&h, KeyAlg::Es256).await;
+    c.key = AccountKey::from_ec_p256_pkcs8(&account_pkcs8).unwrap();
+    c.new_account(&["mailto:ops@example.org"], None)
+        .await
+        .unwrap();
     let thumb = acmegate::jws::thumbprint(c.key.jwk()).unwrap();
 
     // Refusals at newOrder: bad names with subproblems, unknown profile.
@@ -477,6 +483,24 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(problem_type(&r), ProblemType::BadCsr);
+    // A CSR for the account's own key: badCSR (RFC 8555 §11.1), and the order stays ready.
+    let account_key = openssl::pkey::PKey::private_key_from_pkcs8(&account_pkcs8).unwrap();
+    let own = csr_for_key(
+        &account_key,
+        &[ip.clone(), Identifier::dns("*.wild.example")],
+    )
+    .unwrap();
+    let r = c
+        .post(&finalize, Some(&json!({"csr": B64.encode(&own)})))
+        .await
+        .unwrap();
+    let p = r.problem().unwrap();
+    assert_eq!((r.status, p.kind), (400, ProblemType::BadCsr));
+    assert_eq!(
+        p.detail,
+        "the CSR's public key is the account key; an account key must not be a certificate key \
+         (RFC 8555 §11.1): make the CSR with a new key"
+    );
     let done = ok_json(&c, &finalize, Some(&json!({"csr": B64.encode(&csr)}))).await;
     assert_eq!(done["status"], "valid");
     let chain = c
@@ -731,10 +755,32 @@ async fn profiles_choose_lifetime_and_usage(backend: Backend) {
                 key_policy: Default::default(),
                 issuer: "builtin".into(),
             },
+            Profile {
+                name: "p384".into(),
+                key_policy: acmegate::ca::KeyPolicy {
+                    ec_curves: vec!["P-384".into()],
+                    ..Default::default()
+                },
+                ..Profile::default_server()
+            },
         ];
     })
     .await;
     let c = account(&h).await;
+    // finalize checks the CSR key against the order's profile and names both.
+    match c
+        .issue(&[Identifier::dns("p384.example")], "http-01", Some("p384"))
+        .await
+    {
+        Err(acmegate::client::ClientError::Api(p)) => assert_eq!(
+            (p.kind, p.detail.as_str()),
+            (
+                ProblemType::BadCsr,
+                "CSR key refused: EC curve P-256 not accepted; accepted: P-384 (profile \"p384\")"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         c.directory["meta"]["profiles"]["short"],
         "one day, client and server"
@@ -774,3 +820,52 @@ crate::on_both_backends!(
     profiles_choose_lifetime_and_usage,
     profiles_choose_lifetime_and_usage
 );
+
+/// What curl reports for a POST of `megabytes` MiB to the ACME listener, announced with
+/// Content-Length or streamed chunked: the status (`000` when the connection broke first).
+async fn curl_post_size(h: &Harness, megabytes: usize, chunked: bool) -> String {
+    use tokio::io::AsyncWriteExt;
+    let url = format!("{}/acme/new-account", h.gw.base_url);
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(&h.root_pem)
+        .args(["-H", "content-type: application/jose+json"]);
+    if chunked {
+        cmd.args(["-H", "transfer-encoding: chunked"]);
+    }
+    let mut child = cmd
+        .args(["--data-binary", "@-", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = tokio::spawn(async move {
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..megabytes {
+            // The gateway may answer (and curl stop reading its input) before the end.
+            if stdin.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    let out = child.wait_with_output().await.unwrap();
+    feed.await.unwrap();
+    // curl's own error, if any, follows the status so that a failure shows it.
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
+}
+
+/// `server.max_body_bytes` is answered with 413 for every oversized body, including a 100 MiB
+/// chunked one, whose size nothing announces: the client hears the status, not a reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_413() {
+    let h = Harness::start(Backend::Sqlite).await;
+    assert_eq!(curl_post_size(&h, 1, false).await, "413");
+    assert_eq!(curl_post_size(&h, 100, true).await, "413");
+    h.gw.shutdown().await;
+}

@@ -1,6 +1,7 @@
 //! Request authentication for RFC 8555 §6.2: flattened JWS parsing, the algorithm allowlist,
-//! key/algorithm agreement, signature verification (ring, and josekit for ES512), RFC 7638
-//! thumbprints and the External Account Binding MAC of §7.3.4.
+//! key/algorithm agreement, signature verification (ring, and RustCrypto's p521 for ES512),
+//! RFC 7638 thumbprints and the External Account Binding MAC of §7.3.4 (ring's HMAC). No
+//! OpenSSL: JWKs are read here, member by member, for the one algorithm they must fit.
 //!
 //! Nothing here touches the network or the store: the front end decides which key applies
 //! (`jwk` or the account behind `kid`) and calls in.
@@ -10,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use josekit::jwk::Jwk;
-use josekit::jws::{EdDSA, JwsVerifier, ES256, ES384, ES512, HS256, HS384, HS512, RS256};
+use p521::ecdsa::signature::Verifier as _;
+use ring::hmac;
 use ring::signature::{
     RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED,
     ECDSA_P384_SHA384_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256,
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::acme::Problem;
+use crate::ca::KeyKind;
 
 /// The signature algorithms accepted on ACME requests (RFC 8555 §6.2: MUST NOT be `none` or a
 /// MAC). Listed in `badSignatureAlgorithm` problems.
@@ -43,14 +45,15 @@ impl VerifierCache {
 /// A public key ready to check one algorithm's signatures. ring serves every algorithm it has
 /// (ES256, ES384, EdDSA, RS256): it verifies without locks or per-call algorithm lookups, which
 /// OpenSSL 3 takes on every call and which showed at the top of the gateway's profile under
-/// load. ES512 (P-521), which ring lacks, goes through josekit (OpenSSL).
+/// load. ES512 (P-521), which ring lacks, goes through RustCrypto's pure-Rust `p521`.
 #[derive(Clone)]
 pub enum Verifier {
     /// An EC point or Ed25519 key for a ring algorithm.
     Ring(Arc<UnparsedPublicKey<Vec<u8>>>),
     /// RSA modulus and exponent, PKCS#1 v1.5 with SHA-256.
     Rsa(Arc<RsaPublicKeyComponents<Vec<u8>>>),
-    Jose(Arc<dyn JwsVerifier>),
+    /// A P-521 point, ECDSA with SHA-512.
+    P521(Arc<p521::ecdsa::VerifyingKey>),
 }
 
 impl std::fmt::Debug for Verifier {
@@ -58,7 +61,7 @@ impl std::fmt::Debug for Verifier {
         f.write_str(match self {
             Verifier::Ring(_) => "Verifier::Ring",
             Verifier::Rsa(_) => "Verifier::Rsa",
-            Verifier::Jose(_) => "Verifier::Jose",
+            Verifier::P521(_) => "Verifier::P521",
         })
     }
 }
@@ -70,7 +73,9 @@ impl Verifier {
             Verifier::Rsa(key) => key
                 .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
                 .is_ok(),
-            Verifier::Jose(v) => v.verify(message, signature).is_ok(),
+            // RFC 7518 §3.4: R || S, 66 octets each.
+            Verifier::P521(key) => p521::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
         }
     }
 }
@@ -207,20 +212,15 @@ impl Jws {
     /// Verifies the signature with a DER SubjectPublicKeyInfo (revocation by certificate key,
     /// RFC 8555 §7.6).
     pub fn verify_with_spki(&self, spki_der: &[u8]) -> Result<(), Problem> {
-        let alg = self.protected.alg.as_str();
-        let mismatch =
-            |_| Problem::unauthorized(format!("the certificate key cannot verify {alg}"));
-        let verifier: Box<dyn JwsVerifier> = match alg {
-            "RS256" => Box::new(RS256.verifier_from_der(spki_der).map_err(mismatch)?),
-            "ES256" => Box::new(ES256.verifier_from_der(spki_der).map_err(mismatch)?),
-            "ES384" => Box::new(ES384.verifier_from_der(spki_der).map_err(mismatch)?),
-            "ES512" => Box::new(ES512.verifier_from_der(spki_der).map_err(mismatch)?),
-            "EdDSA" => Box::new(EdDSA.verifier_from_der(spki_der).map_err(mismatch)?),
-            _ => return Err(bad_alg(alg)),
-        };
-        verifier
+        if verifier_for_spki(&self.protected.alg, spki_der)?
             .verify(&self.signing_input, &self.signature)
-            .map_err(|_| Problem::unauthorized("JWS is not signed by the certificate's key"))
+        {
+            Ok(())
+        } else {
+            Err(Problem::unauthorized(
+                "JWS is not signed by the certificate's key",
+            ))
+        }
     }
 
     /// The payload parsed as JSON; POST-as-GET (empty payload) is refused here.
@@ -320,13 +320,43 @@ fn verifier_for_jwk(alg: &str, jwk: &Map<String, Value>) -> Result<Verifier, Pro
             let n = n[n.iter().take_while(|b| **b == 0).count()..].to_vec();
             Verifier::Rsa(Arc::new(RsaPublicKeyComponents { n, e: member("e")? }))
         }
-        _ => {
-            let key = Jwk::from_map(jwk.clone())
-                .map_err(|e| Problem::bad_public_key(format!("JWK is invalid: {e}")))?;
-            Verifier::Jose(Arc::new(ES512.verifier_from_jwk(&key).map_err(|e| {
-                Problem::bad_public_key(format!("JWK is unusable: {e}"))
-            })?))
+        _ => Verifier::P521(Arc::new(
+            p521::ecdsa::VerifyingKey::from_sec1_bytes(&ec_point(66)?)
+                .map_err(|_| Problem::bad_public_key("the EC point is not on P-521"))?,
+        )),
+    })
+}
+
+/// Builds a verifier for `alg` from a certificate's key, refusing a key whose type or curve
+/// does not fit the algorithm.
+fn verifier_for_spki(alg: &str, spki_der: &[u8]) -> Result<Verifier, Problem> {
+    check_alg(alg)?;
+    let mismatch = || Problem::unauthorized(format!("the certificate key cannot verify {alg}"));
+    let (kind, key) = crate::ca::public_key(spki_der).map_err(|_| mismatch())?;
+    let ring = |alg: &'static dyn VerificationAlgorithm| {
+        Verifier::Ring(Arc::new(UnparsedPublicKey::new(alg, key.clone())))
+    };
+    let curve = |name: &str| matches!(&kind, KeyKind::Ec(c) if c == name);
+    Ok(match alg {
+        // id-RSASSA-PSS keys may not make PKCS#1 v1.5 signatures (RFC 4055 §1.2).
+        "RS256"
+            if matches!(
+                kind,
+                KeyKind::Rsa {
+                    pss_only: false,
+                    ..
+                }
+            ) =>
+        {
+            ring(&RSA_PKCS1_2048_8192_SHA256)
         }
+        "ES256" if curve("P-256") => ring(&ECDSA_P256_SHA256_FIXED),
+        "ES384" if curve("P-384") => ring(&ECDSA_P384_SHA384_FIXED),
+        "ES512" if curve("P-521") => Verifier::P521(Arc::new(
+            p521::ecdsa::VerifyingKey::from_sec1_bytes(&key).map_err(|_| mismatch())?,
+        )),
+        "EdDSA" if kind == KeyKind::Ed25519 => ring(&ED25519),
+        _ => return Err(mismatch()),
     })
 }
 
@@ -407,31 +437,23 @@ pub fn verify_eab(
             "external account key {kid:?} is unknown, revoked or used"
         ))
     })?;
-    let verifier: Box<dyn JwsVerifier> = match p.alg.as_str() {
-        "HS256" => Box::new(
-            HS256
-                .verifier_from_bytes(&key)
-                .map_err(|_| eab_mac_failed())?,
-        ),
-        "HS384" => Box::new(
-            HS384
-                .verifier_from_bytes(&key)
-                .map_err(|_| eab_mac_failed())?,
-        ),
-        "HS512" => Box::new(
-            HS512
-                .verifier_from_bytes(&key)
-                .map_err(|_| eab_mac_failed())?,
-        ),
+    let algorithm = match p.alg.as_str() {
+        "HS256" => hmac::HMAC_SHA256,
+        "HS384" => hmac::HMAC_SHA384,
+        "HS512" => hmac::HMAC_SHA512,
         other => {
             return Err(Problem::bad_signature_algorithm(format!(
                 "externalAccountBinding alg {other:?} is not a MAC algorithm (HS256/384/512)"
             )))
         }
     };
-    verifier
-        .verify(&inner.signing_input, &inner.signature)
-        .map_err(|_| eab_mac_failed())?;
+    // ring compares in constant time.
+    hmac::verify(
+        &hmac::Key::new(algorithm, &key),
+        &inner.signing_input,
+        &inner.signature,
+    )
+    .map_err(|_| eab_mac_failed())?;
     Ok(kid)
 }
 
@@ -444,7 +466,9 @@ pub(crate) mod tests {
     use super::*;
     use josekit::jwk::alg::ec::EcCurve;
     use josekit::jwk::alg::ec::EcKeyPair;
-    use josekit::jws::JwsSigner;
+    // Signing, in tests, goes through josekit (OpenSSL): an implementation independent of the
+    // verifiers above.
+    use josekit::jws::{EdDSA, JwsSigner, ES256, ES384, ES512, HS256, RS256};
 
     /// Builds a flattened JWS for tests with the given header and payload.
     pub(crate) fn sign(signer: &dyn JwsSigner, header: Value, payload: &[u8]) -> Vec<u8> {
@@ -502,7 +526,7 @@ pub(crate) mod tests {
         assert!(tampered.verify(&jwk).is_err());
     }
 
-    /// Every allowed algorithm verifies through its verifier (ring for all but ES512) and
+    /// Every allowed algorithm verifies through its verifier (ring, p521 for ES512) and
     /// refuses a signature over other bytes and a key of the right type that did not sign.
     #[test]
     fn every_allowed_algorithm_verifies_and_refuses_forgeries() {
@@ -565,6 +589,73 @@ pub(crate) mod tests {
             Jws::parse(&body).unwrap().verify(&jwk).unwrap_err().kind,
             crate::acme::ProblemType::BadPublicKey
         );
+    }
+
+    /// Revocation by certificate key (RFC 8555 §7.6): every allowed algorithm verifies with the
+    /// SubjectPublicKeyInfo of the key that signed, and a key of another type or curve is refused.
+    #[test]
+    fn certificate_keys_verify_their_algorithm_only() {
+        use josekit::jwk::alg::ed::EdCurve;
+        use josekit::jwk::alg::rsa::RsaKeyPair;
+        let ec = |curve| EcKeyPair::generate(curve).unwrap();
+        let p256 = ec(EcCurve::P256);
+        let p384 = ec(EcCurve::P384);
+        let p521 = ec(EcCurve::P521);
+        let rsa = RsaKeyPair::generate(2048).unwrap();
+        let ed = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+        let cases: [(&str, Box<dyn JwsSigner>, Vec<u8>); 5] = [
+            (
+                "ES256",
+                Box::new(ES256.signer_from_jwk(&p256.to_jwk_private_key()).unwrap()),
+                p256.to_der_public_key(),
+            ),
+            (
+                "ES384",
+                Box::new(ES384.signer_from_jwk(&p384.to_jwk_private_key()).unwrap()),
+                p384.to_der_public_key(),
+            ),
+            (
+                "ES512",
+                Box::new(ES512.signer_from_jwk(&p521.to_jwk_private_key()).unwrap()),
+                p521.to_der_public_key(),
+            ),
+            (
+                "RS256",
+                Box::new(RS256.signer_from_jwk(&rsa.to_jwk_private_key()).unwrap()),
+                rsa.to_der_public_key(),
+            ),
+            (
+                "EdDSA",
+                Box::new(EdDSA.signer_from_jwk(&ed.to_jwk_private_key()).unwrap()),
+                ed.to_der_public_key(),
+            ),
+        ];
+        for (alg, signer, spki) in &cases {
+            let header = serde_json::json!({"alg": alg, "url": "u", "kid": "k"});
+            let jws = Jws::parse(&sign(signer.as_ref(), header, b"{}")).unwrap();
+            jws.verify_with_spki(spki)
+                .unwrap_or_else(|e| panic!("{alg}: {e}"));
+            for (other, _, other_spki) in &cases {
+                if other != alg {
+                    let err = jws.verify_with_spki(other_spki).unwrap_err();
+                    assert_eq!(
+                        err.kind,
+                        crate::acme::ProblemType::Unauthorized,
+                        "{alg} {other}"
+                    );
+                }
+            }
+        }
+        let (_, signer, spki) = &cases[0];
+        let jws = Jws::parse(&sign(
+            signer.as_ref(),
+            serde_json::json!({"alg": "ES256", "url": "u", "kid": "k"}),
+            b"{}",
+        ))
+        .unwrap();
+        let stranger = ec(EcCurve::P256).to_der_public_key();
+        assert!(jws.verify_with_spki(&stranger).is_err());
+        assert!(jws.verify_with_spki(spki).is_ok());
     }
 
     #[test]

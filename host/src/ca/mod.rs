@@ -27,7 +27,8 @@ use std::path::Path;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_ASN1_SIGNING};
 
-use decode::{parse_spki, KeyKind, Spki};
+pub use decode::KeyKind;
+use decode::{parse_spki, Spki};
 use issue::{CertSpec, LeafNames, LeafUrls, CLOCK_SKEW_SECS};
 
 pub use profile::{ExtendedKeyUsage, KeyPolicy, Profile};
@@ -405,6 +406,15 @@ pub fn purpose_key(secret: &KeySecret, purpose: &[u8]) -> Result<ring::aead::Les
 pub fn purpose_hmac_key(secret: &KeySecret, purpose: &[u8]) -> Result<ring::hmac::Key, CaError> {
     let material = keystore::resolve(secret, &SystemRandom::new())?;
     keystore::purpose_hmac_key(&material, purpose)
+}
+
+/// The key of a DER SubjectPublicKeyInfo, for checking signatures made with it: its kind and
+/// the subjectPublicKey octets (an RSAPublicKey, an EC point, an Ed25519 key), as ring takes
+/// them.
+pub fn public_key(spki_der: &[u8]) -> Result<(KeyKind, Vec<u8>), CaError> {
+    let spki = parse_spki(spki_der).map_err(CaError::BadCertificate)?;
+    let kind = spki.kind().map_err(CaError::BadCertificate)?;
+    Ok((kind, spki.key.to_vec()))
 }
 
 /// Reads serial, key, names and validity from a DER certificate.

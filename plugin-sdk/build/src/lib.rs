@@ -75,14 +75,34 @@ impl Options {
     }
 }
 
-/// The acmegate workspace this tool was compiled in (the parent of `plugin-sdk/`).
+/// The acmegate workspace being built or tested: the nearest ancestor holding
+/// `plugins/Cargo.toml` of the package cargo runs (`CARGO_MANIFEST_DIR` at run time, which
+/// `cargo run` and `cargo test` set), else of this crate's own source.
+///
+/// Why not the compile-time `CARGO_MANIFEST_DIR` alone: cargo shares the artifacts of a
+/// workspace's path crates between checkouts at different paths that use one target dir (it
+/// hashes their paths relative to the workspace), so a tool compiled in one checkout would
+/// build and test the plugins of that checkout from another (a CI clone, a git worktree).
 pub fn workspace_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // Invariant: this crate lives at <workspace>/plugin-sdk/build, two levels down.
-    here.ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| here.to_path_buf())
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    let running = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    running
+        .iter()
+        .chain(std::iter::once(&compiled))
+        .find_map(|start| {
+            start
+                .ancestors()
+                .find(|dir| dir.join("plugins").join("Cargo.toml").is_file())
+                .map(Path::to_path_buf)
+        })
+        // Invariant: this crate lives at <workspace>/plugin-sdk/build, two levels down.
+        .unwrap_or_else(|| {
+            compiled
+                .ancestors()
+                .nth(2)
+                .unwrap_or(&compiled)
+                .to_path_buf()
+        })
 }
 
 /// One component written by [`build_all`].

@@ -183,7 +183,11 @@ async fn run() -> anyhow::Result<()> {
         Command::Migrate => {
             let config = load_config(&cli)?;
             server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok()).await?;
-            println!("database {} is up to date", config.database_url());
+            // The URL may carry a password: it is not for the terminal.
+            println!(
+                "database {} is up to date",
+                acmegate::store::redacted_url(&config.database_url())
+            );
             Ok(())
         }
         Command::Eab { command } => eab(&cli, command).await,

@@ -26,6 +26,28 @@ fn stdout_of(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `migrate` names the database it migrated without the password in its URL.
+#[test]
+fn migrate_prints_the_database_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut url = url::Url::parse(&acmegate::store::testing::fresh_postgres_url()).unwrap();
+    // The test server trusts loopback and ignores the password: only its display matters. (On
+    // a server that checks passwords, set ACMEGATE_TEST_POSTGRES_URL with the real one.)
+    if url.password().is_none() {
+        url.set_password(Some("s3cret-pw")).unwrap();
+    }
+    let password = url.password().unwrap().to_string();
+    let with_password = url.to_string();
+    let out = stdout_of(
+        acmegate(dir.path())
+            .arg("migrate")
+            .env("ACMEGATE_DATABASE_URL", &with_password),
+    );
+    assert!(out.contains("up to date"), "{out}");
+    assert!(out.contains(":***@"), "{out}");
+    assert!(!out.contains(&password), "the password leaked: {out}");
+}
+
 #[test]
 fn init_migrate_and_eab_keys() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! Hot reload under load: while clients keep placing orders through the newOrder policy
 //! plugin, its file is replaced (by rename, by truncate-and-rewrite, and with garbage); no
 //! request fails, each new version answers within a second, and a broken file leaves the old
-//! version serving.
+//! version serving. Reading the file reloads nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -57,6 +57,19 @@ async fn reload_under_load(backend: Backend) {
     assert!(
         !evil_allowed(&probe).await,
         "the allowlist refuses at first"
+    );
+
+    // Reading the file is not a change: a backup, a checksum or another gateway loading the
+    // same file must not reload it.
+    for _ in 0..5 {
+        assert_eq!(std::fs::read(&live).unwrap(), allowlist);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(acmegate::plugins::watcher::DEBOUNCE * 3).await;
+    assert_eq!(
+        h.gw.gateway.plugin_reloads.reloads.load(Ordering::SeqCst),
+        0,
+        "reading the plugin file reloaded it"
     );
 
     // The load: four clients placing allowed orders until told to stop.

@@ -24,15 +24,43 @@ pub enum BodyError {
     /// Over the listener's limit (`server.max_body_bytes`): the answer is 413.
     #[error("request body exceeds {limit} bytes")]
     TooLarge { limit: usize },
+    /// Not all there within the client time limit (`server.client_timeout_seconds`): the
+    /// answer is 408, so a client sending a byte at a time cannot hold a connection.
+    #[error("request body not received within {seconds} s")]
+    TooSlow { seconds: u64 },
     /// The client's stream broke or was malformed.
     #[error("failed to read the request body: {0}")]
     Read(String),
 }
 
+impl BodyError {
+    /// The HTTP status that answers it: 413, 408, or 400 for a broken stream.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            BodyError::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TooSlow { .. } => http::StatusCode::REQUEST_TIMEOUT,
+            BodyError::Read(_) => http::StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
 /// The whole body, at most `limit` bytes. An announced length (Content-Length) over the limit
 /// is refused before a byte is read; a streamed (chunked) body as soon as it passes the limit.
 /// Either way what the client still sends is drained in the background (see [`DRAIN_TIME`]).
-pub async fn read_bounded<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
+/// A body still incomplete after `within` is refused as too slow.
+pub async fn read_bounded<B>(body: B, limit: usize, within: Duration) -> Result<Bytes, BodyError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::time::timeout(within, read_limited(body, limit))
+        .await
+        .unwrap_or(Err(BodyError::TooSlow {
+            seconds: within.as_secs(),
+        }))
+}
+
+async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -100,19 +128,56 @@ mod tests {
         }
     }
 
+    const LONG: Duration = Duration::from_secs(60);
+
     #[tokio::test]
     async fn bodies_over_the_limit_are_refused_announced_or_streamed() {
         let full = http_body_util::Full::new(Bytes::from_static(b"0123456789"));
-        assert_eq!(read_bounded(full.clone(), 10).await.unwrap(), "0123456789");
+        assert_eq!(
+            read_bounded(full.clone(), 10, LONG).await.unwrap(),
+            "0123456789"
+        );
         assert!(matches!(
-            read_bounded(full, 9).await,
+            read_bounded(full, 9, LONG).await,
             Err(BodyError::TooLarge { limit: 9 })
         ));
         let streamed = || Chunked([&b"01234"[..], b"56789"].into());
-        assert_eq!(read_bounded(streamed(), 10).await.unwrap(), "0123456789");
         assert_eq!(
-            read_bounded(streamed(), 9).await.unwrap_err().to_string(),
+            read_bounded(streamed(), 10, LONG).await.unwrap(),
+            "0123456789"
+        );
+        assert_eq!(
+            read_bounded(streamed(), 9, LONG)
+                .await
+                .unwrap_err()
+                .to_string(),
             "request body exceeds 9 bytes"
         );
+    }
+
+    /// A body that never finishes: one chunk, then silence.
+    struct Stalled(bool);
+
+    impl Body for Stalled {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            if std::mem::replace(&mut self.0, true) {
+                Poll::Pending
+            } else {
+                Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(b"{")))))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_is_refused_after_the_client_time_limit() {
+        let refused = read_bounded(Stalled(false), 100, Duration::from_millis(100)).await;
+        assert!(matches!(refused, Err(BodyError::TooSlow { .. })));
+        assert_eq!(refused.unwrap_err().status(), 408);
     }
 }

@@ -154,6 +154,14 @@ pub struct ServerConfig {
     pub tls_names: Vec<String>,
     /// Largest request body accepted (RFC 8555 requests are small JWS objects).
     pub max_body_bytes: usize,
+    /// Connections served at once on each listener (ACME, admin). Past it new connections
+    /// wait in the kernel's accept queue until one closes, so a flood of idle or slow clients
+    /// cannot exhaust the process's file descriptors or memory.
+    pub max_connections: usize,
+    /// Seconds a client has for its TLS handshake, for each request's headers, for a request
+    /// body, and to start its next request on an idle keep-alive connection. A slower client
+    /// is disconnected, so clients that send a byte at a time cannot hold connections open.
+    pub client_timeout_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -226,6 +234,13 @@ impl Default for Config {
     }
 }
 
+impl ServerConfig {
+    /// `client_timeout_seconds` as a duration.
+    pub fn client_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.client_timeout_seconds.max(1))
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -233,6 +248,8 @@ impl Default for ServerConfig {
             base_url: String::new(),
             tls_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             max_body_bytes: 64 * 1024,
+            max_connections: 1024,
+            client_timeout_seconds: 30,
         }
     }
 }
@@ -411,6 +428,19 @@ impl Config {
                 crate::store::redacted_url(&database_url)
             ))
         })?;
+        for (key, value) in [
+            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "server.client_timeout_seconds",
+                self.server.client_timeout_seconds,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = 0: expected 1 or more"
+                )));
+            }
+        }
         // Port 0 means "any port" to bind, but validation connects to a port: it cannot be 0.
         for (key, port) in [
             ("validation.http01_port", self.validation.http01_port),
@@ -581,6 +611,11 @@ base_url = ""
 # Names in the listener's TLS certificate (issued by the gateway's own CA at every start).
 tls_names = ["localhost", "127.0.0.1", "::1"]
 max_body_bytes = 65536
+# Connections served at once per listener; more wait until one closes.
+max_connections = 1024
+# Seconds a client has for the TLS handshake, each request's headers and body, and to start
+# its next request on an idle connection.
+client_timeout_seconds = 30
 
 [ca]
 # The secret that encrypts the CA private keys. Created (32 random bytes, mode 0600) on first

@@ -14,6 +14,8 @@ pub mod client;
 pub mod config;
 pub mod deploy;
 pub mod expiry;
+mod idle;
+pub mod instance;
 pub mod issuance;
 pub mod jws;
 pub mod metrics;
@@ -26,4 +28,5 @@ pub mod store;
 #[doc(hidden)]
 pub mod testing;
 pub mod va;
+pub mod validation;
 pub mod wfe;

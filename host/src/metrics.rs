@@ -49,6 +49,33 @@ pub struct Metrics {
     issuance_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     issuance_count: AtomicU64,
     issuance_sum_micros: AtomicU64,
+    /// Connections open now on the ACME and the admin listener.
+    connections_open: [AtomicU64; 2],
+    /// Times a listener held a new connection back because `server.max_connections` were open.
+    connections_held: [AtomicU64; 2],
+}
+
+/// A listener, for the connection metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    Acme = 0,
+    Admin = 1,
+}
+
+impl Listener {
+    fn label(i: usize) -> &'static str {
+        ["acme", "admin"][i]
+    }
+}
+
+/// Counts a connection as open for as long as it lives.
+#[derive(Debug)]
+pub struct OpenConnection<'a>(&'a AtomicU64);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -83,6 +110,18 @@ impl Metrics {
         self.issuance_count.fetch_add(1, Ordering::Relaxed);
         self.issuance_sum_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A connection accepted on `listener`; it counts as open until the guard drops.
+    pub fn connection(&self, listener: Listener) -> OpenConnection<'_> {
+        let open = &self.connections_open[listener as usize];
+        open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(open)
+    }
+
+    /// `listener` reached its connection cap and held a new connection back.
+    pub fn connection_held(&self, listener: Listener) {
+        self.connections_held[listener as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The text exposition format (version 0.0.4).
@@ -132,6 +171,30 @@ impl Metrics {
             self.issuance_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "{name}_count {count}");
+        for (name, kind, help, values) in [
+            (
+                "acmegate_connections_open",
+                "gauge",
+                "Connections open now, by listener.",
+                &self.connections_open,
+            ),
+            (
+                "acmegate_connections_held_total",
+                "counter",
+                "New connections held back because server.max_connections were open.",
+                &self.connections_held,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (i, value) in values.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{listener=\"{}\"}} {}",
+                    Listener::label(i),
+                    value.load(Ordering::Relaxed)
+                );
+            }
+        }
         out
     }
 }
@@ -262,5 +325,26 @@ mod tests {
         assert!(text.contains("acmegate_issuance_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("acmegate_issuance_seconds_bucket{le=\"5\"} 2"));
         assert!(text.contains("acmegate_issuance_seconds_count 2"));
+    }
+
+    #[test]
+    fn counts_open_connections_per_listener() {
+        let m = Metrics::default();
+        let first = m.connection(Listener::Acme);
+        let second = m.connection(Listener::Acme);
+        let _admin = m.connection(Listener::Admin);
+        m.connection_held(Listener::Acme);
+        drop(first);
+        let text = m.render();
+        assert!(
+            text.contains("acmegate_connections_open{listener=\"acme\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("acmegate_connections_open{listener=\"admin\"} 1"));
+        assert!(text.contains("acmegate_connections_held_total{listener=\"acme\"} 1"));
+        drop(second);
+        assert!(m
+            .render()
+            .contains("acmegate_connections_open{listener=\"acme\"} 0"));
     }
 }

@@ -7,15 +7,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin::tls::AdminTls;
 use crate::ca::{Ca, CaSettings, KeySecret};
 use crate::config::Config;
 use crate::issuance::{self, Issuer};
+use crate::metrics::Listener;
 use crate::nonce::NoncePool;
 use crate::plugins::watcher::{Reloadable, Watched};
 use crate::plugins::{PluginRuntime, RuntimeOptions, StateBacking, ValidatorPlugin};
@@ -108,6 +109,33 @@ pub async fn load_ca(
     Ok(Arc::new(ca))
 }
 
+/// Takes back at once the work (issuance and validation jobs) leased to a process that is
+/// known to be gone: this process's earlier life, or on SQLite, which one process owns, anyone.
+/// Other leases are left to run out.
+async fn resume_unfinished_work(
+    store: &crate::store::Store,
+    instance: &crate::instance::Instance,
+) -> anyhow::Result<()> {
+    let whose = if store.backend() == "sqlite" {
+        None
+    } else if instance.resumes_earlier_life {
+        Some(instance.owner.clone())
+    } else {
+        return Ok(());
+    };
+    let s = store.clone();
+    let released = tokio::task::spawn_blocking(move || s.release_leases(whose.as_deref()))
+        .await?
+        .context("failed to resume unfinished work")?;
+    if released > 0 {
+        tracing::info!(
+            jobs = released,
+            "resuming unfinished issuance and validation"
+        );
+    }
+    Ok(())
+}
+
 /// Starts the gateway: binds the listener, loads or creates the CA, opens the store.
 pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -127,17 +155,8 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
     let plugin_secret = key_secret(&config, passphrase.clone());
     let ca = load_ca(&config, passphrase.clone(), &base_url).await?;
     let store = open_store(&config, passphrase).await?;
-    if store.backend() == "sqlite" {
-        // One process owns a SQLite store: leases left in it belong to a process that is gone,
-        // so its unfinished issuance resumes now instead of when those leases run out.
-        let s = store.clone();
-        let released = tokio::task::spawn_blocking(move || s.release_all_leases())
-            .await?
-            .context("failed to resume unfinished issuance")?;
-        if released > 0 {
-            tracing::info!(jobs = released, "resuming unfinished issuance");
-        }
-    }
+    let instance = crate::instance::Instance::of(&config.data_dir)?;
+    resume_unfinished_work(&store, &instance).await?;
     let mut issuers =
         BTreeMap::from([(issuance::BUILTIN.to_string(), Issuer::Builtin(ca.clone()))]);
     let loaded = load_plugins(&config, &plugin_secret, &store, &mut issuers).await?;
@@ -188,7 +207,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         verifiers: Default::default(),
         crl: Default::default(),
         metrics: Default::default(),
-        issuance: Default::default(),
+        issuance: issuance::Queue::new(instance),
         issuers,
         plugins: loaded.runtime,
         challenge_plugins: loaded.challenge_plugins,
@@ -200,6 +219,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
     });
     let (tx, rx) = watch::channel(false);
     let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
+    let validations = crate::validation::spawn_worker(gateway.clone(), rx.clone());
     // Expiry notices only matter to notifiers.
     let expiry =
         (!gateway.notifiers.is_empty()).then(|| crate::expiry::spawn(gateway.clone(), rx.clone()));
@@ -237,6 +257,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
             let _ = admin.await;
         }
         let _ = worker.await;
+        let _ = validations.await;
         if let Some(expiry) = expiry {
             let _ = expiry.await;
         }
@@ -437,6 +458,14 @@ enum Front {
     Admin(Arc<AdminTls>),
 }
 
+/// A connection being served, whichever listener's service it runs.
+type ServedConnection = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>
+            + Send,
+    >,
+>;
+
 async fn accept_loop(
     listener: TcpListener,
     front: Front,
@@ -444,8 +473,28 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let front = Arc::new(front);
+    let which = match *front {
+        Front::Acme(_) => Listener::Acme,
+        Front::Admin(_) => Listener::Admin,
+    };
+    let slots = Arc::new(Semaphore::new(gw.config.server.max_connections.max(1)));
+    let client_timeout = gw.config.server.client_timeout();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
+        // At the cap, the next connection waits in the kernel's queue until one closes.
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                gw.metrics.connection_held(which);
+                tokio::select! {
+                    permit = slots.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -463,6 +512,9 @@ async fn accept_loop(
         let gw = gw.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _permit = permit;
+            let counted = gw.clone();
+            let _open = counted.metrics.connection(which);
             let tls = match &*front {
                 Front::Acme(tls) => tls.clone(),
                 Front::Admin(admin) => match admin.acceptor(&gw).await {
@@ -473,46 +525,68 @@ async fn accept_loop(
                     }
                 },
             };
-            let stream =
-                match tokio::time::timeout(std::time::Duration::from_secs(10), tls.accept(tcp))
-                    .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let result = match &*front {
+            let stream = match tokio::time::timeout(client_timeout, tls.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // A request's headers must arrive within `client_timeout` (HTTP/1.1); HTTP/2 peers
+            // that stop answering pings are dropped; and a connection with no request in
+            // flight for as long is closed (`idle`).
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(client_timeout);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(client_timeout)
+                .keep_alive_timeout(client_timeout);
+            let activity = crate::idle::Activity::new();
+            let io = TokioIo::new(stream);
+            let served: ServedConnection = match &*front {
                 Front::Acme(_) => {
+                    let activity = activity.clone();
                     let service = service_fn(move |req| {
-                        let gw = gw.clone();
-                        async move { Ok::<_, std::convert::Infallible>(wfe::handle(gw, req).await) }
+                        let (gw, busy) = (gw.clone(), activity.begin());
+                        async move {
+                            let reply = wfe::handle(gw, req).await;
+                            drop(busy);
+                            Ok::<_, std::convert::Infallible>(reply)
+                        }
                     });
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+                    Box::pin(watcher.watch(builder.serve_connection(io, service).into_owned()))
                 }
                 Front::Admin(_) => {
                     // The leaf the client presented; rustls has verified its chain and CRL.
-                    let client_cert = stream
+                    let client_cert = io
+                        .inner()
                         .get_ref()
                         .1
                         .peer_certificates()
                         .and_then(|chain| chain.first())
                         .map(|leaf| Arc::new(leaf.to_vec()));
+                    let activity = activity.clone();
                     let service = service_fn(move |req| {
                         let (gw, client_cert) = (gw.clone(), client_cert.clone());
+                        let busy = activity.begin();
                         async move {
-                            Ok::<_, std::convert::Infallible>(
-                                crate::admin::handle(gw, client_cert, req).await,
-                            )
+                            let reply = crate::admin::handle(gw, client_cert, req).await;
+                            drop(busy);
+                            Ok::<_, std::convert::Infallible>(reply)
                         }
                     });
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+                    Box::pin(watcher.watch(builder.serve_connection(io, service).into_owned()))
                 }
+            };
+            let result = tokio::select! {
+                result = served => result,
+                // Dropping the connection closes it.
+                () = activity.idle_for(client_timeout) => Ok(()),
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -9,10 +9,28 @@ use super::types::{ChallengeType, Identifier, IdentifierType};
 /// Most identifiers one order may carry; more is a `rejectedIdentifier`-free `malformed`.
 pub const MAX_IDENTIFIERS: usize = 100;
 
+/// Whether names that only mean something on a local network may be issued: single-label
+/// names (`printer`) and names under `localhost`. A profile decides (`allow_local_names`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalNames {
+    Refused,
+    Allowed,
+}
+
+impl LocalNames {
+    pub fn allowed_if(allowed: bool) -> LocalNames {
+        if allowed {
+            LocalNames::Allowed
+        } else {
+            LocalNames::Refused
+        }
+    }
+}
+
 /// Checks and normalises the identifiers of a newOrder (RFC 8555 §7.4): lower-cases DNS names,
 /// puts IPs in canonical form, removes duplicates, and refuses what cannot be issued, with one
 /// subproblem per refused identifier (§6.7.1).
-pub fn normalize(ids: &[Identifier]) -> Result<Vec<Identifier>, Problem> {
+pub fn normalize(ids: &[Identifier], local: LocalNames) -> Result<Vec<Identifier>, Problem> {
     if ids.is_empty() {
         return Err(Problem::malformed("newOrder needs at least one identifier"));
     }
@@ -24,7 +42,7 @@ pub fn normalize(ids: &[Identifier]) -> Result<Vec<Identifier>, Problem> {
     let mut out = Vec::with_capacity(ids.len());
     let mut subs = Vec::new();
     for id in ids {
-        match normalize_one(id) {
+        match normalize_one(id, local) {
             Ok(n) => {
                 if !out.contains(&n) {
                     out.push(n)
@@ -51,7 +69,7 @@ pub fn normalize(ids: &[Identifier]) -> Result<Vec<Identifier>, Problem> {
     }
 }
 
-fn normalize_one(id: &Identifier) -> Result<Identifier, Problem> {
+fn normalize_one(id: &Identifier, local: LocalNames) -> Result<Identifier, Problem> {
     match id.kind {
         IdentifierType::Ip => {
             let ip: IpAddr = id.value.parse().map_err(|_| {
@@ -62,7 +80,7 @@ fn normalize_one(id: &Identifier) -> Result<Identifier, Problem> {
         IdentifierType::Dns => {
             let name = id.value.to_ascii_lowercase();
             check_dns_name(&name)?;
-            check_not_reserved(&name)?;
+            check_not_reserved(&name, local)?;
             Ok(Identifier::dns(name))
         }
     }
@@ -117,28 +135,31 @@ pub(crate) fn check_dns_name(name: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Top-level names that never name one host (RFC 6761 §6.3 `localhost`, §6.4 `invalid`).
-const RESERVED_TLDS: [&str; 2] = ["localhost", "invalid"];
-
 /// Refuses names that no certificate of an internal CA should carry, whatever the CA behind
 /// the gateway would sign (the uPKI CA refuses bare `localhost` but signs `www.localhost`,
-/// `x.invalid` and single-label names): names under `localhost` or
-/// `invalid`, and single-label names, which mean a different host in every search domain.
-fn check_not_reserved(name: &str) -> Result<(), Problem> {
+/// `x.invalid` and single-label names): names under `invalid`, which never resolves, and
+/// unless the profile allows local names, names under `localhost` and single-label names,
+/// which mean a different host in every search domain.
+fn check_not_reserved(name: &str, local: LocalNames) -> Result<(), Problem> {
     let base = name.strip_prefix("*.").unwrap_or(name);
-    let Some((_, tld)) = base.rsplit_once('.') else {
+    let tld = base.rsplit_once('.').map_or(base, |(_, tld)| tld);
+    if tld == "invalid" {
         return Err(Problem::rejected_identifier(format!(
-            "{name:?} is a single-label name; certificates name fully qualified names only"
-        )));
-    };
-    if RESERVED_TLDS.contains(&tld) {
-        return Err(Problem::rejected_identifier(format!(
-            "{name:?} is under the reserved name {tld:?} (RFC 6761) and names no one host"
+            "{name:?} is under the reserved name \"invalid\" (RFC 6761) and names no host"
         )));
     }
-    if RESERVED_TLDS.contains(&base) {
+    if local == LocalNames::Allowed {
+        return Ok(());
+    }
+    let advice = "(a profile with allow_local_names = true issues such names)";
+    if tld == "localhost" {
         return Err(Problem::rejected_identifier(format!(
-            "{name:?} is a reserved name (RFC 6761) and names no one host"
+            "{name:?} is a local name under \"localhost\" (RFC 6761) and names no one host {advice}"
+        )));
+    }
+    if !base.contains('.') {
+        return Err(Problem::rejected_identifier(format!(
+            "{name:?} is a single-label name; certificates name fully qualified names only {advice}"
         )));
     }
     Ok(())
@@ -177,7 +198,7 @@ mod tests {
                 value: "2001:db8:0::1".into(),
             },
         ];
-        let out = normalize(&ids).unwrap();
+        let out = normalize(&ids, LocalNames::Refused).unwrap();
         assert_eq!(
             out,
             vec![
@@ -194,7 +215,7 @@ mod tests {
             Identifier::dns("bad_name.example"),
             Identifier::dns("a..b"),
         ];
-        let err = normalize(&ids).unwrap_err();
+        let err = normalize(&ids, LocalNames::Refused).unwrap_err();
         assert_eq!(err.kind, ProblemType::RejectedIdentifier);
         assert_eq!(err.subproblems.len(), 2);
         assert_eq!(
@@ -210,15 +231,21 @@ mod tests {
             "",
             "*",
         ] {
-            assert!(normalize(&[Identifier::dns(bad)]).is_err(), "{bad}");
+            assert!(
+                normalize(&[Identifier::dns(bad)], LocalNames::Refused).is_err(),
+                "{bad}"
+            );
         }
-        assert!(normalize(&[Identifier::dns("10.0.0.1")]).is_err());
-        assert!(normalize(&[Identifier {
-            kind: IdentifierType::Ip,
-            value: "10.0.0.256".into()
-        }])
+        assert!(normalize(&[Identifier::dns("10.0.0.1")], LocalNames::Refused).is_err());
+        assert!(normalize(
+            &[Identifier {
+                kind: IdentifierType::Ip,
+                value: "10.0.0.256".into()
+            }],
+            LocalNames::Refused
+        )
         .is_err());
-        assert!(normalize(&[]).is_err());
+        assert!(normalize(&[], LocalNames::Refused).is_err());
     }
 
     #[test]
@@ -234,12 +261,30 @@ mod tests {
             "com",
             "printer",
         ] {
-            let err = normalize(&[Identifier::dns(reserved)]).unwrap_err();
+            let err = normalize(&[Identifier::dns(reserved)], LocalNames::Refused).unwrap_err();
             assert_eq!(err.kind, ProblemType::RejectedIdentifier, "{reserved}");
             assert!(
                 err.detail.contains(&reserved.to_ascii_lowercase()),
                 "{}",
                 err.detail
+            );
+        }
+        for local in [
+            "localhost",
+            "www.localhost",
+            "*.app.localhost",
+            "printer",
+            "com",
+        ] {
+            assert!(
+                normalize(&[Identifier::dns(local)], LocalNames::Allowed).is_ok(),
+                "{local}"
+            );
+        }
+        for never in ["invalid", "host.invalid", "*.x.invalid"] {
+            assert!(
+                normalize(&[Identifier::dns(never)], LocalNames::Allowed).is_err(),
+                "{never}"
             );
         }
         for fine in [
@@ -248,7 +293,10 @@ mod tests {
             "*.example.org",
             "a.test",
         ] {
-            assert!(normalize(&[Identifier::dns(fine)]).is_ok(), "{fine}");
+            assert!(
+                normalize(&[Identifier::dns(fine)], LocalNames::Refused).is_ok(),
+                "{fine}"
+            );
         }
     }
 

@@ -244,7 +244,10 @@ async fn issue_from_csr(
         .collect();
     // The names ACME orders may not carry (reserved, single-label, malformed) are refused
     // here too, whatever the issuer would sign.
-    crate::acme::identifiers::normalize(&identifiers)?;
+    crate::acme::identifiers::normalize(
+        &identifiers,
+        crate::acme::identifiers::LocalNames::allowed_if(profile.allow_local_names),
+    )?;
     let subject = csr
         .common_name
         .clone()

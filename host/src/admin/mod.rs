@@ -99,7 +99,7 @@ where
 {
     // The body is read first (bounded) so that an early refusal does not reset an HTTP/2
     // stream the client is still sending on.
-    let body = read_body(body, gw.config.server.max_body_bytes).await?;
+    let body = read_body(body, &gw.config.server).await?;
     // Who asks comes next: without a verified, unrevoked certificate nothing is answered, not
     // even whether a route exists.
     let caller = auth::authenticate(gw, peer.as_deref().map(Vec::as_slice)).await?;
@@ -128,19 +128,20 @@ where
     routes::dispatch(gw, route, &req).await
 }
 
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+async fn read_body<B>(body: B, server: &crate::config::ServerConfig) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    crate::body::read_bounded(body, limit)
+    crate::body::read_bounded(body, server.max_body_bytes, server.client_timeout())
         .await
         .map_err(|e| match e {
-            crate::body::BodyError::TooLarge { .. } => ApiError::new(
-                http::StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                e.to_string(),
-            ),
+            crate::body::BodyError::TooLarge { .. } => {
+                ApiError::new(e.status(), "too_large", e.to_string())
+            }
+            crate::body::BodyError::TooSlow { .. } => {
+                ApiError::new(e.status(), "too_slow", e.to_string())
+            }
             _ => ApiError::bad_request(e.to_string()),
         })
 }

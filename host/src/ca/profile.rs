@@ -57,6 +57,11 @@ pub struct Profile {
     /// plugin's name.
     #[serde(default = "builtin_issuer")]
     pub issuer: String,
+    /// Issue names that only mean something on a local network: single-label names
+    /// (`printer`) and names under `localhost`. Off by default: such names mean a different
+    /// host in every search domain. Names under `invalid` are refused always.
+    #[serde(default)]
+    pub allow_local_names: bool,
 }
 
 fn builtin_issuer() -> String {
@@ -73,6 +78,7 @@ impl Profile {
             eku: ExtendedKeyUsage::Server,
             key_policy: KeyPolicy::default(),
             issuer: builtin_issuer(),
+            allow_local_names: false,
         }
     }
 }

@@ -32,7 +32,7 @@ pub use retry::{Next, RetryPolicy};
 
 use crate::acme::{Identifier, IdentifierType, Problem};
 use crate::store::{Certificate, IssuanceJob, StoreError};
-use crate::wfe::{ids, now, Gateway};
+use crate::wfe::{now, Gateway};
 
 /// The `[issuance]` configuration section.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -69,23 +69,21 @@ const CLAIM_BATCH: i64 = 32;
 /// Per-process issuance state: who this process is (lease owner) and the worker's doorbell.
 #[derive(Debug)]
 pub struct Queue {
-    owner: String,
+    instance: crate::instance::Instance,
     wake: Notify,
 }
 
-impl Default for Queue {
-    fn default() -> Self {
-        Self {
-            owner: format!("gw-{}", ids::new_id()),
+impl Queue {
+    pub fn new(instance: crate::instance::Instance) -> Queue {
+        Queue {
+            instance,
             wake: Notify::new(),
         }
     }
-}
 
-impl Queue {
-    /// This process's lease owner name.
+    /// This process's lease owner name (for validation jobs too).
     pub fn owner(&self) -> &str {
-        &self.owner
+        &self.instance.owner
     }
 }
 
@@ -108,7 +106,7 @@ pub fn new_job(gw: &Gateway, order_id: &str, issuer: &str, csr_der: &[u8]) -> Is
         attempts: 0,
         next_attempt_at: t,
         handle: None,
-        lease_owner: Some(gw.issuance.owner.clone()),
+        lease_owner: Some(gw.issuance.owner().to_owned()),
         lease_until: t + gw.config.issuance.lease_seconds.max(1),
         last_error: None,
         created_at: t,
@@ -317,7 +315,7 @@ async fn claim_and_run(gw: &Arc<Gateway>, slots: &Arc<Semaphore>) -> Result<Dura
     }
     {
         let (owner, lease) = (
-            gw.issuance.owner.clone(),
+            gw.issuance.owner().to_owned(),
             gw.config.issuance.lease_seconds.max(1),
         );
         let t = now();

@@ -129,19 +129,6 @@ impl Store {
         })
     }
 
-    /// Forgets every lease. Only for a store no other process uses (SQLite): at startup, the
-    /// leases in it belong to a process that is gone.
-    pub fn release_all_leases(&self) -> Result<usize> {
-        self.write(|c| {
-            Ok(diesel::update(issuance_jobs::table)
-                .set((
-                    issuance_jobs::lease_owner.eq(None::<String>),
-                    issuance_jobs::lease_until.eq(0),
-                ))
-                .execute(c)?)
-        })
-    }
-
     /// When the earliest job can next be claimed (it is due and its lease has run out), as
     /// seen at `now`; `None` when there are no jobs.
     pub fn next_job_due(&self, now: i64) -> Result<Option<i64>> {

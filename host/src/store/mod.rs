@@ -16,6 +16,7 @@ mod plugin_state;
 mod schema;
 #[doc(hidden)]
 pub mod testing;
+mod validation;
 mod writer;
 
 use diesel::prelude::*;
@@ -160,6 +161,24 @@ impl Store {
     pub fn ping(&self) -> Result<()> {
         diesel::sql_query("SELECT 1").execute(&mut *self.conn()?)?;
         Ok(())
+    }
+
+    /// Writes one row and commits, as `owner` (one row per process): for readiness checks
+    /// that must fail when the database reads but cannot write (disk full, read-only, a
+    /// PostgreSQL standby).
+    pub fn probe_write(&self, owner: &str, at: i64) -> Result<()> {
+        use schema::write_probe;
+        let owner = owner.to_owned();
+        self.write(move |c| {
+            diesel::delete(write_probe::table.find(&owner)).execute(c)?;
+            diesel::insert_into(write_probe::table)
+                .values((
+                    write_probe::owner.eq(&owner),
+                    write_probe::checked_at.eq(at),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
     }
 
     // --- accounts ---
@@ -401,36 +420,39 @@ impl Store {
     }
 
     /// Records a validation outcome in one transaction: the challenge becomes valid/invalid
-    /// (with `validated`/`error`), its authorization becomes valid/invalid, and when invalid
-    /// the authorization's other pending challenges become invalid too (RFC 8555 §7.1.6).
+    /// (with `validated`/`error`), its validation job is deleted, its authorization becomes
+    /// valid/invalid, and when invalid the authorization's other pending challenges become
+    /// invalid too (RFC 8555 §7.1.6). Returns false, changing nothing, when the challenge was
+    /// already decided (another process recorded first).
     pub fn record_validation(
         &self,
         challenge_id: &str,
         valid: bool,
         validated: Option<i64>,
         error: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let status = if valid { "valid" } else { "invalid" };
         let (challenge_id, error) = (challenge_id.to_owned(), error.map(str::to_owned));
-        let event = Event::new(
-            "challenge.validated",
-            format!("challenge/{challenge_id}"),
-            serde_json::json!({ "status": status, "error": error.as_deref().map(json_text) }),
-        );
-        self.write_audited(event, move |c| {
-            one_row(
-                diesel::update(challenges::table.find(&challenge_id))
-                    .set((
-                        challenges::status.eq(status),
-                        challenges::validated.eq(validated),
-                        challenges::error.eq(&error),
-                    ))
-                    .execute(c)?,
-            )?;
+        self.write_maybe_audited(move |c| {
             let authz_id: String = challenges::table
                 .find(&challenge_id)
                 .select(challenges::authz_id)
                 .first(c)?;
+            let moved = diesel::update(
+                challenges::table
+                    .find(&challenge_id)
+                    .filter(challenges::status.eq_any(["pending", "processing"])),
+            )
+            .set((
+                challenges::status.eq(status),
+                challenges::validated.eq(validated),
+                challenges::error.eq(&error),
+            ))
+            .execute(c)?;
+            diesel::delete(schema::validation_jobs::table.find(&challenge_id)).execute(c)?;
+            if moved == 0 {
+                return Ok((false, None));
+            }
             // Only a pending authorization is decided by its challenge (§7.1.6).
             diesel::update(
                 authorizations::table
@@ -448,7 +470,12 @@ impl Store {
                 .set(challenges::status.eq("invalid"))
                 .execute(c)?;
             }
-            Ok(())
+            let event = Event::new(
+                "challenge.validated",
+                format!("challenge/{challenge_id}"),
+                serde_json::json!({ "status": status, "error": error.as_deref().map(json_text) }),
+            );
+            Ok((true, Some(event)))
         })
     }
 

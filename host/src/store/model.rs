@@ -147,6 +147,19 @@ impl std::fmt::Debug for EabKey {
     }
 }
 
+/// A challenge under validation: who validates it and until when (the lease), and how many
+/// attempts have started. Exists exactly while the challenge is `processing`.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::validation_jobs)]
+pub struct ValidationJob {
+    pub challenge_id: String,
+    /// Attempts started, including ones a crash cut short.
+    pub attempts: i32,
+    pub lease_owner: Option<String>,
+    pub lease_until: i64,
+    pub created_at: i64,
+}
+
 /// A finalized order waiting for its issuer (see `migrations/*_issuance_jobs`). Exists exactly
 /// while the order is `processing`.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]

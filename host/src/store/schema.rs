@@ -104,6 +104,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    validation_jobs (challenge_id) {
+        challenge_id -> Text,
+        attempts -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_until -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    write_probe (owner) {
+        owner -> Text,
+        checked_at -> BigInt,
+    }
+}
+
+diesel::table! {
     plugin_state (plugin, key) {
         plugin -> Text,
         key -> Text,
@@ -150,6 +167,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     challenges,
     certificates,
     issuance_jobs,
+    validation_jobs,
+    write_probe,
     plugin_state,
     audit_log,
     audit_head,

@@ -119,6 +119,7 @@ both_backends!(
     validation_outcomes,
     certificates_and_revocation,
     issuance_jobs_lease_and_settle,
+    validation_jobs_lease_and_settle,
     audit_chain_detects_tampering,
     expiry_notices_once_per_threshold,
 );
@@ -257,9 +258,14 @@ fn compare_and_set(store: &Store) {
 
 fn validation_outcomes(store: &Store) {
     seeded(store);
-    store
+    assert!(store
         .record_validation("c1", false, None, Some("{\"detail\":\"x\"}"))
-        .unwrap();
+        .unwrap());
+    assert!(
+        !store.record_validation("c1", true, Some(9), None).unwrap(),
+        "a decided challenge stays decided"
+    );
+    assert_eq!(store.challenge("c1").unwrap().status, "invalid");
     assert_eq!(store.authorization("z1").unwrap().status, "invalid");
     assert_eq!(
         store.challenge("c2").unwrap().status,
@@ -275,7 +281,7 @@ fn validation_outcomes(store: &Store) {
             &[challenge("c3", "z2", "http-01")],
         )
         .unwrap();
-    store.record_validation("c3", true, Some(5), None).unwrap();
+    assert!(store.record_validation("c3", true, Some(5), None).unwrap());
     assert_eq!(store.authorization("z2").unwrap().status, "valid");
     assert_eq!(store.challenge("c3").unwrap().validated, Some(5));
     assert!(store
@@ -294,6 +300,75 @@ fn validation_outcomes(store: &Store) {
         store.record_validation("nope", true, None, None),
         Err(StoreError::NotFound)
     ));
+}
+
+fn validation_job(challenge: &str, owner: &str, lease_until: i64) -> ValidationJob {
+    ValidationJob {
+        challenge_id: challenge.into(),
+        attempts: 1,
+        lease_owner: Some(owner.into()),
+        lease_until,
+        created_at: 10,
+    }
+}
+
+fn validation_jobs_lease_and_settle(store: &Store) {
+    seeded(store);
+    // Starting validation moves the challenge and queues its job together, once.
+    assert!(store
+        .begin_validation(&validation_job("c1", "p1", 50))
+        .unwrap());
+    assert!(!store
+        .begin_validation(&validation_job("c1", "p2", 50))
+        .unwrap());
+    assert_eq!(store.challenge("c1").unwrap().status, "processing");
+    assert_eq!(
+        store.validation_job("c1").unwrap().lease_owner.as_deref(),
+        Some("p1")
+    );
+
+    // A live lease is nobody else's; a lapsed one goes to exactly one claimer, one attempt on.
+    assert!(store
+        .claim_abandoned_validations("p2", 49, 100, 10)
+        .unwrap()
+        .is_empty());
+    let claimed = store
+        .claim_abandoned_validations("p2", 50, 100, 10)
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].attempts, claimed[0].lease_owner.as_deref()),
+        (2, Some("p2"))
+    );
+    assert!(store
+        .claim_abandoned_validations("p3", 50, 100, 10)
+        .unwrap()
+        .is_empty());
+
+    // A restarted process releases its own leases, not others'.
+    assert_eq!(store.release_leases(Some("p1")).unwrap(), 0);
+    assert_eq!(store.release_leases(Some("p2")).unwrap(), 1);
+    assert_eq!(store.validation_job("c1").unwrap().lease_until, 0);
+    assert_eq!(
+        store
+            .claim_abandoned_validations("p2", 60, 100, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The outcome settles the challenge and removes the job; a late second outcome (a process
+    // whose lease had run out) changes nothing.
+    assert!(store.record_validation("c1", true, Some(70), None).unwrap());
+    assert!(matches!(
+        store.validation_job("c1"),
+        Err(StoreError::NotFound)
+    ));
+    assert!(!store
+        .record_validation("c1", false, None, Some("{}"))
+        .unwrap());
+    assert_eq!(store.challenge("c1").unwrap().status, "valid");
+    assert_eq!(store.authorization("z1").unwrap().status, "valid");
 }
 
 fn certificates_and_revocation(store: &Store) {
@@ -457,7 +532,7 @@ fn issuance_jobs_lease_and_settle(store: &Store) {
         .transition_order("o2", "pending", "ready", None)
         .unwrap();
     assert!(store.begin_issuance(&job("o2", Some("p1"), 50)).unwrap());
-    assert_eq!(store.release_all_leases().unwrap(), 1);
+    assert_eq!(store.release_leases(None).unwrap(), 1);
     assert_eq!(store.issuance_job("o2").unwrap().lease_until, 0);
     assert!(store
         .fail_issuance("o2", r#"{"detail":"refused"}"#)

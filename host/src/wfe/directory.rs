@@ -85,17 +85,22 @@ pub fn public(gw: &Gateway, method: &Method, path: &str) -> Option<Reply> {
     })
 }
 
-/// `/ready`: 200 when the database answers and the CA can sign, 503 otherwise, so a load
-/// balancer stops sending ACME traffic to a gateway that cannot serve it.
+/// `/ready`: 200 when the database takes a write and the CA can sign, 503 otherwise (with the
+/// cause, also logged), so a load balancer stops sending ACME traffic to a gateway that cannot
+/// serve it: a database that reads but cannot write (disk full, read-only) is not ready.
 pub async fn ready(gw: &Gateway) -> Reply {
-    let store = gw.db(|s| s.ping()).await;
+    let (owner, at) = (gw.issuance.owner().to_owned(), super::now());
+    let store = gw.db(move |s| s.probe_write(&owner, at)).await;
+    if let Err(e) = &store {
+        tracing::error!(error = %e, "not ready: the database does not take writes");
+    }
     let ca = super::crl::current(gw).await;
     match (store, ca) {
         (Ok(()), Ok(_)) => Reply::bytes(StatusCode::OK, "text/plain", "ready\n"),
         (Err(e), _) => Reply::bytes(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
-            format!("database unavailable: {e}\n"),
+            format!("database cannot write: {e}\n"),
         ),
         (_, Err(p)) => Reply::bytes(
             StatusCode::SERVICE_UNAVAILABLE,

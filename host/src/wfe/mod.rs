@@ -189,7 +189,7 @@ where
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
-    let reply = match read_body(body, gw.config.server.max_body_bytes).await {
+    let reply = match read_body(body, &gw.config.server).await {
         Ok(body) => route(&gw, parts, body).await,
         Err(p) => Reply::problem(&p),
     };
@@ -207,18 +207,16 @@ where
     reply.into_response()
 }
 
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Problem>
+async fn read_body<B>(body: B, server: &crate::config::ServerConfig) -> Result<Bytes, Problem>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    crate::body::read_bounded(body, limit)
+    crate::body::read_bounded(body, server.max_body_bytes, server.client_timeout())
         .await
-        .map_err(|e| match e {
-            crate::body::BodyError::TooLarge { .. } => {
-                Problem::malformed(e.to_string()).with_status(413)
-            }
-            _ => Problem::malformed(e.to_string()),
+        .map_err(|e| {
+            let status = e.status();
+            Problem::malformed(e.to_string()).with_status(status.as_u16())
         })
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::auth::{authenticate, KeyRule, Signed};
 use super::{ca_problem, ids, now, rfc3339, store_problem, Gateway, Incoming, Reply};
-use crate::acme::identifiers::{authorization_identifier, challenge_types, normalize};
+use crate::acme::identifiers::{authorization_identifier, challenge_types, normalize, LocalNames};
 use crate::acme::state::{authz_status, order_status};
 use crate::acme::{
     AuthzStatus, ChallengeStatus, ChallengeType, Identifier, IdentifierType, OrderObject,
@@ -61,7 +61,10 @@ pub async fn new_order(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
             "unknown profile {profile:?}; the directory lists the available ones"
         )));
     }
-    let identifiers = normalize(&body.identifiers)?;
+    let local_names = gw.profile(&profile).map_or(LocalNames::Refused, |p| {
+        LocalNames::allowed_if(p.allow_local_names)
+    });
+    let identifiers = normalize(&body.identifiers, local_names)?;
     if let Some(policy) = &key_policy {
         policy.check_names(&identifiers)?;
     }

@@ -754,6 +754,7 @@ async fn profiles_choose_lifetime_and_usage(backend: Backend) {
                 eku: ExtendedKeyUsage::Both,
                 key_policy: Default::default(),
                 issuer: "builtin".into(),
+                allow_local_names: false,
             },
             Profile {
                 name: "p384".into(),
@@ -763,10 +764,34 @@ async fn profiles_choose_lifetime_and_usage(backend: Backend) {
                 },
                 ..Profile::default_server()
             },
+            Profile {
+                name: "lan".into(),
+                allow_local_names: true,
+                ..Profile::default_server()
+            },
         ];
     })
     .await;
     let c = account(&h).await;
+    // Single-label names only under a profile that allows local names.
+    let refused = c
+        .new_order(&[Identifier::dns("printer")], None)
+        .await
+        .unwrap();
+    let problem = refused.problem().unwrap();
+    assert_eq!(problem.kind, ProblemType::RejectedIdentifier);
+    assert!(
+        problem.detail.contains("allow_local_names"),
+        "{}",
+        problem.detail
+    );
+    let (_, pem) = c
+        .issue(&[Identifier::dns("printer")], "http-01", Some("lan"))
+        .await
+        .unwrap();
+    let leaf = openssl::x509::X509::from_pem(pem.as_bytes()).unwrap();
+    let text = String::from_utf8(leaf.to_text().unwrap()).unwrap();
+    assert!(text.contains("DNS:printer"), "{text}");
     // finalize checks the CSR key against the order's profile and names both.
     match c
         .issue(&[Identifier::dns("p384.example")], "http-01", Some("p384"))

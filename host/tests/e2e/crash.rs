@@ -1,0 +1,539 @@
+//! Crash safety: `acmegate serve` killed with SIGKILL under load, three times, and started
+//! again on the same data. Clients keep placing orders through it; some are mid-validation
+//! (their http-01 responder answers slowly) and some mid-issuance when the process dies.
+//! Afterwards every order settles (a client finishes what it had started, as certbot or lego
+//! would on a retry; nothing is left `processing`), every certificate a client downloaded is
+//! in the store, no order has two certificates, and the audit chain is intact.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use acmegate::acme::Identifier;
+use acmegate::client::{csr_p256, AccountKey, AcmeClient, KeyAlg};
+use acmegate::testing::dns::TestDnsServer;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_acmegate");
+/// Concurrent clients.
+const CLIENTS: usize = 12;
+/// How long the load runs between two kills.
+const RUN: Duration = Duration::from_millis(2500);
+const KILLS: usize = 3;
+/// How long every order may take to settle once the last process is up.
+const SETTLE: Duration = Duration::from_secs(60);
+/// How long a slow http-01 answer takes: long enough that kills find validations under way.
+const SLOW_ANSWER: Duration = Duration::from_millis(1500);
+
+/// Where each client stands, counted at every kill.
+#[derive(Default)]
+struct Phases {
+    validating: AtomicUsize,
+    finalizing: AtomicUsize,
+}
+
+/// What the clients saw: every order they created (URL, and the client of its account), and
+/// the certificates they downloaded (serial by order URL).
+#[derive(Default)]
+struct Seen {
+    orders: Mutex<Vec<(String, Arc<AcmeClient>)>>,
+    downloaded: Mutex<BTreeMap<String, String>>,
+}
+
+/// An http-01 responder that answers tokens registered as slow after [`SLOW_ANSWER`].
+async fn responder(port: u16) -> Arc<Mutex<BTreeMap<String, (String, bool)>>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tokens = Arc::new(Mutex::new(BTreeMap::<String, (String, bool)>::new()));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the http-01 port");
+    let map = tokens.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let map = map.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let token = req
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.strip_prefix("/.well-known/acme-challenge/"))
+                    .unwrap_or("")
+                    .to_string();
+                let found = map.lock().unwrap().get(&token).cloned();
+                let resp = match found {
+                    Some((body, slow)) => {
+                        if slow {
+                            tokio::time::sleep(SLOW_ANSWER).await;
+                        }
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_string()
+                    }
+                };
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    tokens
+}
+
+/// The gateway under test: its configuration and data in `dir`, on a fixed port.
+struct Gateway {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+/// A failed test must not leave the gateway running (holding database connections).
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Gateway {
+    fn directory(&self) -> String {
+        format!("https://127.0.0.1:{}/acme/directory", self.port)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join("serve.log")
+    }
+
+    /// Starts `acmegate serve` and waits until it answers.
+    async fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(&self.dir)
+            .env_remove("ACMEGATE_CONFIG")
+            .env("ACMEGATE_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("acmegate serve starts");
+        self.child = Some(child);
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "acmegate serve exited with {status}: {}",
+                    std::fs::read_to_string(self.log()).unwrap_or_default()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "acmegate serve did not listen within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        child.wait().unwrap();
+    }
+
+    fn roots(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("data/ca/root.pem")).expect("root certificate")
+    }
+}
+
+/// Orders one name after another until `stop`, as a client that gives up on an order when the
+/// server goes away and starts a new one.
+async fn client_loop(
+    gw_directory: String,
+    roots: Vec<u8>,
+    index: usize,
+    tokens: Arc<Mutex<BTreeMap<String, (String, bool)>>>,
+    seen: Arc<Seen>,
+    phases: Arc<Phases>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut client: Option<Arc<AcmeClient>> = None;
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        if client.is_none() {
+            client = register(&gw_directory, &roots).await.map(Arc::new);
+            if client.is_none() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        }
+        let c = client.as_ref().unwrap();
+        n += 1;
+        let name = format!("c{index}-{n}.crash.example");
+        // Every other order has a slow responder, so that kills find validations under way.
+        if one_order(c, &name, n % 2 == 0, &tokens, &seen, &phases)
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn register(directory: &str, roots: &[u8]) -> Option<AcmeClient> {
+    let key = AccountKey::generate(KeyAlg::Es256).ok()?;
+    let mut c = AcmeClient::connect(directory, roots, key).await.ok()?;
+    c.new_account(&[], None).await.ok()?;
+    Some(c)
+}
+
+/// One order from newOrder to the downloaded certificate; an error (the server went away)
+/// leaves it where it is.
+async fn one_order(
+    c: &Arc<AcmeClient>,
+    name: &str,
+    slow: bool,
+    tokens: &Mutex<BTreeMap<String, (String, bool)>>,
+    seen: &Seen,
+    phases: &Phases,
+) -> Result<(), String> {
+    let err = |e: acmegate::client::ClientError| e.to_string();
+    let ids = [Identifier::dns(name)];
+    let reply = c
+        .new_order(&ids, None)
+        .await
+        .map_err(err)?
+        .ok()
+        .map_err(err)?;
+    let order_url = reply.location().ok_or("no Location")?;
+    seen.orders
+        .lock()
+        .unwrap()
+        .push((order_url.clone(), c.clone()));
+    let order = reply.json().map_err(err)?;
+    publish(c, &order, slow, tokens).await?;
+    phases.validating.fetch_add(1, Ordering::SeqCst);
+    let validated = c.authorize(&order, "http-01").await;
+    phases.validating.fetch_sub(1, Ordering::SeqCst);
+    validated.map_err(err)?;
+    phases.finalizing.fetch_add(1, Ordering::SeqCst);
+    let finished = finalize_and_download(c, &order_url, &order, seen).await;
+    phases.finalizing.fetch_sub(1, Ordering::SeqCst);
+    finished
+}
+
+/// Puts the key authorization of each of the order's http-01 challenges on the responder.
+async fn publish(
+    c: &AcmeClient,
+    order: &Value,
+    slow: bool,
+    tokens: &Mutex<BTreeMap<String, (String, bool)>>,
+) -> Result<(), String> {
+    let thumbprint = acmegate::jws::thumbprint(c.key.jwk()).map_err(|e| e.to_string())?;
+    for authz_url in order["authorizations"].as_array().into_iter().flatten() {
+        let authz = c
+            .post(authz_url.as_str().unwrap_or(""), None)
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .map_err(|e| e.to_string())?;
+        for chall in authz["challenges"].as_array().into_iter().flatten() {
+            if chall["type"] == "http-01" {
+                let token = chall["token"].as_str().unwrap_or("").to_string();
+                let key_authz = format!("{token}.{thumbprint}");
+                tokens.lock().unwrap().insert(token, (key_authz, slow));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Finalizes a ready order (or one already finalized) and downloads its certificate.
+async fn finalize_and_download(
+    c: &AcmeClient,
+    order_url: &str,
+    order: &Value,
+    seen: &Seen,
+) -> Result<(), String> {
+    let err = |e: acmegate::client::ClientError| e.to_string();
+    let current = c
+        .poll(order_url, Duration::from_secs(15))
+        .await
+        .map_err(err)?;
+    if current["status"] == "ready" {
+        let name = order["identifiers"][0]["value"].as_str().unwrap_or("");
+        let (csr, _key) = csr_p256(&[Identifier::dns(name)]).map_err(err)?;
+        c.post(
+            order["finalize"].as_str().unwrap_or(""),
+            Some(&json!({"csr": B64.encode(csr)})),
+        )
+        .await
+        .map_err(err)?
+        .ok()
+        .map_err(err)?;
+    }
+    let done = c
+        .poll(order_url, Duration::from_secs(15))
+        .await
+        .map_err(err)?;
+    let cert_url = done["certificate"]
+        .as_str()
+        .ok_or_else(|| format!("order ended without a certificate: {done}"))?;
+    let chain = c
+        .post(cert_url, None)
+        .await
+        .map_err(err)?
+        .ok()
+        .map_err(err)?;
+    let pem = String::from_utf8_lossy(&chain.body).into_owned();
+    seen.downloaded
+        .lock()
+        .unwrap()
+        .insert(order_url.to_string(), leaf_serial(&pem));
+    Ok(())
+}
+
+/// Drives the order at `order_url` to its end as its client would on a retry, until
+/// `deadline`; returns its last status (with the problem when not valid).
+async fn settle(
+    c: &AcmeClient,
+    order_url: &str,
+    tokens: &Mutex<BTreeMap<String, (String, bool)>>,
+    seen: &Seen,
+    deadline: Instant,
+) -> String {
+    let mut last = String::from("never read");
+    while Instant::now() < deadline {
+        let order = match c.post(order_url, None).await.and_then(|r| r.ok()) {
+            Ok(reply) => reply.json().unwrap_or(Value::Null),
+            Err(e) => {
+                last = e.to_string();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let status = order["status"].as_str().unwrap_or("").to_string();
+        let step = match status.as_str() {
+            "valid" if seen.downloaded.lock().unwrap().contains_key(order_url) => return status,
+            "invalid" => return format!("invalid: {}; {}", order["error"], why(c, &order).await),
+            // The client may have died before publishing its answer: publish, then respond.
+            "pending" => match publish(c, &order, false, tokens).await {
+                Ok(()) => c
+                    .authorize(&order, "http-01")
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            },
+            _ => finalize_and_download(c, order_url, &order, seen).await,
+        };
+        last = match step {
+            Ok(()) => status,
+            Err(e) => format!("{status}: {e}"),
+        };
+    }
+    last
+}
+
+/// The authorizations of a failed order, for the failure message.
+async fn why(c: &AcmeClient, order: &Value) -> String {
+    let mut found = Vec::new();
+    for authz_url in order["authorizations"].as_array().into_iter().flatten() {
+        if let Ok(reply) = c.post(authz_url.as_str().unwrap_or(""), None).await {
+            found.push(String::from_utf8_lossy(&reply.body).into_owned());
+        }
+    }
+    found.join("; ")
+}
+
+/// The leaf's serial as the store keeps it (lowercase hex).
+fn leaf_serial(chain_pem: &str) -> String {
+    let leaf = openssl::x509::X509::from_pem(chain_pem.as_bytes()).expect("leaf certificate");
+    leaf.serial_number()
+        .to_bn()
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_lowercase()
+        .trim_start_matches('0')
+        .to_string()
+}
+
+async fn killed_under_load(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let dns = TestDnsServer::start().await.expect("test DNS server");
+    let http_port = free_port();
+    let tokens = responder(http_port).await;
+    let database_url = match backend {
+        Backend::Sqlite => String::new(),
+        Backend::Postgres => acmegate::store::testing::fresh_postgres_url(),
+    };
+    let port = free_port();
+    std::fs::write(
+        dir.join("acmegate.toml"),
+        format!(
+            r#"data_dir = "./data"
+database_url = "{database_url}"
+[server]
+listen = "127.0.0.1:{port}"
+[ca]
+key_file = "./secrets/ca.key"
+[admin]
+listen = ""
+[validation]
+http01_port = {http_port}
+dns_resolver = "{}"
+timeout_seconds = 5
+"#,
+            dns.addr()
+        ),
+    )
+    .unwrap();
+    let mut gw = Gateway {
+        dir: dir.clone(),
+        port,
+        child: None,
+    };
+    gw.start().await;
+    let roots = gw.roots();
+
+    let seen = Arc::new(Seen::default());
+    let phases = Arc::new(Phases::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            tokio::spawn(client_loop(
+                gw.directory(),
+                roots.clone(),
+                i,
+                tokens.clone(),
+                seen.clone(),
+                phases.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let (mut caught_validating, mut caught_finalizing) = (0, 0);
+    for _ in 0..KILLS {
+        tokio::time::sleep(RUN).await;
+        caught_validating += phases.validating.load(Ordering::SeqCst);
+        caught_finalizing += phases.finalizing.load(Ordering::SeqCst);
+        gw.signal("-KILL");
+        gw.start().await;
+    }
+    tokio::time::sleep(RUN).await;
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+    eprintln!(
+        "killed {KILLS} times with {caught_validating} client(s) waiting on validation and \
+         {caught_finalizing} on issuance"
+    );
+    assert!(
+        caught_validating > 0,
+        "no kill found a validation under way"
+    );
+
+    // Every order settles: its client finishes what it started (as on a retry); the gateway
+    // finishes on its own what it had under way.
+    let orders = seen.orders.lock().unwrap().clone();
+    let started = Instant::now();
+    let mut unsettled = BTreeMap::new();
+    for (order_url, c) in &orders {
+        let status = settle(c, order_url, &tokens, &seen, started + SETTLE).await;
+        if status != "valid" {
+            unsettled.insert(order_url.clone(), status);
+        }
+    }
+    eprintln!("{} orders settled in {:?}", orders.len(), started.elapsed());
+    assert!(
+        unsettled.is_empty(),
+        "orders that did not end valid: {unsettled:?}"
+    );
+
+    // The store has every downloaded certificate, and one certificate per order.
+    gw.signal("-TERM");
+    let downloaded = seen.downloaded.lock().unwrap().clone();
+    let store = acmegate::store::Store::open(&store_url(&dir, &database_url)).unwrap();
+    for (order_url, serial) in &downloaded {
+        let cert = store
+            .certificate_by_serial(serial)
+            .unwrap_or_else(|e| panic!("downloaded certificate {serial} is not stored: {e}"));
+        assert_eq!(cert.order_id.as_deref(), Some(order_id(order_url)));
+    }
+    let mut serials = BTreeSet::new();
+    for (order_url, _) in &orders {
+        let certs = store.certificates_of_order(order_id(order_url)).unwrap();
+        assert_eq!(
+            certs.len(),
+            1,
+            "order {order_url} has {} certificates",
+            certs.len()
+        );
+        assert!(serials.insert(certs[0].serial.clone()), "serial repeated");
+    }
+    drop(store);
+    let log = std::fs::read_to_string(gw.log()).unwrap_or_default();
+    let resumed = log.matches("resuming an interrupted validation").count();
+    eprintln!(
+        "{} orders, {} certificates downloaded, {resumed} validation(s) resumed after a kill",
+        orders.len(),
+        downloaded.len()
+    );
+    assert!(
+        resumed > 0,
+        "no validation was under way at a kill: the test proved nothing"
+    );
+    let verified = Command::new(BIN)
+        .args(["audit", "verify"])
+        .current_dir(&dir)
+        .env_remove("ACMEGATE_CONFIG")
+        .env("ACMEGATE_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success() && text.contains("intact"),
+        "audit verify: {text} {}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+crate::on_both_backends!(killed_under_load, killed_under_load);
+
+/// The order's id: the last segment of its URL.
+fn order_id(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+/// The database the gateway in `dir` used.
+fn store_url(dir: &Path, database_url: &str) -> String {
+    if database_url.is_empty() {
+        format!("sqlite://{}", dir.join("data/acmegate.db").display())
+    } else {
+        database_url.to_string()
+    }
+}

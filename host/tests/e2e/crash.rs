@@ -49,45 +49,13 @@ struct Seen {
 
 /// An http-01 responder that answers tokens registered as slow after [`SLOW_ANSWER`].
 async fn responder(port: u16) -> Arc<Mutex<BTreeMap<String, (String, bool)>>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tokens = Arc::new(Mutex::new(BTreeMap::<String, (String, bool)>::new()));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind the http-01 port");
     let map = tokens.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let map = map.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let n = sock.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let token = req
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|p| p.strip_prefix("/.well-known/acme-challenge/"))
-                    .unwrap_or("")
-                    .to_string();
-                let found = map.lock().unwrap().get(&token).cloned();
-                let resp = match found {
-                    Some((body, slow)) => {
-                        if slow {
-                            tokio::time::sleep(SLOW_ANSWER).await;
-                        }
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                    }
-                    None => {
-                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                            .to_string()
-                    }
-                };
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
+    http01_serve(port, move |token| {
+        let (body, slow) = map.lock().unwrap().get(token).cloned()?;
+        Some((body, if slow { SLOW_ANSWER } else { Duration::ZERO }))
+    })
+    .await;
     tokens
 }
 

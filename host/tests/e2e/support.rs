@@ -261,31 +261,52 @@ macro_rules! on_both_backends {
 pub async fn http01_responder(
     port: u16,
 ) -> std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tokens = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
         String,
         String,
     >::new()));
+    let map = tokens.clone();
+    http01_serve(port, move |token| {
+        map.lock()
+            .unwrap()
+            .get(token)
+            .map(|body| (body.clone(), Duration::ZERO))
+    })
+    .await;
+    tokens
+}
+
+/// An http-01 responder on 127.0.0.1:`port` that answers the token in each request's path
+/// with what `answer` gives (the body, and how long to wait before sending it), 404 when it
+/// gives nothing.
+pub async fn http01_serve(
+    port: u16,
+    answer: impl Fn(&str) -> Option<(String, Duration)> + Send + Sync + 'static,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
         .expect("bind http-01 port");
-    let map = tokens.clone();
+    let answer = std::sync::Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            let map = map.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let n = sock.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]);
+                let req = String::from_utf8_lossy(&buf[..n]).into_owned();
                 let path = req.split_whitespace().nth(1).unwrap_or("");
-                let body = path
+                let found = path
                     .strip_prefix("/.well-known/acme-challenge/")
-                    .and_then(|t| map.lock().unwrap().get(t).cloned());
-                let resp = match body {
-                    Some(b) => format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
-                        b.len()
-                    ),
+                    .and_then(|t| answer(t));
+                let resp = match found {
+                    Some((b, delay)) => {
+                        tokio::time::sleep(delay).await;
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                            b.len()
+                        )
+                    }
                     None => {
                         "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                             .to_string()
@@ -295,7 +316,6 @@ pub async fn http01_responder(
             });
         }
     });
-    tokens
 }
 
 /// A client for the harness's gateway with a fresh account key of `alg`, not yet registered.

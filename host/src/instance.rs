@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::wfe::ids;
+use crate::ids;
 
 /// This process's lease owner name, and the lock that makes it ours.
 #[derive(Debug)]

@@ -1,32 +1,40 @@
 //! acmegate: an ACME (RFC 8555) gateway in front of an internal PKI.
 //!
-//! Layout, by role: [`acme`] holds the protocol without I/O; [`jws`] and [`nonce`] the request
-//! checks of RFC 8555 §6; [`wfe`] the HTTP front end; [`va`] validation; [`ca`] the built-in
-//! CA; [`issuance`] turns finalized orders into certificates; [`admin`] is the mTLS admin API; [`plugins`] the WebAssembly plugin runtime; [`store`] persistence; [`config`] and
-//! [`server`] wire them into the binary.
+//! Layout, in layers (docs/design.md draws them):
+//! - front ends: [`wfe`] (ACME over HTTP: routes, JWS and nonce checks through [`jws`] and
+//!   [`nonce`], ACME objects out) and [`admin`] (the mTLS admin API); both answer with [`reply`];
+//! - the [`authority`]: what the gateway decides (orders, validation, finalize, revocation, EAB
+//!   policy, profiles) and the background work that follows (issuance, deployment, notices,
+//!   expiry, the CRL), against one shared [`authority::Gateway`] and its [`authority::Clock`];
+//! - the parts it drives: [`acme`] (the protocol without I/O), [`ca`] (the built-in CA),
+//!   [`va`] (challenge validation), [`plugins`] (the WebAssembly runtime), [`store`]
+//!   (persistence), with [`config`], [`ids`], [`metrics`] beside them;
+//! - [`server`] wires them into the binary; [`bench`] and [`client`] drive a whole server.
+//!
+//! `layering.rs` (a test) fails when a module below the front ends imports one of them or an
+//! import cycle spans two top-level modules.
 
 pub mod acme;
 pub mod admin;
+pub mod authority;
 pub mod bench;
 pub mod body;
 pub mod ca;
 pub mod client;
 pub mod config;
-pub mod deploy;
-pub mod expiry;
 mod idle;
+pub mod ids;
 pub mod instance;
-pub mod issuance;
 pub mod jws;
 pub mod metrics;
 pub mod nonce;
-pub mod notify;
 pub mod plugin_bench;
 pub mod plugins;
+pub mod reply;
 pub mod server;
 pub mod store;
-#[doc(hidden)]
-pub mod testing;
 pub mod va;
-pub mod validation;
 pub mod wfe;
+
+#[cfg(test)]
+mod layering;

@@ -301,7 +301,13 @@ async fn eab(cli: &Cli, command: &EabCommand) -> anyhow::Result<()> {
             allow,
             profile,
         } => {
-            let key = acmegate::admin::eab::new_key(label, allow, profile, &config.profiles())?;
+            let key = acmegate::admin::eab::new_key(
+                label,
+                allow,
+                profile,
+                &config.profiles(),
+                chrono::Utc::now().timestamp(),
+            )?;
             store
                 .insert_eab_key(&key)
                 .context("failed to store the EAB key")?;
@@ -417,7 +423,14 @@ async fn admin_cert_issue(
         RoleArg::Admin => Role::Admin,
         RoleArg::Client => Role::Client,
     };
-    let (row, pkcs8) = new_identity(&ca, &config.admin, cn, role, None)?;
+    let (row, pkcs8) = new_identity(
+        &ca,
+        &config.admin,
+        cn,
+        role,
+        None,
+        chrono::Utc::now().timestamp(),
+    )?;
     let key = keygen::key_from_pkcs8(&pkcs8.unwrap_or_default())?;
     let p12 = keygen::pkcs12(&key, &row.chain_pem, cn, p12_password)?;
     store

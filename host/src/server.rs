@@ -13,16 +13,17 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin::tls::AdminTls;
+use crate::authority::issuance::{self, Issuer};
+use crate::authority::{Clock, Gateway};
 use crate::ca::{Ca, CaSettings, KeySecret};
 use crate::config::Config;
-use crate::issuance::{self, Issuer};
 use crate::metrics::Listener;
 use crate::nonce::NoncePool;
 use crate::plugins::watcher::{Reloadable, Watched};
 use crate::plugins::{PluginRuntime, RuntimeOptions, StateBacking, ValidatorPlugin};
 use crate::store::Store;
 use crate::va::{Va, VaSettings};
-use crate::wfe::{self, directory, Gateway};
+use crate::wfe::{self, directory};
 
 /// Environment variable holding the CA key passphrase (preferred over the key file).
 pub const PASSPHRASE_ENV: &str = "ACMEGATE_CA_PASSPHRASE";
@@ -138,6 +139,15 @@ async fn resume_unfinished_work(
 
 /// Starts the gateway: binds the listener, loads or creates the CA, opens the store.
 pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result<Running> {
+    start_at(config, passphrase, Clock::system()).await
+}
+
+/// [`start`] with the authority reading time from `clock` (tests move it instead of sleeping).
+pub async fn start_at(
+    config: Config,
+    passphrase: Option<String>,
+    clock: Clock,
+) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "failed to create data directory {}",
@@ -157,8 +167,10 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
     let store = open_store(&config, passphrase).await?;
     let instance = crate::instance::Instance::of(&config.data_dir)?;
     resume_unfinished_work(&store, &instance).await?;
-    let mut issuers =
-        BTreeMap::from([(issuance::BUILTIN.to_string(), Issuer::Builtin(ca.clone()))]);
+    let mut issuers = BTreeMap::from([(
+        crate::ca::BUILTIN_ISSUER.to_string(),
+        Issuer::Builtin(ca.clone()),
+    )]);
     let loaded = load_plugins(&config, &plugin_secret, &store, &mut issuers).await?;
     let watched = loaded.watched.clone();
 
@@ -206,6 +218,7 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
         nonces: NoncePool::default(),
         verifiers: Default::default(),
         crl: Default::default(),
+        clock,
         metrics: Default::default(),
         issuance: issuance::Queue::new(instance),
         issuers,
@@ -219,10 +232,10 @@ pub async fn start(config: Config, passphrase: Option<String>) -> anyhow::Result
     });
     let (tx, rx) = watch::channel(false);
     let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
-    let validations = crate::validation::spawn_worker(gateway.clone(), rx.clone());
+    let validations = crate::authority::validation::spawn_worker(gateway.clone(), rx.clone());
     // Expiry notices only matter to notifiers.
-    let expiry =
-        (!gateway.notifiers.is_empty()).then(|| crate::expiry::spawn(gateway.clone(), rx.clone()));
+    let expiry = (!gateway.notifiers.is_empty())
+        .then(|| crate::authority::expiry::spawn(gateway.clone(), rx.clone()));
     let reloader = match (&gateway.plugins, watched.is_empty()) {
         (Some(runtime), false) => Some(
             crate::plugins::watcher::spawn(
@@ -282,7 +295,7 @@ struct LoadedPlugins {
     challenge_plugins: BTreeMap<String, ValidatorPlugin>,
     order_policy: Option<ValidatorPlugin>,
     notifiers: Vec<crate::plugins::NotifierPlugin>,
-    targets: Vec<crate::deploy::Target>,
+    targets: Vec<crate::authority::deploy::Target>,
     /// Every loaded plugin, for the hot-reload watcher.
     watched: Vec<Watched>,
 }
@@ -419,7 +432,7 @@ async fn load_plugins(
                 .get(&target.deployer)
                 .cloned()
                 .with_context(|| format!("deployer plugin {:?} is not loaded", target.deployer))?;
-            crate::deploy::Target::new(target, deployer).map_err(anyhow::Error::msg)
+            crate::authority::deploy::Target::new(target, deployer).map_err(anyhow::Error::msg)
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(LoadedPlugins {

@@ -71,9 +71,22 @@ impl fmt::Display for Identifier {
 macro_rules! status_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $s:literal),* $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        ///
+        /// Stored as its RFC 8555 name in a text column (`crate::store::status`).
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize,
+            diesel::AsExpression, diesel::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),* }
+
+        /// Compares with the RFC 8555 name, as logs, JSON and tests spell statuses.
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
 
         impl $name {
             pub fn as_str(self) -> &'static str {

@@ -6,8 +6,10 @@ use http::StatusCode;
 
 use super::views::{self, Paging};
 use super::{AdminRequest, ApiError};
+use crate::acme::AccountStatus;
+use crate::authority::Gateway;
+use crate::reply::Reply;
 use crate::store::OrderFilter;
-use crate::wfe::{Gateway, Reply};
 
 /// Account and order states a filter may name.
 const ACCOUNT_STATES: &[&str] = &["valid", "deactivated", "revoked"];
@@ -28,11 +30,21 @@ pub(super) fn state_filter(
     }
 }
 
+/// The `status` query parameter as a status of `T`, whose names are `allowed`.
+pub(super) fn status_filter<T: std::str::FromStr<Err = String>>(
+    req: &AdminRequest,
+    allowed: &[&str],
+) -> Result<Option<T>, ApiError> {
+    state_filter(req, "status", allowed)?
+        .map(|s| s.parse().map_err(ApiError::bad_request))
+        .transpose()
+}
+
 pub async fn list_accounts(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
-    let status = state_filter(req, "status", ACCOUNT_STATES)?;
+    let status = status_filter(req, ACCOUNT_STATES)?;
     let page = gw
-        .db(move |s| s.list_accounts(status.as_deref(), paging.request()))
+        .db(move |s| s.list_accounts(status, paging.request()))
         .await
         .map_err(|e| ApiError::store(e, "accounts"))?;
     Ok(paging.reply(page, views::account))
@@ -57,7 +69,7 @@ pub async fn deactivate_account(gw: &Arc<Gateway>, req: &AdminRequest) -> Result
             .await
             .map_err(|e| ApiError::store(e, "account"))?
     };
-    if account.status != "valid" {
+    if account.status != AccountStatus::Valid {
         return Err(ApiError::conflict(format!(
             "account {id} is {}; only a valid account can be deactivated",
             account.status
@@ -65,13 +77,13 @@ pub async fn deactivate_account(gw: &Arc<Gateway>, req: &AdminRequest) -> Result
     }
     let contact = account.contact.clone();
     gw.db_as(&req.caller.actor(), move |s| {
-        s.update_account(&id, &contact, "deactivated")
+        s.update_account(&id, &contact, AccountStatus::Deactivated)
     })
     .await
     .map_err(|e| ApiError::store(e, "account"))?;
     tracing::info!(account = %account.id, actor = %req.caller.actor(), "account deactivated by an admin");
     let updated = crate::store::Account {
-        status: "deactivated".into(),
+        status: AccountStatus::Deactivated,
         ..account
     };
     Ok(Reply::json(StatusCode::OK, &views::account(&updated)))
@@ -81,7 +93,7 @@ pub async fn list_orders(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply,
     let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
     let filter = OrderFilter {
         account_id: req.query.get("account").cloned(),
-        status: state_filter(req, "status", ORDER_STATES)?,
+        status: status_filter(req, ORDER_STATES)?,
     };
     let page = gw
         .db(move |s| s.list_orders(&filter, paging.request()))

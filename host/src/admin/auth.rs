@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use crate::authority::Gateway;
 use crate::config::AdminConfig;
-use crate::wfe::Gateway;
 
 /// What a certificate may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,7 +117,7 @@ pub async fn authenticate(gw: &Gateway, peer: Option<&[u8]>) -> Result<Caller, A
         gw.db(move |s| s.certificate_by_serial(&serial)).await
     };
     match stored {
-        Ok(cert) if cert.status == "revoked" => {
+        Ok(cert) if cert.status == crate::acme::CertificateStatus::Revoked => {
             return Err(ApiError::unauthorized(format!(
                 "the client certificate {serial} is revoked"
             )))

@@ -14,10 +14,12 @@ use super::keygen::Delivery;
 use super::views::{self, Paging};
 use super::{AdminRequest, ApiError};
 use crate::acme::Identifier;
+use crate::authority::issuance::{IssueError, IssueOutcome, IssueRequest, IssuedChain};
+use crate::authority::Gateway;
 use crate::ca::{Csr, Profile};
-use crate::issuance::{IssueError, IssueOutcome, IssueRequest, IssuedChain};
+use crate::ids;
+use crate::reply::Reply;
 use crate::store::{Certificate, CertificateFilter};
-use crate::wfe::{ids, now, Gateway, Reply};
 
 /// How long an admin issuance waits for an issuer that answers "pending" before giving up:
 /// the caller holds an HTTP request open meanwhile.
@@ -25,14 +27,14 @@ const ISSUE_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn list(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
-    let q = &req.query;
+    let (q, now) = (&req.query, gw.now());
     let filter = CertificateFilter {
         name: q.get("name").map(|n| n.to_ascii_lowercase()),
         serial: q.get("serial").map(|s| normalize_serial(s)),
-        status: super::acme::state_filter(req, "status", &["valid", "revoked"])?,
+        status: super::acme::status_filter(req, &["valid", "revoked"])?,
         expiring_before: q
             .get("expiring_before")
-            .map(|t| parse_time(t))
+            .map(|t| parse_time(t, now))
             .transpose()?,
         origin: super::acme::state_filter(req, "origin", &["acme", "admin", "identity"])?,
         valid_at: None,
@@ -50,10 +52,10 @@ fn normalize_serial(serial: &str) -> String {
     s.trim_start_matches('0').to_ascii_lowercase()
 }
 
-/// A point in time: RFC 3339, Unix seconds, or `<n>d` (days from now).
-pub(super) fn parse_time(text: &str) -> Result<i64, ApiError> {
+/// A point in time: RFC 3339, Unix seconds, or `<n>d` (days from `now`).
+pub(super) fn parse_time(text: &str, now: i64) -> Result<i64, ApiError> {
     if let Some(days) = text.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
-        return Ok(now() + days * 86_400);
+        return Ok(now + days * 86_400);
     }
     if let Ok(unix) = text.parse::<i64>() {
         return Ok(unix);
@@ -84,7 +86,7 @@ pub async fn get(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiErro
 fn detailed(cert: &Certificate) -> Value {
     let mut view = views::certificate(cert);
     view["chain_pem"] = Value::from(cert.chain_pem.clone());
-    if let Some(der) = crate::wfe::cert::leaf_der(&cert.chain_pem) {
+    if let Some(der) = crate::authority::revocation::leaf_der(&cert.chain_pem) {
         if let Ok(info) = crate::ca::certificate_info(&der) {
             let fingerprint = ring::digest::digest(&ring::digest::SHA256, &der);
             view["parsed"] = serde_json::json!({
@@ -92,8 +94,8 @@ fn detailed(cert: &Certificate) -> Value {
                 "subject_ou": info.subject_units,
                 "dns_names": info.dns_names,
                 "ip_addresses": info.ip_addrs,
-                "not_before": crate::wfe::rfc3339(info.not_before),
-                "not_after": crate::wfe::rfc3339(info.not_after),
+                "not_before": crate::reply::rfc3339(info.not_before),
+                "not_after": crate::reply::rfc3339(info.not_after),
                 "sha256_fingerprint": hex(fingerprint.as_ref()),
             });
         }
@@ -127,14 +129,14 @@ struct DeployBody {
 pub async fn deploy(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let body: DeployBody = req.json()?;
     let cert = by_serial(gw, req.param(0)).await?;
-    if cert.status != "valid" {
+    if cert.status != crate::acme::CertificateStatus::Valid {
         return Err(ApiError::conflict(format!(
             "certificate {} is {}; only valid certificates are deployed",
             cert.serial, cert.status
         )));
     }
-    let targets: Vec<&crate::deploy::Target> = match &body.targets {
-        None => crate::deploy::targets_for(gw, &cert),
+    let targets: Vec<&crate::authority::deploy::Target> = match &body.targets {
+        None => crate::authority::deploy::targets_for(gw, &cert),
         Some(names) => names
             .iter()
             .map(|name| {
@@ -147,7 +149,7 @@ pub async fn deploy(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiE
     };
     let mut reports = Vec::with_capacity(targets.len());
     for target in targets {
-        reports.push(crate::deploy::deploy_recorded(gw, target, &cert, None, 1).await);
+        reports.push(crate::authority::deploy::deploy_recorded(gw, target, &cert, None, 1).await);
     }
     tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), targets = reports.len(), "certificate deployed through the admin API");
     Ok(Reply::json(
@@ -164,10 +166,10 @@ pub(super) async fn revoke_certificate(
     reason: i32,
     actor: &str,
 ) -> Result<(), ApiError> {
-    let der = crate::wfe::cert::leaf_der(&cert.chain_pem).ok_or_else(|| {
+    let der = crate::authority::revocation::leaf_der(&cert.chain_pem).ok_or_else(|| {
         ApiError::internal(format!("stored chain of {} is unreadable", cert.serial))
     })?;
-    crate::wfe::cert::revoke_stored(gw, cert, &der, reason, actor).await?;
+    crate::authority::revocation::revoke_stored(gw, cert, &der, reason, actor).await?;
     tracing::info!(serial = %cert.serial, reason, %actor, "certificate revoked through the admin API");
     Ok(())
 }
@@ -185,7 +187,7 @@ pub async fn issue(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiEr
     let csr = parse_csr_text(&body.csr)?;
     let profile = profile(gw, body.profile.as_deref())?;
     let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
-    crate::deploy::issued(gw, &cert, None);
+    crate::authority::deploy::issued(gw, &cert, None);
     tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate issued from a CSR through the admin API");
     Ok(Reply::json(StatusCode::CREATED, &detailed(&cert)))
 }
@@ -219,7 +221,7 @@ pub(super) fn parse_csr_text(text: &str) -> Result<Csr, ApiError> {
             .or_else(|_| base64::engine::general_purpose::STANDARD.decode(&compact))
             .map_err(|_| ApiError::bad_request("csr is neither PEM nor base64 DER"))?
     };
-    crate::ca::parse_csr(&der).map_err(|e| ApiError::from(crate::wfe::ca_problem(e)))
+    crate::ca::parse_csr(&der).map_err(|e| ApiError::from(crate::authority::ca_problem(e)))
 }
 
 /// Issues `csr` (for exactly the names it asks) under `profile` through the profile's issuer,
@@ -270,7 +272,7 @@ async fn issue_from_csr(
         subject,
     );
     let cert = store_certificate(gw, cert, actor).await?;
-    crate::notify::issued(gw, &cert).await;
+    crate::authority::notify::issued(gw, &cert).await;
     Ok(cert)
 }
 
@@ -370,8 +372,8 @@ pub async fn generate(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, Ap
     })
     .await
     .map_err(|e| ApiError::internal(format!("key generation task failed: {e}")))??;
-    let csr =
-        crate::ca::parse_csr(&csr_der).map_err(|e| ApiError::from(crate::wfe::ca_problem(e)))?;
+    let csr = crate::ca::parse_csr(&csr_der)
+        .map_err(|e| ApiError::from(crate::authority::ca_problem(e)))?;
     let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
     // The gateway holds this key, so targets receive it with the chain.
     if !gw.targets.is_empty() {
@@ -379,7 +381,7 @@ pub async fn generate(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, Ap
             .private_key_to_pem_pkcs8()
             .ok()
             .and_then(|pem| String::from_utf8(pem).ok());
-        crate::deploy::issued(gw, &cert, key_pem);
+        crate::authority::deploy::issued(gw, &cert, key_pem);
     }
     tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate with a generated key issued through the admin API");
     delivery.reply(&cert, detailed(&cert), &key)
@@ -398,10 +400,13 @@ mod tests {
 
     #[test]
     fn times_in_three_spellings() {
-        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000);
-        assert_eq!(parse_time("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
-        let in_30_days = parse_time("30d").unwrap() - now();
+        assert_eq!(parse_time("1700000000", 0).unwrap(), 1_700_000_000);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z", 0).unwrap(),
+            1_700_000_000
+        );
+        let in_30_days = parse_time("30d", 1_000).unwrap() - 1_000;
         assert!((30 * 86_400 - 2..=30 * 86_400).contains(&in_30_days));
-        assert!(parse_time("next week").is_err());
+        assert!(parse_time("next week", 0).is_err());
     }
 }

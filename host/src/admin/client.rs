@@ -11,10 +11,12 @@ use super::auth::Role;
 use super::certificates::{by_serial, parse_csr_text, revoke_certificate, store_certificate};
 use super::views;
 use super::{keygen, AdminRequest, ApiError};
+use crate::authority::Gateway;
 use crate::ca::Ca;
 use crate::config::AdminConfig;
+use crate::ids;
+use crate::reply::Reply;
 use crate::store::Certificate;
-use crate::wfe::{ids, now, Gateway, Reply};
 
 /// How far back an identity's notBefore goes, for clients whose clocks run a little slow.
 const BACKDATE_SECS: i64 = 300;
@@ -28,6 +30,7 @@ pub fn new_identity(
     common_name: &str,
     role: Role,
     spki_der: Option<&[u8]>,
+    now: i64,
 ) -> Result<(Certificate, Option<Vec<u8>>), ApiError> {
     let units = match role {
         Role::Admin => &config.admin_units,
@@ -40,14 +43,14 @@ pub fn new_identity(
             role.name()
         ))
     })?;
-    let t = now();
+    let t = now;
     let validity = (
         t - BACKDATE_SECS,
         t + i64::from(config.identity_validity_days.max(1)) * 86_400,
     );
     let (issued, pkcs8) = ca
         .issue_identity(common_name, unit, validity, spki_der)
-        .map_err(|e| ApiError::from(crate::wfe::ca_problem(e)))?;
+        .map_err(|e| ApiError::from(crate::authority::ca_problem(e)))?;
     let row = Certificate {
         id: ids::new_id(),
         serial: issued.serial_hex,
@@ -57,11 +60,11 @@ pub fn new_identity(
         identifiers: "[]".into(),
         not_before: issued.not_before,
         not_after: issued.not_after,
-        status: "valid".into(),
+        status: crate::acme::CertificateStatus::Valid,
         revoked_at: None,
         revocation_reason: None,
         created_at: t,
-        issuer: crate::issuance::BUILTIN.into(),
+        issuer: crate::ca::BUILTIN_ISSUER.into(),
         origin: crate::store::ORIGIN_IDENTITY.into(),
         subject: common_name.to_owned(),
     };
@@ -89,7 +92,8 @@ pub async fn issue_identity(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Rep
             body.common_name.clone(),
             body.role,
         );
-        tokio::task::spawn_blocking(move || new_identity(&ca, &config, &cn, role, None))
+        let now = gw.now();
+        tokio::task::spawn_blocking(move || new_identity(&ca, &config, &cn, role, None, now))
             .await
             .map_err(|e| ApiError::internal(format!("identity task failed: {e}")))??
     };
@@ -146,8 +150,9 @@ pub async fn renew(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiEr
             current.subject.clone(),
             req.caller.role,
         );
+        let now = gw.now();
         tokio::task::spawn_blocking(move || {
-            new_identity(&ca, &config, &cn, role, Some(&csr.spki_der))
+            new_identity(&ca, &config, &cn, role, Some(&csr.spki_der), now)
         })
         .await
         .map_err(|e| ApiError::internal(format!("identity task failed: {e}")))??

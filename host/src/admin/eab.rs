@@ -11,8 +11,10 @@ use serde_json::Value;
 
 use super::views::Paging;
 use super::{AdminRequest, ApiError};
+use crate::authority::Gateway;
+use crate::ids;
+use crate::reply::{rfc3339, Reply};
 use crate::store::{EabKey, Page};
-use crate::wfe::{ids, now, rfc3339, Gateway, Reply};
 
 /// A new, unused key with a random kid and a 256-bit HMAC key, limited to the names matching
 /// `allowed_names` (every name when empty) and to `profile` (any when empty). Patterns that do
@@ -22,6 +24,7 @@ pub fn new_key(
     allowed_names: &[String],
     profile: &str,
     profiles: &[crate::ca::Profile],
+    now: i64,
 ) -> Result<EabKey, ApiError> {
     crate::acme::name_policy::parse_all(allowed_names)
         .map_err(|e| ApiError::bad_request(format!("allowed_names: {e}")))?;
@@ -42,7 +45,7 @@ pub fn new_key(
         label: label.to_owned(),
         account_id: None,
         revoked: false,
-        created_at: now(),
+        created_at: now,
         allowed_names: serde_json::to_string(allowed_names).unwrap_or_else(|_| "[]".into()),
         profile: profile.to_owned(),
     })
@@ -109,6 +112,7 @@ pub async fn create(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiE
         &body.allowed_names,
         &body.profile,
         &gw.profiles,
+        gw.now(),
     )?;
     let row = key.clone();
     gw.db_as(&req.caller.actor(), move |s| s.insert_eab_key(&row))

@@ -4,8 +4,8 @@
 use http::StatusCode;
 
 use crate::acme::Problem;
+use crate::reply::Reply;
 use crate::store::StoreError;
-use crate::wfe::Reply;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

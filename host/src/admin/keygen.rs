@@ -13,8 +13,8 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::ApiError;
+use crate::reply::Reply;
 use crate::store::Certificate;
-use crate::wfe::Reply;
 
 fn openssl_failed(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ApiError + '_ {
     move |e| ApiError::internal(format!("failed to {what}: {e}"))

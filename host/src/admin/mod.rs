@@ -28,7 +28,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response};
 
-use crate::wfe::{Body, Gateway, Reply};
+use crate::authority::Gateway;
+use crate::reply::{Body, Reply};
 
 pub use auth::{Caller, Role};
 pub use error::ApiError;

@@ -7,10 +7,12 @@ use http::StatusCode;
 
 use super::views::Paging;
 use super::{AdminRequest, ApiError};
+use crate::authority::Gateway;
 use crate::plugins::watcher::Watched;
 use crate::plugins::PluginRuntime;
+use crate::reply::Reply;
 use crate::store::{AuditEntry, AuditFilter, Event, Verdict};
-use crate::wfe::{directory, Gateway, Reply};
+use crate::wfe::directory;
 
 pub fn profiles(gw: &Arc<Gateway>) -> Result<Reply, ApiError> {
     let items: Vec<serde_json::Value> = gw
@@ -41,7 +43,7 @@ fn whole_list(items: Vec<serde_json::Value>) -> serde_json::Value {
 /// for an operator who wants a fresh nextUpdate, or after changing the database by hand).
 pub async fn regenerate_crl(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     gw.crl.invalidate();
-    let der = crate::wfe::crl::current(gw).await?;
+    let der = crate::authority::crl::current(gw).await?;
     gw.db_as(&req.caller.actor(), |s| {
         s.record(Event::new(
             "crl.regenerate",
@@ -82,7 +84,7 @@ fn plugin_view(gw: &Gateway, w: &Watched) -> serde_json::Value {
         "enabled": enabled,
         "sha256": status.sha256,
         "generation": status.generation,
-        "loaded_at": crate::wfe::rfc3339(status.loaded_at),
+        "loaded_at": crate::reply::rfc3339(status.loaded_at),
         "last_error": status.last_error,
         "calls": stats.calls,
         "faults": stats.faults,
@@ -192,7 +194,7 @@ pub async fn switch_plugin(
 fn audit_view(e: &AuditEntry) -> serde_json::Value {
     serde_json::json!({
         "seq": e.seq,
-        "at": crate::wfe::rfc3339(e.at),
+        "at": crate::reply::rfc3339(e.at),
         "actor": e.actor,
         "action": e.action,
         "resource": e.resource,
@@ -203,10 +205,10 @@ fn audit_view(e: &AuditEntry) -> serde_json::Value {
 
 pub async fn audit(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
-    let q = &req.query;
+    let (q, now) = (&req.query, gw.now());
     let time = |key: &str| {
         q.get(key)
-            .map(|t| super::certificates::parse_time(t))
+            .map(|t| super::certificates::parse_time(t, now))
             .transpose()
     };
     let filter = AuditFilter {

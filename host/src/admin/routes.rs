@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::auth::Role;
 use super::{acme, certificates, client, eab, operations, AdminRequest, ApiError};
-use crate::wfe::{Gateway, Reply};
+use crate::authority::Gateway;
+use crate::reply::Reply;
 
 /// Prefix of the admin role's routes.
 pub const ADMIN_PREFIX: &str = "/api/v1";

@@ -19,8 +19,8 @@ use rustls_pki_types::{
 };
 use tokio_rustls::TlsAcceptor;
 
+use crate::authority::Gateway;
 use crate::ca::Ca;
-use crate::wfe::Gateway;
 
 /// Builds the admin listener's acceptor, again whenever the CRL changes.
 pub struct AdminTls {
@@ -83,7 +83,7 @@ impl AdminTls {
 
     /// The acceptor for the next connection: the cached one while the CRL is unchanged.
     pub async fn acceptor(&self, gw: &Gateway) -> anyhow::Result<TlsAcceptor> {
-        let crl = match crate::wfe::crl::current(gw).await {
+        let crl = match crate::authority::crl::current(gw).await {
             Ok(crl) => Some(crl),
             Err(problem) => {
                 // The database is unreachable: keep the last acceptor. Requests still fail

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ApiError;
+use crate::reply::{rfc3339, Reply};
 use crate::store::{Account, Certificate, Order, Page, PageRequest};
-use crate::wfe::{rfc3339, Reply};
 
 /// Largest page a listing returns, whatever the request asks.
 pub const MAX_PER_PAGE: u32 = 500;

@@ -16,6 +16,7 @@ mod oids;
 pub mod profile;
 
 pub use crl::RevokedEntry;
+
 mod setup;
 mod signature;
 #[cfg(test)]
@@ -32,6 +33,9 @@ use decode::{parse_spki, Spki};
 use issue::{CertSpec, LeafNames, LeafUrls, CLOCK_SKEW_SECS};
 
 pub use profile::{ExtendedKeyUsage, KeyPolicy, Profile};
+
+/// Name of the built-in CA in profiles' `issuer` key; issuer plugins are named by the operator.
+pub const BUILTIN_ISSUER: &str = "builtin";
 
 /// Errors of the CA layer. `BadCsr` and `KeyPolicy` are the client's fault (ACME `badCSR` /
 /// `badPublicKey`); the rest are the gateway's.

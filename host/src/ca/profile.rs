@@ -65,7 +65,7 @@ pub struct Profile {
 }
 
 fn builtin_issuer() -> String {
-    crate::issuance::BUILTIN.into()
+    crate::ca::BUILTIN_ISSUER.into()
 }
 
 impl Profile {

@@ -431,7 +431,7 @@ mod tests {
     /// empty answer, SERVFAIL an error.
     #[tokio::test]
     async fn dns_answers_through_the_gateway_resolver() {
-        use crate::testing::dns::TestDnsServer;
+        use acmegate_testkit::dns::TestDnsServer;
         // No default address: names without records are answered NXDOMAIN.
         let server = TestDnsServer::start().await.unwrap().with_default_a(None);
         server.set_a("host.test", std::net::Ipv4Addr::new(192, 0, 2, 7));

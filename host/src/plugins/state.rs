@@ -226,7 +226,7 @@ mod tests {
     #[tokio::test]
     async fn stored_state_is_sealed_per_plugin_and_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&crate::store::testing::fresh_sqlite_url(dir.path())).unwrap();
+        let store = Store::open(&acmegate_testkit::db::fresh_sqlite_url(dir.path())).unwrap();
         let backing = StateBacking {
             store: store.clone(),
             key: sealer(),

@@ -510,7 +510,7 @@ async fn a_reload_swaps_the_version_and_a_failed_reload_keeps_the_old_one() {
 #[tokio::test]
 async fn a_disabled_plugin_is_not_called_until_enabled_even_across_reloads() {
     // A name of its own: the switch is per name in the shared runtime.
-    let name = format!("switch-{}", crate::wfe::ids::new_id());
+    let name = format!("switch-{}", crate::ids::new_id());
     let mut spec = PluginSpec::new(name.clone(), component("allowlist-validator"));
     spec.config = r#"{"default": ["*.internal.example"]}"#.into();
     let plugin = runtime().load_validator(spec.clone()).await.unwrap();
@@ -543,7 +543,7 @@ async fn a_disabled_plugin_is_not_called_until_enabled_even_across_reloads() {
 
 async fn scripted_issuer(config: serde_json::Value, state: bool) -> IssuerPlugin {
     let mut spec = PluginSpec::new(
-        format!("scripted-{}", crate::wfe::ids::new_id()),
+        format!("scripted-{}", crate::ids::new_id()),
         component("scripted-issuer"),
     );
     spec.config = config.to_string();

@@ -7,6 +7,7 @@ use super::conn::DbConnection;
 use super::model::{Account, Certificate, Order};
 use super::schema::{accounts, certificates, orders};
 use super::{Result, Store};
+use crate::acme::{AccountStatus, CertificateStatus, OrderStatus};
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
@@ -30,8 +31,7 @@ pub struct CertificateFilter {
     /// A substring of an identifier or of the subject common name.
     pub name: Option<String>,
     pub serial: Option<String>,
-    /// "valid" or "revoked".
-    pub status: Option<String>,
+    pub status: Option<CertificateStatus>,
     /// Only certificates whose notAfter is before this (Unix seconds).
     pub expiring_before: Option<i64>,
     /// "acme", "admin" or "identity".
@@ -44,7 +44,7 @@ pub struct CertificateFilter {
 #[derive(Clone, Debug, Default)]
 pub struct OrderFilter {
     pub account_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<OrderStatus>,
 }
 
 /// `LIKE` pattern matching `text` anywhere, with the wildcards in it taken literally.
@@ -71,7 +71,7 @@ fn certificate_query(f: &CertificateFilter) -> certificates::BoxedQuery<'static,
         q = q.filter(certificates::serial.eq(serial.to_ascii_lowercase()));
     }
     if let Some(status) = &f.status {
-        q = q.filter(certificates::status.eq(status.clone()));
+        q = q.filter(certificates::status.eq(*status));
     }
     if let Some(before) = f.expiring_before {
         q = q.filter(certificates::not_after.lt(before));
@@ -91,17 +91,21 @@ fn order_query(f: &OrderFilter) -> orders::BoxedQuery<'static, Backend> {
         q = q.filter(orders::account_id.eq(account.clone()));
     }
     if let Some(status) = &f.status {
-        q = q.filter(orders::status.eq(status.clone()));
+        q = q.filter(orders::status.eq(*status));
     }
     q
 }
 
 impl Store {
-    pub fn list_accounts(&self, status: Option<&str>, page: PageRequest) -> Result<Page<Account>> {
+    pub fn list_accounts(
+        &self,
+        status: Option<AccountStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Account>> {
         let query = || {
             let mut q = accounts::table.into_boxed::<Backend>();
             if let Some(status) = status {
-                q = q.filter(accounts::status.eq(status.to_owned()));
+                q = q.filter(accounts::status.eq(status));
             }
             q
         };
@@ -150,7 +154,7 @@ impl Store {
     /// candidates for expiry notices.
     pub fn certificates_expiring(&self, from: i64, until: i64) -> Result<Vec<Certificate>> {
         Ok(certificates::table
-            .filter(certificates::status.eq("valid"))
+            .filter(certificates::status.eq(CertificateStatus::Valid))
             .filter(certificates::not_after.gt(from))
             .filter(certificates::not_after.le(until))
             .select(Certificate::as_select())

@@ -20,6 +20,8 @@ const SQLITE_POOL_SIZE: u32 = 8;
 /// PostgreSQL serves many sessions; 16 per replica leaves room for several replicas under
 /// the server's default max_connections of 100.
 const PG_POOL_SIZE: u32 = 16;
+/// Connections a pool keeps open when idle.
+const MIN_IDLE: u32 = 2;
 
 /// A connection to either backend; diesel generates the dispatch.
 #[derive(diesel::MultiConnection)]
@@ -190,6 +192,10 @@ pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreErro
     let mut builder = diesel::r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(std::time::Duration::from_secs(10))
+        // Connections open as load needs them, not all at start: several replicas (or a test
+        // suite's many gateways) would otherwise hold `size` sessions each of PostgreSQL's 100
+        // from their first second.
+        .min_idle(Some(MIN_IDLE))
         // A broken connection surfaces as a query error anyway; testing each checkout with an
         // extra query would double the round trips of every request.
         .test_on_check_out(false);

@@ -8,6 +8,8 @@
 
 use diesel::prelude::*;
 
+use crate::acme::OrderStatus;
+
 use super::schema::{issuance_jobs, orders};
 use super::{IssuanceJob, Result, Store};
 
@@ -20,9 +22,9 @@ impl Store {
             let moved = diesel::update(
                 orders::table
                     .find(&job.order_id)
-                    .filter(orders::status.eq("ready")),
+                    .filter(orders::status.eq(OrderStatus::Ready)),
             )
-            .set(orders::status.eq("processing"))
+            .set(orders::status.eq(OrderStatus::Processing))
             .execute(c)?;
             if moved == 0 {
                 return Ok((false, None));
@@ -117,9 +119,12 @@ impl Store {
             let moved = diesel::update(
                 orders::table
                     .find(&id)
-                    .filter(orders::status.eq("processing")),
+                    .filter(orders::status.eq(OrderStatus::Processing)),
             )
-            .set((orders::status.eq("invalid"), orders::error.eq(&problem)))
+            .set((
+                orders::status.eq(OrderStatus::Invalid),
+                orders::error.eq(&problem),
+            ))
             .execute(c)?;
             diesel::delete(issuance_jobs::table.find(&id)).execute(c)?;
             let event = (moved == 1).then(|| {

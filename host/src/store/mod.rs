@@ -14,13 +14,14 @@ mod issuance;
 pub mod model;
 mod plugin_state;
 mod schema;
-#[doc(hidden)]
-pub mod testing;
+mod status;
 mod validation;
 mod writer;
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::acme::{AccountStatus, AuthzStatus, CertificateStatus, ChallengeStatus, OrderStatus};
 
 pub use admin::{CertificateFilter, OrderFilter, Page, PageRequest};
 pub use audit::{AuditEntry, AuditFilter, Auditor, Event, Verdict};
@@ -43,6 +44,10 @@ pub enum StoreError {
     Pool(String),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// A status change RFC 8555 §7.1.6 does not allow: a bug in the caller, refused before it
+    /// reaches the database.
+    #[error("{0}")]
+    Transition(String),
     /// The database URL opens with a scheme the store has no backend for.
     #[error(
         "the scheme {scheme:?} is not supported; expected {}",
@@ -58,8 +63,34 @@ impl From<DieselError> for StoreError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StoreError::Conflict(info.message().to_string())
             }
-            other => StoreError::Database(other.to_string()),
+            other => {
+                // diesel's message for a row that fails to load names the field only; the
+                // reason (which value, why) is in its sources.
+                let mut text = other.to_string();
+                let mut source = std::error::Error::source(&other);
+                while let Some(cause) = source {
+                    text.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                StoreError::Database(text)
+            }
         }
+    }
+}
+
+/// `Ok` when `may` says the move of `what` from `from` to `to` is one RFC 8555 §7.1.6 allows.
+fn allowed(
+    what: &str,
+    from: impl std::fmt::Display,
+    to: impl std::fmt::Display,
+    may: bool,
+) -> Result<()> {
+    if may {
+        Ok(())
+    } else {
+        Err(StoreError::Transition(format!(
+            "{what} cannot go from {from} to {to} (RFC 8555 §7.1.6)"
+        )))
     }
 }
 
@@ -234,17 +265,17 @@ impl Store {
     }
 
     /// Updates contact and status.
-    pub fn update_account(&self, id: &str, contact: &str, status: &str) -> Result<()> {
-        let (id, contact, status) = (id.to_owned(), contact.to_owned(), status.to_owned());
+    pub fn update_account(&self, id: &str, contact: &str, status: AccountStatus) -> Result<()> {
+        let (id, contact) = (id.to_owned(), contact.to_owned());
         let event = Event::new(
             "account.update",
             format!("account/{id}"),
-            serde_json::json!({ "contact": json_text(&contact), "status": status }),
+            serde_json::json!({ "contact": json_text(&contact), "status": status.as_str() }),
         );
         self.write_audited(event, move |c| {
             one_row(
                 diesel::update(accounts::table.find(&id))
-                    .set((accounts::contact.eq(&contact), accounts::status.eq(&status)))
+                    .set((accounts::contact.eq(&contact), accounts::status.eq(status)))
                     .execute(c)?,
             )
         })
@@ -337,22 +368,23 @@ impl Store {
     pub fn transition_order(
         &self,
         id: &str,
-        from: &str,
-        to: &str,
+        from: OrderStatus,
+        to: OrderStatus,
         error: Option<&str>,
     ) -> Result<bool> {
-        let (id, from, to, error) = (
-            id.to_owned(),
-            from.to_owned(),
-            to.to_owned(),
-            error.map(str::to_owned),
-        );
+        allowed(
+            "an order",
+            from,
+            to,
+            crate::acme::state::order_may_become(from, to),
+        )?;
+        let (id, error) = (id.to_owned(), error.map(str::to_owned));
         self.write_maybe_audited(move |c| {
-            let changed = diesel::update(orders::table.find(&id).filter(orders::status.eq(&from)))
-                .set((orders::status.eq(&to), orders::error.eq(&error)))
+            let changed = diesel::update(orders::table.find(&id).filter(orders::status.eq(from)))
+                .set((orders::status.eq(to), orders::error.eq(&error)))
                 .execute(c)?;
-            let event =
-                (changed == 1).then(|| status_event("order", &id, &from, &to, error.as_deref()));
+            let event = (changed == 1)
+                .then(|| status_event("order", &id, from.as_str(), to.as_str(), error.as_deref()));
             Ok((changed == 1, event))
         })
     }
@@ -373,18 +405,25 @@ impl Store {
     }
 
     /// Sets status only if the current status is `from`; returns whether it did.
-    pub fn transition_authorization(&self, id: &str, from: &str, to: &str) -> Result<bool> {
-        let (id, from, to) = (id.to_owned(), from.to_owned(), to.to_owned());
+    pub fn transition_authorization(
+        &self,
+        id: &str,
+        from: AuthzStatus,
+        to: AuthzStatus,
+    ) -> Result<bool> {
+        let may = crate::acme::state::authz_may_become(from, to);
+        allowed("an authorization", from, to, may)?;
+        let id = id.to_owned();
         self.write_maybe_audited(move |c| {
             let changed = diesel::update(
                 authorizations::table
                     .find(&id)
-                    .filter(authorizations::status.eq(&from)),
+                    .filter(authorizations::status.eq(from)),
             )
-            .set(authorizations::status.eq(&to))
+            .set(authorizations::status.eq(to))
             .execute(c)?;
-            let event =
-                (changed == 1).then(|| status_event("authorization", &id, &from, &to, None));
+            let event = (changed == 1)
+                .then(|| status_event("authorization", &id, from.as_str(), to.as_str(), None));
             Ok((changed == 1, event))
         })
     }
@@ -405,15 +444,22 @@ impl Store {
     }
 
     /// Moves a challenge from `from` to `to` only if it is in `from`; returns whether it did.
-    pub fn transition_challenge(&self, id: &str, from: &str, to: &str) -> Result<bool> {
-        let (id, from, to) = (id.to_owned(), from.to_owned(), to.to_owned());
+    pub fn transition_challenge(
+        &self,
+        id: &str,
+        from: ChallengeStatus,
+        to: ChallengeStatus,
+    ) -> Result<bool> {
+        let may = crate::acme::state::challenge_may_become(from, to);
+        allowed("a challenge", from, to, may)?;
+        let id = id.to_owned();
         self.write(move |c| {
             let changed = diesel::update(
                 challenges::table
                     .find(&id)
-                    .filter(challenges::status.eq(&from)),
+                    .filter(challenges::status.eq(from)),
             )
-            .set(challenges::status.eq(&to))
+            .set(challenges::status.eq(to))
             .execute(c)?;
             Ok(changed == 1)
         })
@@ -431,7 +477,11 @@ impl Store {
         validated: Option<i64>,
         error: Option<&str>,
     ) -> Result<bool> {
-        let status = if valid { "valid" } else { "invalid" };
+        let (status, authz_status) = if valid {
+            (ChallengeStatus::Valid, AuthzStatus::Valid)
+        } else {
+            (ChallengeStatus::Invalid, AuthzStatus::Invalid)
+        };
         let (challenge_id, error) = (challenge_id.to_owned(), error.map(str::to_owned));
         self.write_maybe_audited(move |c| {
             let authz_id: String = challenges::table
@@ -441,7 +491,7 @@ impl Store {
             let moved = diesel::update(
                 challenges::table
                     .find(&challenge_id)
-                    .filter(challenges::status.eq_any(["pending", "processing"])),
+                    .filter(challenges::status.eq_any([ChallengeStatus::Pending, ChallengeStatus::Processing])),
             )
             .set((
                 challenges::status.eq(status),
@@ -457,23 +507,23 @@ impl Store {
             diesel::update(
                 authorizations::table
                     .find(&authz_id)
-                    .filter(authorizations::status.eq("pending")),
+                    .filter(authorizations::status.eq(AuthzStatus::Pending)),
             )
-            .set(authorizations::status.eq(status))
+            .set(authorizations::status.eq(authz_status))
             .execute(c)?;
             if !valid {
                 diesel::update(
                     challenges::table
                         .filter(challenges::authz_id.eq(&authz_id))
-                        .filter(challenges::status.eq_any(["pending", "processing"])),
+                        .filter(challenges::status.eq_any([ChallengeStatus::Pending, ChallengeStatus::Processing])),
                 )
-                .set(challenges::status.eq("invalid"))
+                .set(challenges::status.eq(ChallengeStatus::Invalid))
                 .execute(c)?;
             }
             let event = Event::new(
                 "challenge.validated",
                 format!("challenge/{challenge_id}"),
-                serde_json::json!({ "status": status, "error": error.as_deref().map(json_text) }),
+                serde_json::json!({ "status": status.as_str(), "error": error.as_deref().map(json_text) }),
             );
             Ok((true, Some(event)))
         })
@@ -509,10 +559,10 @@ impl Store {
             let moved = diesel::update(
                 orders::table
                     .find(order_id)
-                    .filter(orders::status.eq("processing")),
+                    .filter(orders::status.eq(OrderStatus::Processing)),
             )
             .set((
-                orders::status.eq("valid"),
+                orders::status.eq(OrderStatus::Valid),
                 orders::certificate_id.eq(&cert.id),
                 orders::not_before.eq(cert.not_before),
                 orders::not_after.eq(cert.not_after),
@@ -557,10 +607,10 @@ impl Store {
             let changed = diesel::update(
                 certificates::table
                     .filter(certificates::serial.eq(&serial))
-                    .filter(certificates::status.eq("valid")),
+                    .filter(certificates::status.eq(CertificateStatus::Valid)),
             )
             .set((
-                certificates::status.eq("revoked"),
+                certificates::status.eq(CertificateStatus::Revoked),
                 certificates::revoked_at.eq(Some(at)),
                 certificates::revocation_reason.eq(Some(reason)),
             ))
@@ -582,7 +632,7 @@ impl Store {
     pub fn revoked_certificates(&self, issuer: &str, now: i64) -> Result<Vec<Certificate>> {
         Ok(certificates::table
             .filter(certificates::issuer.eq(issuer))
-            .filter(certificates::status.eq("revoked"))
+            .filter(certificates::status.eq(CertificateStatus::Revoked))
             .filter(certificates::not_after.gt(now))
             .select(Certificate::as_select())
             .order(certificates::revoked_at.asc())
@@ -602,7 +652,7 @@ impl Store {
             .filter(authorizations::account_id.eq(account_id))
             .filter(authorizations::identifier_type.eq(identifier_type))
             .filter(authorizations::identifier_value.eq(value))
-            .filter(authorizations::status.eq("valid"))
+            .filter(authorizations::status.eq(AuthzStatus::Valid))
             .filter(authorizations::expires.gt(now))
             .count()
             .get_result(&mut *self.conn()?)?;

@@ -3,6 +3,8 @@
 
 use diesel::{Insertable, Queryable, Selectable};
 
+use crate::acme::{AccountStatus, AuthzStatus, CertificateStatus, ChallengeStatus, OrderStatus};
+
 /// An ACME account (RFC 8555 §7.1.2).
 #[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::accounts)]
@@ -12,8 +14,7 @@ pub struct Account {
     pub jwk_thumbprint: String,
     /// The account public key as JWK JSON.
     pub jwk: String,
-    /// "valid" | "deactivated" | "revoked".
-    pub status: String,
+    pub status: AccountStatus,
     /// JSON array of contact URLs.
     pub contact: String,
     pub tos_agreed: bool,
@@ -28,8 +29,7 @@ pub struct Account {
 pub struct Order {
     pub id: String,
     pub account_id: String,
-    /// "pending" | "ready" | "processing" | "valid" | "invalid".
-    pub status: String,
+    pub status: OrderStatus,
     pub expires: i64,
     /// JSON array of identifiers, as requested (wildcards keep `*.`).
     pub identifiers: String,
@@ -54,8 +54,8 @@ pub struct Authorization {
     /// Without the `*.` of a wildcard.
     pub identifier_value: String,
     pub wildcard: bool,
-    /// "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked".
-    pub status: String,
+    /// As stored; [`crate::acme::state::authz_status`] tells whether it has expired since.
+    pub status: AuthzStatus,
     pub expires: i64,
     pub created_at: i64,
 }
@@ -69,8 +69,7 @@ pub struct Challenge {
     /// "http-01" | "dns-01" | "tls-alpn-01".
     pub kind: String,
     pub token: String,
-    /// "pending" | "processing" | "valid" | "invalid".
-    pub status: String,
+    pub status: ChallengeStatus,
     pub validated: Option<i64>,
     /// JSON problem document when invalid.
     pub error: Option<String>,
@@ -92,8 +91,7 @@ pub struct Certificate {
     pub identifiers: String,
     pub not_before: i64,
     pub not_after: i64,
-    /// "valid" | "revoked".
-    pub status: String,
+    pub status: CertificateStatus,
     pub revoked_at: Option<i64>,
     /// RFC 5280 §5.3.1 CRLReason code.
     pub revocation_reason: Option<i32>,

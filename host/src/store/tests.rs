@@ -7,7 +7,7 @@ fn account(id: &str, tp: &str) -> Account {
         id: id.into(),
         jwk_thumbprint: tp.into(),
         jwk: "{}".into(),
-        status: "valid".into(),
+        status: AccountStatus::Valid,
         contact: "[]".into(),
         tos_agreed: true,
         eab_kid: None,
@@ -19,7 +19,7 @@ fn order(id: &str, account: &str) -> Order {
     Order {
         id: id.into(),
         account_id: account.into(),
-        status: "pending".into(),
+        status: OrderStatus::Pending,
         expires: 100,
         identifiers: r#"[{"type":"dns","value":"a.example"}]"#.into(),
         profile: "default".into(),
@@ -39,7 +39,7 @@ fn authz(id: &str, order: &str, account: &str) -> Authorization {
         identifier_type: "dns".into(),
         identifier_value: "a.example".into(),
         wildcard: false,
-        status: "pending".into(),
+        status: AuthzStatus::Pending,
         expires: 100,
         created_at: 1,
     }
@@ -51,7 +51,7 @@ fn challenge(id: &str, authz: &str, kind: &str) -> Challenge {
         authz_id: authz.into(),
         kind: kind.into(),
         token: "tok".into(),
-        status: "pending".into(),
+        status: ChallengeStatus::Pending,
         validated: None,
         error: None,
     }
@@ -82,7 +82,7 @@ fn cert(id: &str, serial: &str, order: &str) -> Certificate {
         identifiers: "[]".into(),
         not_before: 1,
         not_after: 2,
-        status: "valid".into(),
+        status: CertificateStatus::Valid,
         revoked_at: None,
         revocation_reason: None,
         created_at: 1,
@@ -97,13 +97,13 @@ macro_rules! both_backends {
         mod sqlite {
             $(#[test] fn $name() {
                 let dir = tempfile::tempdir().unwrap();
-                let store = super::Store::open(&super::testing::fresh_sqlite_url(dir.path())).unwrap();
+                let store = super::Store::open(&acmegate_testkit::db::fresh_sqlite_url(dir.path())).unwrap();
                 super::$name(&store);
             })*
         }
         mod postgres {
             $(#[test] fn $name() {
-                let store = super::Store::open(&super::testing::fresh_postgres_url()).unwrap();
+                let store = super::Store::open(&acmegate_testkit::db::fresh_postgres_url()).unwrap();
                 assert_eq!(store.backend(), "postgres");
                 super::$name(&store);
             })*
@@ -122,7 +122,24 @@ both_backends!(
     validation_jobs_lease_and_settle,
     audit_chain_detects_tampering,
     expiry_notices_once_per_threshold,
+    statuses_are_typed_columns,
 );
+
+/// Statuses go in as their RFC 8555 names and come out as the same enum values; a row holding
+/// any other text fails to load, naming the text, instead of turning into some status.
+fn statuses_are_typed_columns(store: &Store) {
+    seeded(store);
+    assert!(store
+        .transition_order("o1", OrderStatus::Pending, OrderStatus::Ready, None)
+        .unwrap());
+    assert_eq!(store.order("o1").unwrap().status, OrderStatus::Ready);
+    // Stored as the text `ready`.
+    let sql = "UPDATE orders SET status = 'half-done' WHERE id = 'o1' AND status = 'ready'";
+    let changed = diesel::sql_query(sql).execute(&mut *store.conn().unwrap());
+    assert_eq!(changed.unwrap(), 1);
+    let err = store.order("o1").unwrap_err().to_string();
+    assert!(err.contains("unknown OrderStatus \"half-done\""), "{err}");
+}
 
 fn accounts_and_keys(store: &Store) {
     store.ping().unwrap();
@@ -134,7 +151,7 @@ fn accounts_and_keys(store: &Store) {
     assert_eq!(store.account_by_thumbprint("tp1").unwrap().id, "a1");
     assert!(matches!(store.account("nope"), Err(StoreError::NotFound)));
     store
-        .update_account("a1", r#"["mailto:x@y.org"]"#, "deactivated")
+        .update_account("a1", r#"["mailto:x@y.org"]"#, AccountStatus::Deactivated)
         .unwrap();
     let a = store.account("a1").unwrap();
     assert_eq!(
@@ -149,7 +166,7 @@ fn accounts_and_keys(store: &Store) {
     store.update_account_key("a2", r#"{"k":1}"#, "tp3").unwrap();
     assert_eq!(store.account_by_thumbprint("tp3").unwrap().id, "a2");
     assert!(matches!(
-        store.update_account("zz", "[]", "valid"),
+        store.update_account("zz", "[]", AccountStatus::Valid),
         Err(StoreError::NotFound)
     ));
 }
@@ -233,27 +250,40 @@ fn orders_and_pagination(store: &Store) {
 fn compare_and_set(store: &Store) {
     seeded(store);
     assert!(store
-        .transition_order("o1", "pending", "ready", None)
+        .transition_order("o1", OrderStatus::Pending, OrderStatus::Ready, None)
         .unwrap());
     assert!(!store
-        .transition_order("o1", "pending", "ready", None)
+        .transition_order("o1", OrderStatus::Pending, OrderStatus::Ready, None)
         .unwrap());
     assert!(store
-        .transition_order("o1", "ready", "invalid", Some("{}"))
+        .transition_order("o1", OrderStatus::Ready, OrderStatus::Invalid, Some("{}"))
         .unwrap());
     assert_eq!(store.order("o1").unwrap().error.as_deref(), Some("{}"));
     assert!(store
-        .transition_challenge("c1", "pending", "processing")
+        .transition_challenge("c1", ChallengeStatus::Pending, ChallengeStatus::Processing)
         .unwrap());
     assert!(!store
-        .transition_challenge("c1", "pending", "processing")
+        .transition_challenge("c1", ChallengeStatus::Pending, ChallengeStatus::Processing)
         .unwrap());
     assert!(store
-        .transition_authorization("z1", "pending", "deactivated")
+        .transition_authorization("z1", AuthzStatus::Pending, AuthzStatus::Deactivated)
         .unwrap());
     assert!(!store
-        .transition_authorization("z1", "pending", "deactivated")
+        .transition_authorization("z1", AuthzStatus::Pending, AuthzStatus::Deactivated)
         .unwrap());
+    // Moves RFC 8555 §7.1.6 does not allow never reach the database.
+    let err = store
+        .transition_order("o1", OrderStatus::Invalid, OrderStatus::Valid, None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Transition(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("an order cannot go from invalid to valid"),
+        "{err}"
+    );
+    assert!(store
+        .transition_challenge("c1", ChallengeStatus::Processing, ChallengeStatus::Pending)
+        .is_err());
 }
 
 fn validation_outcomes(store: &Store) {
@@ -382,9 +412,12 @@ fn certificates_and_revocation(store: &Store) {
         matches!(store.certificate("x1"), Err(StoreError::NotFound)),
         "rolled back"
     );
-    store
-        .transition_order("o1", "pending", "processing", None)
-        .unwrap();
+    for (from, to) in [
+        (OrderStatus::Pending, OrderStatus::Ready),
+        (OrderStatus::Ready, OrderStatus::Processing),
+    ] {
+        assert!(store.transition_order("o1", from, to, None).unwrap());
+    }
     store.insert_certificate(&cert("x1", "ab", "o1")).unwrap();
     let o = store.order("o1").unwrap();
     assert_eq!(
@@ -415,7 +448,7 @@ fn certificates_and_revocation(store: &Store) {
 #[test]
 fn sqlite_file_survives_reopen_and_concurrent_writers() {
     let dir = tempfile::tempdir().unwrap();
-    let url = testing::fresh_sqlite_url(dir.path());
+    let url = acmegate_testkit::db::fresh_sqlite_url(dir.path());
     {
         let store = Store::open(&url).unwrap();
         assert_eq!(store.backend(), "sqlite");
@@ -427,8 +460,13 @@ fn sqlite_file_survives_reopen_and_concurrent_writers() {
                     for i in 0..25 {
                         s.insert_order(&order(&format!("t{t}-{i}"), "a1"), &[], &[])
                             .unwrap();
-                        s.transition_order(&format!("t{t}-{i}"), "pending", "ready", None)
-                            .unwrap();
+                        s.transition_order(
+                            &format!("t{t}-{i}"),
+                            OrderStatus::Pending,
+                            OrderStatus::Ready,
+                            None,
+                        )
+                        .unwrap();
                     }
                 })
             })
@@ -469,7 +507,7 @@ fn issuance_jobs_lease_and_settle(store: &Store) {
         Err(StoreError::NotFound)
     ));
     store
-        .transition_order("o1", "pending", "ready", None)
+        .transition_order("o1", OrderStatus::Pending, OrderStatus::Ready, None)
         .unwrap();
     assert!(store.begin_issuance(&job("o1", Some("p1"), 50)).unwrap());
     assert_eq!(store.order("o1").unwrap().status, "processing");
@@ -529,7 +567,7 @@ fn issuance_jobs_lease_and_settle(store: &Store) {
     // Giving up: processing -> invalid with the problem, job removed; only once.
     store.insert_order(&order("o2", "a1"), &[], &[]).unwrap();
     store
-        .transition_order("o2", "pending", "ready", None)
+        .transition_order("o2", OrderStatus::Pending, OrderStatus::Ready, None)
         .unwrap();
     assert!(store.begin_issuance(&job("o2", Some("p1"), 50)).unwrap());
     assert_eq!(store.release_leases(None).unwrap(), 1);
@@ -553,14 +591,14 @@ fn issuance_jobs_lease_and_settle(store: &Store) {
 /// exactly one of them.
 #[test]
 fn postgres_replicas_claim_each_job_once() {
-    let url = testing::fresh_postgres_url();
+    let url = acmegate_testkit::db::fresh_postgres_url();
     let first = Store::open(&url).unwrap();
     first.insert_account(&account("a1", "tp1")).unwrap();
     for i in 0..40 {
         let id = format!("o{i}");
         first.insert_order(&order(&id, "a1"), &[], &[]).unwrap();
         first
-            .transition_order(&id, "pending", "ready", None)
+            .transition_order(&id, OrderStatus::Pending, OrderStatus::Ready, None)
             .unwrap();
         assert!(first.begin_issuance(&job(&id, None, 0)).unwrap());
     }
@@ -624,11 +662,11 @@ fn audit_chain_detects_tampering(store: &Store) {
         .unwrap();
     store.insert_order(&order("o1", "a1"), &[], &[]).unwrap();
     assert!(store
-        .transition_order("o1", "pending", "ready", None)
+        .transition_order("o1", OrderStatus::Pending, OrderStatus::Ready, None)
         .unwrap());
     // A transition that does not happen and a write that fails leave no entry.
     assert!(!store
-        .transition_order("o1", "pending", "ready", None)
+        .transition_order("o1", OrderStatus::Pending, OrderStatus::Ready, None)
         .unwrap());
     assert!(store.insert_account(&account("a2", "tp1")).is_err());
     store
@@ -730,10 +768,68 @@ fn audit_chain_detects_tampering(store: &Store) {
     assert!(reason.contains("ends at entry 3"), "{reason}");
 }
 
+mod audit_properties {
+    use super::*;
+    use proptest::prelude::*;
+    use schema::audit_log;
+
+    /// What someone with write access to the database does to one entry.
+    #[derive(Clone, Debug)]
+    enum Tamper {
+        EditDetails,
+        EditActor,
+        EditTime,
+        Delete,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Whatever the history and whichever entry is tampered with, verification finds the
+        /// chain intact before and names that entry after.
+        #[test]
+        fn verification_names_the_tampered_entry(
+            entries in 1i64..10,
+            pick in any::<prop::sample::Index>(),
+            tamper in prop_oneof![
+                Just(Tamper::EditDetails),
+                Just(Tamper::EditActor),
+                Just(Tamper::EditTime),
+                Just(Tamper::Delete),
+            ],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&acmegate_testkit::db::fresh_sqlite_url(dir.path()))
+                .unwrap()
+                .with_auditor(audit_key(b"property key"));
+            for i in 0..entries {
+                store
+                    .acting_as(format!("admin:{i}").as_str())
+                    .record(Event::new("test.event", format!("thing/{i}"), serde_json::json!({ "i": i })))
+                    .unwrap();
+            }
+            prop_assert_eq!(store.verify_audit().unwrap(), Verdict::Intact { entries });
+            let seq = 1 + pick.index(entries as usize) as i64;
+            let mut c = store.conn().unwrap();
+            let row = audit_log::table.find(seq);
+            let changed = match tamper {
+                Tamper::EditDetails => diesel::update(row).set(audit_log::details.eq(r#"{"i":-1}"#)).execute(&mut *c),
+                Tamper::EditActor => diesel::update(row).set(audit_log::actor.eq("system")).execute(&mut *c),
+                Tamper::EditTime => diesel::update(row).set(audit_log::at.eq(audit_log::at + 1)).execute(&mut *c),
+                Tamper::Delete => diesel::delete(row).execute(&mut *c),
+            };
+            prop_assert_eq!(changed.unwrap(), 1);
+            drop(c);
+            let (broken, reason) = broken_at(&store);
+            prop_assert_eq!(broken, seq, "{}", reason);
+        }
+    }
+}
+
 /// Replicas starting together on a fresh PostgreSQL database all migrate it without error.
 #[test]
 fn postgres_replicas_migrate_concurrently() {
-    let url = testing::fresh_postgres_url();
+    let url = acmegate_testkit::db::fresh_postgres_url();
     let replicas: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();

@@ -8,6 +8,8 @@
 
 use diesel::prelude::*;
 
+use crate::acme::ChallengeStatus;
+
 use super::schema::{challenges, issuance_jobs, validation_jobs};
 use super::{Result, Store, ValidationJob};
 
@@ -20,9 +22,9 @@ impl Store {
             let moved = diesel::update(
                 challenges::table
                     .find(&job.challenge_id)
-                    .filter(challenges::status.eq("pending")),
+                    .filter(challenges::status.eq(ChallengeStatus::Pending)),
             )
-            .set(challenges::status.eq("processing"))
+            .set(challenges::status.eq(ChallengeStatus::Processing))
             .execute(c)?;
             if moved == 1 {
                 diesel::insert_into(validation_jobs::table)

@@ -49,8 +49,8 @@ pub(super) async fn validate(
 mod tests {
     use super::*;
     use crate::acme::{ChallengeType, Identifier, ProblemType};
-    use crate::testing::dns::TestDnsServer;
     use crate::va::test_support::{request, settings};
+    use acmegate_testkit::dns::TestDnsServer;
 
     const KEY_AUTHZ: &str = "tok.thumb";
 

@@ -245,8 +245,8 @@ async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
 mod tests {
     use super::*;
     use crate::acme::{ChallengeType, Identifier, ProblemType};
-    use crate::testing::dns::TestDnsServer;
     use crate::va::test_support::{http_server, https_server, refused_port, request, settings};
+    use acmegate_testkit::dns::TestDnsServer;
     use http::Response;
     use http_body_util::Full;
     use std::net::{IpAddr, Ipv4Addr};

@@ -219,7 +219,7 @@ pub(crate) mod test_support;
 mod tests {
     use super::*;
     use crate::acme::ProblemType;
-    use crate::testing::dns::TestDnsServer;
+    use acmegate_testkit::dns::TestDnsServer;
     use bytes::Bytes;
     use http::Response;
     use http_body_util::Full;

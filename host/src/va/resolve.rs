@@ -180,7 +180,7 @@ fn caa_record(caa: &CAA) -> CaaRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::dns::TestDnsServer;
+    use acmegate_testkit::dns::TestDnsServer;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     async fn setup() -> (TestDnsServer, Dns) {

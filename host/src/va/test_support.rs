@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use x509_certificate::{InMemorySigningKeyPair, X509CertificateBuilder};
 
 use crate::acme::{ChallengeType, Identifier};
-use crate::testing::dns::TestDnsServer;
+use acmegate_testkit::dns::TestDnsServer;
 
 use super::{VaSettings, ValidationRequest};
 

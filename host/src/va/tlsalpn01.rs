@@ -351,11 +351,11 @@ fn algorithm_identifier_content(
 mod tests {
     use super::*;
     use crate::acme::{ChallengeType, Identifier, ProblemType};
-    use crate::testing::dns::TestDnsServer;
     use crate::va::test_support::{
         acme_identifier_value, build_cert, refused_port, request, settings, tls_server, AcmeCert,
         San,
     };
+    use acmegate_testkit::dns::TestDnsServer;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     const KEY_AUTHZ: &str = "tok.thumbprint";

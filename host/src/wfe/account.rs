@@ -6,9 +6,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::auth::{authenticate, thumbprint, KeyRule};
-use super::{ids, now, rfc3339, store_problem, Gateway, Incoming, Reply};
-use crate::acme::name_policy::KeyPolicy;
+use super::{rfc3339, Incoming, Reply};
 use crate::acme::{AccountObject, AccountStatus, Problem};
+use crate::authority::{store_problem, Gateway};
+use crate::ids;
 use crate::jws::{self, Jws};
 use crate::store::{Account, StoreError};
 
@@ -34,7 +35,7 @@ fn account_object(gw: &Gateway, a: &Account) -> Result<AccountObject, Problem> {
     let contact: Vec<String> = serde_json::from_str(&a.contact).unwrap_or_default();
     let key: Value = serde_json::from_str(&a.jwk).unwrap_or(Value::Null);
     Ok(AccountObject {
-        status: a.status.parse().map_err(Problem::server_internal)?,
+        status: a.status,
         contact,
         terms_of_service_agreed: Some(a.tos_agreed),
         orders: format!("{}/orders", gw.account_url(&a.id)),
@@ -116,7 +117,7 @@ pub async fn new_account(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem>
         Some(eab) => {
             let kid = verify_eab(gw, &eab, &signed.jwk).await?;
             // A key whose policy cannot be applied binds no account.
-            key_policy(gw, &kid).await?;
+            crate::authority::orders::eab_policy(gw, &kid).await?;
             Some(kid)
         }
         None if gw.config.acme.eab_required => {
@@ -130,14 +131,14 @@ pub async fn new_account(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem>
         id: ids::new_id(),
         jwk_thumbprint: tp,
         jwk: Value::Object(signed.jwk.clone()).to_string(),
-        status: AccountStatus::Valid.as_str().into(),
+        status: AccountStatus::Valid,
         contact: serde_json::to_string(&contact).unwrap_or_else(|_| "[]".into()),
         tos_agreed: body.terms_of_service_agreed.unwrap_or(false),
         eab_kid,
-        created_at: now(),
+        created_at: gw.now(),
     };
     let row = account.clone();
-    let actor = super::acme_actor(&account.id);
+    let actor = crate::authority::acme_actor(&account.id);
     match gw.db_as(&actor, move |s| s.insert_account(&row)).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) if account.eab_kid.is_some() => {
@@ -193,32 +194,6 @@ async fn verify_eab(
     })
 }
 
-/// The policy of the EAB key `kid` an account was bound with. A revoked key stops its accounts
-/// from ordering; a policy the gateway cannot read (or that names a profile that is gone)
-/// refuses rather than allowing everything.
-pub(super) async fn key_policy(gw: &Gateway, kid: &str) -> Result<KeyPolicy, Problem> {
-    let lookup = kid.to_owned();
-    let key = gw
-        .db(move |s| s.eab_key(&lookup))
-        .await
-        .map_err(|e| store_problem(e, "EAB key"))?;
-    if key.revoked {
-        return Err(Problem::unauthorized(format!(
-            "the External Account Binding key {kid} of this account was revoked"
-        )));
-    }
-    let policy = KeyPolicy::from_stored(&key.kid, &key.allowed_names, &key.profile)
-        .map_err(Problem::server_internal)?;
-    if let Some(profile) = &policy.profile {
-        if gw.profile(profile).is_none() {
-            return Err(Problem::server_internal(format!(
-                "EAB key {kid} pins profile {profile:?}, which is not configured"
-            )));
-        }
-    }
-    Ok(policy)
-}
-
 /// Checks that the authenticated account is the one in the URL.
 fn own_account<'a>(signed: &'a super::auth::Signed, id: &str) -> Result<&'a Account, Problem> {
     let account = signed.account()?;
@@ -238,7 +213,7 @@ pub async fn account(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, Pr
     }
     let body: AccountRequest = signed.jws.json_payload()?;
     let mut contact = account.contact.clone();
-    let mut status = account.status.clone();
+    let mut status = account.status;
     if let Some(c) = &body.contact {
         check_contacts(c)?;
         contact = serde_json::to_string(c).unwrap_or_else(|_| "[]".into());
@@ -246,16 +221,16 @@ pub async fn account(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, Pr
     match body.status.as_deref() {
         None => {}
         // RFC 8555 §7.3.6: the client may only deactivate.
-        Some("deactivated") => status = AccountStatus::Deactivated.as_str().into(),
+        Some("deactivated") => status = AccountStatus::Deactivated,
         Some(other) => {
             return Err(Problem::malformed(format!(
                 "account status can only be changed to \"deactivated\", not {other:?}"
             )))
         }
     }
-    let (aid, c, st) = (account.id.clone(), contact.clone(), status.clone());
-    gw.db_as(&super::acme_actor(&account.id), move |s| {
-        s.update_account(&aid, &c, &st)
+    let (aid, c, st) = (account.id.clone(), contact.clone(), status);
+    gw.db_as(&crate::authority::acme_actor(&account.id), move |s| {
+        s.update_account(&aid, &c, st)
     })
     .await
     .map_err(|e| store_problem(e, "account"))?;
@@ -349,7 +324,7 @@ pub async fn key_change(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> 
     };
     let (aid, tp) = (account.id.clone(), new_tp.clone());
     match gw
-        .db_as(&super::acme_actor(&account.id), move |s| {
+        .db_as(&crate::authority::acme_actor(&account.id), move |s| {
             s.update_account_key(&aid, &jwk_text, &tp)
         })
         .await

@@ -4,8 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{store_problem, Gateway, Incoming};
+use super::Incoming;
 use crate::acme::{AccountStatus, Problem};
+use crate::authority::{store_problem, Gateway};
 use crate::jws::{self, Jws};
 use crate::store::Account;
 

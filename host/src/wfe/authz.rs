@@ -1,5 +1,6 @@
-//! Authorizations and challenges: reading and deactivating an authorization (RFC 8555 §7.5,
-//! §7.5.2), and responding to a challenge (§7.5.1), which starts validation in the background.
+//! Authorizations and challenges as HTTP: reading and deactivating an authorization (RFC 8555
+//! §7.5, §7.5.2) and responding to a challenge (§7.5.1); `crate::authority::authorizations`
+//! decides.
 
 use std::sync::Arc;
 
@@ -7,11 +8,11 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::auth::{authenticate, KeyRule};
-use super::{now, rfc3339, store_problem, Gateway, Incoming, Reply};
-use crate::acme::state::{authz_deactivatable, authz_status};
+use super::{rfc3339, Incoming, Reply};
 use crate::acme::{AuthorizationObject, AuthzStatus, ChallengeObject, ChallengeStatus, Problem};
-use crate::store::{Account, Authorization, Challenge};
-use crate::validation::identifier;
+use crate::authority::validation::identifier;
+use crate::authority::{authorizations, Gateway};
+use crate::store::{Authorization, Challenge};
 
 /// Seconds a client is asked to wait before polling an authorization under validation.
 const VALIDATION_RETRY_AFTER: u64 = 1;
@@ -20,7 +21,7 @@ fn challenge_object(gw: &Gateway, c: &Challenge) -> ChallengeObject {
     ChallengeObject {
         kind: c.kind.clone(),
         url: gw.challenge_url(&c.id),
-        status: c.status.parse().unwrap_or(ChallengeStatus::Invalid),
+        status: c.status,
         token: c.token.clone(),
         validated: c.validated.map(rfc3339),
         error: c
@@ -30,40 +31,12 @@ fn challenge_object(gw: &Gateway, c: &Challenge) -> ChallengeObject {
     }
 }
 
-/// Loads an authorization of `account` with its challenges.
-async fn load(
-    gw: &Gateway,
-    account: &Account,
-    id: &str,
-) -> Result<(Authorization, Vec<Challenge>), Problem> {
-    let aid = id.to_string();
-    let (authz, challenges) = gw
-        .db(move |s| {
-            Ok((
-                s.authorization(&aid)?,
-                s.challenges_for_authorization(&aid)?,
-            ))
-        })
-        .await
-        .map_err(|e| store_problem(e, "authorization"))?;
-    if authz.account_id != account.id {
-        return Err(Problem::unauthorized(
-            "this authorization belongs to another account",
-        ));
-    }
-    Ok((authz, challenges))
-}
-
 fn authz_reply(
     gw: &Gateway,
     authz: &Authorization,
     challenges: &[Challenge],
 ) -> Result<Reply, Problem> {
-    let status = authz_status(
-        authz.status.parse().map_err(Problem::server_internal)?,
-        authz.expires,
-        now(),
-    );
+    let status = authorizations::current_status(gw, authz);
     let object = AuthorizationObject {
         identifier: identifier(authz)?,
         status,
@@ -71,13 +44,16 @@ fn authz_reply(
         // RFC 8555 §7.1.4: a valid authorization lists only the challenge that succeeded.
         challenges: challenges
             .iter()
-            .filter(|c| status != AuthzStatus::Valid || c.status == "valid")
+            .filter(|c| status != AuthzStatus::Valid || c.status == ChallengeStatus::Valid)
             .map(|c| challenge_object(gw, c))
             .collect(),
         wildcard: authz.wildcard.then_some(true),
     };
     let mut reply = Reply::json(StatusCode::OK, &object);
-    if challenges.iter().any(|c| c.status == "processing") {
+    if challenges
+        .iter()
+        .any(|c| c.status == ChallengeStatus::Processing)
+    {
         reply = reply.header("retry-after", VALIDATION_RETRY_AFTER.to_string());
     }
     Ok(reply)
@@ -90,8 +66,7 @@ struct AuthzUpdate {
 
 pub async fn authorization(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, Problem> {
     let signed = authenticate(gw, req, KeyRule::Kid).await?;
-    let account = signed.account()?.clone();
-    let (mut authz, challenges) = load(gw, &account, id).await?;
+    let (mut authz, challenges) = authorizations::of_account(gw, signed.account()?, id).await?;
     if !signed.jws.payload_empty {
         let update: AuthzUpdate = signed.jws.json_payload()?;
         if update.status != "deactivated" {
@@ -99,43 +74,14 @@ pub async fn authorization(gw: &Gateway, req: &Incoming, id: &str) -> Result<Rep
                 "an authorization can only be updated to \"deactivated\"",
             ));
         }
-        let current = authz_status(
-            authz.status.parse().map_err(Problem::server_internal)?,
-            authz.expires,
-            now(),
-        );
-        if !authz_deactivatable(current) {
-            return Err(Problem::malformed(format!(
-                "a {current} authorization cannot be deactivated"
-            )));
-        }
-        let (aid, from) = (authz.id.clone(), authz.status.clone());
-        let moved = gw
-            .db_as(&super::acme_actor(&authz.account_id), move |s| {
-                s.transition_authorization(&aid, &from, "deactivated")
-            })
-            .await
-            .map_err(|e| store_problem(e, "authorization"))?;
-        if !moved {
-            return Err(
-                Problem::malformed("the authorization changed meanwhile; fetch it again")
-                    .with_status(409),
-            );
-        }
-        authz.status = AuthzStatus::Deactivated.as_str().into();
+        authz = authorizations::deactivate(gw, authz).await?;
     }
     authz_reply(gw, &authz, &challenges)
 }
 
 pub async fn challenge(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Reply, Problem> {
     let signed = authenticate(gw, req, KeyRule::Kid).await?;
-    let account = signed.account()?.clone();
-    let cid = id.to_string();
-    let chall = gw
-        .db(move |s| s.challenge(&cid))
-        .await
-        .map_err(|e| store_problem(e, "challenge"))?;
-    let (authz, _) = load(gw, &account, &chall.authz_id).await?;
+    let (chall, authz) = authorizations::challenge_of_account(gw, signed.account()?, id).await?;
     let up = gw.authz_url(&authz.id);
     let reply =
         |c: &Challenge| Reply::json(StatusCode::OK, &challenge_object(gw, c)).link(&up, "up");
@@ -144,18 +90,9 @@ pub async fn challenge(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Re
         return Ok(reply(&chall));
     }
     let _: serde_json::Map<String, serde_json::Value> = signed.jws.json_payload()?;
-    let authz_state = authz_status(
-        authz.status.parse().map_err(Problem::server_internal)?,
-        authz.expires,
-        now(),
-    );
-    if chall.status != "pending" || authz_state != AuthzStatus::Pending {
-        // Responding again to a challenge already under way or decided changes nothing.
-        return Ok(reply(&chall));
-    }
-    let now_standing = crate::validation::respond(gw, chall).await?;
+    let now_standing = authorizations::respond(gw, chall, &authz).await?;
     let mut answer = reply(&now_standing);
-    if now_standing.status == "processing" {
+    if now_standing.status == ChallengeStatus::Processing {
         answer = answer.header("retry-after", VALIDATION_RETRY_AFTER.to_string());
     }
     Ok(answer)

@@ -1,61 +1,12 @@
-//! The CRL at the URL every issued certificate names (RFC 5280 §4.2.1.13), built on demand,
-//! cached, rebuilt after a revocation on this gateway and at least every few minutes so that
-//! replicas sharing a database converge.
-
-use std::sync::Mutex;
+//! The public CRL routes: the gateway's own CRL (`crate::authority::crl`) and, under
+//! [`ISSUERS_PREFIX`], those of issuer plugins.
 
 use http::StatusCode;
 
-use super::{now, store_problem, Gateway, Reply};
+use super::Reply;
 use crate::acme::Problem;
-use crate::ca::RevokedEntry;
-
-/// How long a built CRL is served before it is rebuilt from the database. Another replica's
-/// revocation shows up within this time; this replica's own ones show up at once.
-const CRL_MAX_AGE_SECONDS: i64 = 300;
-/// nextUpdate: relying parties refetch within a day at the latest.
-const CRL_VALIDITY_SECONDS: i64 = 86_400;
-
-/// The cached CRL (DER) and when it was built.
-#[derive(Debug, Default)]
-pub struct CrlCache(Mutex<Option<(Vec<u8>, i64)>>);
-
-impl CrlCache {
-    /// Forgets the cached CRL so that the next request rebuilds it.
-    pub fn invalidate(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-/// The current CRL, DER-encoded.
-pub async fn current(gw: &Gateway) -> Result<Vec<u8>, Problem> {
-    let t = now();
-    if let Some((der, built)) = gw.crl.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        if t - built < CRL_MAX_AGE_SECONDS {
-            return Ok(der.clone());
-        }
-    }
-    let revoked = gw
-        .db(move |s| s.revoked_certificates(crate::issuance::BUILTIN, t))
-        .await
-        .map_err(|e| store_problem(e, "certificates"))?;
-    let entries: Vec<RevokedEntry> = revoked
-        .into_iter()
-        .map(|c| RevokedEntry {
-            serial_hex: c.serial,
-            revoked_at: c.revoked_at.unwrap_or(t),
-            reason: c.revocation_reason.unwrap_or(0),
-        })
-        .collect();
-    // CRL numbers must grow (RFC 5280 §5.2.3); milliseconds do across rebuilds and replicas.
-    let number = chrono::Utc::now().timestamp_millis().max(0) as u64;
-    let der = gw
-        .ca
-        .crl(&entries, number, t, t + CRL_VALIDITY_SECONDS)
-        .map_err(|e| Problem::server_internal(format!("failed to build the CRL: {e}")))?;
-    *gw.crl.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((der.clone(), t));
-    Ok(der)
-}
+use crate::authority::crl::current;
+use crate::authority::Gateway;
 
 /// GET `/ca/crl.der` or `/ca/crl.pem`.
 pub async fn serve(gw: &Gateway, pem: bool) -> Reply {
@@ -71,7 +22,7 @@ pub const ISSUERS_PREFIX: &str = "/ca/issuers/";
 pub async fn serve_issuer(gw: &Gateway, path: &str) -> Option<Reply> {
     let (name, file) = path.strip_prefix(ISSUERS_PREFIX)?.split_once('/')?;
     let plugin = match gw.issuer(name) {
-        Some(crate::issuance::Issuer::Plugin(plugin)) => plugin,
+        Some(crate::authority::issuance::Issuer::Plugin(plugin)) => plugin,
         _ => {
             return Some(Reply::problem(
                 &Problem::malformed(format!("no issuer plugin named {name:?}")).with_status(404),

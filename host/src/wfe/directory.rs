@@ -3,8 +3,9 @@
 
 use http::{Method, StatusCode};
 
-use super::{Gateway, Reply};
+use super::Reply;
 use crate::acme::{Directory, DirectoryMeta};
+use crate::authority::Gateway;
 
 /// Public paths outside `/acme`: CA certificates for trust bootstrapping and AIA, and health.
 pub const ROOT_PEM_PATH: &str = "/ca/root.pem";
@@ -89,12 +90,12 @@ pub fn public(gw: &Gateway, method: &Method, path: &str) -> Option<Reply> {
 /// cause, also logged), so a load balancer stops sending ACME traffic to a gateway that cannot
 /// serve it: a database that reads but cannot write (disk full, read-only) is not ready.
 pub async fn ready(gw: &Gateway) -> Reply {
-    let (owner, at) = (gw.issuance.owner().to_owned(), super::now());
+    let (owner, at) = (gw.issuance.owner().to_owned(), gw.now());
     let store = gw.db(move |s| s.probe_write(&owner, at)).await;
     if let Err(e) = &store {
         tracing::error!(error = %e, "not ready: the database does not take writes");
     }
-    let ca = super::crl::current(gw).await;
+    let ca = crate::authority::crl::current(gw).await;
     match (store, ca) {
         (Ok(()), Ok(_)) => Reply::bytes(StatusCode::OK, "text/plain", "ready\n"),
         (Err(e), _) => Reply::bytes(

@@ -1,6 +1,6 @@
-//! The web front end: routes ACME requests (RFC 8555 §7), checks them (§6), calls the
-//! protocol, store, CA and validation layers, and encodes the answer. Handlers live in one
-//! file per resource family.
+//! The web front end: routes ACME requests (RFC 8555 §7), checks them (§6: JWS, nonce, URL),
+//! hands them to the authority (`crate::authority`), and encodes its answers as ACME objects
+//! and problem documents. Handlers live in one file per resource family.
 
 mod account;
 mod auth;
@@ -8,9 +8,7 @@ mod authz;
 pub(crate) mod cert;
 pub mod crl;
 pub mod directory;
-pub mod ids;
 mod order;
-pub mod response;
 
 use std::sync::Arc;
 
@@ -18,145 +16,10 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
 use crate::acme::Problem;
-use crate::ca::{Ca, CaError, Profile};
-use crate::config::Config;
-use crate::nonce::NoncePool;
-use crate::store::{Store, StoreError};
-use crate::va::Va;
+use crate::authority::Gateway;
 
-pub use response::{Body, Reply};
-
-/// Path prefix of every ACME resource.
-pub const ACME_PREFIX: &str = "/acme";
-
-/// Everything a request handler needs, shared by all connections.
-#[derive(Debug)]
-pub struct Gateway {
-    pub config: Config,
-    /// External base URL without a trailing slash, e.g. `https://localhost:8443`.
-    pub base_url: String,
-    pub store: Store,
-    pub ca: Arc<Ca>,
-    pub va: Arc<Va>,
-    pub nonces: NoncePool,
-    pub verifiers: crate::jws::VerifierCache,
-    pub crl: crl::CrlCache,
-    pub metrics: crate::metrics::Metrics,
-    pub profiles: Vec<Profile>,
-    /// This process's issuance lease owner and worker doorbell.
-    pub issuance: crate::issuance::Queue,
-    /// Issuers by the name profiles use (`builtin` and issuer plugins).
-    pub issuers: std::collections::BTreeMap<String, crate::issuance::Issuer>,
-    /// The plugin runtime, when plugins are configured (its epoch ticker enforces their CPU
-    /// limits for as long as it lives).
-    pub plugins: Option<crate::plugins::PluginRuntime>,
-    /// Challenge validator plugins by the challenge type they decide (`validation.challenge_plugins`).
-    pub challenge_plugins: std::collections::BTreeMap<String, crate::plugins::ValidatorPlugin>,
-    /// The newOrder policy plugin (`validation.order_policy`).
-    pub order_policy: Option<crate::plugins::ValidatorPlugin>,
-    /// Notifier plugins; every certificate event goes to each (`crate::notify`).
-    pub notifiers: Vec<crate::plugins::NotifierPlugin>,
-    /// Deployment targets with their deployer plugins (`crate::deploy`).
-    pub targets: Vec<crate::deploy::Target>,
-    /// Hot reloads done and failed since start.
-    pub plugin_reloads: Arc<crate::plugins::watcher::ReloadStats>,
-    /// Every configured plugin as loaded (the handles follow hot reloads), for status.
-    pub loaded_plugins: Vec<crate::plugins::watcher::Watched>,
-}
-
-impl Gateway {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{ACME_PREFIX}{path}", self.base_url)
-    }
-
-    pub fn directory_url(&self) -> String {
-        self.url("/directory")
-    }
-
-    pub fn account_url(&self, id: &str) -> String {
-        self.url(&format!("/acct/{id}"))
-    }
-
-    pub fn order_url(&self, id: &str) -> String {
-        self.url(&format!("/order/{id}"))
-    }
-
-    pub fn authz_url(&self, id: &str) -> String {
-        self.url(&format!("/authz/{id}"))
-    }
-
-    pub fn challenge_url(&self, id: &str) -> String {
-        self.url(&format!("/chall/{id}"))
-    }
-
-    pub fn cert_url(&self, id: &str) -> String {
-        self.url(&format!("/cert/{id}"))
-    }
-
-    pub fn profile(&self, name: &str) -> Option<&Profile> {
-        self.profiles.iter().find(|p| p.name == name)
-    }
-
-    pub fn issuer(&self, name: &str) -> Option<crate::issuance::Issuer> {
-        self.issuers.get(name).cloned()
-    }
-
-    /// Runs blocking store work off the async executor. Changes are audited as the
-    /// gateway's own ([`crate::store::audit::SYSTEM_ACTOR`]); see [`Gateway::db_as`].
-    pub async fn db<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        Self::run_db(self.store.clone(), f).await
-    }
-
-    /// [`Gateway::db`] with the changes attributed to `actor` in the audit log.
-    pub async fn db_as<T, F>(&self, actor: &str, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        Self::run_db(self.store.acting_as(actor), f).await
-    }
-
-    async fn run_db<T, F>(store: Store, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
-    }
-}
-
-/// Turns a store failure into the problem a client sees; `what` names the missing resource.
-pub(crate) fn store_problem(e: StoreError, what: &str) -> Problem {
-    match e {
-        StoreError::NotFound => Problem::malformed(format!("{what} not found")).with_status(404),
-        StoreError::Conflict(detail) => {
-            Problem::malformed(format!("conflict: {detail}")).with_status(409)
-        }
-        other => {
-            tracing::error!(error = %other, "store failure");
-            Problem::server_internal("the gateway could not reach its database; try again")
-        }
-    }
-}
-
-/// Turns a CA failure into the problem a client sees.
-pub(crate) fn ca_problem(e: CaError) -> Problem {
-    match e {
-        CaError::BadCsr(d) => Problem::bad_csr(d),
-        CaError::KeyPolicy(d) => Problem::bad_csr(format!("CSR key refused: {d}")),
-        CaError::BadCertificate(d) => Problem::malformed(format!("bad certificate: {d}")),
-        other => {
-            tracing::error!(error = %other, "CA failure");
-            Problem::server_internal("the CA could not issue; try again later")
-        }
-    }
-}
+pub use crate::authority::ACME_PREFIX;
+pub use crate::reply::{rfc3339, Body, Reply};
 
 /// The request as handlers see it: method, path (without the `/acme` prefix), query, headers
 /// and the whole body (already size-limited).
@@ -284,14 +147,14 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
 /// `/metrics`: the counters, plus what is read from the gateway's state at scrape time.
 async fn metrics(gw: &Gateway) -> Reply {
     use std::sync::atomic::Ordering;
-    let t = now();
+    let t = gw.now();
     let expiring = gw
         .db(move |s| {
             crate::metrics::EXPIRY_WINDOWS
                 .iter()
                 .map(|(window, secs)| {
                     let filter = crate::store::CertificateFilter {
-                        status: Some("valid".into()),
+                        status: Some(crate::acme::CertificateStatus::Valid),
                         valid_at: Some(t),
                         expiring_before: Some(t + secs),
                         ..Default::default()
@@ -348,21 +211,6 @@ fn not_allowed(allow: &'static str) -> Problem {
         "method not allowed here; use {allow} (RFC 8555 §6.3)"
     ))
     .with_status(405)
-}
-
-pub(crate) fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// How the audit log names an ACME account acting through its key.
-pub fn acme_actor(account_id: &str) -> String {
-    format!("acme:{account_id}")
-}
-
-pub(crate) fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! `acme-upstream-issuer` plugin: lego and certbot validate against acmegate, which obtains
 //! the certificate from Pebble with its own account and forwards revocations.
 
+use acmegate::authority::issuance::RetryPolicy;
+use acmegate::bench::pebble::Pebble;
 use acmegate::ca::Profile;
-use acmegate::issuance::RetryPolicy;
 use acmegate::plugins::PluginConfig;
-use acmegate::testing::pebble::Pebble;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 

@@ -18,7 +18,8 @@ pub(crate) struct Identity {
 /// Issues an identity from the gateway's CA and stores it, as `acmegate admin-cert issue` does.
 pub(crate) async fn identity(h: &Harness, cn: &str, role: Role) -> Identity {
     let gw = &h.gw.gateway;
-    let (row, pkcs8) = new_identity(&gw.ca, &gw.config.admin, cn, role, None).expect("identity");
+    let (row, pkcs8) =
+        new_identity(&gw.ca, &gw.config.admin, cn, role, None, gw.now()).expect("identity");
     let key = keygen::key_from_pkcs8(&pkcs8.unwrap()).unwrap();
     store(h, &row).await;
     write_identity(
@@ -348,7 +349,7 @@ async fn trust_and_roles(backend: Backend) {
 
     // The CRL lists it with its reason, as openssl reads it.
     let crl = h.path("crl.der");
-    let der = acmegate::wfe::crl::current(gw).await.unwrap();
+    let der = acmegate::authority::crl::current(gw).await.unwrap();
     std::fs::write(&crl, der).unwrap();
     let text = std::process::Command::new("openssl")
         .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
@@ -837,10 +838,9 @@ async fn audit_trail(h: &Harness, admin: &Identity, account_id: &str) {
     assert!(entries > 10, "{verdict}");
 
     // Someone with database access rewrites history: the revocation never happened.
-    let store = &h.gw.gateway.store;
     let seq = client_revoke["items"][0]["seq"].as_i64().unwrap();
-    acmegate::store::testing::execute_sql(
-        store,
+    acmegate_testkit::db::execute_sql(
+        &h.gw.gateway.config.database_url(),
         &format!("UPDATE audit_log SET actor = 'system' WHERE seq = {seq}"),
     );
     let verdict = call(h, Some(admin), "GET", "/api/v1/audit/verify", None, 200).await;

@@ -30,7 +30,7 @@ fn stdout_of(cmd: &mut Command) -> String {
 #[test]
 fn migrate_prints_the_database_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
-    let mut url = url::Url::parse(&acmegate::store::testing::fresh_postgres_url()).unwrap();
+    let mut url = url::Url::parse(&acmegate_testkit::db::fresh_postgres_url()).unwrap();
     // The test server trusts loopback and ignores the password: only its display matters. (On
     // a server that checks passwords, set ACMEGATE_TEST_POSTGRES_URL with the real one.)
     if url.password().is_none() {
@@ -329,13 +329,13 @@ fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
     let verified = stdout_of(acmegate(dir.path()).args(["audit", "verify"]));
     assert!(verified.contains("intact"), "{verified}");
     // Someone with access to the database file edits the EAB key's entry.
-    let store = acmegate::store::Store::open(&format!(
+    let url = format!(
         "sqlite://{}",
         dir.path().join("acmegate-data/acmegate.db").display()
-    ))
-    .unwrap();
-    let changed = acmegate::store::testing::execute_sql(
-        &store,
+    );
+    let store = acmegate::store::Store::open(&url).unwrap();
+    let changed = acmegate_testkit::db::execute_sql(
+        &url,
         "UPDATE audit_log SET details = '{\"label\":\"someone-else\"}' WHERE action = 'eab.create'",
     );
     assert_eq!(changed, 1);

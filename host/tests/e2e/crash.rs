@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use acmegate::acme::Identifier;
 use acmegate::client::{csr_p256, AccountKey, AcmeClient, KeyAlg};
-use acmegate::testing::dns::TestDnsServer;
+use acmegate_testkit::dns::TestDnsServer;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -357,7 +357,7 @@ async fn killed_under_load(backend: Backend) {
     let tokens = responder(http_port).await;
     let database_url = match backend {
         Backend::Sqlite => String::new(),
-        Backend::Postgres => acmegate::store::testing::fresh_postgres_url(),
+        Backend::Postgres => acmegate_testkit::db::fresh_postgres_url(),
     };
     let port = free_port();
     std::fs::write(

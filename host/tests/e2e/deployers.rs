@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use acmegate::acme::Identifier;
 use acmegate::admin::Role;
-use acmegate::deploy::TargetConfig;
+use acmegate::authority::deploy::TargetConfig;
 use acmegate::plugins::PluginConfig;
 use acmegate::store::audit::AuditFilter;
 use acmegate::store::PageRequest;

@@ -118,9 +118,9 @@ async fn issued_and_revoked_reach_the_webhook(backend: Backend) {
     let pem = h.path("brief.pem");
     std::fs::write(&pem, &short).unwrap();
     let gw = &h.gw.gateway;
-    assert_eq!(acmegate::expiry::check(gw).await.unwrap(), 1);
+    assert_eq!(acmegate::authority::expiry::check(gw).await.unwrap(), 1);
     assert_eq!(
-        acmegate::expiry::check(gw).await.unwrap(),
+        acmegate::authority::expiry::check(gw).await.unwrap(),
         0,
         "no duplicate notice"
     );

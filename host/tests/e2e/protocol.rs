@@ -894,3 +894,95 @@ async fn oversized_bodies_get_413() {
     assert_eq!(curl_post_size(&h, 100, true).await, "413");
     h.gw.shutdown().await;
 }
+
+/// Finalizing `order` (its JSON) with a good CSR for `names` answers `orderNotReady`.
+async fn finalize_is_refused_as_not_ready(
+    c: &acmegate::client::AcmeClient,
+    order: &Value,
+    names: &[Identifier],
+) {
+    let (csr, _) = csr_p256(names).unwrap();
+    let finalize = order["finalize"].as_str().unwrap();
+    let r = c
+        .post(finalize, Some(&json!({"csr": B64.encode(&csr)})))
+        .await
+        .unwrap();
+    assert_eq!(problem_type(&r), ProblemType::OrderNotReady);
+}
+
+/// RFC 8555 §7.1.6 expiries, by moving the gateway's clock rather than waiting: an order past
+/// `expires` is invalid and cannot be finalized; its authorization, later, is `expired`, and a
+/// response to its challenge starts no validation.
+async fn time_runs_out_on_orders_and_authorizations(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let c = account(&h).await;
+    let name = Identifier::dns("late.example");
+    let order = c
+        .new_order(std::slice::from_ref(&name), None)
+        .await
+        .unwrap();
+    let order_url = order.location().unwrap();
+    let order = order.ok().unwrap().json().unwrap();
+    assert_eq!(order["status"], "pending");
+    let authz_url = order["authorizations"][0].as_str().unwrap().to_string();
+    let authz = ok_json(&c, &authz_url, None).await;
+    assert_eq!(authz["status"], "pending");
+    let challenge = authz["challenges"][0]["url"].as_str().unwrap().to_string();
+
+    // One second short of the order's lifetime: still pending.
+    let acme = &h.gw.gateway.config.acme;
+    let order_life = i64::from(acme.order_lifetime_hours) * 3600;
+    let authz_life = i64::from(acme.authz_lifetime_hours) * 3600;
+    assert!(
+        authz_life > order_life + 2,
+        "the test needs authorizations to outlive orders"
+    );
+    h.clock().advance(order_life - 2);
+    assert_eq!(ok_json(&c, &order_url, None).await["status"], "pending");
+
+    h.clock().advance(3);
+    let order = ok_json(&c, &order_url, None).await;
+    assert_eq!(order["status"], "invalid", "{order}");
+    finalize_is_refused_as_not_ready(&c, &order, std::slice::from_ref(&name)).await;
+    assert_eq!(ok_json(&c, &authz_url, None).await["status"], "pending");
+
+    h.clock().advance(authz_life - order_life);
+    assert_eq!(ok_json(&c, &authz_url, None).await["status"], "expired");
+    let answer = ok_json(&c, &challenge, Some(&json!({}))).await;
+    assert_eq!(answer["status"], "pending", "{answer}");
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    time_runs_out_on_orders_and_authorizations,
+    time_runs_out_on_orders_and_authorizations
+);
+
+/// RFC 8555 §7.1.6 ("Authorization failure" from ready to invalid): a ready order whose
+/// authorization the client then deactivates is invalid, and finalize refuses it instead of
+/// issuing on an authorization the client gave up.
+async fn a_ready_order_loses_an_authorization(backend: Backend) {
+    let h = Harness::start_with(backend, |c| c.acme.auto_approve = true).await;
+    let c = account(&h).await;
+    let names = [
+        Identifier::dns("a.given-up.example"),
+        Identifier::dns("b.given-up.example"),
+    ];
+    let order = c.new_order(&names, None).await.unwrap();
+    let order_url = order.location().unwrap();
+    let order = order.ok().unwrap().json().unwrap();
+    c.authorize(&order, "http-01").await.unwrap();
+    assert_eq!(ok_json(&c, &order_url, None).await["status"], "ready");
+
+    let authz = order["authorizations"][1].as_str().unwrap();
+    let gone = ok_json(&c, authz, Some(&json!({"status": "deactivated"}))).await;
+    assert_eq!(gone["status"], "deactivated");
+    finalize_is_refused_as_not_ready(&c, &order, &names).await;
+    let order = ok_json(&c, &order_url, None).await;
+    assert_eq!(order["status"], "invalid", "{order}");
+    assert!(order["certificate"].is_null(), "{order}");
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    a_ready_order_loses_an_authorization,
+    a_ready_order_loses_an_authorization
+);

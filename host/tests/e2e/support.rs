@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use acmegate::authority::Clock;
 use acmegate::config::Config;
 use acmegate::server::{self, Running};
-use acmegate::testing::dns::TestDnsServer;
+use acmegate_testkit::dns::TestDnsServer;
 
 /// Which database backs the gateway under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,12 +77,15 @@ impl Harness {
         // The admin API on an ephemeral port, so that tests can run side by side.
         config.admin.listen = "127.0.0.1:0".into();
         if backend == Backend::Postgres {
-            config.database_url = acmegate::store::testing::fresh_postgres_url();
+            config.database_url = acmegate_testkit::db::fresh_postgres_url();
         }
         tweak(&mut config);
         let http_port = config.validation.http01_port;
         let tls_port = config.validation.tlsalpn01_port;
-        let gw = server::start(config, None).await.expect("gateway starts");
+        // Time runs as usual; a test moves it ahead (`h.clock().advance`) instead of sleeping.
+        let gw = server::start_at(config, None, Clock::shifted())
+            .await
+            .expect("gateway starts");
         let root_pem = dir.path().join("root.pem");
         std::fs::write(&root_pem, gw.gateway.ca.root_pem()).expect("write root");
         Harness {
@@ -98,12 +102,20 @@ impl Harness {
     /// Stops the gateway (requests in flight finish), runs `while_down`, then starts a new one
     /// on `config` with the same data directory, DNS server and validation ports: a restart.
     pub async fn restart(self, config: Config, while_down: impl FnOnce()) -> Harness {
+        let clock = self.clock().clone();
         self.gw.shutdown().await;
         while_down();
         Harness {
-            gw: server::start(config, None).await.expect("gateway restarts"),
+            gw: server::start_at(config, None, clock)
+                .await
+                .expect("gateway restarts"),
             ..self
         }
+    }
+
+    /// The gateway's clock, which a test moves ahead instead of waiting.
+    pub fn clock(&self) -> &Clock {
+        &self.gw.gateway.clock
     }
 
     pub fn directory(&self) -> String {
@@ -236,6 +248,7 @@ pub async fn stored_status(h: &Harness, serial: &str) -> String {
         .expect("join")
         .expect("certificate is in the store")
         .status
+        .to_string()
 }
 
 /// Declares a test body once and runs it on SQLite and on PostgreSQL.

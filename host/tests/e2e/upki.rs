@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use acmegate::acme::{Identifier, ProblemType};
 use acmegate::admin::Role;
+use acmegate::authority::issuance::RetryPolicy;
 use acmegate::ca::Profile;
 use acmegate::client::{AcmeClient, KeyAlg};
 use acmegate::config::Config;
-use acmegate::issuance::RetryPolicy;
 use acmegate::plugins::PluginConfig;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;

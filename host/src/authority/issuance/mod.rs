@@ -22,42 +22,15 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify, Semaphore};
 
-pub use issuer::{
-    IssueError, IssueOutcome, IssueRequest, IssuedChain, Issuer, RevokeRequest, BUILTIN,
-};
+pub use issuer::{IssueError, IssueOutcome, IssueRequest, IssuedChain, Issuer, RevokeRequest};
 pub use retry::{Next, RetryPolicy};
 
 use crate::acme::{Identifier, IdentifierType, Problem};
+use crate::authority::Gateway;
+pub use crate::config::IssuanceConfig;
 use crate::store::{Certificate, IssuanceJob, StoreError};
-use crate::wfe::{now, Gateway};
-
-/// The `[issuance]` configuration section.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct IssuanceConfig {
-    /// How long finalize waits for the issuer before answering `processing`.
-    pub inline_wait_ms: u64,
-    /// How long a process owns a job it works on; after a crash, the job waits this long
-    /// before another process takes it over.
-    pub lease_seconds: i64,
-    /// Jobs the background worker runs at once.
-    pub workers: usize,
-    pub retry: RetryPolicy,
-}
-
-impl Default for IssuanceConfig {
-    fn default() -> Self {
-        Self {
-            inline_wait_ms: 5_000,
-            lease_seconds: 120,
-            workers: 8,
-            retry: RetryPolicy::default(),
-        }
-    }
-}
 
 /// The worker's longest sleep: a job queued by another replica is noticed within this time.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -98,7 +71,7 @@ pub enum Settled {
 
 /// The job finalize queues for an order, leased to this process.
 pub fn new_job(gw: &Gateway, order_id: &str, issuer: &str, csr_der: &[u8]) -> IssuanceJob {
-    let t = now();
+    let t = gw.now();
     IssuanceJob {
         order_id: order_id.to_owned(),
         issuer: issuer.to_owned(),
@@ -124,7 +97,7 @@ pub async fn finalize(gw: &Arc<Gateway>, job: IssuanceJob) -> Result<Settled, Pr
         return Ok(Settled::Processing);
     }
     match tokio::time::timeout(wait, task).await {
-        Ok(Ok(settled)) => settled.map_err(|e| crate::wfe::store_problem(e, "order")),
+        Ok(Ok(settled)) => settled.map_err(|e| crate::authority::store_problem(e, "order")),
         Ok(Err(e)) => Err(Problem::server_internal(format!(
             "issuance task failed: {e}"
         ))),
@@ -168,8 +141,8 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
             }
             gw.metrics.issuance(started.elapsed());
             gw.metrics.order("valid");
-            crate::notify::issued(&gw, &cert).await;
-            crate::deploy::issued(&gw, &cert, None);
+            crate::authority::notify::issued(&gw, &cert).await;
+            crate::authority::deploy::issued(&gw, &cert, None);
             tracing::info!(order = %order.id, serial = %cert.serial, issuer = %job.issuer, "certificate issued");
             Ok(Settled::Valid(cert))
         }
@@ -179,7 +152,7 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
         }) => {
             let next = IssuanceJob {
                 handle: Some(handle),
-                next_attempt_at: now() + i64::from(retry_after.max(1)),
+                next_attempt_at: gw.now() + i64::from(retry_after.max(1)),
                 ..job
             };
             gw.db(move |s| s.reschedule_job(&next)).await?;
@@ -193,7 +166,7 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
                 IssueError::Unavailable { retry_after, .. } => *retry_after,
                 _ => None,
             };
-            let t = now();
+            let t = gw.now();
             match gw
                 .config
                 .issuance
@@ -228,7 +201,7 @@ async fn give_up(gw: &Gateway, job: &IssuanceJob, problem: Problem) -> Result<Se
     let (oid, json) = (job.order_id.clone(), problem.to_json());
     if gw.db(move |s| s.fail_issuance(&oid, &json)).await? {
         gw.metrics.order("invalid");
-        crate::notify::failed(gw, &job.order_id, &problem.detail);
+        crate::authority::notify::failed(gw, &job.order_id, &problem.detail);
         tracing::warn!(order = %job.order_id, issuer = %job.issuer, %problem, "issuance failed for good");
     }
     Ok(Settled::Invalid(problem))
@@ -253,7 +226,7 @@ fn prepare(
     let der = B64
         .decode(&job.csr)
         .map_err(|e| Problem::server_internal(format!("stored CSR unreadable: {e}")))?;
-    let csr = crate::ca::parse_csr(&der).map_err(crate::wfe::ca_problem)?;
+    let csr = crate::ca::parse_csr(&der).map_err(crate::authority::ca_problem)?;
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
         .map_err(|e| Problem::server_internal(format!("stored identifiers unreadable: {e}")))?;
     let dns_names = identifiers
@@ -318,7 +291,7 @@ async fn claim_and_run(gw: &Arc<Gateway>, slots: &Arc<Semaphore>) -> Result<Dura
             gw.issuance.owner().to_owned(),
             gw.config.issuance.lease_seconds.max(1),
         );
-        let t = now();
+        let t = gw.now();
         let jobs = gw
             .db(move |s| s.claim_due_jobs(&owner, t, t + lease, free))
             .await?;
@@ -336,11 +309,11 @@ async fn claim_and_run(gw: &Arc<Gateway>, slots: &Arc<Semaphore>) -> Result<Dura
             });
         }
     }
-    let t = now();
+    let t = gw.now();
     let next = gw.db(move |s| s.next_job_due(t)).await?;
     Ok(match next {
         Some(at) => {
-            let secs = u64::try_from(at - now()).unwrap_or(0);
+            let secs = u64::try_from(at - gw.now()).unwrap_or(0);
             Duration::from_secs(secs).min(IDLE_POLL)
         }
         None => IDLE_POLL,

@@ -17,12 +17,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::acme::{ChallengeType, Identifier, IdentifierType, Problem};
+use crate::acme::{ChallengeStatus, ChallengeType, Identifier, IdentifierType, Problem};
+use crate::authority::Gateway;
 use crate::jws::key_authorization;
 use crate::plugins::{ValidationOutcome, ValidatorPlugin};
 use crate::store::{Authorization, Challenge, StoreError, ValidationJob};
 use crate::va::ValidationRequest;
-use crate::wfe::{now, Gateway};
 
 /// How long a process owns a validation it works on without renewing; after a crash, how long
 /// another process waits before taking the validation over.
@@ -65,21 +65,21 @@ pub async fn respond(gw: &Arc<Gateway>, challenge: Challenge) -> Result<Challeng
             challenge.kind
         )));
     }
-    let store_problem = |e| crate::wfe::store_problem(e, "challenge");
+    let store_problem = |e| crate::authority::store_problem(e, "challenge");
     if gw.config.acme.auto_approve {
         // DANGER mode (config `acme.auto_approve`): no check at all.
-        let (id, at) = (challenge.id.clone(), now());
+        let (id, at) = (challenge.id.clone(), gw.now());
         gw.db(move |s| s.record_validation(&id, true, Some(at), None))
             .await
             .map_err(store_problem)?;
         gw.metrics.validation(&challenge.kind, true);
         return Ok(Challenge {
-            status: "valid".into(),
+            status: ChallengeStatus::Valid,
             validated: Some(at),
             ..challenge
         });
     }
-    let t = now();
+    let t = gw.now();
     let job = ValidationJob {
         challenge_id: challenge.id.clone(),
         attempts: 1,
@@ -96,7 +96,7 @@ pub async fn respond(gw: &Arc<Gateway>, challenge: Challenge) -> Result<Challeng
         tokio::spawn(attempt(gw.clone(), job));
     }
     Ok(Challenge {
-        status: "processing".into(),
+        status: ChallengeStatus::Processing,
         ..challenge
     })
 }
@@ -130,7 +130,7 @@ async fn renew_lease(gw: Arc<Gateway>, challenge_id: String) {
         let (id, owner, until) = (
             challenge_id.clone(),
             gw.issuance.owner().to_owned(),
-            lease_until(now()),
+            lease_until(gw.now()),
         );
         match gw
             .db(move |s| s.renew_validation_lease(&id, &owner, until))
@@ -157,7 +157,7 @@ async fn decide(gw: &Arc<Gateway>, challenge_id: &str) -> Result<(), Problem> {
             Ok((challenge, authz, account))
         })
         .await
-        .map_err(|e| crate::wfe::store_problem(e, "challenge"))?;
+        .map_err(|e| crate::authority::store_problem(e, "challenge"))?;
     let identifier = identifier(&authz)?;
     let key_authorization = key_authorization(&challenge.token, &account.jwk_thumbprint);
     let account_uri = gw.account_url(&account.id);
@@ -216,7 +216,7 @@ async fn record(
         }
         .to_json()
     });
-    let at = valid.then(now);
+    let at = valid.then(|| gw.now());
     let id = challenge_id.to_owned();
     let recorded = gw
         .db(move |s| s.record_validation(&id, valid, at, error.as_deref()))
@@ -277,7 +277,7 @@ pub fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let (owner, t) = (gw.issuance.owner().to_owned(), now());
+            let (owner, t) = (gw.issuance.owner().to_owned(), gw.now());
             let claimed = gw
                 .db(move |s| s.claim_abandoned_validations(&owner, t, lease_until(t), CLAIM_BATCH))
                 .await;

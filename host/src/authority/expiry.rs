@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::authority::Gateway;
 use crate::plugins::Severity;
 use crate::store::StoreError;
-use crate::wfe::Gateway;
 
 /// Days before notAfter at which notifiers hear of it.
 pub const THRESHOLDS: [i32; 4] = [30, 14, 7, 0];
@@ -41,7 +41,7 @@ pub fn severity(threshold: i32) -> Severity {
 
 /// Sends the notices now due; returns how many this gateway sent.
 pub async fn check(gw: &Gateway) -> Result<usize, StoreError> {
-    let now = crate::wfe::now();
+    let now = gw.now();
     // A certificate that expired within the last day still gets its 0-day notice.
     let candidates = gw
         .db(move |s| s.certificates_expiring(now - DAY, now + i64::from(THRESHOLDS[0] + 1) * DAY))
@@ -57,7 +57,7 @@ pub async fn check(gw: &Gateway) -> Result<usize, StoreError> {
             .db(move |s| s.record_expiry_notice(&serial, threshold, now))
             .await?
         {
-            crate::notify::expiring(gw, &cert, days_left, threshold);
+            crate::authority::notify::expiring(gw, &cert, days_left, threshold);
             sent += 1;
         }
     }

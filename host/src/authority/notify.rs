@@ -1,13 +1,13 @@
 //! Certificate events for the notifier plugins: issued, renewed, revoked, failed (issuance or
 //! deployment), and
-//! expiring (from `crate::expiry`). Each goes to every configured notifier in the background,
+//! expiring (from `crate::authority::expiry`). Each goes to every configured notifier in the background,
 //! so a slow or broken notifier never delays or fails the change it reports; a failed delivery
 //! is logged (the plugin's counters and last error show it in the admin API).
 
 use crate::acme::Identifier;
+use crate::authority::Gateway;
 use crate::plugins::{EventCertificate, EventType, NotifierEvent, Severity};
 use crate::store::Certificate;
-use crate::wfe::Gateway;
 
 /// Sends `event` to every notifier, without waiting.
 pub fn emit(gw: &Gateway, event: NotifierEvent) {
@@ -106,7 +106,7 @@ pub fn expiring(gw: &Gateway, cert: &Certificate, days_left: i64, threshold: i32
         gw,
         NotifierEvent {
             kind: EventType::Expiring,
-            severity: crate::expiry::severity(threshold),
+            severity: crate::authority::expiry::severity(threshold),
             certificate: Some(certificate(gw, cert)),
             days_left: Some(i32::try_from(days_left).unwrap_or(i32::MAX)),
             message: format!(

@@ -1,5 +1,6 @@
-//! Building HTTP responses: JSON resources, problem documents and the headers every ACME
-//! response carries (Replay-Nonce, Link rel="index", RFC 8555 §6.5 and §7.1).
+//! HTTP answers of both front ends (the ACME server and the admin API): JSON resources,
+//! problem documents, and headers such as those every ACME response carries (Replay-Nonce,
+//! Link rel="index", RFC 8555 §6.5 and §7.1), which the ACME front end adds.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -105,4 +106,12 @@ impl From<Problem> for Reply {
     fn from(p: Problem) -> Self {
         Reply::problem(&p)
     }
+}
+
+/// A Unix time as RFC 3339 in UTC with seconds, as ACME objects (RFC 8555 §7.1) and the admin
+/// API write times.
+pub fn rfc3339(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

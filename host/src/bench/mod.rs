@@ -2,6 +2,8 @@
 //! download) at a chosen concurrency against acmegate (started in-process on a durable SQLite
 //! file with auto-approve) and, with `--pebble`, against Debian's Pebble on the same machine.
 
+pub mod pebble;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -129,7 +131,7 @@ pub async fn run_load(
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < total {
-                let name = format!("{}.bench.test", crate::wfe::ids::new_id());
+                let name = format!("{}.bench.test", crate::ids::new_id());
                 let t = Instant::now();
                 let ids = [Identifier::dns(name)];
                 let order = client.issue(&ids, "http-01", None);
@@ -197,7 +199,7 @@ async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
 
 /// Starts Pebble with validation and its deliberate chaos switched off, and benches it.
 async fn bench_pebble(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
-    let pebble = crate::testing::pebble::Pebble::start(false).await?;
+    let pebble = crate::bench::pebble::Pebble::start(false).await?;
     let (directory, root) = (pebble.directory.clone(), pebble.root_pem.clone());
     let pid = pebble.pid();
     let cpu_before = pid.map(child_cpu_seconds).unwrap_or(0.0);

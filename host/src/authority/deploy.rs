@@ -16,52 +16,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::acme::name_policy::{self, NamePattern};
 use crate::acme::Identifier;
+use crate::authority::Gateway;
+pub use crate::config::TargetConfig;
 use crate::plugins::{DeployerPlugin, Deployment, VerifyOutcome};
 use crate::store::{Certificate, Event, ORIGIN_IDENTITY};
-use crate::wfe::Gateway;
 
 /// Pause before the second attempt, doubled for each further one: a target that is
 /// restarting gets seconds, one that is down gets the operator's attention (the `failed`
 /// notice) within a minute or two rather than never.
 pub const RETRY_BASE: Duration = Duration::from_secs(2);
-
-/// Attempts per certificate and target when the configuration names none.
-pub const DEFAULT_ATTEMPTS: u32 = 3;
-
-/// One `[[targets]]` entry.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    /// The operator's name for the target; the deployer receives it as `deployment.target`.
-    pub name: String,
-    /// The `[[plugins]]` entry (kind `target-deployer`) that deploys here.
-    pub deployer: String,
-    /// Certificates whose every identifier matches one of these patterns (`host`, `*.zone`,
-    /// IP address, network) deploy here; empty means every certificate.
-    #[serde(default)]
-    pub names: Vec<String>,
-    /// Ask the deployer to verify after each deploy (default true).
-    #[serde(default = "yes")]
-    pub verify: bool,
-    /// Attempts before the deployment is reported failed (default [`DEFAULT_ATTEMPTS`]).
-    #[serde(default = "default_attempts")]
-    pub attempts: u32,
-    /// Where and how to deploy, in the deployer's terms; handed to it as JSON with every call.
-    #[serde(default)]
-    pub config: toml::Table,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_attempts() -> u32 {
-    DEFAULT_ATTEMPTS
-}
 
 /// A configured target with its deployer loaded.
 #[derive(Clone, Debug)]
@@ -114,23 +81,6 @@ fn covers(patterns: &[NamePattern], identifiers: &[Identifier]) -> bool {
             && identifiers
                 .iter()
                 .all(|id| patterns.iter().any(|p| p.matches(id))))
-}
-
-/// Checks the target entries: unique names, patterns that parse. Deployers are checked when
-/// the plugins are loaded.
-pub fn check_config(targets: &[TargetConfig]) -> Result<(), String> {
-    let mut seen = std::collections::BTreeSet::new();
-    for target in targets {
-        if target.name.is_empty() || !seen.insert(target.name.as_str()) {
-            return Err(format!(
-                "target names must be unique and not empty: {:?}",
-                target.name
-            ));
-        }
-        name_policy::parse_all(&target.names)
-            .map_err(|e| format!("target {:?}: {e}", target.name))?;
-    }
-    Ok(())
 }
 
 /// What one deployment to one target came to.
@@ -214,7 +164,7 @@ pub async fn deploy_recorded(
     } else {
         let error = report.error.clone().unwrap_or_default();
         tracing::warn!(target = %target.name, serial = %cert.serial, %error, "certificate deployment failed");
-        crate::notify::deploy_failed(gw, cert, &target.name, &error);
+        crate::authority::notify::deploy_failed(gw, cert, &target.name, &error);
         Event::new("certificate.deploy_failed", resource, details)
     };
     if let Err(e) = gw.db(move |s| s.record(event)).await {
@@ -310,31 +260,5 @@ mod tests {
             "a certificate of no names goes nowhere"
         );
         assert!(covers(&[], &[other]), "no patterns: every certificate");
-    }
-
-    #[test]
-    fn target_entries_are_checked() {
-        let entry: TargetConfig = toml::from_str(
-            r#"
-            name = "edge"
-            deployer = "push"
-            names = ["*.example.com"]
-            config = { url = "https://edge/cert" }
-            "#,
-        )
-        .unwrap();
-        assert!(entry.verify && entry.attempts == DEFAULT_ATTEMPTS);
-        assert_eq!(entry.config["url"].as_str(), Some("https://edge/cert"));
-        assert!(check_config(std::slice::from_ref(&entry)).is_ok());
-        assert!(check_config(&[entry.clone(), entry.clone()])
-            .unwrap_err()
-            .contains("unique"));
-        let bad = TargetConfig {
-            names: vec!["not a name".into()],
-            ..entry
-        };
-        assert!(check_config(&[bad])
-            .unwrap_err()
-            .contains("target \"edge\""));
     }
 }

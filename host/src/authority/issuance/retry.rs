@@ -1,31 +1,7 @@
-//! When to try an issuer again, and when to give up: plain arithmetic, no I/O.
+//! When to try an issuer again, and when to give up: plain arithmetic, no I/O, over the
+//! operator's [`RetryPolicy`].
 
-use serde::{Deserialize, Serialize};
-
-/// How failed issuance attempts are retried (config `[issuance]`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Attempts (the first included) before the order becomes invalid.
-    pub max_attempts: u32,
-    /// Seconds after finalize at which a still-failing order becomes invalid, whatever the
-    /// attempt count. ACME clients poll for minutes, not days.
-    pub give_up_after_seconds: i64,
-    /// Delay after the first failure; doubles with every further one.
-    pub base_delay_seconds: i64,
-    pub max_delay_seconds: i64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            give_up_after_seconds: 15 * 60,
-            base_delay_seconds: 2,
-            max_delay_seconds: 120,
-        }
-    }
-}
+pub use crate::config::RetryPolicy;
 
 /// What to do after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,9 +14,6 @@ use crate::plugins::{
     IssuerPlugin, IssuerResult, PluginIssueError, PluginIssueOutcome, PluginIssueRequest,
 };
 
-/// Name of the built-in CA in profiles' `issuer` key.
-pub const BUILTIN: &str = "builtin";
-
 /// What an issuer gets: a CSR the gateway has checked against the order's identifiers.
 #[derive(Clone, Debug)]
 pub struct IssueRequest {
@@ -52,7 +49,7 @@ impl IssuedChain {
         subject: String,
     ) -> crate::store::Certificate {
         crate::store::Certificate {
-            id: crate::wfe::ids::new_id(),
+            id: crate::ids::new_id(),
             serial: self.serial_hex,
             account_id: None,
             order_id: None,
@@ -60,7 +57,7 @@ impl IssuedChain {
             identifiers,
             not_before: self.not_before,
             not_after: self.not_after,
-            status: "valid".into(),
+            status: crate::acme::CertificateStatus::Valid,
             revoked_at: None,
             revocation_reason: None,
             created_at: chrono::Utc::now().timestamp(),
@@ -299,7 +296,7 @@ impl Issuer {
 fn builtin_error(e: CaError) -> IssueError {
     match e {
         CaError::BadCsr(_) | CaError::KeyPolicy(_) | CaError::BadCertificate(_) => {
-            IssueError::Rejected(crate::wfe::ca_problem(e))
+            IssueError::Rejected(crate::authority::ca_problem(e))
         }
         other => IssueError::Failed(other.to_string()),
     }

@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::ca::Profile;
 
+mod issuance;
+mod targets;
+
+pub use issuance::{IssuanceConfig, RetryPolicy};
+pub use targets::{TargetConfig, DEFAULT_ATTEMPTS};
+
 /// Environment variables with this prefix override configuration keys.
 pub const ENV_PREFIX: &str = "ACMEGATE_";
 
@@ -57,12 +63,12 @@ pub struct Config {
     pub validation: ValidationConfig,
     /// Certificate profiles; empty means the built-in `default` profile alone.
     pub profiles: Vec<Profile>,
-    pub issuance: crate::issuance::IssuanceConfig,
+    pub issuance: IssuanceConfig,
     /// WebAssembly plugins (`[[plugins]]`); issuer connectors are named by profiles.
     pub plugins: Vec<crate::plugins::PluginConfig>,
     /// Where issued certificates are deployed (`[[targets]]`), each through a
     /// `target-deployer` plugin.
-    pub targets: Vec<crate::deploy::TargetConfig>,
+    pub targets: Vec<TargetConfig>,
     pub admin: AdminConfig,
     pub log: LogConfig,
 }
@@ -403,14 +409,14 @@ impl Config {
         let mut names = std::collections::BTreeSet::new();
         for plugin in &self.plugins {
             plugin.spec().map_err(ConfigError::Invalid)?;
-            if plugin.name == crate::issuance::BUILTIN || !names.insert(plugin.name.as_str()) {
+            if plugin.name == crate::ca::BUILTIN_ISSUER || !names.insert(plugin.name.as_str()) {
                 return Err(ConfigError::Invalid(format!(
                     "plugin name {:?} is taken",
                     plugin.name
                 )));
             }
         }
-        crate::deploy::check_config(&self.targets).map_err(ConfigError::Invalid)?;
+        targets::check_config(&self.targets).map_err(ConfigError::Invalid)?;
         let deployers = self.plugin_names("target-deployer");
         for target in &self.targets {
             if !deployers.contains(&target.deployer.as_str()) {
@@ -471,7 +477,7 @@ impl Config {
 
     /// `builtin` and the names of the configured issuer plugins.
     pub fn issuer_names(&self) -> Vec<&str> {
-        let mut names = vec![crate::issuance::BUILTIN];
+        let mut names = vec![crate::ca::BUILTIN_ISSUER];
         names.extend(self.plugin_names("issuer-connector"));
         names
     }
@@ -924,7 +930,7 @@ mod tests {
         c.validate().unwrap();
 
         // A target must name a configured target-deployer, not a plugin of another kind.
-        c.targets = vec![crate::deploy::TargetConfig {
+        c.targets = vec![TargetConfig {
             name: "edge".into(),
             deployer: "nowhere".into(),
             names: vec!["*.example.com".into()],

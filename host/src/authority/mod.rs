@@ -5,6 +5,7 @@
 //! turn HTTP into calls here and answers back into HTTP; nothing here knows either of them.
 //! Below it sit the parts it drives through narrow types: `store`, `ca`, `va`, `plugins`.
 
+pub mod accounts;
 pub mod authorizations;
 pub mod clock;
 pub mod crl;

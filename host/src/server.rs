@@ -18,7 +18,7 @@ use crate::authority::{Clock, Gateway};
 use crate::ca::{Ca, CaSettings, KeySecret};
 use crate::config::Config;
 use crate::metrics::Listener;
-use crate::nonce::NoncePool;
+use crate::nonce::{NoncePool, Nonces, SealedNonces};
 use crate::plugins::watcher::{Reloadable, Watched};
 use crate::plugins::{PluginRuntime, RuntimeOptions, StateBacking, ValidatorPlugin};
 use crate::store::Store;
@@ -69,6 +69,20 @@ pub fn key_secret(config: &Config, passphrase: Option<String>) -> KeySecret {
 
 /// Purpose of the audit log's HMAC key, derived from the CA key secret.
 const AUDIT_KEY_PURPOSE: &[u8] = b"acmegate audit log v1";
+/// Purpose of the key that seals nonces, derived from the CA key secret, which every replica
+/// of one PKI holds.
+const NONCE_KEY_PURPOSE: &[u8] = b"acmegate nonces v1";
+
+/// Nonces for a gateway on `store`: in memory when one process owns the database (SQLite),
+/// sealed and redeemed in the database when replicas may share it (PostgreSQL).
+fn nonces_for(store: &Store, secret: &KeySecret) -> anyhow::Result<Nonces> {
+    if store.backend() == "sqlite" {
+        return Ok(Nonces::Local(NoncePool::default()));
+    }
+    let key = crate::ca::purpose_hmac_key(secret, NONCE_KEY_PURPOSE)
+        .context("failed to derive the nonce key")?;
+    Ok(Nonces::Sealed(SealedNonces::new(key)))
+}
 
 /// Opens the store named by the configuration (running migrations), signing its audit
 /// entries with a key derived from the CA key secret.
@@ -162,16 +176,17 @@ pub async fn start_at(
         .context("failed to read the bound address")?;
     let base_url = config.base_url(addr.port());
 
-    let plugin_secret = key_secret(&config, passphrase.clone());
+    let secret = key_secret(&config, passphrase.clone());
     let ca = load_ca(&config, passphrase.clone(), &base_url).await?;
     let store = open_store(&config, passphrase).await?;
+    let nonces = nonces_for(&store, &secret)?;
     let instance = crate::instance::Instance::of(&config.data_dir)?;
     resume_unfinished_work(&store, &instance).await?;
     let mut issuers = BTreeMap::from([(
         crate::ca::BUILTIN_ISSUER.to_string(),
         Issuer::Builtin(ca.clone()),
     )]);
-    let loaded = load_plugins(&config, &plugin_secret, &store, &mut issuers).await?;
+    let loaded = load_plugins(&config, &secret, &store, &mut issuers).await?;
     let watched = loaded.watched.clone();
 
     let va = Va::new(VaSettings {
@@ -215,7 +230,7 @@ pub async fn start_at(
         store,
         ca,
         va: Arc::new(va),
-        nonces: NoncePool::default(),
+        nonces,
         verifiers: Default::default(),
         crl: Default::default(),
         clock,
@@ -234,6 +249,7 @@ pub async fn start_at(
     let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
     let validations = crate::authority::validation::spawn_worker(gateway.clone(), rx.clone());
     // Expiry notices only matter to notifiers.
+    let housekeeping = crate::authority::housekeeping::spawn(gateway.clone(), rx.clone());
     let expiry = (!gateway.notifiers.is_empty())
         .then(|| crate::authority::expiry::spawn(gateway.clone(), rx.clone()));
     let reloader = match (&gateway.plugins, watched.is_empty()) {
@@ -271,6 +287,9 @@ pub async fn start_at(
         }
         let _ = worker.await;
         let _ = validations.await;
+        if let Some(housekeeping) = housekeeping {
+            let _ = housekeeping.await;
+        }
         if let Some(expiry) = expiry {
             let _ = expiry.await;
         }

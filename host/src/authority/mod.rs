@@ -11,6 +11,7 @@ pub mod clock;
 pub mod crl;
 pub mod deploy;
 pub mod expiry;
+pub mod housekeeping;
 pub mod issuance;
 pub mod notify;
 pub mod orders;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use crate::ca::{Ca, Profile};
 use crate::config::Config;
-use crate::nonce::NoncePool;
+use crate::nonce::Nonces;
 use crate::store::{Store, StoreError};
 use crate::va::Va;
 
@@ -48,7 +49,7 @@ pub struct Gateway {
     pub store: Store,
     pub ca: Arc<Ca>,
     pub va: Arc<Va>,
-    pub nonces: NoncePool,
+    pub nonces: Nonces,
     pub verifiers: crate::jws::VerifierCache,
     pub crl: crl::CrlCache,
     /// Where every decision reads the time (RFC 8555 expiries, leases, retries).

@@ -12,6 +12,7 @@ pub mod audit;
 mod conn;
 mod issuance;
 pub mod model;
+mod nonces;
 mod plugin_state;
 mod schema;
 mod status;

@@ -121,6 +121,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    redeemed_nonces (nonce) {
+        nonce -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     plugin_state (plugin, key) {
         plugin -> Text,
         key -> Text,
@@ -169,6 +176,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     issuance_jobs,
     validation_jobs,
     write_probe,
+    redeemed_nonces,
     plugin_state,
     audit_log,
     audit_head,

@@ -123,7 +123,26 @@ both_backends!(
     audit_chain_detects_tampering,
     expiry_notices_once_per_threshold,
     statuses_are_typed_columns,
+    nonces_are_redeemed_once,
 );
+
+/// A nonce is redeemed once across every process on the database, until it is pruned.
+fn nonces_are_redeemed_once(store: &Store) {
+    assert!(store.redeem_nonce("n1", 100).unwrap());
+    assert!(!store.redeem_nonce("n1", 100).unwrap(), "a replay");
+    let other = store.clone();
+    assert!(
+        !other.redeem_nonce("n1", 100).unwrap(),
+        "a replay through another handle"
+    );
+    assert!(store.redeem_nonce("n2", 300).unwrap());
+    assert_eq!(store.prune_redeemed_nonces(200).unwrap(), 1);
+    assert!(
+        !store.redeem_nonce("n2", 300).unwrap(),
+        "not yet expired: kept"
+    );
+    assert!(store.redeem_nonce("n1", 100).unwrap(), "pruned");
+}
 
 /// Statuses go in as their RFC 8555 names and come out as the same enum values; a row holding
 /// any other text fails to load, naming the text, instead of turning into some status.

@@ -102,7 +102,12 @@ pub async fn authenticate(gw: &Gateway, req: &Incoming, rule: KeyRule) -> Result
         .nonce
         .as_deref()
         .ok_or_else(|| Problem::bad_nonce("JWS protected header has no nonce"))?;
-    if !gw.nonces.consume(nonce) {
+    let fresh = gw
+        .nonces
+        .redeem(nonce, gw.now(), &gw.store)
+        .await
+        .map_err(|e| store_problem(e, "nonce"))?;
+    if !fresh {
         return Err(Problem::bad_nonce(format!(
             "nonce {nonce:?} is unknown, expired or used"
         )));

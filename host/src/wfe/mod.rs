@@ -61,7 +61,7 @@ where
     if is_acme {
         // RFC 8555 §6.5: a fresh nonce on every response, errors included; §7.1: index link.
         reply = reply
-            .header("replay-nonce", gw.nonces.issue())
+            .header("replay-nonce", gw.nonces.issue(gw.now()))
             .link(&gw.directory_url(), "index");
     }
     gw.metrics

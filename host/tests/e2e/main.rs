@@ -16,6 +16,7 @@ mod plugin_issuer;
 mod plugin_reload;
 mod plugin_validators;
 mod protocol;
+mod replicas;
 mod support;
 // The uPKI CA speaks ZeroMQ, which the gateway has only with its `zmq` feature.
 #[cfg(feature = "zmq")]

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::admin_api;
 use crate::certbot::{self, certonly};
-use crate::lego::{lego, lego_http_run};
+use crate::lego::{lego, lego_http_renew, lego_http_run};
 use crate::support::*;
 use crate::upki_ca::{hex, UpkiCa};
 
@@ -316,27 +316,12 @@ async fn lego_issues_renews_and_revokes(backend: Backend) {
     let h = Harness::start_with(backend, |c| behind(c, &ca)).await;
     let root = ca_file(&h, &ca);
     let name = "web.upki.test";
-    let http = format!("127.0.0.1:{}", h.http_port);
     let cert = lego_http_run(&h, name, "lego run via uPKI").await;
     chains_to(&root, &cert);
     let first = serial(&cert);
     assert_eq!(stored_status(&h, &first).await, "valid");
     assert_eq!(ca.newest_serial(name), first);
-    run(
-        lego(&h).args([
-            "--http",
-            "--http.port",
-            &http,
-            "-d",
-            name,
-            "renew",
-            "--days",
-            "10000",
-            "--no-random-sleep",
-        ]),
-        "lego renew via uPKI",
-    )
-    .await;
+    lego_http_renew(&h, name, "lego renew via uPKI").await;
     chains_to(&root, &cert);
     let second = serial(&cert);
     assert_ne!(first, second);

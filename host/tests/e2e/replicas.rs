@@ -1,0 +1,215 @@
+//! Replicas of one gateway on one PostgreSQL database behind a real load balancer: Debian's
+//! HAProxy, started by the test on loopback, terminating TLS with a certificate of the
+//! gateway's CA and balancing every request round-robin (no stickiness, no connection reuse),
+//! so consecutive requests of one client land on different replicas. RFC 8555 §6.5: a nonce
+//! one replica issued is accepted once by whichever replica gets it, and refused everywhere
+//! after.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use acmegate::acme::ProblemType;
+use base64::Engine;
+use serde_json::json;
+
+use crate::lego::lego_http_cycle;
+use crate::support::{account, free_port, run, Backend, Harness};
+
+/// HAProxy as a child process; killed when dropped.
+struct Haproxy {
+    child: std::process::Child,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Haproxy {
+    /// Listens on 127.0.0.1:`front` with the certificate and key in `bundle` (PEM) and sends
+    /// each request to the next of `replicas` (TLS, whose certificates it does not check: the
+    /// test's client checks the front's).
+    fn start(dir: &Path, front: u16, replicas: &[u16], bundle: &Path) -> Haproxy {
+        let servers: String = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, port)| format!("    server r{i} 127.0.0.1:{port} ssl verify none\n"))
+            .collect();
+        let config = format!(
+            "global\n    maxconn 512\n\
+             defaults\n    mode http\n    option http-server-close\n\
+             \x20   timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
+             frontend acme\n    bind 127.0.0.1:{front} ssl crt {}\n    default_backend replicas\n\
+             backend replicas\n    balance roundrobin\n{servers}",
+            bundle.display()
+        );
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, config).expect("write haproxy.cfg");
+        let child = std::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("haproxy runs (Debian package haproxy; .ci/run installs it)");
+        let lb = Haproxy { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, front)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "haproxy did not listen on {front}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        lb
+    }
+}
+
+/// PEM blocks of `label` for each DER item.
+fn pem(label: &str, items: &[Vec<u8>]) -> String {
+    items
+        .iter()
+        .map(|der| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+            let lines: Vec<&str> = b64
+                .as_bytes()
+                .chunks(64)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            format!(
+                "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+                lines.join("\n")
+            )
+        })
+        .collect()
+}
+
+/// A replica's own `/metrics`, fetched from it directly.
+async fn metrics(root: &Path, port: u16) -> String {
+    let out = run(
+        tokio::process::Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(root)
+            .arg(format!("https://localhost:{port}/metrics")),
+        "curl /metrics",
+    )
+    .await;
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The responses a replica counted with `status`.
+async fn responses_with_status(root: &Path, port: u16, status: u16) -> u64 {
+    metrics(root, port)
+        .await
+        .lines()
+        .filter(|l| {
+            l.starts_with("acmegate_http_requests_total")
+                && l.contains(&format!("status=\"{status}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Two replicas on one PostgreSQL database and data directory (one CA), behind HAProxy.
+struct Cluster {
+    /// The first replica; its `directory()` is the balancer's.
+    h: Harness,
+    other: acmegate::server::Running,
+    ports: [u16; 2],
+    _lb: Haproxy,
+}
+
+async fn cluster() -> Cluster {
+    let (front, a, b) = (free_port(), free_port(), free_port());
+    let h = Harness::start_with(Backend::Postgres, |c| {
+        c.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, a));
+        c.server.base_url = format!("https://localhost:{front}");
+    })
+    .await;
+    let mut config = h.gw.gateway.config.clone();
+    config.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, b));
+    let other = acmegate::server::start(config, None)
+        .await
+        .expect("second replica starts");
+    let (chain, key) =
+        h.gw.gateway
+            .ca
+            .issue_tls_server(&["localhost".to_string()])
+            .expect("front certificate");
+    let bundle: PathBuf = h.path("front.pem");
+    std::fs::write(
+        &bundle,
+        pem("CERTIFICATE", &chain) + &pem("PRIVATE KEY", &[key]),
+    )
+    .unwrap();
+    let lb = Haproxy::start(h.dir.path(), front, &[a, b], &bundle);
+    Cluster {
+        h,
+        other,
+        ports: [a, b],
+        _lb: lb,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonces_are_good_once_on_any_replica() {
+    let cluster = cluster().await;
+    let h = &cluster.h;
+    let c = account(h).await;
+    let url = c.url("newOrder").unwrap();
+    let kid = c.kid.clone().unwrap();
+    // Each nonce comes from one replica and is spent on the next: every request is 201.
+    for i in 0..6 {
+        let payload =
+            json!({"identifiers": [{"type": "dns", "value": format!("n{i}.replicas.test")}]});
+        let header =
+            json!({"alg": "ES256", "kid": kid, "nonce": c.nonce().await.unwrap(), "url": url});
+        let body = c.key.sign(&header, payload.to_string().as_bytes());
+        let r = c
+            .post_raw(&url, body.clone(), "application/jose+json")
+            .await
+            .unwrap();
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        // The same nonce again, on the other replica and then on the first: refused on both.
+        for _ in 0..2 {
+            let again = c
+                .post_raw(&url, body.clone(), "application/jose+json")
+                .await
+                .unwrap();
+            assert_eq!(
+                again.problem().map(|p| p.kind),
+                Some(ProblemType::BadNonce),
+                "a replayed nonce was accepted"
+            );
+        }
+    }
+    // Both replicas answered newOrder, so nonces did cross.
+    for port in cluster.ports {
+        let text = metrics(&h.root_pem, port).await;
+        assert!(
+            text.contains("acmegate_http_requests_total{route=\"/acme/new-order\",status=\"201\"}"),
+            "replica on {port} served no newOrder:\n{text}"
+        );
+    }
+    cluster.other.shutdown().await;
+}
+
+/// lego issues with real http-01 (validated by whichever replica gets the challenge), renews
+/// and revokes through the balancer, and no replica ever answered `badNonce`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lego_sees_one_server() {
+    let cluster = cluster().await;
+    let h = &cluster.h;
+    lego_http_cycle(h, "web.replicas.test").await;
+    for port in cluster.ports {
+        let bad = responses_with_status(&h.root_pem, port, 400).await;
+        assert_eq!(
+            bad, 0,
+            "replica on {port} answered 400 (badNonce?) {bad} times"
+        );
+    }
+    cluster.other.shutdown().await;
+}

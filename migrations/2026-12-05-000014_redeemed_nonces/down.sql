@@ -1,0 +1,1 @@
+DROP TABLE redeemed_nonces;

@@ -29,6 +29,11 @@ pub struct BenchOptions {
     /// PEM root to trust for --directory.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+    /// Run the in-process gateway on this database (for PostgreSQL: an empty database it may
+    /// fill) instead of a temporary durable SQLite file. On PostgreSQL the CPU column counts
+    /// this process only, not the database server's.
+    #[arg(long)]
+    pub database_url: Option<String>,
     /// Also run Pebble (Debian package `pebble`) with validation off and print the ratio.
     #[arg(long)]
     pub pebble: bool,
@@ -178,7 +183,8 @@ pub async fn run_load(
     })
 }
 
-/// Starts acmegate in-process (temporary data dir, durable SQLite, auto-approve) and benches it.
+/// Starts acmegate in-process (temporary data dir, durable SQLite or `--database-url`,
+/// auto-approve) and benches it.
 async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let dir = tempfile::tempdir().context("failed to create a temporary directory")?;
     let mut config = crate::config::Config {
@@ -188,6 +194,9 @@ async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     config.ca.key_file = dir.path().join("ca.key");
     config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.acme.auto_approve = true;
+    if let Some(url) = &opts.database_url {
+        config.database_url = url.clone();
+    }
     // Only ACME is measured.
     config.admin.listen = String::new();
     let gw = crate::server::start(config, None).await?;
@@ -222,8 +231,12 @@ fn child_cpu_seconds(pid: u32) -> f64 {
 
 /// Runs the benchmark as the options say and prints the table.
 pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
+    let database = match &opts.database_url {
+        Some(url) => crate::store::redacted_url(url),
+        None => "durable SQLite (synchronous=FULL)".to_string(),
+    };
     println!(
-        "{} orders per server, concurrency {}, {:?} account keys, durable SQLite (synchronous=FULL)",
+        "{} orders per server, concurrency {}, {:?} account keys, {database}",
         opts.orders, opts.concurrency, opts.key_alg
     );
     let mut reports = Vec::new();

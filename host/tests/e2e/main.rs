@@ -4,6 +4,7 @@
 
 mod acme_upstream;
 mod admin_api;
+mod bench;
 mod certbot;
 mod cli;
 mod crash;

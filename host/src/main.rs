@@ -410,15 +410,9 @@ async fn admin_cert_issue(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("failed to create {}", config.data_dir.display()))?;
     let base_url = config.base_url(config.server.listen.port());
-    let ca = server::load_ca(
-        &config,
-        std::env::var(server::PASSPHRASE_ENV).ok(),
-        &base_url,
-    )
-    .await?;
-    let store = server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok())
-        .await?
-        .acting_as(CLI_ACTOR);
+    let passphrase = std::env::var(server::PASSPHRASE_ENV).ok();
+    let (ca, store) = server::open_pki(&config, passphrase, &base_url).await?;
+    let store = store.acting_as(CLI_ACTOR);
     let role = match role {
         RoleArg::Admin => Role::Admin,
         RoleArg::Client => Role::Client,

@@ -21,7 +21,7 @@ use crate::metrics::Listener;
 use crate::nonce::{NoncePool, Nonces, SealedNonces};
 use crate::plugins::watcher::{Reloadable, Watched};
 use crate::plugins::{PluginRuntime, RuntimeOptions, StateBacking, ValidatorPlugin};
-use crate::store::Store;
+use crate::store::{CaPin, Store};
 use crate::va::{Va, VaSettings};
 use crate::wfe::{self, directory};
 
@@ -124,6 +124,69 @@ pub async fn load_ca(
     Ok(Arc::new(ca))
 }
 
+/// The store and the CA, checked to belong together. The first gateway to start on a database
+/// pins its CA there (fingerprints of the root and intermediate); a later one (another replica,
+/// or this one after its data directory was lost) whose data directory holds no CA refuses to
+/// create a second one for that database, and one whose CA is another refuses to start.
+pub async fn open_pki(
+    config: &Config,
+    passphrase: Option<String>,
+    base_url: &str,
+) -> anyhow::Result<(Arc<Ca>, Store)> {
+    let store = open_store(config, passphrase.clone()).await?;
+    let database = crate::store::redacted_url(&config.database_url());
+    let ca_dir = std::path::absolute(config.data_dir.join("ca"))
+        .unwrap_or_else(|_| config.data_dir.join("ca"));
+    let s = store.clone();
+    let pinned = tokio::task::spawn_blocking(move || s.ca_pin())
+        .await?
+        .context("failed to read which CA the database belongs to")?;
+    if let Some(pin) = &pinned {
+        if !Ca::exists_in(&ca_dir) {
+            anyhow::bail!(
+                "the database {database} belongs to the CA whose root certificate has SHA-256 {} \
+                 (pinned {}), and {} holds no CA: copy the ca/ directory of a gateway of this PKI \
+                 there (it needs the same CA key secret); acmegate never creates a second CA for \
+                 a database that has one",
+                pin.root_sha256,
+                crate::reply::rfc3339(pin.pinned_at),
+                ca_dir.display()
+            );
+        }
+    }
+    let ca = load_ca(config, passphrase, base_url).await?;
+    let (root_sha256, intermediate_sha256) = ca.fingerprints();
+    let ours = CaPin {
+        root_sha256,
+        intermediate_sha256,
+        pinned_at: chrono::Utc::now().timestamp(),
+    };
+    let (s, pin) = (store.clone(), ours.clone());
+    let held = tokio::task::spawn_blocking(move || s.pin_ca(&pin))
+        .await?
+        .context("failed to record which CA the database belongs to")?;
+    if (&held.root_sha256, &held.intermediate_sha256)
+        != (&ours.root_sha256, &ours.intermediate_sha256)
+    {
+        anyhow::bail!(
+            "the CA in {} (root SHA-256 {}) is not the CA of the database {database} (root \
+             SHA-256 {}, pinned {}): give this gateway that PKI's ca/ directory, or a database of \
+             its own",
+            ca_dir.display(),
+            ours.root_sha256,
+            held.root_sha256,
+            crate::reply::rfc3339(held.pinned_at)
+        );
+    }
+    tracing::info!(
+        data_dir = %std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display(),
+        ca_dir = %ca_dir.display(),
+        root_sha256 = %held.root_sha256,
+        "CA of this database"
+    );
+    Ok((ca, store))
+}
+
 /// Takes back at once the work (issuance and validation jobs) leased to a process that is
 /// known to be gone: this process's earlier life, or on SQLite, which one process owns, anyone.
 /// Other leases are left to run out.
@@ -177,8 +240,7 @@ pub async fn start_at(
     let base_url = config.base_url(addr.port());
 
     let secret = key_secret(&config, passphrase.clone());
-    let ca = load_ca(&config, passphrase.clone(), &base_url).await?;
-    let store = open_store(&config, passphrase).await?;
+    let (ca, store) = open_pki(&config, passphrase, &base_url).await?;
     let nonces = nonces_for(&store, &secret)?;
     let instance = crate::instance::Instance::of(&config.data_dir)?;
     resume_unfinished_work(&store, &instance).await?;

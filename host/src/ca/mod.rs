@@ -178,6 +178,24 @@ impl Ca {
         setup::load_or_create(dir, secret, settings)
     }
 
+    /// Whether `dir` holds a CA (or part of one): [`Ca::load_or_create`] would load, not create.
+    pub fn exists_in(dir: &Path) -> bool {
+        setup::exists_in(dir)
+    }
+
+    /// SHA-256 of the root and of the intermediate certificate (DER), lower-case hex: what
+    /// names this CA across replicas and restarts.
+    pub fn fingerprints(&self) -> (String, String) {
+        let hex = |der: &[u8]| -> String {
+            ring::digest::digest(&ring::digest::SHA256, der)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        (hex(&self.root_der), hex(&self.intermediate_der))
+    }
+
     pub fn root_pem(&self) -> String {
         der::pem("CERTIFICATE", &self.root_der)
     }

@@ -57,6 +57,13 @@ pub fn load_or_create(
     }
 }
 
+/// Whether any of the CA's files is in `dir`.
+pub fn exists_in(dir: &Path) -> bool {
+    [ROOT_CERT, ROOT_KEY, INTERMEDIATE_CERT, INTERMEDIATE_KEY]
+        .iter()
+        .any(|f| dir.join(f).exists())
+}
+
 fn generate_key(rng: &SystemRandom) -> Result<(SecretBytes, EcdsaKeyPair), CaError> {
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, rng)
         .map_err(|_| CaError::Signing("P-256 key generation failed".into()))?;

@@ -315,11 +315,12 @@ impl Config {
                 path: path.into(),
                 source,
             })?;
-            let from_file: toml::Value =
+            let mut from_file: toml::Value =
                 toml::from_str(&text).map_err(|source| ConfigError::Parse {
                     path: path.into(),
                     source: Box::new(source),
                 })?;
+            anchor_paths(&mut from_file, path.parent().unwrap_or(Path::new("")));
             merge(&mut tree, from_file);
         }
         // Dotted key -> the variable that set it, to name the variable in a later type error.
@@ -518,6 +519,43 @@ impl Config {
             format!("https://localhost:{bound_port}")
         } else {
             self.server.base_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+/// Makes the relative paths a config file names relative to the file's directory, so that
+/// `acmegate serve --config /etc/acmegate/acmegate.toml` finds `data_dir = "data"` beside the
+/// file whatever the working directory. Defaults and `ACMEGATE_*` variables stay relative to
+/// the working directory.
+fn anchor_paths(file: &mut toml::Value, dir: &Path) {
+    let anchor = |value: &mut toml::Value| {
+        if let toml::Value::String(text) = value {
+            let path = Path::new(text.as_str());
+            if path.is_relative() && !text.is_empty() {
+                *text = dir.join(path).display().to_string();
+            }
+        }
+    };
+    let Some(root) = file.as_table_mut() else {
+        return;
+    };
+    if let Some(v) = root.get_mut("data_dir") {
+        anchor(v);
+    }
+    if let Some(v) = root.get_mut("ca").and_then(|ca| ca.get_mut("key_file")) {
+        anchor(v);
+    }
+    if let Some(toml::Value::Array(files)) = root
+        .get_mut("admin")
+        .and_then(|admin| admin.get_mut("client_ca_files"))
+    {
+        files.iter_mut().for_each(anchor);
+    }
+    if let Some(toml::Value::Array(plugins)) = root.get_mut("plugins") {
+        for plugin in plugins {
+            if let Some(v) = plugin.get_mut("file") {
+                anchor(v);
+            }
         }
     }
 }
@@ -771,6 +809,35 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.profiles.len(), 2);
         assert_eq!(c.profiles[1].validity_hours, 24);
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("acmegate.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"data\"\n\
+             [ca]\nkey_file = \"secrets/ca.key\"\n\
+             [admin]\nclient_ca_files = [\"ops.pem\", \"/abs/other.pem\"]\n\
+             [[plugins]]\nname = \"p\"\nkind = \"notifier\"\nfile = \"plugins/p.wasm\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.data_dir, dir.path().join("data"));
+        assert_eq!(c.ca.key_file, dir.path().join("secrets/ca.key"));
+        assert_eq!(
+            c.admin.client_ca_files,
+            vec![dir.path().join("ops.pem"), PathBuf::from("/abs/other.pem")]
+        );
+        assert_eq!(c.plugins[0].file, dir.path().join("plugins/p.wasm"));
+        // Variables and defaults stay relative to the working directory.
+        let c = Config::load(Some(&path), env(&[("ACMEGATE_DATA_DIR", "here")])).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("here"));
+        assert_eq!(
+            Config::load(None, env(&[])).unwrap().data_dir,
+            PathBuf::from("./acmegate-data")
+        );
     }
 
     #[test]

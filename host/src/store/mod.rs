@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod audit;
+mod ca_pin;
 mod conn;
 mod issuance;
 pub mod model;
@@ -26,6 +27,7 @@ use crate::acme::{AccountStatus, AuthzStatus, CertificateStatus, ChallengeStatus
 
 pub use admin::{CertificateFilter, OrderFilter, Page, PageRequest};
 pub use audit::{AuditEntry, AuditFilter, Auditor, Event, Verdict};
+pub use ca_pin::CaPin;
 pub use conn::{redacted_url, DatabaseUrl};
 pub use model::*;
 use schema::{accounts, authorizations, certificates, challenges, eab_keys, issuance_jobs, orders};

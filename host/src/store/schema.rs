@@ -121,6 +121,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    ca_pin (id) {
+        id -> Integer,
+        root_sha256 -> Text,
+        intermediate_sha256 -> Text,
+        pinned_at -> BigInt,
+    }
+}
+
+diesel::table! {
     redeemed_nonces (nonce) {
         nonce -> Text,
         expires_at -> BigInt,
@@ -177,6 +186,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     validation_jobs,
     write_probe,
     redeemed_nonces,
+    ca_pin,
     plugin_state,
     audit_log,
     audit_head,

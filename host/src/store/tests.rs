@@ -124,7 +124,26 @@ both_backends!(
     expiry_notices_once_per_threshold,
     statuses_are_typed_columns,
     nonces_are_redeemed_once,
+    the_first_ca_pinned_holds,
 );
+
+/// The first CA pinned to a database stays its CA; a later pin of another CA changes nothing.
+fn the_first_ca_pinned_holds(store: &Store) {
+    assert_eq!(store.ca_pin().unwrap(), None);
+    let first = CaPin {
+        root_sha256: "aa".into(),
+        intermediate_sha256: "bb".into(),
+        pinned_at: 10,
+    };
+    assert_eq!(store.pin_ca(&first).unwrap(), first);
+    let other = CaPin {
+        root_sha256: "cc".into(),
+        intermediate_sha256: "dd".into(),
+        pinned_at: 20,
+    };
+    assert_eq!(store.pin_ca(&other).unwrap(), first);
+    assert_eq!(store.ca_pin().unwrap(), Some(first));
+}
 
 /// A nonce is redeemed once across every process on the database, until it is pruned.
 fn nonces_are_redeemed_once(store: &Store) {

@@ -85,7 +85,8 @@ impl Gateway {
         self.dir.join("serve.log")
     }
 
-    /// Starts `acmegate serve` and waits until it answers.
+    /// Starts `acmegate serve` and waits until it answers `/health` (the port accepts
+    /// connections from the moment it is bound, before the store and the CA are open).
     async fn start(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -103,10 +104,7 @@ impl Gateway {
             .expect("acmegate serve starts");
         self.child = Some(child);
         let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
+        while !self.healthy().await {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
                     "acmegate serve exited with {status}: {}",
@@ -119,6 +117,17 @@ impl Gateway {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    async fn healthy(&self) -> bool {
+        let root = self.dir.join("data/ca/root.pem");
+        root.exists()
+            && Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "--cacert"])
+                .arg(&root)
+                .arg(format!("https://127.0.0.1:{}/health", self.port))
+                .status()
+                .is_ok_and(|s| s.success())
     }
 
     fn signal(&mut self, signal: &str) {

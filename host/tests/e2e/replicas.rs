@@ -213,3 +213,48 @@ async fn lego_sees_one_server() {
     }
     cluster.other.shutdown().await;
 }
+
+/// One database, one CA: a replica whose data directory holds no CA refuses to start on a
+/// database another CA is pinned to (and creates nothing), and so does one with a CA of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ca_for_one_database_is_refused() {
+    let h = Harness::start(Backend::Postgres).await;
+    let (root, _) = h.gw.gateway.ca.fingerprints();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut config = h.gw.gateway.config.clone();
+    config.data_dir = elsewhere.path().join("data");
+    config.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    config.admin.listen = "127.0.0.1:0".into();
+
+    let err = acmegate::server::start(config.clone(), None)
+        .await
+        .map(|_| ())
+        .expect_err("a replica without the CA started");
+    let text = format!("{err:#}");
+    assert!(text.contains("holds no CA"), "{text}");
+    assert!(
+        text.contains(&root),
+        "the message names the database's CA: {text}"
+    );
+    assert!(
+        !config.data_dir.join("ca").join("root.pem").exists(),
+        "a second CA was created"
+    );
+
+    // A CA of its own (made on a database of its own) is refused too.
+    let mut own = config.clone();
+    own.database_url = String::new();
+    let alone = acmegate::server::start(own, None)
+        .await
+        .expect("its own PKI");
+    let (own_root, _) = alone.gateway.ca.fingerprints();
+    alone.shutdown().await;
+    let err = acmegate::server::start(config, None)
+        .await
+        .map(|_| ())
+        .expect_err("a replica with another CA started");
+    let text = format!("{err:#}");
+    assert!(text.contains("is not the CA of the database"), "{text}");
+    assert!(text.contains(&root) && text.contains(&own_root), "{text}");
+    h.gw.shutdown().await;
+}

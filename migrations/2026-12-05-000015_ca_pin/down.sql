@@ -1,0 +1,1 @@
+DROP TABLE ca_pin;

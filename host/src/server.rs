@@ -349,8 +349,8 @@ pub async fn start_at(
         }
         let _ = worker.await;
         let _ = validations.await;
-        if let Some(housekeeping) = housekeeping {
-            let _ = housekeeping.await;
+        for task in housekeeping {
+            let _ = task.await;
         }
         if let Some(expiry) = expiry {
             let _ = expiry.await;

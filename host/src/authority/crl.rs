@@ -8,8 +8,9 @@ use super::{store_problem, Gateway};
 use crate::acme::Problem;
 use crate::ca::RevokedEntry;
 
-/// How long a built CRL is served before it is rebuilt from the database. Another replica's
-/// revocation shows up within this time; this replica's own ones show up at once.
+/// How long a built CRL is served before it is rebuilt from the database. This replica's own
+/// revocations show up at once, another replica's within a second (`super::housekeeping`
+/// follows the database's revocation generation); this age is the fallback.
 const CRL_MAX_AGE_SECONDS: i64 = 300;
 /// nextUpdate: relying parties refetch within a day at the latest.
 const CRL_VALIDITY_SECONDS: i64 = 86_400;

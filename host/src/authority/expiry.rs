@@ -65,20 +65,17 @@ pub async fn check(gw: &Gateway) -> Result<usize, StoreError> {
 }
 
 /// Runs [`check`] now and every [`CHECK_INTERVAL`] until `stop` turns true.
-pub fn spawn(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
+pub fn spawn(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(super::every(CHECK_INTERVAL, stop, move || {
+        let gw = gw.clone();
+        async move {
             match check(&gw).await {
                 Ok(0) => {}
                 Ok(sent) => tracing::info!(sent, "expiry notices sent"),
                 Err(e) => tracing::warn!(error = %e, "expiry check failed; retrying later"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(CHECK_INTERVAL) => {}
-                _ = stop.changed() => break,
-            }
         }
-    })
+    }))
 }
 
 #[cfg(test)]

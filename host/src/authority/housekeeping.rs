@@ -1,29 +1,63 @@
-//! Store maintenance any replica may do, as often as it likes (every step is idempotent):
-//! forgetting redeemed nonces once they could not be accepted anyway.
+//! Work any replica does on its own, as often as it likes (every step is idempotent): noticing
+//! other replicas' revocations so that this one's CRL follows within a second, and forgetting
+//! redeemed nonces once they could not be accepted anyway.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::Gateway;
 use crate::nonce::Nonces;
 
+/// How often a replica looks for revocations made elsewhere.
+const REVOCATIONS_EVERY: Duration = Duration::from_secs(1);
 /// How often redeemed nonces are pruned: the table holds at most about this long's worth of
 /// requests beyond the nonces' own lifetime.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// Prunes redeemed nonces now and every [`PRUNE_EVERY`] until `stop` turns true; `None` when
-/// this gateway's nonces live in memory.
-pub fn spawn(
-    gw: Arc<Gateway>,
-    mut stop: watch::Receiver<bool>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    if !matches!(gw.nonces, Nonces::Sealed(_)) {
-        return None;
+/// Starts what this gateway needs: both loops when replicas may share its database
+/// (PostgreSQL), none on SQLite, where this process makes every revocation itself and keeps
+/// its nonces in memory. They end when `stop` turns true.
+pub fn spawn(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if gw.store.backend() != "sqlite" {
+        tasks.push(tokio::spawn(follow_revocations(gw.clone(), stop.clone())));
     }
-    Some(tokio::spawn(async move {
-        loop {
+    if matches!(gw.nonces, Nonces::Sealed(_)) {
+        tasks.push(tokio::spawn(prune_nonces(gw, stop)));
+    }
+    tasks
+}
+
+/// Rebuilds this replica's CRL on its next request whenever the database's revocation
+/// generation moves (a revocation here or on any other replica).
+async fn follow_revocations(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    super::every(REVOCATIONS_EVERY, stop, move || {
+        let (gw, seen) = (gw.clone(), seen.clone());
+        async move {
+            match gw.db(|s| s.revocation_generation()).await {
+                Ok(generation) => {
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    if seen.is_some_and(|seen| seen != generation) {
+                        gw.crl.invalidate();
+                        tracing::debug!(generation, "a revocation elsewhere: CRL to be rebuilt");
+                    }
+                    *seen = Some(generation);
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the revocation generation failed"),
+            }
+        }
+    })
+    .await
+}
+
+async fn prune_nonces(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
+    super::every(PRUNE_EVERY, stop, move || {
+        let gw = gw.clone();
+        async move {
             let now = gw.now();
             match gw.db(move |s| s.prune_redeemed_nonces(now)).await {
                 Ok(0) => {}
@@ -32,10 +66,7 @@ pub fn spawn(
                     tracing::warn!(error = %e, "pruning redeemed nonces failed; retrying later")
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(PRUNE_EVERY) => {}
-                _ = stop.changed() => break,
-            }
         }
-    }))
+    })
+    .await
 }

@@ -34,6 +34,25 @@ pub use problems::{ca_problem, store_problem};
 /// (RFC 8555 §7.1), so it knows where the front end serves them.
 pub const ACME_PREFIX: &str = "/acme";
 
+/// Runs `tick` now and then every `period` until `stop` turns true: the shape of the periodic
+/// background work (expiry notices, housekeeping).
+pub(crate) async fn every<F, Fut>(
+    period: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut tick: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tick().await;
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
 /// How the audit log names an ACME account acting through its key.
 pub fn acme_actor(account_id: &str) -> String {
     format!("acme:{account_id}")

@@ -618,6 +618,12 @@ impl Store {
                 certificates::revocation_reason.eq(Some(reason)),
             ))
             .execute(c)?;
+            if changed == 1 {
+                use schema::revocation_generation as g;
+                diesel::update(g::table.find(1))
+                    .set(g::generation.eq(g::generation + 1))
+                    .execute(c)?;
+            }
             let event = (changed == 1).then(|| {
                 Event::new(
                     "certificate.revoke",
@@ -627,6 +633,15 @@ impl Store {
             });
             Ok((changed == 1, event))
         })
+    }
+
+    /// How many revocations this database has seen: another replica's revocation moves it.
+    pub fn revocation_generation(&self) -> Result<i64> {
+        use schema::revocation_generation as g;
+        Ok(g::table
+            .find(1)
+            .select(g::generation)
+            .first(&mut *self.conn()?)?)
     }
 
     /// Revoked certificates that have not expired by `now`, oldest revocation first: what a

@@ -121,6 +121,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    revocation_generation (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
     ca_pin (id) {
         id -> Integer,
         root_sha256 -> Text,
@@ -187,6 +194,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     write_probe,
     redeemed_nonces,
     ca_pin,
+    revocation_generation,
     plugin_state,
     audit_log,
     audit_head,

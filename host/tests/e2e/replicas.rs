@@ -9,12 +9,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use acmegate::acme::ProblemType;
+use acmegate::acme::{Identifier, ProblemType};
 use base64::Engine;
 use serde_json::json;
 
 use crate::lego::lego_http_cycle;
-use crate::support::{account, free_port, run, Backend, Harness};
+use crate::support::{account, free_port, http01_serve, run, serial, Backend, Harness};
 
 /// HAProxy as a child process; killed when dropped.
 struct Haproxy {
@@ -257,4 +257,98 @@ async fn a_second_ca_for_one_database_is_refused() {
     assert!(text.contains("is not the CA of the database"), "{text}");
     assert!(text.contains(&root) && text.contains(&own_root), "{text}");
     h.gw.shutdown().await;
+}
+
+/// Every serial a CRL (DER, from `url`) lists, lower-case hex without leading zeros.
+async fn crl_serials(root: &Path, url: &str, file: &Path) -> Vec<String> {
+    run(
+        tokio::process::Command::new("curl")
+            .args(["-sS", "-o"])
+            .arg(file)
+            .arg("--cacert")
+            .arg(root)
+            .arg(url),
+        "curl the CRL",
+    )
+    .await;
+    let text = run(
+        tokio::process::Command::new("openssl")
+            .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+            .arg(file),
+        "openssl crl",
+    )
+    .await;
+    String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number:"))
+        .map(|s| {
+            s.trim()
+                .to_ascii_lowercase()
+                .trim_start_matches('0')
+                .to_string()
+        })
+        .collect()
+}
+
+/// A revocation through the balancer reaches the CRL of every replica within a second or two,
+/// although each had just built and cached its CRL (which it would otherwise serve for five
+/// minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_reaches_every_replicas_crl_at_once() {
+    let cluster = cluster().await;
+    let h = &cluster.h;
+    let c = account(h).await;
+    let thumbprint = acmegate::jws::thumbprint(c.key.jwk()).unwrap();
+    http01_serve(h.http_port, move |token| {
+        Some((format!("{token}.{thumbprint}"), Duration::ZERO))
+    })
+    .await;
+    let (_, chain) = c
+        .issue(&[Identifier::dns("gone.replicas.test")], "http-01", None)
+        .await
+        .expect("issued through the balancer");
+    let pem_file = h.path("gone.pem");
+    std::fs::write(&pem_file, &chain).unwrap();
+    let serial = serial(&pem_file);
+    let crl_of = |port: u16| format!("https://localhost:{port}/ca/crl.der");
+    for port in cluster.ports {
+        let listed = crl_serials(&h.root_pem, &crl_of(port), &h.path("crl.der")).await;
+        assert!(!listed.contains(&serial), "listed before the revocation");
+    }
+    let der = openssl::x509::X509::from_pem(chain.as_bytes())
+        .and_then(|x| x.to_der())
+        .unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der);
+    let revoked = c
+        .post(
+            &c.url("revokeCert").unwrap(),
+            Some(&json!({"certificate": b64})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&revoked.body)
+    );
+    let started = Instant::now();
+    for port in cluster.ports {
+        loop {
+            let listed = crl_serials(&h.root_pem, &crl_of(port), &h.path("crl.der")).await;
+            if listed.contains(&serial) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "replica on {port} still serves a CRL without {serial}: {listed:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    println!(
+        "both replicas listed the serial {:?} after the revocation",
+        started.elapsed()
+    );
+    cluster.other.shutdown().await;
 }

@@ -187,6 +187,22 @@ pub async fn open_pki(
     Ok((ca, store))
 }
 
+/// Switches off the plugins an admin disabled (the admin API keeps its switches in the
+/// database, so they outlive this process and hold on every replica).
+async fn apply_plugin_switches(store: &Store, runtime: &PluginRuntime) -> anyhow::Result<()> {
+    let s = store.clone();
+    let switches = tokio::task::spawn_blocking(move || s.plugin_switches())
+        .await?
+        .context("failed to read the plugin switches")?;
+    for (name, enabled) in switches {
+        if !enabled {
+            runtime.set_enabled(&name, false);
+            tracing::warn!(plugin = %name, "plugin disabled by an admin; enable it over the admin API");
+        }
+    }
+    Ok(())
+}
+
 /// Takes back at once the work (issuance and validation jobs) leased to a process that is
 /// known to be gone: this process's earlier life, or on SQLite, which one process owns, anyone.
 /// Other leases are left to run out.
@@ -249,6 +265,9 @@ pub async fn start_at(
         Issuer::Builtin(ca.clone()),
     )]);
     let loaded = load_plugins(&config, &secret, &store, &mut issuers).await?;
+    if let Some(runtime) = &loaded.runtime {
+        apply_plugin_switches(&store, runtime).await?;
+    }
     let watched = loaded.watched.clone();
 
     let va = Va::new(VaSettings {

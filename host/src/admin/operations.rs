@@ -171,22 +171,14 @@ pub async fn switch_plugin(
     enabled: bool,
 ) -> Result<Reply, ApiError> {
     let (watched, runtime) = named_plugin(gw, req)?;
-    runtime.set_enabled(&watched.spec.name, enabled);
-    let action = if enabled {
-        "plugin.enable"
-    } else {
-        "plugin.disable"
-    };
-    let name = watched.spec.name.clone();
+    // Stored first: every replica, and this one after a restart, follows the database.
+    let (name, at) = (watched.spec.name.clone(), gw.now());
     gw.db_as(&req.caller.actor(), move |s| {
-        s.record(Event::new(
-            action,
-            format!("plugin/{name}"),
-            serde_json::json!({}),
-        ))
+        s.set_plugin_enabled(&name, enabled, at)
     })
     .await
-    .map_err(|e| ApiError::store(e, "audit log"))?;
+    .map_err(|e| ApiError::store(e, "plugin switches"))?;
+    runtime.set_enabled(&watched.spec.name, enabled);
     tracing::warn!(plugin = %watched.spec.name, enabled, actor = %req.caller.actor(), "plugin switched by an admin");
     Ok(Reply::json(StatusCode::OK, &plugin_view(gw, watched)))
 }

@@ -15,6 +15,7 @@ mod issuance;
 pub mod model;
 mod nonces;
 mod plugin_state;
+mod plugin_switches;
 mod schema;
 mod status;
 mod validation;

@@ -128,6 +128,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    plugin_switches (name) {
+        name -> Text,
+        enabled -> Bool,
+        changed_at -> BigInt,
+    }
+}
+
+diesel::table! {
     ca_pin (id) {
         id -> Integer,
         root_sha256 -> Text,
@@ -194,6 +202,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     write_probe,
     redeemed_nonces,
     ca_pin,
+    plugin_switches,
     revocation_generation,
     plugin_state,
     audit_log,

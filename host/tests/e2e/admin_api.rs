@@ -917,6 +917,24 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// The allowlist validator at `file`, named `allow`, as the order policy: names under
+/// `allowed.test` only.
+pub(crate) fn allowlist_policy(c: &mut acmegate::config::Config, file: PathBuf) {
+    let mut config = toml::Table::new();
+    config.insert(
+        "default".into(),
+        toml::Value::Array(vec!["*.allowed.test".into()]),
+    );
+    c.plugins = vec![acmegate::plugins::PluginConfig {
+        name: "allow".into(),
+        kind: "challenge-validator".into(),
+        file,
+        config,
+        grants: toml::Table::new(),
+    }];
+    c.validation.order_policy = "allow".into();
+}
+
 /// Plugins as an admin runs them: status, disable (the order policy then fails closed),
 /// enable, reload from the file, a failed reload that keeps the old version, all audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -925,22 +943,7 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
     let file = dir.path().join("allow.wasm");
     std::fs::copy(support::plugin_component("allowlist-validator"), &file).unwrap();
     let plugin_file = file.clone();
-    let h = Harness::start_with(Backend::Sqlite, move |c| {
-        let mut config = toml::Table::new();
-        config.insert(
-            "default".into(),
-            toml::Value::Array(vec!["*.allowed.test".into()]),
-        );
-        c.plugins = vec![acmegate::plugins::PluginConfig {
-            name: "allow".into(),
-            kind: "challenge-validator".into(),
-            file: plugin_file,
-            config,
-            grants: toml::Table::new(),
-        }];
-        c.validation.order_policy = "allow".into();
-    })
-    .await;
+    let h = Harness::start_with(Backend::Sqlite, move |c| allowlist_policy(c, plugin_file)).await;
     let admin = identity(&h, "ops", Role::Admin).await;
     let acme = support::account(&h).await;
     let order = |name: &'static str| {

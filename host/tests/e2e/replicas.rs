@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use acmegate::acme::{Identifier, ProblemType};
+use acmegate::admin::Role;
 use base64::Engine;
 use serde_json::json;
 
+use crate::admin_api::{allowlist_policy, call, identity, Identity};
 use crate::lego::lego_http_cycle;
 use crate::support::{account, free_port, http01_serve, run, serial, Backend, Harness};
 
@@ -123,10 +125,16 @@ struct Cluster {
 }
 
 async fn cluster() -> Cluster {
+    cluster_with(|_| {}).await
+}
+
+/// [`cluster`] with both replicas' configuration changed by `tweak`.
+async fn cluster_with(tweak: impl FnOnce(&mut acmegate::config::Config)) -> Cluster {
     let (front, a, b) = (free_port(), free_port(), free_port());
     let h = Harness::start_with(Backend::Postgres, |c| {
         c.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, a));
         c.server.base_url = format!("https://localhost:{front}");
+        tweak(c);
     })
     .await;
     let mut config = h.gw.gateway.config.clone();
@@ -350,5 +358,94 @@ async fn a_revocation_reaches_every_replicas_crl_at_once() {
         "both replicas listed the serial {:?} after the revocation",
         started.elapsed()
     );
+    cluster.other.shutdown().await;
+}
+
+/// Whether replica `gw` lets the plugin `name` serve.
+fn enabled(gw: &acmegate::server::Running, name: &str) -> bool {
+    gw.gateway
+        .plugins
+        .as_ref()
+        .expect("plugins configured")
+        .is_enabled(name)
+}
+
+/// Waits (up to 5 s) until replica `gw` has the plugin `name` switched `on`.
+async fn until_switched(gw: &acmegate::server::Running, name: &str, on: bool) {
+    let started = Instant::now();
+    while enabled(gw, name) != on {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the other replica did not follow the switch to {on}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Switches the plugin `allow` through the admin API of `h`'s replica and waits until the
+/// `other` replica follows.
+async fn switch(h: &Harness, admin: &Identity, other: &acmegate::server::Running, on: bool) {
+    let path = format!(
+        "/api/v1/plugins/allow/{}",
+        if on { "enable" } else { "disable" }
+    );
+    call(h, Some(admin), "POST", &path, None, 200).await;
+    until_switched(other, "allow", on).await;
+}
+
+/// An admin's plugin switch on one replica holds on the other within a second or two, and
+/// after the other restarts; newOrder through the balancer follows it (the order policy fails
+/// closed while off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_switches_hold_on_every_replica_and_across_restarts() {
+    let file = tempfile::tempdir().unwrap();
+    let plugin = file.path().join("allow.wasm");
+    std::fs::copy(
+        crate::support::plugin_component("allowlist-validator"),
+        &plugin,
+    )
+    .unwrap();
+    let mut cluster = cluster_with(move |c| allowlist_policy(c, plugin)).await;
+    let h = &cluster.h;
+    let admin = identity(h, "ops", Role::Admin).await;
+    let acme = account(h).await;
+    let order = |name: String| {
+        let acme = &acme;
+        async move {
+            acme.new_order(&[Identifier::dns(&name)], None)
+                .await
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(order("a.allowed.test".into()).await, 201);
+
+    switch(h, &admin, &cluster.other, false).await;
+    for i in 0..4 {
+        assert_eq!(
+            order(format!("off{i}.allowed.test")).await,
+            500,
+            "while disabled"
+        );
+    }
+    // The other replica restarts: the switch is read from the database at start.
+    let config = cluster.other.gateway.config.clone();
+    cluster.other.shutdown().await;
+    cluster.other = acmegate::server::start(config, None)
+        .await
+        .expect("the replica restarts");
+    assert!(
+        !enabled(&cluster.other, "allow"),
+        "switched back on by a restart"
+    );
+
+    switch(h, &admin, &cluster.other, true).await;
+    for i in 0..4 {
+        assert_eq!(
+            order(format!("on{i}.allowed.test")).await,
+            201,
+            "enabled again"
+        );
+    }
     cluster.other.shutdown().await;
 }

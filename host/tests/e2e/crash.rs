@@ -77,6 +77,45 @@ impl Drop for Gateway {
 }
 
 impl Gateway {
+    /// A gateway with its configuration file in `dir` (data in `dir/data`, the CA key secret in
+    /// `dir/secrets`), on a free port, not started; `extra` is appended to the file.
+    fn configured(
+        dir: &Path,
+        database_url: &str,
+        http_port: u16,
+        dns: &TestDnsServer,
+        extra: &str,
+    ) -> Gateway {
+        let port = free_port();
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("acmegate.toml"),
+            format!(
+                r#"data_dir = "./data"
+database_url = "{database_url}"
+[ca]
+key_file = "./secrets/ca.key"
+[admin]
+listen = ""
+[validation]
+http01_port = {http_port}
+dns_resolver = "{}"
+timeout_seconds = 5
+[server]
+listen = "127.0.0.1:{port}"
+{extra}
+"#,
+                dns.addr()
+            ),
+        )
+        .unwrap();
+        Gateway {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        }
+    }
+
     fn directory(&self) -> String {
         format!("https://127.0.0.1:{}/acme/directory", self.port)
     }
@@ -139,6 +178,12 @@ impl Gateway {
             .unwrap()
             .success());
         child.wait().unwrap();
+    }
+
+    /// The name it leases work under (kept in its data directory).
+    fn owner(&self) -> String {
+        let id = std::fs::read_to_string(self.dir.join("data/instance-id")).expect("instance-id");
+        format!("gw-{}", id.trim())
     }
 
     fn roots(&self) -> Vec<u8> {
@@ -368,32 +413,7 @@ async fn killed_under_load(backend: Backend) {
         Backend::Sqlite => String::new(),
         Backend::Postgres => acmegate_testkit::db::fresh_postgres_url(),
     };
-    let port = free_port();
-    std::fs::write(
-        dir.join("acmegate.toml"),
-        format!(
-            r#"data_dir = "./data"
-database_url = "{database_url}"
-[server]
-listen = "127.0.0.1:{port}"
-[ca]
-key_file = "./secrets/ca.key"
-[admin]
-listen = ""
-[validation]
-http01_port = {http_port}
-dns_resolver = "{}"
-timeout_seconds = 5
-"#,
-            dns.addr()
-        ),
-    )
-    .unwrap();
-    let mut gw = Gateway {
-        dir: dir.clone(),
-        port,
-        child: None,
-    };
+    let mut gw = Gateway::configured(&dir, &database_url, http_port, &dns, "");
     gw.start().await;
     let roots = gw.roots();
 
@@ -435,13 +455,166 @@ timeout_seconds = 5
         "no kill found a validation under way"
     );
 
-    // Every order settles: its client finishes what it started (as on a retry); the gateway
-    // finishes on its own what it had under way.
+    let orders = settle_all(&seen, &tokens).await;
+    gw.signal("-TERM");
+    let downloaded = stored_once_each(&seen, &store_url(&dir, &database_url));
+    let log = std::fs::read_to_string(gw.log()).unwrap_or_default();
+    let resumed = log.matches("resuming an interrupted validation").count();
+    eprintln!(
+        "{orders} orders, {downloaded} certificates downloaded, {resumed} validation(s) \
+         resumed after a kill"
+    );
+    assert!(
+        resumed > 0,
+        "no validation was under way at a kill: the test proved nothing"
+    );
+    audit_intact(&dir);
+}
+crate::on_both_backends!(killed_under_load, killed_under_load);
+
+/// Replicas: three `acmegate serve` processes on one PostgreSQL database (sharing the CA)
+/// behind HAProxy, which passes each connection to a live replica. Under load, one replica is
+/// killed with SIGKILL and stays dead: its clients reconnect through the balancer to the
+/// others, which take over what it had leased (validations after 30 s, issuance jobs after
+/// `issuance.lease_seconds`), and every order ends valid with one certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_under_load_behind_the_balancer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dns = TestDnsServer::start().await.expect("test DNS server");
+    let http_port = free_port();
+    let tokens = responder(http_port).await;
+    let database_url = acmegate_testkit::db::fresh_postgres_url();
+    let front = free_port();
+    // Every replica names the balancer in its URLs and reads the one CA key secret.
+    let extra =
+        format!("base_url = \"https://localhost:{front}\"\n[issuance]\nlease_seconds = 5\n");
+    let mut replicas: Vec<Gateway> = (0..3)
+        .map(|i| {
+            let dir = tmp.path().join(format!("replica{i}"));
+            let gw = Gateway::configured(&dir, &database_url, http_port, &dns, &extra);
+            let shared = tmp.path().join("secrets");
+            std::fs::create_dir_all(&shared).unwrap();
+            std::os::unix::fs::symlink(&shared, dir.join("secrets")).unwrap();
+            gw
+        })
+        .collect();
+    replicas[0].start().await;
+    for replica in &mut replicas[1..] {
+        copy_dir(
+            &tmp.path().join("replica0/data/ca"),
+            &replica.dir.join("data/ca"),
+        );
+        replica.start().await;
+    }
+    let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
+    let _lb = crate::replicas::Haproxy::start_tcp(tmp.path(), front, &ports);
+    let roots = replicas[0].roots();
+
+    let seen = Arc::new(Seen::default());
+    let phases = Arc::new(Phases::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let directory = format!("https://localhost:{front}/acme/directory");
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            tokio::spawn(client_loop(
+                directory.clone(),
+                roots.clone(),
+                i,
+                tokens.clone(),
+                seen.clone(),
+                phases.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(RUN).await;
+    // The victim is a replica other than the first that holds validation leases right now, so
+    // that the others have its work to take over.
+    let victim = loop {
+        let leased = leased_validations(&database_url);
+        let holder = (1..replicas.len()).max_by_key(|&i| {
+            let owner = replicas[i].owner();
+            leased.iter().filter(|o| **o == owner).count()
+        });
+        match holder {
+            Some(i) if leased.contains(&replicas[i].owner()) => break i,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let leases = leased_validations(&database_url)
+        .iter()
+        .filter(|o| **o == replicas[victim].owner())
+        .count();
+    let before_kill = seen.downloaded.lock().unwrap().len();
+    replicas[victim].signal("-KILL");
+    tokio::time::sleep(RUN * 2).await;
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let attempted = seen.orders.lock().unwrap().len();
+    let during_load = seen.downloaded.lock().unwrap().len();
+    let settled = settle_all(&seen, &tokens).await;
+    let downloaded = stored_once_each(&seen, &database_url);
+    eprintln!(
+        "3 replicas, one killed holding {leases} validation lease(s): {attempted} orders \
+         attempted, {before_kill} done before the kill, {during_load} done under load, {} \
+         finished on a retry, {settled} valid, 0 failed, {downloaded} certificates, one per \
+         order",
+        settled - during_load
+    );
+    let taken_over: usize = (0..replicas.len())
+        .filter(|&i| i != victim)
+        .map(|i| {
+            let r = &replicas[i];
+            std::fs::read_to_string(r.log())
+                .unwrap_or_default()
+                .matches("resuming an interrupted validation")
+                .count()
+        })
+        .sum();
+    eprintln!("{taken_over} validation(s) of the dead replica taken over by the others");
+    assert!(
+        taken_over > 0,
+        "the others took over none of the dead replica's validations"
+    );
+    for replica in &mut replicas {
+        if replica.child.is_some() {
+            replica.signal("-TERM");
+        }
+    }
+    audit_intact(&replicas[0].dir);
+}
+
+/// The lease owners of the validations under way on the database at `url`, one per job.
+fn leased_validations(url: &str) -> Vec<String> {
+    let out = Command::new("psql")
+        .args(["-At", url, "-c", "SELECT lease_owner FROM validation_jobs"])
+        .output()
+        .expect("psql runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Copies the files of `from` (one level: the CA's) into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Every order the clients started settles valid (each client finishes what it started, as on
+/// a retry; the gateway finishes on its own what it had under way); returns how many.
+async fn settle_all(seen: &Seen, tokens: &Mutex<BTreeMap<String, (String, bool)>>) -> usize {
     let orders = seen.orders.lock().unwrap().clone();
     let started = Instant::now();
     let mut unsettled = BTreeMap::new();
     for (order_url, c) in &orders {
-        let status = settle(c, order_url, &tokens, &seen, started + SETTLE).await;
+        let status = settle(c, order_url, tokens, seen, started + SETTLE).await;
         if status != "valid" {
             unsettled.insert(order_url.clone(), status);
         }
@@ -451,11 +624,15 @@ timeout_seconds = 5
         unsettled.is_empty(),
         "orders that did not end valid: {unsettled:?}"
     );
+    orders.len()
+}
 
-    // The store has every downloaded certificate, and one certificate per order.
-    gw.signal("-TERM");
+/// The store at `url` has every certificate a client downloaded, one certificate per order,
+/// and no serial twice; returns how many were downloaded.
+fn stored_once_each(seen: &Seen, url: &str) -> usize {
+    let orders = seen.orders.lock().unwrap().clone();
     let downloaded = seen.downloaded.lock().unwrap().clone();
-    let store = acmegate::store::Store::open(&store_url(&dir, &database_url)).unwrap();
+    let store = acmegate::store::Store::open(url).unwrap();
     for (order_url, serial) in &downloaded {
         let cert = store
             .certificate_by_serial(serial)
@@ -473,21 +650,14 @@ timeout_seconds = 5
         );
         assert!(serials.insert(certs[0].serial.clone()), "serial repeated");
     }
-    drop(store);
-    let log = std::fs::read_to_string(gw.log()).unwrap_or_default();
-    let resumed = log.matches("resuming an interrupted validation").count();
-    eprintln!(
-        "{} orders, {} certificates downloaded, {resumed} validation(s) resumed after a kill",
-        orders.len(),
-        downloaded.len()
-    );
-    assert!(
-        resumed > 0,
-        "no validation was under way at a kill: the test proved nothing"
-    );
+    downloaded.len()
+}
+
+/// `acmegate audit verify`, run in `dir` as an operator would, finds the chain intact.
+fn audit_intact(dir: &Path) {
     let verified = Command::new(BIN)
         .args(["audit", "verify"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_remove("ACMEGATE_CONFIG")
         .env("ACMEGATE_LOG", "warn")
         .output()
@@ -499,7 +669,6 @@ timeout_seconds = 5
         String::from_utf8_lossy(&verified.stderr)
     );
 }
-crate::on_both_backends!(killed_under_load, killed_under_load);
 
 /// The order's id: the last segment of its URL.
 fn order_id(url: &str) -> &str {

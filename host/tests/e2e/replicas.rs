@@ -19,7 +19,7 @@ use crate::lego::lego_http_cycle;
 use crate::support::{account, free_port, http01_serve, run, serial, Backend, Harness};
 
 /// HAProxy as a child process; killed when dropped.
-struct Haproxy {
+pub(crate) struct Haproxy {
     child: std::process::Child,
 }
 
@@ -40,16 +40,46 @@ impl Haproxy {
             .enumerate()
             .map(|(i, port)| format!("    server r{i} 127.0.0.1:{port} ssl verify none\n"))
             .collect();
-        let config = format!(
-            "global\n    maxconn 512\n\
-             defaults\n    mode http\n    option http-server-close\n\
-             \x20   timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
-             frontend acme\n    bind 127.0.0.1:{front} ssl crt {}\n    default_backend replicas\n\
-             backend replicas\n    balance roundrobin\n{servers}",
-            bundle.display()
-        );
+        Self::run(
+            dir,
+            front,
+            &format!(
+                "defaults\n    mode http\n    option http-server-close\n\
+                 \x20   timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
+                 frontend acme\n    bind 127.0.0.1:{front} ssl crt {}\n    default_backend replicas\n\
+                 backend replicas\n    balance roundrobin\n{servers}",
+                bundle.display()
+            ),
+        )
+    }
+
+    /// Listens on 127.0.0.1:`front` and passes each TCP connection (TLS and all) to the next
+    /// of `replicas` that is up: a replica that stops answering is out within 200 ms, and a
+    /// connection refused by it is sent to another.
+    pub(crate) fn start_tcp(dir: &Path, front: u16, replicas: &[u16]) -> Haproxy {
+        let servers: String = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                format!("    server r{i} 127.0.0.1:{port} check inter 200ms fall 1 rise 2\n")
+            })
+            .collect();
+        Self::run(
+            dir,
+            front,
+            &format!(
+                "defaults\n    mode tcp\n    option redispatch\n    retries 3\n\
+                 \x20   timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n\
+                 frontend acme\n    bind 127.0.0.1:{front}\n    default_backend replicas\n\
+                 backend replicas\n    balance roundrobin\n{servers}"
+            ),
+        )
+    }
+
+    fn run(dir: &Path, front: u16, sections: &str) -> Haproxy {
         let file = dir.join("haproxy.cfg");
-        std::fs::write(&file, config).expect("write haproxy.cfg");
+        std::fs::write(&file, format!("global\n    maxconn 512\n{sections}"))
+            .expect("write haproxy.cfg");
         let child = std::process::Command::new("haproxy")
             .arg("-db")
             .arg("-f")

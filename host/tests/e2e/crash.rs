@@ -191,6 +191,53 @@ listen = "127.0.0.1:{port}"
     }
 }
 
+/// [`CLIENTS`] clients ordering through `directory` until told to finish.
+struct Load {
+    seen: Arc<Seen>,
+    phases: Arc<Phases>,
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(
+        directory: &str,
+        roots: &[u8],
+        tokens: &Arc<Mutex<BTreeMap<String, (String, bool)>>>,
+    ) -> Load {
+        let seen = Arc::new(Seen::default());
+        let phases = Arc::new(Phases::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..CLIENTS)
+            .map(|i| {
+                tokio::spawn(client_loop(
+                    directory.to_string(),
+                    roots.to_vec(),
+                    i,
+                    tokens.clone(),
+                    seen.clone(),
+                    phases.clone(),
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        Load {
+            seen,
+            phases,
+            stop,
+            clients,
+        }
+    }
+
+    /// Stops placing new orders and waits for each client's current one.
+    async fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for c in self.clients {
+            c.await.unwrap();
+        }
+    }
+}
+
 /// Orders one name after another until `stop`, as a client that gives up on an order when the
 /// server goes away and starts a new one.
 async fn client_loop(
@@ -417,22 +464,8 @@ async fn killed_under_load(backend: Backend) {
     gw.start().await;
     let roots = gw.roots();
 
-    let seen = Arc::new(Seen::default());
-    let phases = Arc::new(Phases::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|i| {
-            tokio::spawn(client_loop(
-                gw.directory(),
-                roots.clone(),
-                i,
-                tokens.clone(),
-                seen.clone(),
-                phases.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
+    let load = Load::start(&gw.directory(), &roots, &tokens);
+    let (seen, phases) = (load.seen.clone(), load.phases.clone());
     let (mut caught_validating, mut caught_finalizing) = (0, 0);
     for _ in 0..KILLS {
         tokio::time::sleep(RUN).await;
@@ -442,10 +475,7 @@ async fn killed_under_load(backend: Backend) {
         gw.start().await;
     }
     tokio::time::sleep(RUN).await;
-    stop.store(true, Ordering::SeqCst);
-    for c in clients {
-        c.await.unwrap();
-    }
+    load.finish().await;
     eprintln!(
         "killed {KILLS} times with {caught_validating} client(s) waiting on validation and \
          {caught_finalizing} on issuance"
@@ -510,23 +540,12 @@ async fn a_replica_killed_under_load_behind_the_balancer() {
     let _lb = crate::replicas::Haproxy::start_tcp(tmp.path(), front, &ports);
     let roots = replicas[0].roots();
 
-    let seen = Arc::new(Seen::default());
-    let phases = Arc::new(Phases::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let directory = format!("https://localhost:{front}/acme/directory");
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|i| {
-            tokio::spawn(client_loop(
-                directory.clone(),
-                roots.clone(),
-                i,
-                tokens.clone(),
-                seen.clone(),
-                phases.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
+    let load = Load::start(
+        &format!("https://localhost:{front}/acme/directory"),
+        &roots,
+        &tokens,
+    );
+    let seen = load.seen.clone();
     tokio::time::sleep(RUN).await;
     // The victim is a replica other than the first that holds validation leases right now, so
     // that the others have its work to take over.
@@ -548,10 +567,7 @@ async fn a_replica_killed_under_load_behind_the_balancer() {
     let before_kill = seen.downloaded.lock().unwrap().len();
     replicas[victim].signal("-KILL");
     tokio::time::sleep(RUN * 2).await;
-    stop.store(true, Ordering::SeqCst);
-    for c in clients {
-        c.await.unwrap();
-    }
+    load.finish().await;
     let attempted = seen.orders.lock().unwrap().len();
     let during_load = seen.downloaded.lock().unwrap().len();
     let settled = settle_all(&seen, &tokens).await;

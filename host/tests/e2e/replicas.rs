@@ -479,3 +479,32 @@ async fn plugin_switches_hold_on_every_replica_and_across_restarts() {
     }
     cluster.other.shutdown().await;
 }
+
+/// A load run through the balancer (`acmegate bench`'s load generator, every request to the
+/// next replica) completes every order, and no replica answers 400 (`badNonce` or other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_run_through_the_balancer_has_no_errors() {
+    let cluster = cluster_with(|c| c.acme.auto_approve = true).await;
+    let h = &cluster.h;
+    let roots = std::fs::read(&h.root_pem).unwrap();
+    let opts = acmegate::bench::BenchOptions {
+        orders: 60,
+        concurrency: 6,
+        directory: Some(h.directory()),
+        ca_cert: Some(h.root_pem.clone()),
+        database_url: None,
+        pebble: false,
+        key_alg: acmegate::client::KeyAlg::Es256,
+        order_timeout_secs: 20,
+    };
+    let report = acmegate::bench::run_load("balancer", &h.directory(), &roots, &opts)
+        .await
+        .expect("the load runs");
+    eprintln!("{}", report.line());
+    assert_eq!((report.orders, report.errors), (60, 0), "{}", report.line());
+    for port in cluster.ports {
+        let bad = responses_with_status(&h.root_pem, port, 400).await;
+        assert_eq!(bad, 0, "replica on {port} answered 400 {bad} times");
+    }
+    cluster.other.shutdown().await;
+}

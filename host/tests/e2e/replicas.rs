@@ -15,6 +15,7 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::admin_api::{allowlist_policy, call, identity, Identity};
+use crate::certbot::certbot_http_cycle;
 use crate::lego::lego_http_cycle;
 use crate::support::{account, free_port, http01_serve, run, serial, Backend, Harness};
 
@@ -235,13 +236,14 @@ async fn nonces_are_good_once_on_any_replica() {
     cluster.other.shutdown().await;
 }
 
-/// lego issues with real http-01 (validated by whichever replica gets the challenge), renews
-/// and revokes through the balancer, and no replica ever answered `badNonce`.
+/// lego and certbot issue with real http-01 (validated by whichever replica gets the
+/// challenge), renew and revoke through the balancer, and no replica ever answered `badNonce`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lego_sees_one_server() {
+async fn acme_clients_see_one_server() {
     let cluster = cluster().await;
     let h = &cluster.h;
     lego_http_cycle(h, "web.replicas.test").await;
+    certbot_http_cycle(h, "www.replicas.test").await;
     for port in cluster.ports {
         let bad = responses_with_status(&h.root_pem, port, 400).await;
         assert_eq!(

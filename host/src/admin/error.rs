@@ -58,7 +58,7 @@ impl ApiError {
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    "the gateway could not reach its database; try again",
+                    other.client_message(),
                 )
             }
         }

@@ -14,7 +14,7 @@ pub fn store_problem(e: StoreError, what: &str) -> Problem {
         }
         other => {
             tracing::error!(error = %other, "store failure");
-            Problem::server_internal("the gateway could not reach its database; try again")
+            Problem::server_internal(other.client_message())
         }
     }
 }

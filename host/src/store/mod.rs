@@ -60,6 +60,33 @@ pub enum StoreError {
     UnsupportedUrl { scheme: String },
 }
 
+impl StoreError {
+    /// Why the database cannot take writes, when that is what this error says: a full disk or
+    /// a read-only database. Clients and operators are told that cause instead of "could not
+    /// reach", which would send them looking at the network.
+    pub fn cannot_write(&self) -> Option<&'static str> {
+        let text = self.to_string().to_ascii_lowercase();
+        if ["disk is full", "no space left", "could not extend file"]
+            .iter()
+            .any(|m| text.contains(m))
+        {
+            Some("disk full")
+        } else if ["read-only", "readonly"].iter().any(|m| text.contains(m)) {
+            Some("read-only")
+        } else {
+            None
+        }
+    }
+
+    /// What a client is told when this error stops its request.
+    pub fn client_message(&self) -> String {
+        match self.cannot_write() {
+            Some(why) => format!("the gateway's database cannot write ({why}); try again later"),
+            None => "the gateway could not reach its database; try again".to_string(),
+        }
+    }
+}
+
 impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
         match e {

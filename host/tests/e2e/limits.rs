@@ -222,3 +222,109 @@ async fn ready_is_503_while_the_database_cannot_write() {
     assert_eq!(status, 200, "{body}");
     h.gw.shutdown().await;
 }
+
+/// A small filesystem of its own for a SQLite gateway's data (tmpfs; the tests run as root, as
+/// `.ci/run` does); unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { path }
+    }
+
+    /// Fills the disk up with one file; returns it (remove it to free the space).
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// SQLite on a full disk: requests that must write fail with a problem that says the database
+/// cannot write (not a crash, not a hang), `/ready` answers 503 naming the cause, and once
+/// space is back the gateway serves again with nothing lost (the account made before is
+/// there, the audit chain is intact).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(tmp.path().join("small"), "8m");
+    let data = disk.path.join("data");
+    let h = Harness::start_with(Backend::Sqlite, |c| c.data_dir = data).await;
+    let c = account(&h).await;
+    let ready_url = format!("{}/ready", h.gw.base_url);
+    assert_eq!(ready_until(&c, &ready_url, 200).await.0, 200);
+
+    let filler = disk.fill();
+    let mut refused = None;
+    for i in 0..20 {
+        let r = c
+            .new_order(
+                &[acmegate::acme::Identifier::dns(format!("f{i}.full.test"))],
+                None,
+            )
+            .await
+            .unwrap();
+        if r.status != 201 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let refused = refused.expect("orders kept being stored on a full disk");
+    let problem = refused.problem().expect("a problem document");
+    assert_eq!(refused.status, 500);
+    assert!(
+        problem.detail.contains("database cannot write") && problem.detail.contains("full"),
+        "{}",
+        problem.detail
+    );
+    let (status, body) = ready_until(&c, &ready_url, 503).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("full"), "{body}");
+
+    std::fs::remove_file(filler).unwrap();
+    let (status, body) = ready_until(&c, &ready_url, 200).await;
+    assert_eq!(status, 200, "{body}");
+    let r = c
+        .new_order(&[acmegate::acme::Identifier::dns("after.full.test")], None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let store = &h.gw.gateway.store;
+    let kid = c.kid.clone().unwrap();
+    let id = kid.rsplit('/').next().unwrap();
+    assert!(store.account(id).is_ok(), "the account made before is gone");
+    assert!(
+        matches!(
+            store.verify_audit().unwrap(),
+            acmegate::store::Verdict::Intact { .. }
+        ),
+        "the audit chain broke"
+    );
+    h.gw.shutdown().await;
+}

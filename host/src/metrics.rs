@@ -209,6 +209,13 @@ pub struct Scraped {
     /// (window, unrevoked certificates that expire within it); absent when the database did
     /// not answer.
     pub expiring: Vec<(&'static str, i64)>,
+    /// (plugin name, whether it serves): what replicas must agree on after an admin's switch.
+    pub plugins_enabled: Vec<(String, bool)>,
+    /// SHA-256 of the CA's root: every replica of one PKI shows the same.
+    pub ca_root_sha256: String,
+    /// Revocations the database has recorded (the generation replicas follow); absent when
+    /// the database did not answer.
+    pub revocations: Option<i64>,
 }
 
 /// Expiry windows reported by `acmegate_certificates_expiring`, with their length in seconds:
@@ -259,6 +266,34 @@ pub fn render_scraped(s: &Scraped) -> String {
         "Hot reloads that failed (the old version stayed live).",
         vec![(String::new(), s.plugin_reload_failures.to_string())],
     );
+    family(
+        "acmegate_plugin_enabled",
+        "gauge",
+        "1 when the plugin serves, 0 when an admin switched it off or its file is gone.",
+        s.plugins_enabled
+            .iter()
+            .map(|(name, on)| (format!("{{plugin=\"{name}\"}}"), u8::from(*on).to_string()))
+            .collect(),
+    );
+    if !s.ca_root_sha256.is_empty() {
+        family(
+            "acmegate_ca_info",
+            "gauge",
+            "The CA this gateway issues from, by its root's SHA-256 (the same on every replica).",
+            vec![(
+                format!("{{root_sha256=\"{}\"}}", s.ca_root_sha256),
+                "1".into(),
+            )],
+        );
+    }
+    if let Some(n) = s.revocations {
+        family(
+            "acmegate_revocations_recorded",
+            "gauge",
+            "Revocations recorded in the database; replicas that agree show the same.",
+            vec![(String::new(), n.to_string())],
+        );
+    }
     if !s.expiring.is_empty() {
         family(
             "acmegate_certificates_expiring",
@@ -284,7 +319,19 @@ mod tests {
             plugin_reloads: 3,
             plugin_reload_failures: 1,
             expiring: vec![("7d", 2), ("30d", 5)],
+            plugins_enabled: vec![("upki".into(), false)],
+            ca_root_sha256: "ab12".into(),
+            revocations: Some(4),
         });
+        assert!(
+            text.contains("acmegate_plugin_enabled{plugin=\"upki\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("acmegate_ca_info{root_sha256=\"ab12\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("acmegate_revocations_recorded 4"), "{text}");
         assert!(
             text.contains("acmegate_plugin_calls_total{plugin=\"upki\"} 12"),
             "{text}"
@@ -296,6 +343,7 @@ mod tests {
         assert!(text.contains("acmegate_certificates_expiring{within=\"30d\"} 5"));
         let without_db = render_scraped(&Scraped::default());
         assert!(!without_db.contains("acmegate_certificates_expiring"));
+        assert!(!without_db.contains("acmegate_revocations_recorded"));
     }
 
     #[test]

@@ -182,6 +182,19 @@ async fn metrics(gw: &Gateway) -> Reply {
         plugin_reloads: gw.plugin_reloads.reloads.load(Ordering::Relaxed),
         plugin_reload_failures: gw.plugin_reloads.failures.load(Ordering::Relaxed),
         expiring,
+        plugins_enabled: gw
+            .loaded_plugins
+            .iter()
+            .map(|w| {
+                let on = gw
+                    .plugins
+                    .as_ref()
+                    .is_none_or(|runtime| runtime.is_enabled(&w.spec.name));
+                (w.spec.name.clone(), on)
+            })
+            .collect(),
+        ca_root_sha256: gw.ca.fingerprints().0,
+        revocations: gw.db(|s| s.revocation_generation()).await.ok(),
     };
     let mut text = gw.metrics.render();
     text.push_str(&crate::metrics::render_scraped(&scraped));

@@ -390,6 +390,16 @@ async fn a_revocation_reaches_every_replicas_crl_at_once() {
         "both replicas listed the serial {:?} after the revocation",
         started.elapsed()
     );
+    // Their metrics agree: one CA, one revocation.
+    let (root, _) = h.gw.gateway.ca.fingerprints();
+    for port in cluster.ports {
+        let text = metrics(&h.root_pem, port).await;
+        assert!(
+            text.contains(&format!("acmegate_ca_info{{root_sha256=\"{root}\"}} 1")),
+            "{text}"
+        );
+        assert!(text.contains("acmegate_revocations_recorded 1"), "{text}");
+    }
     cluster.other.shutdown().await;
 }
 

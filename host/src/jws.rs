@@ -748,4 +748,42 @@ pub(crate) mod tests {
         let (_, other_jwk) = es256();
         assert!(verify_eab(&eab, url, &other_jwk, |_| Some(key.clone())).is_err());
     }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever bytes arrive as a request body, parsing answers with the JWS or a
+            /// problem that says what is wrong; it never panics.
+            #[test]
+            fn any_body_parses_or_is_refused_with_a_reason(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Err(p) = Jws::parse(&body) {
+                    prop_assert!(!p.detail.is_empty());
+                }
+            }
+
+            /// Flattened JWS JSON with arbitrary field contents: parsed or refused, never a
+            /// panic, and a refusal names the problem.
+            #[test]
+            fn mangled_flattened_json_is_refused_with_a_reason(
+                protected in "[A-Za-z0-9_=+/-]{0,64}",
+                payload in "[A-Za-z0-9_=.-]{0,64}",
+                signature in "[A-Za-z0-9_-]{0,64}",
+            ) {
+                let body = serde_json::json!({
+                    "protected": protected, "payload": payload, "signature": signature
+                })
+                .to_string();
+                match Jws::parse(body.as_bytes()) {
+                    Ok(jws) => {
+                        if let Err(p) = jws.check_header() {
+                            prop_assert!(!p.detail.is_empty());
+                        }
+                    }
+                    Err(p) => prop_assert!(!p.detail.is_empty()),
+                }
+            }
+        }
+    }
 }

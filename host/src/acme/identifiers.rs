@@ -309,4 +309,30 @@ mod tests {
         let ip = Identifier::ip("127.0.0.1".parse().unwrap());
         assert!(!challenge_types(&ip, false).contains(&ChallengeType::Dns01));
     }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any identifier value, of either type: accepted (then normalized: lower case,
+            /// no trailing dot) or refused with a rejectedIdentifier-style problem naming it.
+            #[test]
+            fn any_identifier_is_normalized_or_refused_by_name(value in "\\PC{0,80}", ip in any::<bool>()) {
+                let id = if ip {
+                    Identifier { kind: IdentifierType::Ip, value: value.clone() }
+                } else {
+                    Identifier::dns(value.clone())
+                };
+                match normalize(std::slice::from_ref(&id), LocalNames::Refused) {
+                    Ok(ids) => {
+                        prop_assert_eq!(ids.len(), 1);
+                        prop_assert_eq!(ids[0].value.to_lowercase(), ids[0].value.clone());
+                        prop_assert!(!ids[0].value.ends_with('.'));
+                    }
+                    Err(p) => prop_assert!(!p.detail.is_empty() || !p.subproblems.is_empty()),
+                }
+            }
+        }
+    }
 }

@@ -335,4 +335,40 @@ mod tests {
         assert!(!looks_like_dns_name("a..b"));
         assert!(!looks_like_dns_name(""));
     }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Arbitrary bytes, and a real CSR with one byte changed or cut short: parsed or
+            /// refused with a reason, never a panic; a CSR cut short is always refused.
+            #[test]
+            fn any_csr_bytes_parse_or_are_refused(
+                noise in proptest::collection::vec(any::<u8>(), 0..256),
+                at in any::<prop::sample::Index>(),
+                flip in 1u8..=255,
+                cut in any::<bool>(),
+            ) {
+                if let Err(e) = parse(&noise, None) {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+                let mut der = super::super::super::testutil::csr_der(
+                    super::super::super::testutil::KeyType::P256,
+                    None,
+                    &["a.example"],
+                );
+                let i = at.index(der.len());
+                if cut {
+                    der.truncate(i);
+                } else {
+                    der[i] ^= flip;
+                }
+                match parse(&der, None) {
+                    Ok(_) => prop_assert!(!cut, "a CSR cut at byte {i} parsed"),
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+        }
+    }
 }

@@ -27,20 +27,6 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or(""))
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 impl Pebble {
     /// Starts Pebble with its chaos (nonce rejection, authorization reuse, validation
     /// sleeps) off. With `validate` false its VA approves every challenge.
@@ -64,9 +50,15 @@ impl Pebble {
             },
         )?;
         let (chain, key) = ca.issue_tls_server(&["localhost".into(), "127.0.0.1".into()])?;
-        let cert_pem: String = chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
+        let cert_pem: String = chain
+            .iter()
+            .map(|c| crate::ca::pem("CERTIFICATE", c))
+            .collect();
         std::fs::write(dir.path().join("cert.pem"), cert_pem)?;
-        std::fs::write(dir.path().join("key.pem"), pem("PRIVATE KEY", &key))?;
+        std::fs::write(
+            dir.path().join("key.pem"),
+            crate::ca::pem("PRIVATE KEY", &key),
+        )?;
         let (port, management) = (free_port()?, free_port()?);
         let mut config = serde_json::json!({"pebble": {
             "listenAddress": format!("127.0.0.1:{port}"),

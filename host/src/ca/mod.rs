@@ -30,6 +30,8 @@ use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_ASN1_SIGNING
 
 pub use decode::KeyKind;
 use decode::{parse_spki, Spki};
+/// PEM armour for DER (64-column base64), for certificates, CRLs and keys alike.
+pub use der::pem;
 use issue::{CertSpec, LeafNames, LeafUrls, CLOCK_SKEW_SECS};
 
 pub use profile::{ExtendedKeyUsage, KeyPolicy, Profile};

@@ -52,20 +52,11 @@ pub async fn serve_issuer(gw: &Gateway, path: &str) -> Option<Reply> {
 
 fn crl_reply(crl: Result<Vec<u8>, Problem>, pem: bool) -> Reply {
     match crl {
-        Ok(der) if pem => {
-            use base64::Engine;
-            let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
-            let lines: Vec<&str> = b64
-                .as_bytes()
-                .chunks(64)
-                .map(|c| std::str::from_utf8(c).unwrap_or(""))
-                .collect();
-            let text = format!(
-                "-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n",
-                lines.join("\n")
-            );
-            Reply::bytes(StatusCode::OK, "application/x-pem-file", text)
-        }
+        Ok(der) if pem => Reply::bytes(
+            StatusCode::OK,
+            "application/x-pem-file",
+            crate::ca::pem("X509 CRL", &der),
+        ),
         Ok(der) => Reply::bytes(StatusCode::OK, "application/pkix-crl", der),
         Err(p) => Reply::problem(&p),
     }

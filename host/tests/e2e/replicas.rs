@@ -101,25 +101,6 @@ impl Haproxy {
     }
 }
 
-/// PEM blocks of `label` for each DER item.
-fn pem(label: &str, items: &[Vec<u8>]) -> String {
-    items
-        .iter()
-        .map(|der| {
-            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-            let lines: Vec<&str> = b64
-                .as_bytes()
-                .chunks(64)
-                .map(|c| std::str::from_utf8(c).unwrap())
-                .collect();
-            format!(
-                "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-                lines.join("\n")
-            )
-        })
-        .collect()
-}
-
 /// A replica's own `/metrics`, fetched from it directly.
 async fn metrics(root: &Path, port: u16) -> String {
     let out = run(
@@ -181,7 +162,11 @@ async fn cluster_with(tweak: impl FnOnce(&mut acmegate::config::Config)) -> Clus
     let bundle: PathBuf = h.path("front.pem");
     std::fs::write(
         &bundle,
-        pem("CERTIFICATE", &chain) + &pem("PRIVATE KEY", &[key]),
+        chain
+            .iter()
+            .map(|der| acmegate::ca::pem("CERTIFICATE", der))
+            .collect::<String>()
+            + &acmegate::ca::pem("PRIVATE KEY", &key),
     )
     .unwrap();
     let lb = Haproxy::start(h.dir.path(), front, &[a, b], &bundle);

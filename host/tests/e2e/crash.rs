@@ -170,14 +170,18 @@ listen = "127.0.0.1:{port}"
     }
 
     fn signal(&mut self, signal: &str) {
-        let mut child = self.child.take().expect("running");
-        let pid = child.id().to_string();
+        self.send(signal);
+        self.child.take().expect("running").wait().unwrap();
+    }
+
+    /// Sends `signal` and leaves the process to go on (or stay stopped, for `-STOP`).
+    fn send(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
         assert!(Command::new("kill")
             .args([signal, &pid])
             .status()
             .unwrap()
             .success());
-        child.wait().unwrap();
     }
 
     /// The name it leases work under (kept in its data directory).
@@ -547,23 +551,25 @@ async fn a_replica_killed_under_load_behind_the_balancer() {
     );
     let seen = load.seen.clone();
     tokio::time::sleep(RUN).await;
-    // The victim is a replica other than the first that holds validation leases right now, so
-    // that the others have its work to take over.
-    let victim = loop {
-        let leased = leased_validations(&database_url);
-        let holder = (1..replicas.len()).max_by_key(|&i| {
+    // The victim is a replica other than the first that holds validation leases when it is
+    // killed, so that the others have its work to take over. A candidate is frozen (SIGSTOP)
+    // before its leases are counted: a running replica finishes a validation in milliseconds,
+    // so a count taken while it runs is stale by the time the kill lands.
+    let (victim, leases) = 'found: loop {
+        for i in 1..replicas.len() {
+            replicas[i].send("-STOP");
             let owner = replicas[i].owner();
-            leased.iter().filter(|o| **o == owner).count()
-        });
-        match holder {
-            Some(i) if leased.contains(&replicas[i].owner()) => break i,
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            let held = leased_validations(&database_url)
+                .iter()
+                .filter(|o| **o == owner)
+                .count();
+            if held > 0 {
+                break 'found (i, held);
+            }
+            replicas[i].send("-CONT");
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let leases = leased_validations(&database_url)
-        .iter()
-        .filter(|o| **o == replicas[victim].owner())
-        .count();
     let before_kill = seen.downloaded.lock().unwrap().len();
     replicas[victim].signal("-KILL");
     tokio::time::sleep(RUN * 2).await;

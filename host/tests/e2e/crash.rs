@@ -556,9 +556,9 @@ async fn a_replica_killed_under_load_behind_the_balancer() {
     // before its leases are counted: a running replica finishes a validation in milliseconds,
     // so a count taken while it runs is stale by the time the kill lands.
     let (victim, leases) = 'found: loop {
-        for i in 1..replicas.len() {
-            replicas[i].send("-STOP");
-            let owner = replicas[i].owner();
+        for (i, candidate) in replicas.iter().enumerate().skip(1) {
+            candidate.send("-STOP");
+            let owner = candidate.owner();
             let held = leased_validations(&database_url)
                 .iter()
                 .filter(|o| **o == owner)
@@ -566,7 +566,7 @@ async fn a_replica_killed_under_load_behind_the_balancer() {
             if held > 0 {
                 break 'found (i, held);
             }
-            replicas[i].send("-CONT");
+            candidate.send("-CONT");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };

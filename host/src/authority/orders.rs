@@ -16,7 +16,7 @@ use crate::acme::state::{authz_status, order_status};
 use crate::acme::{
     AuthzStatus, ChallengeStatus, ChallengeType, Identifier, IdentifierType, OrderStatus, Problem,
 };
-use crate::ca::Csr;
+use crate::ca::{Csr, Profile};
 use crate::ids;
 use crate::plugins::{PluginKind, PolicyDecision};
 use crate::store::{Account, Authorization, Challenge, Order};
@@ -216,14 +216,9 @@ pub async fn finalize(
             order.profile
         ))
     })?;
-    let der = B64
-        .decode(csr.trim_end_matches('='))
-        .map_err(|_| Problem::bad_csr("csr is not base64url"))?;
-    let csr = crate::ca::parse_csr_for(&der, profile).map_err(ca_problem)?;
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
         .map_err(|e| Problem::server_internal(e.to_string()))?;
-    check_csr_names(&csr, &identifiers)?;
-    refuse_account_key(&csr, is_account_key)?;
+    let der = check_csr(csr, profile, &identifiers, is_account_key)?;
     let job = issuance::new_job(gw, &order.id, &profile.issuer, &der);
     let queued = job.clone();
     let moved = gw
@@ -261,6 +256,26 @@ pub async fn finalize(
         authorizations: authzs,
         status,
     })
+}
+
+/// What finalize checks of the client's CSR before anything is stored: base64url DER
+/// (padding tolerated), a well-formed, self-signed request with a key `profile` allows
+/// (`ca::parse_csr_for`), exactly the order's `identifiers` (RFC 8555 §7.4), and not the account
+/// key (§11.1). Returns the DER. Public for the fuzz target `csr` (host/fuzz), which feeds it
+/// arbitrary requests.
+pub fn check_csr(
+    csr: &str,
+    profile: &Profile,
+    identifiers: &[Identifier],
+    is_account_key: impl FnOnce(&[u8]) -> bool,
+) -> Result<Vec<u8>, Problem> {
+    let der = B64
+        .decode(csr.trim_end_matches('='))
+        .map_err(|_| Problem::bad_csr("csr is not base64url"))?;
+    let csr = crate::ca::parse_csr_for(&der, profile).map_err(ca_problem)?;
+    check_csr_names(&csr, identifiers)?;
+    refuse_account_key(&csr, is_account_key)?;
+    Ok(der)
 }
 
 /// Challenge types that are not built in but mapped to a plugin that handles `id`'s type

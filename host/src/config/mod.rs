@@ -308,15 +308,37 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        let text = file
+            .map(|path| {
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })
+            })
+            .transpose()?;
+        Self::from_sources(file.zip(text.as_deref()), env)
+    }
+
+    /// As [`Config::load`], with the file's text already read: `path` anchors its relative
+    /// paths and names it in errors. The fuzz target `config` (host/fuzz) feeds it
+    /// arbitrary text, which must be refused with a [`ConfigError`], never a panic.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Self::from_sources(Some((path, text)), env)
+    }
+
+    fn from_sources(
+        file: Option<(&Path, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let mut tree = toml::Value::try_from(Config::default())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.into(),
-                source,
-            })?;
+        if let Some((path, text)) = file {
             let mut from_file: toml::Value =
-                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                toml::from_str(text).map_err(|source| ConfigError::Parse {
                     path: path.into(),
                     source: Box::new(source),
                 })?;
@@ -352,7 +374,7 @@ impl Config {
             });
             let origin = match (var, file) {
                 (Some(var), _) => format!("environment variable {var}"),
-                (None, Some(path)) => format!("config file {}", path.display()),
+                (None, Some((path, _))) => format!("config file {}", path.display()),
                 (None, None) => "configuration".to_string(),
             };
             ConfigError::Value {

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Remakes the seed inputs of corpus/jws, corpus/jwk, corpus/csr and corpus/csr_signed with
+# the real client libraries: certbot's ACME/JOSE code (Debian's python3-acme, python3-josepy)
+# signs the request bodies, and openssl makes the CSRs. corpus/config holds the file
+# `acmegate init` writes and documented configurations; corpus/identifiers is written by hand.
+# Not run by CI: the seeds are committed.
+set -euo pipefail
+cd "$(dirname "$0")/corpus"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+/usr/bin/python3 - <<'PY'
+import base64, json
+import josepy
+from acme import jws
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+base = "https://gw.example/acme"
+keys = {
+    "es256": (josepy.JWKEC(key=ec.generate_private_key(ec.SECP256R1())), josepy.ES256),
+    "es384": (josepy.JWKEC(key=ec.generate_private_key(ec.SECP384R1())), josepy.ES384),
+    "rs256": (josepy.JWKRSA(key=rsa.generate_private_key(65537, 2048)), josepy.RS256),
+}
+for name, (key, alg) in keys.items():
+    public = key.public_key()
+    write(f"jwk/{name}.json", json.dumps(public.to_partial_json()))
+    # newAccount with the key in "jwk" and an externalAccountBinding (RFC 8555 §7.3.4).
+    eab = jws.JWS.sign(json.dumps(public.to_partial_json()).encode(),
+                       key=josepy.JWKOct(key=b"fuzz-eab-hmac-key"), alg=josepy.HS256,
+                       nonce=None, url=f"{base}/new-account", kid="kid-1")
+    payload = {"termsOfServiceAgreed": True, "contact": ["mailto:admin@example.com"],
+               "externalAccountBinding": eab.to_partial_json()}
+    body = jws.JWS.sign(json.dumps(payload).encode(), key=key, alg=alg, nonce=b"nonce-1",
+                        url=f"{base}/new-account")
+    write(f"jws/new-account-{name}.json", body.json_dumps())
+# Requests by an account ("kid"): newOrder, POST-as-GET, finalize.
+key, alg = keys["es256"]
+kid = f"{base}/account/acct-1"
+order = {"identifiers": [{"type": "dns", "value": "a.example"}, {"type": "ip", "value": "10.0.0.1"}]}
+for name, payload in [("new-order", json.dumps(order).encode()), ("post-as-get", b""),
+                      ("finalize", json.dumps({"csr": "MIIB"}).encode())]:
+    body = jws.JWS.sign(payload, key=key, alg=alg, nonce=b"nonce-2", url=f"{base}/{name}", kid=kid)
+    write(f"jws/{name}.json", body.json_dumps())
+ed = ed25519.Ed25519PrivateKey.generate().public_key()
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+raw = ed.public_bytes(Encoding.Raw, PublicFormat.Raw)
+write("jwk/ed25519.json", json.dumps({"kty": "OKP", "crv": "Ed25519", "x": b64(raw)}))
+p521 = ec.generate_private_key(ec.SECP521R1()).public_key().public_numbers()
+write("jwk/p521.json", json.dumps({"kty": "EC", "crv": "P-521",
+                                   "x": b64(p521.x.to_bytes(66, "big")),
+                                   "y": b64(p521.y.to_bytes(66, "big"))}))
+PY
+
+# CSRs for the order the csr targets check against: a.example and 10.0.0.1.
+names="subjectAltName=DNS:a.example,IP:10.0.0.1"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+  -subj /CN=a.example -addext "$names" -outform DER -out csr/p256.der 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout /dev/null \
+  -subj /CN=a.example -addext "$names" -outform DER -out csr/rsa2048.der 2>/dev/null
+openssl req -new -newkey ed25519 -nodes -keyout /dev/null \
+  -subj /CN=10.0.0.1 -addext "$names" -addext basicConstraints=critical,CA:FALSE \
+  -outform DER -out csr/ed25519.der 2>/dev/null
+# csr_signed: the CertificationRequestInfo of CSRs made with the harness's fixed Ed25519 key
+# (acmegate_fuzz::SIGNING_SEED, 32 bytes of 7), the first element of the request.
+printf '302e020100300506032b657004220420%s' "$(printf '07%.0s' $(seq 32))" | xxd -r -p \
+  | openssl pkey -inform DER -out "$work/fixed.pem"
+info() { # out subject extension...
+  local out="$1" subj="$2"; shift 2
+  local ext=(); for e in "$@"; do ext+=(-addext "$e"); done
+  openssl req -new -key "$work/fixed.pem" -subj "$subj" "${ext[@]}" -outform DER -out "$work/req.der"
+  /usr/bin/python3 -c '
+import sys
+der = open(sys.argv[1], "rb").read()
+# The outer SEQUENCE header, then the first element (tag, length, content).
+def header(b, at):
+    n = b[at + 1]
+    return (2, n) if n < 0x80 else (2 + (n & 0x7f), int.from_bytes(b[at + 2:at + 2 + (n & 0x7f)], "big"))
+h, _ = header(der, 0)
+ih, il = header(der, h)
+open(sys.argv[2], "wb").write(der[h:h + ih + il])' "$work/req.der" "$out"
+}
+info csr_signed/names.der /CN=a.example "$names"
+info csr_signed/ip-cn.der /CN=10.0.0.1 "$names" basicConstraints=critical,CA:FALSE
+info csr_signed/ca-true.der /CN=a.example "$names" basicConstraints=critical,CA:TRUE
+info csr_signed/other-san.der /O=Example "subjectAltName=DNS:a.example,email:a@example.com"

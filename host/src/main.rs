@@ -437,7 +437,7 @@ async fn admin_cert_issue(
             .with_context(|| format!("failed to write {}", path.display()))
     };
     write("cert.pem", row.chain_pem.as_bytes(), false)?;
-    write("key.pem", keygen::private_pem(&key)?.as_bytes(), true)?;
+    write("key.pem", key.pkcs8_pem().as_bytes(), true)?;
     write("identity.p12", &p12, true)?;
     write("ca.pem", ca.root_pem().as_bytes(), false)?;
     println!(

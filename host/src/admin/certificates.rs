@@ -377,11 +377,7 @@ pub async fn generate(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, Ap
     let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
     // The gateway holds this key, so targets receive it with the chain.
     if !gw.targets.is_empty() {
-        let key_pem = key
-            .private_key_to_pem_pkcs8()
-            .ok()
-            .and_then(|pem| String::from_utf8(pem).ok());
-        crate::authority::deploy::issued(gw, &cert, key_pem);
+        crate::authority::deploy::issued(gw, &cert, Some(key.pkcs8_pem()));
     }
     tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate with a generated key issued through the admin API");
     delivery.reply(&cert, detailed(&cert), &key)

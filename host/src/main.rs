@@ -349,7 +349,7 @@ async fn plugins_status(cli: &Cli) -> anyhow::Result<()> {
         println!("no plugins configured");
         return Ok(());
     }
-    let runtime = server::plugin_runtime(&config, None)?;
+    let runtime = server::plugin_runtime(&config, None, acmegate::clock::Clock::system())?;
     let mut failures = 0;
     for entry in &config.plugins {
         match server::load_configured(&runtime, entry).await {

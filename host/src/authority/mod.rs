@@ -6,6 +6,7 @@
 //! Below it sit the parts it drives through narrow types: `store`, `ca`, `va`, `plugins`.
 
 pub mod accounts;
+pub mod admin_issuance;
 pub mod authorizations;
 pub mod crl;
 pub mod deploy;

@@ -5,10 +5,10 @@
 //!   [`nonce`], ACME objects out) and [`admin`] (the mTLS admin API); both answer with [`reply`];
 //! - the [`authority`]: what the gateway decides (orders, validation, finalize, revocation, EAB
 //!   policy, profiles) and the background work that follows (issuance, deployment, notices,
-//!   expiry, the CRL), against one shared [`authority::Gateway`] and its [`authority::Clock`];
+//!   expiry, the CRL), against one shared [`authority::Gateway`] and its [`Clock`](clock::Clock);
 //! - the parts it drives: [`acme`] (the protocol without I/O), [`ca`] (the built-in CA),
 //!   [`va`] (challenge validation), [`plugins`] (the WebAssembly runtime), [`store`]
-//!   (persistence), with [`config`], [`ids`], [`metrics`] beside them;
+//!   (persistence), with [`config`], [`clock`], [`ids`], [`metrics`] beside them;
 //! - [`server`] wires them into the binary; [`bench`] and [`client`] drive a whole server.
 //!
 //! `layering.rs` (a test) fails when a module below the front ends imports one of them or an
@@ -21,6 +21,7 @@ pub mod bench;
 pub mod body;
 pub mod ca;
 pub mod client;
+pub mod clock;
 pub mod config;
 mod idle;
 pub mod ids;

@@ -349,7 +349,7 @@ async fn plugins_status(cli: &Cli) -> anyhow::Result<()> {
         println!("no plugins configured");
         return Ok(());
     }
-    let runtime = server::plugin_runtime(&config, None)?;
+    let runtime = server::plugin_runtime(&config, None, acmegate::clock::Clock::system())?;
     let mut failures = 0;
     for entry in &config.plugins {
         match server::load_configured(&runtime, entry).await {
@@ -437,7 +437,7 @@ async fn admin_cert_issue(
             .with_context(|| format!("failed to write {}", path.display()))
     };
     write("cert.pem", row.chain_pem.as_bytes(), false)?;
-    write("key.pem", keygen::private_pem(&key)?.as_bytes(), true)?;
+    write("key.pem", key.pkcs8_pem().as_bytes(), true)?;
     write("identity.p12", &p12, true)?;
     write("ca.pem", ca.root_pem().as_bytes(), false)?;
     println!(

@@ -264,7 +264,7 @@ pub async fn start_at(
         crate::ca::BUILTIN_ISSUER.to_string(),
         Issuer::Builtin(ca.clone()),
     )]);
-    let loaded = load_plugins(&config, &secret, &store, &mut issuers).await?;
+    let loaded = load_plugins(&config, &secret, &store, &mut issuers, &clock).await?;
     if let Some(runtime) = &loaded.runtime {
         apply_plugin_switches(&store, runtime).await?;
     }
@@ -438,15 +438,17 @@ pub async fn load_configured(
 }
 
 /// The runtime for `config`'s plugins; `state` keeps their key-value state (in memory when
-/// `None`).
+/// `None`); `clock` times their quarantines (the gateway's clock).
 pub fn plugin_runtime(
     config: &Config,
     state: Option<StateBacking>,
+    clock: Clock,
 ) -> anyhow::Result<PluginRuntime> {
     PluginRuntime::new(RuntimeOptions {
         cache_dir: Some(config.data_dir.join("plugin-cache")),
         state,
         dns_server: config.dns_resolver(),
+        clock,
     })
     .context("failed to start the plugin runtime")
 }
@@ -459,6 +461,7 @@ async fn load_plugins(
     secret: &KeySecret,
     store: &Store,
     issuers: &mut BTreeMap<String, Issuer>,
+    clock: &Clock,
 ) -> anyhow::Result<LoadedPlugins> {
     if config.plugins.is_empty() {
         return Ok(LoadedPlugins::default());
@@ -470,7 +473,7 @@ async fn load_plugins(
         store: store.clone(),
         key: Arc::new(key),
     };
-    let runtime = plugin_runtime(config, Some(state))?;
+    let runtime = plugin_runtime(config, Some(state), clock.clone())?;
     let mut validators = BTreeMap::new();
     let mut notifiers = Vec::new();
     let mut deployers = BTreeMap::new();

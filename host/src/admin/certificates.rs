@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -13,17 +12,11 @@ use serde_json::Value;
 use super::keygen::Delivery;
 use super::views::{self, Paging};
 use super::{AdminRequest, ApiError};
-use crate::acme::Identifier;
-use crate::authority::issuance::{IssueError, IssueOutcome, IssueRequest, IssuedChain};
+use crate::authority::admin_issuance::{self, GenerateRequest};
 use crate::authority::Gateway;
-use crate::ca::{Csr, Profile};
-use crate::ids;
+use crate::ca::Csr;
 use crate::reply::Reply;
 use crate::store::{Certificate, CertificateFilter};
-
-/// How long an admin issuance waits for an issuer that answers "pending" before giving up:
-/// the caller holds an HTTP request open meanwhile.
-const ISSUE_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn list(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
@@ -185,20 +178,10 @@ struct IssueBody {
 pub async fn issue(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let body: IssueBody = req.json()?;
     let csr = parse_csr_text(&body.csr)?;
-    let profile = profile(gw, body.profile.as_deref())?;
-    let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
-    crate::authority::deploy::issued(gw, &cert, None);
-    tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate issued from a CSR through the admin API");
+    let actor = req.caller.actor();
+    let cert = admin_issuance::issue_from_csr(gw, csr, body.profile.as_deref(), &actor).await?;
+    tracing::info!(serial = %cert.serial, %actor, "certificate issued from a CSR through the admin API");
     Ok(Reply::json(StatusCode::CREATED, &detailed(&cert)))
-}
-
-/// The named profile, or the ACME default one.
-fn profile(gw: &Gateway, name: Option<&str>) -> Result<Profile, ApiError> {
-    let name = name.unwrap_or(&gw.config.acme.default_profile);
-    gw.profile(name).cloned().ok_or_else(|| {
-        let known: Vec<&str> = gw.profiles.iter().map(|p| p.name.as_str()).collect();
-        ApiError::bad_request(format!("unknown profile {name:?}; known: {known:?}"))
-    })
 }
 
 /// A CSR given as PEM or as base64 (standard or url-safe) DER, with its signature verified.
@@ -224,119 +207,6 @@ pub(super) fn parse_csr_text(text: &str) -> Result<Csr, ApiError> {
     crate::ca::parse_csr(&der).map_err(|e| ApiError::from(crate::authority::ca_problem(e)))
 }
 
-/// Issues `csr` (for exactly the names it asks) under `profile` through the profile's issuer,
-/// and stores the result as an admin-issued certificate.
-async fn issue_from_csr(
-    gw: &Arc<Gateway>,
-    csr: Csr,
-    profile: &Profile,
-    actor: &str,
-) -> Result<Certificate, ApiError> {
-    if csr.dns_names.is_empty() && csr.ip_addrs.is_empty() {
-        return Err(ApiError::bad_request(
-            "the CSR names no DNS name or IP address (in its SANs or CN)",
-        ));
-    }
-    let identifiers: Vec<Identifier> = csr
-        .dns_names
-        .iter()
-        .cloned()
-        .map(Identifier::dns)
-        .chain(csr.ip_addrs.iter().map(|ip| Identifier::ip(*ip)))
-        .collect();
-    // The names ACME orders may not carry (reserved, single-label, malformed) are refused
-    // here too, whatever the issuer would sign.
-    crate::acme::identifiers::normalize(
-        &identifiers,
-        crate::acme::identifiers::LocalNames::allowed_if(profile.allow_local_names),
-    )?;
-    let subject = csr
-        .common_name
-        .clone()
-        .unwrap_or_else(|| identifiers[0].value.clone());
-    // An issuer recognises retries of one request by this URL.
-    let request_url = format!("{}/api/v1/certificates#{}", gw.base_url, ids::new_id());
-    let request = IssueRequest {
-        dns_names: csr.dns_names.clone(),
-        ip_addrs: csr.ip_addrs.clone(),
-        csr,
-        profile: profile.clone(),
-        order_url: request_url.clone(),
-        account_url: request_url,
-    };
-    let chain = issue_and_wait(gw, &profile.issuer, request).await?;
-    let cert = chain.into_certificate(
-        &profile.issuer,
-        crate::store::ORIGIN_ADMIN,
-        serde_json::to_string(&identifiers).unwrap_or_else(|_| "[]".into()),
-        subject,
-    );
-    let cert = store_certificate(gw, cert, actor).await?;
-    crate::authority::notify::issued(gw, &cert).await;
-    Ok(cert)
-}
-
-/// Stores a certificate issued outside an ACME order, issued at `actor`'s request.
-pub(super) async fn store_certificate(
-    gw: &Gateway,
-    cert: Certificate,
-    actor: &str,
-) -> Result<Certificate, ApiError> {
-    let row = cert.clone();
-    gw.db_as(actor, move |s| s.insert_certificate(&row))
-        .await
-        .map_err(|e| ApiError::store(e, "certificate"))?;
-    Ok(cert)
-}
-
-/// Issues through `issuer_name`, polling an issuer that defers for up to [`ISSUE_WAIT`].
-async fn issue_and_wait(
-    gw: &Gateway,
-    issuer_name: &str,
-    request: IssueRequest,
-) -> Result<IssuedChain, ApiError> {
-    let issuer = gw
-        .issuer(issuer_name)
-        .ok_or_else(|| ApiError::internal(format!("issuer {issuer_name:?} is not loaded")))?;
-    let deadline = tokio::time::Instant::now() + ISSUE_WAIT;
-    let started = std::time::Instant::now();
-    let mut outcome = issuer.issue(request.clone()).await;
-    loop {
-        match outcome {
-            Ok(IssueOutcome::Issued(chain)) => {
-                gw.metrics.issuance(started.elapsed());
-                return Ok(chain);
-            }
-            Ok(IssueOutcome::Pending {
-                handle,
-                retry_after,
-            }) => {
-                let wait = Duration::from_secs(u64::from(retry_after.clamp(1, 10)));
-                if tokio::time::Instant::now() + wait > deadline {
-                    return Err(ApiError::new(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "issuer_pending",
-                        format!(
-                            "issuer {issuer_name:?} has not issued within {} s (handle {handle})",
-                            ISSUE_WAIT.as_secs()
-                        ),
-                    ));
-                }
-                tokio::time::sleep(wait).await;
-                outcome = issuer.poll(&handle, &request).await;
-            }
-            Err(IssueError::Rejected(problem)) => return Err(problem.into()),
-            Err(other) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "issuer_unavailable",
-                    format!("issuer {issuer_name:?} failed: {other}"),
-                ))
-            }
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GenerateBody {
@@ -360,30 +230,16 @@ struct GenerateBody {
 pub async fn generate(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let body: GenerateBody = req.json()?;
     let delivery = Delivery::from_request(body.format.as_deref(), body.password.clone())?;
-    let profile = profile(gw, body.profile.as_deref())?;
-    let key_type = body.key_type.clone().unwrap_or_else(|| "p256".into());
-    let (key, csr_der) = tokio::task::spawn_blocking(move || {
-        super::keygen::key_and_csr(
-            &key_type,
-            body.common_name.as_deref(),
-            &body.dns_names,
-            &body.ip_addresses,
-        )
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("key generation task failed: {e}")))??;
-    let csr = crate::ca::parse_csr(&csr_der)
-        .map_err(|e| ApiError::from(crate::authority::ca_problem(e)))?;
-    let cert = issue_from_csr(gw, csr, &profile, &req.caller.actor()).await?;
-    // The gateway holds this key, so targets receive it with the chain.
-    if !gw.targets.is_empty() {
-        let key_pem = key
-            .private_key_to_pem_pkcs8()
-            .ok()
-            .and_then(|pem| String::from_utf8(pem).ok());
-        crate::authority::deploy::issued(gw, &cert, key_pem);
-    }
-    tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), "certificate with a generated key issued through the admin API");
+    let request = GenerateRequest {
+        common_name: body.common_name,
+        dns_names: body.dns_names,
+        ip_addrs: body.ip_addresses,
+        profile: body.profile,
+        key_type: body.key_type,
+    };
+    let actor = req.caller.actor();
+    let (cert, key) = admin_issuance::generate(gw, request, &actor).await?;
+    tracing::info!(serial = %cert.serial, %actor, "certificate with a generated key issued through the admin API");
     delivery.reply(&cert, detailed(&cert), &key)
 }
 

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::auth::Role;
-use super::certificates::{by_serial, parse_csr_text, revoke_certificate, store_certificate};
+use super::certificates::{by_serial, parse_csr_text, revoke_certificate};
 use super::views;
 use super::{keygen, AdminRequest, ApiError};
+use crate::authority::admin_issuance::store_issued;
 use crate::authority::Gateway;
 use crate::ca::Ca;
 use crate::config::AdminConfig;
@@ -97,7 +98,7 @@ pub async fn issue_identity(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Rep
             .await
             .map_err(|e| ApiError::internal(format!("identity task failed: {e}")))??
     };
-    let cert = store_certificate(gw, row, &req.caller.actor()).await?;
+    let cert = store_issued(gw, row, &req.caller.actor()).await?;
     tracing::info!(serial = %cert.serial, subject = %cert.subject, role = body.role.name(), actor = %req.caller.actor(), "admin API identity issued");
     let key = keygen::key_from_pkcs8(&pkcs8.unwrap_or_default())?;
     let mut view = views::certificate(&cert);
@@ -158,7 +159,7 @@ pub async fn renew(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiEr
         .map_err(|e| ApiError::internal(format!("identity task failed: {e}")))??
         .0
     };
-    let cert = store_certificate(gw, row, &req.caller.actor()).await?;
+    let cert = store_issued(gw, row, &req.caller.actor()).await?;
     tracing::info!(old = %current.serial, new = %cert.serial, subject = %cert.subject, "admin API identity renewed");
     let mut view = views::certificate(&cert);
     view["chain_pem"] = Value::from(cert.chain_pem.clone());

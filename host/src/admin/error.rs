@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use crate::acme::Problem;
+use crate::authority::admin_issuance::AdminIssueError;
 use crate::reply::Reply;
 use crate::store::StoreError;
 
@@ -84,6 +85,25 @@ impl From<Problem> for ApiError {
     }
 }
 
+/// Admin issuance refusals and failures, each with the status and code it always had.
+impl From<AdminIssueError> for ApiError {
+    fn from(e: AdminIssueError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AdminIssueError::BadRequest(_) => Self::bad_request(detail),
+            AdminIssueError::Refused(problem) => problem.into(),
+            AdminIssueError::IssuerPending { .. } => {
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "issuer_pending", detail)
+            }
+            AdminIssueError::IssuerFailed { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, "issuer_unavailable", detail)
+            }
+            AdminIssueError::Store(e) => Self::store(e, "certificate"),
+            AdminIssueError::Internal(_) => Self::internal(detail),
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -113,5 +133,61 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
         assert_eq!(body["error"], "not_found");
         assert_eq!(body["detail"], "no such thing");
+    }
+
+    #[test]
+    fn admin_issuance_errors_keep_their_status_and_code() {
+        let cases = [
+            (
+                AdminIssueError::BadRequest("unknown profile".into()),
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+            ),
+            (
+                AdminIssueError::Refused(Problem::bad_csr("no")),
+                StatusCode::BAD_REQUEST,
+                "badCSR",
+            ),
+            (
+                AdminIssueError::IssuerPending {
+                    issuer: "upki".into(),
+                    handle: "h1".into(),
+                },
+                StatusCode::GATEWAY_TIMEOUT,
+                "issuer_pending",
+            ),
+            (
+                AdminIssueError::IssuerFailed {
+                    issuer: "upki".into(),
+                    detail: "down".into(),
+                },
+                StatusCode::BAD_GATEWAY,
+                "issuer_unavailable",
+            ),
+            (
+                AdminIssueError::Store(StoreError::NotFound),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                AdminIssueError::Internal("issuer \"x\" is not loaded".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let text = error.to_string();
+            let api = ApiError::from(error);
+            assert_eq!((api.status, api.error.as_str()), (status, code), "{text}");
+            assert!(!api.detail.is_empty());
+        }
+        let pending = ApiError::from(AdminIssueError::IssuerPending {
+            issuer: "upki".into(),
+            handle: "h1".into(),
+        });
+        assert_eq!(
+            pending.detail,
+            "issuer \"upki\" has not issued within 60 s (handle h1)"
+        );
     }
 }

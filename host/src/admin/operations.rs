@@ -53,15 +53,15 @@ pub async fn regenerate_crl(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Rep
     })
     .await
     .map_err(|e| ApiError::store(e, "audit log"))?;
-    let crl = openssl::x509::X509Crl::from_der(&der)
+    let crl = crate::ca::crl_summary(&der)
         .map_err(|e| ApiError::internal(format!("the new CRL does not parse: {e}")))?;
     Ok(Reply::json(
         StatusCode::OK,
         &serde_json::json!({
             "url": format!("{}{}", gw.base_url, directory::CRL_PATH),
-            "this_update": crl.last_update().to_string(),
-            "next_update": crl.next_update().map(|t| t.to_string()),
-            "revoked": crl.get_revoked().map_or(0, |r| r.len()),
+            "this_update": crate::reply::rfc3339(crl.this_update),
+            "next_update": crl.next_update.map(crate::reply::rfc3339),
+            "revoked": crl.revoked,
             "bytes": der.len(),
         }),
     ))

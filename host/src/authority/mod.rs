@@ -6,8 +6,8 @@
 //! Below it sit the parts it drives through narrow types: `store`, `ca`, `va`, `plugins`.
 
 pub mod accounts;
+pub mod admin_issuance;
 pub mod authorizations;
-pub mod clock;
 pub mod crl;
 pub mod deploy;
 pub mod expiry;
@@ -27,7 +27,7 @@ use crate::nonce::Nonces;
 use crate::store::{Store, StoreError};
 use crate::va::Va;
 
-pub use clock::Clock;
+pub use crate::clock::Clock;
 pub use problems::{ca_problem, store_problem};
 
 /// Path prefix of every ACME resource; the authority names resources by their URLs

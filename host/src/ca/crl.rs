@@ -159,4 +159,29 @@ mod tests {
         let empty = openssl::x509::X509Crl::from_der(&empty).unwrap();
         assert!(empty.get_revoked().is_none());
     }
+
+    #[test]
+    fn a_crl_summary_reads_what_was_written() {
+        let ca = super::super::testutil::shared_ca();
+        let entry = |serial_hex: &str| RevokedEntry {
+            serial_hex: serial_hex.into(),
+            revoked_at: 1_800_000_000,
+            reason: 4,
+        };
+        let der = ca
+            .crl(&[entry("01"), entry("ff")], 7, 1_800_000_000, 1_800_086_400)
+            .unwrap();
+        let summary = crate::ca::crl_summary(&der).unwrap();
+        assert_eq!(
+            summary,
+            crate::ca::CrlSummary {
+                this_update: 1_800_000_000,
+                next_update: Some(1_800_086_400),
+                revoked: 2,
+            }
+        );
+        let empty = ca.crl(&[], 8, 1_800_000_000, 1_800_086_400).unwrap();
+        assert_eq!(crate::ca::crl_summary(&empty).unwrap().revoked, 0);
+        assert!(crate::ca::crl_summary(&der[..der.len() - 1]).is_err());
+    }
 }

@@ -274,6 +274,52 @@ pub fn parse_certificate(der: &[u8]) -> Result<Cert, String> {
     })
 }
 
+/// What a CRL says of itself (RFC 5280 §5.1.2): its validity and how many entries it lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlSummary {
+    /// Unix seconds.
+    pub this_update: i64,
+    /// Unix seconds; optional in the syntax, always written by the built-in CA.
+    pub next_update: Option<i64>,
+    pub revoked: usize,
+}
+
+/// Reads thisUpdate, nextUpdate and the number of revoked entries of a DER CertificateList.
+pub fn parse_crl(der: &[u8]) -> Result<CrlSummary, String> {
+    let unix = |t: Time| chrono::DateTime::<chrono::Utc>::from(t).timestamp();
+    let (this_update, next_update, revoked) = decode(der, |cons| {
+        cons.take_sequence(|cons| {
+            let tbs = cons.take_sequence(|cons| {
+                cons.take_opt_primitive_if(Tag::INTEGER, |p| p.skip_all())?; // version v2
+                cons.capture_one()?; // signature AlgorithmIdentifier
+                cons.capture_one()?; // issuer
+                let this_update = Time::take_from(cons)?;
+                let next_update = Time::take_opt_from(cons)?;
+                let revoked = cons
+                    .take_opt_sequence(|cons| {
+                        let mut n = 0usize;
+                        while cons.take_opt_sequence(|c| c.skip_all())?.is_some() {
+                            n += 1;
+                        }
+                        Ok(n)
+                    })?
+                    .unwrap_or(0);
+                cons.take_opt_constructed_if(Tag::CTX_0, |c| c.skip_all())?;
+                Ok((this_update, next_update, revoked))
+            })?;
+            cons.capture_one()?; // signatureAlgorithm
+            cons.capture_one()?; // signatureValue
+            Ok(tbs)
+        })
+    })
+    .map_err(|e| format!("malformed CRL: {e}"))?;
+    Ok(CrlSummary {
+        this_update: unix(this_update),
+        next_update: next_update.map(unix),
+        revoked,
+    })
+}
+
 /// Names from a GeneralNames value (RFC 5280 §4.2.1.6).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AltNames {

@@ -235,8 +235,13 @@ pub fn ecdsa_with_sha256() -> Vec<u8> {
 
 /// SubjectPublicKeyInfo of a P-256 key from its uncompressed point (RFC 5480 §2).
 pub fn p256_spki(point: &[u8]) -> Vec<u8> {
+    ec_spki(oids::SECP256R1, point)
+}
+
+/// SubjectPublicKeyInfo of a key on the named `curve` from its uncompressed point (RFC 5480 §2).
+pub fn ec_spki(curve: ConstOid, point: &[u8]) -> Vec<u8> {
     to_der(encode::sequence((
-        encode::sequence((oids::EC_PUBLIC_KEY.encode(), oids::SECP256R1.encode())),
+        encode::sequence((oids::EC_PUBLIC_KEY.encode(), curve.encode())),
         bcder::BitString::encode_slice(point, 0),
     )))
 }

@@ -4,18 +4,21 @@
 //!
 //! Layout: [`setup`] creates/loads the hierarchy, [`keystore`] encrypts keys at rest, [`csr`]
 //! parses and verifies requests, [`issue`] builds and signs certificates, [`der`]/[`decode`]
-//! are the ASN.1 helpers, [`signature`] verifies signatures.
+//! are the ASN.1 helpers, [`signature`] verifies signatures, [`keys`] makes keys, CSRs and
+//! PKCS#12 files for those that cannot make their own.
 
 mod crl;
 mod csr;
 mod decode;
 mod der;
 mod issue;
+pub mod keys;
 mod keystore;
 mod oids;
 pub mod profile;
 
 pub use crl::RevokedEntry;
+pub use decode::CrlSummary;
 
 mod setup;
 mod signature;
@@ -26,7 +29,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_ASN1_SIGNING};
+use ring::signature::EcdsaKeyPair;
 
 pub use decode::KeyKind;
 use decode::{parse_spki, Spki};
@@ -60,6 +63,9 @@ pub enum CaError {
     },
     #[error("signing failed: {0}")]
     Signing(String),
+    /// Generating, loading or packaging a key the gateway made (`keys`).
+    #[error("{0}")]
+    Keys(String),
 }
 
 /// Where the secret that encrypts the CA keys comes from.
@@ -309,15 +315,9 @@ impl Ca {
 
     /// A fresh P-256 key: its SubjectPublicKeyInfo and its PKCS#8 document.
     fn fresh_p256(&self) -> Result<(Vec<u8>, Vec<u8>), CaError> {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng)
-            .map_err(|_| CaError::Signing("P-256 key generation failed".into()))?;
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &self.rng)
-                .map_err(|e| CaError::Signing(format!("fresh P-256 key unusable: {e}")))?;
-        Ok((
-            der::p256_spki(pair.public_key().as_ref()),
-            pkcs8.as_ref().to_vec(),
-        ))
+        let key = keys::PrivateKey::generate(keys::KeyType::P256)?;
+        let spki = key.signer(keys::EcdsaEncoding::Asn1)?.spki();
+        Ok((spki, key.pkcs8_der().to_vec()))
     }
 
     /// Signs an end-entity certificate for `spki` with the intermediate.
@@ -441,6 +441,11 @@ pub fn public_key(spki_der: &[u8]) -> Result<(KeyKind, Vec<u8>), CaError> {
     Ok((kind, spki.key.to_vec()))
 }
 
+/// What a DER CRL says of itself: validity and number of entries.
+pub fn crl_summary(der: &[u8]) -> Result<CrlSummary, CaError> {
+    decode::parse_crl(der).map_err(CaError::BadCertificate)
+}
+
 /// Reads serial, key, names and validity from a DER certificate.
 pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, CaError> {
     let cert = decode::parse_certificate(der).map_err(CaError::BadCertificate)?;
@@ -470,6 +475,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     use openssl::x509::X509;
+    use ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
 
     use super::testutil::{
         csr_der, csr_with, openssl_verify, shared_ca, test_settings, text, webpki_verify_server,

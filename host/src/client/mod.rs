@@ -1,5 +1,5 @@
 //! A small ACME client (RFC 8555) for the gateway's own tests and benchmark: it signs requests
-//! with ES256/ES384/RS256/EdDSA keys (josekit), follows the order flow, and can also send
+//! with ES256/ES384/RS256/EdDSA keys (ring, through `ca::keys`), follows the order flow, and can also send
 //! deliberately broken requests so that tests can assert the exact problem a server returns.
 
 pub(crate) mod transport;
@@ -11,13 +11,10 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request};
 use http_body_util::Full;
-use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
-use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
-use josekit::jwk::alg::rsa::RsaKeyPair;
-use josekit::jws::{EdDSA, JwsSigner, ES256, ES384, HS256, RS256};
 use serde_json::{json, Map, Value};
 
 use crate::acme::{Identifier, Problem};
+use crate::ca::keys::{EcdsaEncoding, KeyType, PrivateKey, Signer};
 pub use transport::Transport;
 
 /// Errors of the client.
@@ -44,7 +41,7 @@ pub enum KeyAlg {
 
 /// An account key pair: its signer and public JWK.
 pub struct AccountKey {
-    signer: Box<dyn JwsSigner>,
+    signer: Signer,
     jwk: Map<String, Value>,
 }
 
@@ -62,73 +59,34 @@ fn protocol(e: impl std::fmt::Display) -> ClientError {
 
 impl AccountKey {
     pub fn generate(alg: KeyAlg) -> Result<AccountKey, ClientError> {
-        let (signer, jwk): (Box<dyn JwsSigner>, josekit::jwk::Jwk) = match alg {
-            KeyAlg::Es256 => {
-                let kp = EcKeyPair::generate(EcCurve::P256).map_err(protocol)?;
-                (
-                    Box::new(
-                        ES256
-                            .signer_from_jwk(&kp.to_jwk_private_key())
-                            .map_err(protocol)?,
-                    ),
-                    kp.to_jwk_public_key(),
-                )
-            }
-            KeyAlg::Es384 => {
-                let kp = EcKeyPair::generate(EcCurve::P384).map_err(protocol)?;
-                (
-                    Box::new(
-                        ES384
-                            .signer_from_jwk(&kp.to_jwk_private_key())
-                            .map_err(protocol)?,
-                    ),
-                    kp.to_jwk_public_key(),
-                )
-            }
-            KeyAlg::Rs256 => {
-                let kp = RsaKeyPair::generate(2048).map_err(protocol)?;
-                (
-                    Box::new(
-                        RS256
-                            .signer_from_jwk(&kp.to_jwk_private_key())
-                            .map_err(protocol)?,
-                    ),
-                    kp.to_jwk_public_key(),
-                )
-            }
-            KeyAlg::EdDsa => {
-                let kp = EdKeyPair::generate(EdCurve::Ed25519).map_err(protocol)?;
-                (
-                    Box::new(
-                        EdDSA
-                            .signer_from_jwk(&kp.to_jwk_private_key())
-                            .map_err(protocol)?,
-                    ),
-                    kp.to_jwk_public_key(),
-                )
-            }
+        let key_type = match alg {
+            KeyAlg::Es256 => KeyType::P256,
+            KeyAlg::Es384 => KeyType::P384,
+            KeyAlg::Rs256 => KeyType::Rsa2048,
+            KeyAlg::EdDsa => KeyType::Ed25519,
         };
-        Ok(AccountKey {
-            signer,
-            jwk: jwk.into(),
-        })
+        Self::from_key(&PrivateKey::generate(key_type).map_err(protocol)?)
     }
 
     /// A key from a PKCS#8 DER private key (e.g. a certificate key, for revocation §7.6).
     pub fn from_ec_p256_pkcs8(der: &[u8]) -> Result<AccountKey, ClientError> {
-        let kp = EcKeyPair::from_der(der, Some(EcCurve::P256)).map_err(protocol)?;
-        Ok(AccountKey {
-            signer: Box::new(
-                ES256
-                    .signer_from_jwk(&kp.to_jwk_private_key())
-                    .map_err(protocol)?,
-            ),
-            jwk: kp.to_jwk_public_key().into(),
-        })
+        Self::from_key(&PrivateKey::from_pkcs8(KeyType::P256, der.to_vec()).map_err(protocol)?)
+    }
+
+    fn from_key(key: &PrivateKey) -> Result<AccountKey, ClientError> {
+        // RFC 7518 §3.4: JWS ECDSA signatures are r || s, not DER.
+        let signer = key.signer(EcdsaEncoding::Fixed).map_err(protocol)?;
+        let jwk = public_jwk(&signer)?;
+        Ok(AccountKey { signer, jwk })
     }
 
     pub fn alg(&self) -> &str {
-        self.signer.algorithm().name()
+        match self.signer.key_type() {
+            KeyType::P256 => "ES256",
+            KeyType::P384 => "ES384",
+            KeyType::Rsa2048 | KeyType::Rsa3072 => "RS256",
+            KeyType::Ed25519 => "EdDSA",
+        }
     }
 
     pub fn jwk(&self) -> &Map<String, Value> {
@@ -137,17 +95,44 @@ impl AccountKey {
 
     /// A flattened JWS over `payload` with the given protected header.
     pub fn sign(&self, protected: &Value, payload: &[u8]) -> Vec<u8> {
-        sign_with(self.signer.as_ref(), protected, payload)
+        // Signing with an in-memory key only fails for a malformed key, which loading excludes.
+        sign_with(
+            |input| self.signer.sign(input).unwrap_or_default(),
+            protected,
+            payload,
+        )
     }
 }
 
-fn sign_with(signer: &dyn JwsSigner, protected: &Value, payload: &[u8]) -> Vec<u8> {
+/// The public JWK of `signer` (RFC 7518 §6.2, §6.3; RFC 8037 §2 for Ed25519).
+fn public_jwk(signer: &Signer) -> Result<Map<String, Value>, ClientError> {
+    let point = signer.public_key();
+    let ec = |crv: &str, len: usize| {
+        // An uncompressed point: 0x04 || x || y.
+        json!({"kty": "EC", "crv": crv, "x": B64.encode(&point[1..=len]), "y": B64.encode(&point[1 + len..])})
+    };
+    let jwk = match signer.key_type() {
+        KeyType::P256 => ec("P-256", 32),
+        KeyType::P384 => ec("P-384", 48),
+        KeyType::Rsa2048 | KeyType::Rsa3072 => {
+            let (n, e) = signer
+                .rsa_components()
+                .ok_or_else(|| protocol("an RSA key without its components"))?;
+            json!({"kty": "RSA", "n": B64.encode(n), "e": B64.encode(e)})
+        }
+        KeyType::Ed25519 => json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(point)}),
+    };
+    match jwk {
+        Value::Object(map) => Ok(map),
+        _ => Err(protocol("a JWK that is not an object")),
+    }
+}
+
+/// A flattened JWS (RFC 7515 §7.2.2) over `payload` with `protected`, signed by `sign`.
+fn sign_with(sign: impl FnOnce(&[u8]) -> Vec<u8>, protected: &Value, payload: &[u8]) -> Vec<u8> {
     let protected = B64.encode(protected.to_string());
     let payload = B64.encode(payload);
-    // Signing with an in-memory key only fails for a malformed key, which generate() excludes.
-    let sig = signer
-        .sign(format!("{protected}.{payload}").as_bytes())
-        .unwrap_or_default();
+    let sig = sign(format!("{protected}.{payload}").as_bytes());
     json!({"protected": protected, "payload": payload, "signature": B64.encode(sig)})
         .to_string()
         .into_bytes()
@@ -370,10 +355,10 @@ impl AcmeClient {
         let url = self.url("newAccount")?;
         let mut payload = json!({"termsOfServiceAgreed": true, "contact": contact});
         if let Some((kid, hmac)) = eab {
-            let mac = HS256.signer_from_bytes(hmac).map_err(protocol)?;
+            let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, hmac);
             let jwk = Value::Object(self.key.jwk().clone()).to_string();
             let inner = sign_with(
-                &mac,
+                |input| ring::hmac::sign(&mac, input).as_ref().to_vec(),
                 &json!({"alg": "HS256", "kid": kid, "url": url}),
                 jwk.as_bytes(),
             );
@@ -481,36 +466,79 @@ impl AcmeClient {
 
 /// A P-256 key (PKCS#8 DER) and a CSR (DER) naming `identifiers` as SANs, with no subject.
 pub fn csr_p256(identifiers: &[Identifier]) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::nid::Nid;
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(protocol)?;
-    let key = openssl::pkey::PKey::from_ec_key(EcKey::generate(&group).map_err(protocol)?)
-        .map_err(protocol)?;
-    Ok((
-        csr_for_key(&key, identifiers)?,
-        key.private_key_to_pkcs8().map_err(protocol)?,
-    ))
+    let key = PrivateKey::generate(KeyType::P256).map_err(protocol)?;
+    let pkcs8 = key.pkcs8_der().to_vec();
+    Ok((csr_for_key(&pkcs8, identifiers)?, pkcs8))
 }
 
-/// A CSR for `key` naming `identifiers`.
-pub fn csr_for_key(
-    key: &openssl::pkey::PKey<openssl::pkey::Private>,
-    identifiers: &[Identifier],
-) -> Result<Vec<u8>, ClientError> {
-    let mut b = openssl::x509::X509Req::builder().map_err(protocol)?;
-    b.set_pubkey(key).map_err(protocol)?;
-    let mut san = openssl::x509::extension::SubjectAlternativeName::new();
+/// A CSR for the P-256 key `pkcs8` (DER) naming `identifiers`.
+pub fn csr_for_key(pkcs8: &[u8], identifiers: &[Identifier]) -> Result<Vec<u8>, ClientError> {
+    let key = PrivateKey::from_pkcs8(KeyType::P256, pkcs8.to_vec()).map_err(protocol)?;
+    let mut dns_names = Vec::new();
+    let mut ip_addrs = Vec::new();
     for id in identifiers {
         match id.kind {
-            crate::acme::IdentifierType::Dns => san.dns(&id.value),
-            crate::acme::IdentifierType::Ip => san.ip(&id.value),
-        };
+            crate::acme::IdentifierType::Dns => dns_names.push(id.value.clone()),
+            crate::acme::IdentifierType::Ip => ip_addrs.push(id.value.parse().map_err(|e| {
+                protocol(format!(
+                    "identifier {:?} is not an IP address: {e}",
+                    id.value
+                ))
+            })?),
+        }
     }
-    let mut exts = openssl::stack::Stack::new().map_err(protocol)?;
-    exts.push(san.build(&b.x509v3_context(None)).map_err(protocol)?)
-        .map_err(protocol)?;
-    b.add_extensions(&exts).map_err(protocol)?;
-    b.sign(key, openssl::hash::MessageDigest::sha256())
-        .map_err(protocol)?;
-    b.build().to_der().map_err(protocol)
+    key.csr(None, &dns_names, &ip_addrs).map_err(protocol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every account key algorithm signs a JWS that the gateway's own verifier (ring) accepts
+    /// with the key's public JWK, and rejects once the payload changes.
+    #[test]
+    fn every_account_key_signs_what_the_gateway_verifies() {
+        for (alg, name) in [
+            (KeyAlg::Es256, "ES256"),
+            (KeyAlg::Es384, "ES384"),
+            (KeyAlg::Rs256, "RS256"),
+            (KeyAlg::EdDsa, "EdDSA"),
+        ] {
+            let key = AccountKey::generate(alg).unwrap();
+            assert_eq!(key.alg(), name);
+            let header = json!({"alg": name, "jwk": key.jwk(), "nonce": "n", "url": "https://x/acme/new-acct"});
+            let body = key.sign(&header, br#"{"termsOfServiceAgreed":true}"#);
+            let jws = crate::jws::Jws::parse(&body).unwrap();
+            jws.verify(key.jwk())
+                .unwrap_or_else(|p| panic!("{name}: {}", p.detail));
+            let mut forged: Value = serde_json::from_slice(&body).unwrap();
+            forged["payload"] = Value::from(B64.encode(b"{}"));
+            let forged = crate::jws::Jws::parse(forged.to_string().as_bytes()).unwrap();
+            assert!(forged.verify(key.jwk()).is_err(), "{name}");
+            crate::jws::thumbprint(key.jwk()).unwrap();
+        }
+    }
+
+    /// The External Account Binding the client builds (HMAC with ring) is one the gateway
+    /// accepts with the right EAB key and refuses with another.
+    #[test]
+    fn eab_binds_the_account_key_with_an_hmac_the_gateway_checks() {
+        let key = AccountKey::generate(KeyAlg::Es256).unwrap();
+        let url = "https://x/acme/new-acct";
+        let hmac = [7u8; 32];
+        let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &hmac);
+        let jwk = Value::Object(key.jwk().clone()).to_string();
+        let eab = sign_with(
+            |input| ring::hmac::sign(&mac, input).as_ref().to_vec(),
+            &json!({"alg": "HS256", "kid": "kid-1", "url": url}),
+            jwk.as_bytes(),
+        );
+        let eab: Value = serde_json::from_slice(&eab).unwrap();
+        let kid = crate::jws::verify_eab(&eab, url, key.jwk(), |kid| {
+            (kid == "kid-1").then(|| hmac.to_vec())
+        })
+        .unwrap();
+        assert_eq!(kid, "kid-1");
+        assert!(crate::jws::verify_eab(&eab, url, key.jwk(), |_| Some(vec![8u8; 32])).is_err());
+    }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
@@ -23,6 +23,7 @@ use super::error::{PluginError, TimeLimit};
 use super::limits::{Limits, MAX_PLUGIN_MEMORY, QUARANTINE_AFTER, QUARANTINE_BASE, QUARANTINE_MAX};
 use super::state::{KvRegistry, KvState};
 use super::version;
+use crate::clock::Clock;
 
 /// Runtime settings.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +35,8 @@ pub struct RuntimeOptions {
     /// The DNS server of the `dns` capability (the gateway's `validation.dns_resolver`);
     /// `None` uses the system configuration.
     pub dns_server: Option<std::net::SocketAddr>,
+    /// Times quarantines and load times: the gateway's clock, so tests move it.
+    pub clock: Clock,
 }
 
 /// What the operator configured for one plugin.
@@ -81,6 +84,7 @@ struct RuntimeInner {
     /// Names of plugins an operator disabled; shared with every loaded version's calls, so a
     /// reload does not switch a disabled plugin back on.
     disabled: Disabled,
+    clock: Clock,
     _ticker: EpochTicker,
 }
 
@@ -144,6 +148,7 @@ impl PluginRuntime {
                 kv: KvRegistry::new(options.state.clone()),
                 dns: Arc::new(super::dns_client::PluginDns::new(options.dns_server)),
                 disabled: Disabled::default(),
+                clock: options.clock,
                 _ticker: ticker,
             }),
         })
@@ -228,7 +233,8 @@ impl PluginRuntime {
                 health: Mutex::new(Health::default()),
                 stats: Counters::default(),
                 disabled: self.inner.disabled.clone(),
-                loaded_at: chrono::Utc::now().timestamp(),
+                loaded_at: self.inner.clock.now(),
+                clock: self.inner.clock.clone(),
                 last_error: Mutex::new(None),
             },
         })
@@ -294,15 +300,15 @@ pub(crate) struct Prepared {
     pub(crate) calls: CallContext,
 }
 
-/// Consecutive-fault tracking for quarantine.
+/// Consecutive-fault tracking for quarantine, in [`Clock::monotonic`] readings.
 #[derive(Debug, Default)]
 struct Health {
     consecutive_faults: u32,
-    quarantined_until: Option<Instant>,
+    quarantined_until: Option<Duration>,
 }
 
 impl Health {
-    fn record(&mut self, fault: bool, now: Instant) {
+    fn record(&mut self, fault: bool, now: Duration) {
         if !fault {
             *self = Self::default();
             return;
@@ -365,6 +371,7 @@ pub(crate) struct CallContext {
     disabled: Disabled,
     /// When this version was loaded (Unix seconds).
     pub(crate) loaded_at: i64,
+    clock: Clock,
     /// The last call's error, if a call of this version failed.
     last_error: Mutex<Option<String>>,
 }
@@ -436,11 +443,12 @@ impl CallContext {
 
     fn check_quarantine(&self) -> Result<(), PluginError> {
         let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.clock.monotonic();
         match health.quarantined_until {
-            Some(until) if until > Instant::now() => Err(PluginError::Quarantined {
+            Some(until) if until > now => Err(PluginError::Quarantined {
                 plugin: self.name.to_string(),
                 traps: health.consecutive_faults,
-                retry_in: until - Instant::now(),
+                retry_in: until - now,
             }),
             _ => Ok(()),
         }
@@ -527,7 +535,7 @@ impl CallContext {
         self.health
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .record(fault, Instant::now());
+            .record(fault, self.clock.monotonic());
         result
     }
 
@@ -578,8 +586,8 @@ fn trap_detail(err: &wasmtime::Error) -> String {
 
 /// Quarantine timing, exposed for tests of the backoff.
 #[cfg(test)]
-pub(crate) fn quarantine_after(faults: u32) -> Option<std::time::Duration> {
-    let now = Instant::now();
+pub(crate) fn quarantine_after(faults: u32) -> Option<Duration> {
+    let now = Duration::from_secs(1_000);
     let mut health = Health::default();
     for _ in 0..faults {
         health.record(true, now);

@@ -22,13 +22,7 @@ pub(crate) async fn identity(h: &Harness, cn: &str, role: Role) -> Identity {
         new_identity(&gw.ca, &gw.config.admin, cn, role, None, gw.now()).expect("identity");
     let key = keygen::key_from_pkcs8(&pkcs8.unwrap()).unwrap();
     store(h, &row).await;
-    write_identity(
-        h,
-        cn,
-        &row.chain_pem,
-        &keygen::private_pem(&key).unwrap(),
-        &row.serial,
-    )
+    write_identity(h, cn, &row.chain_pem, &key.pkcs8_pem(), &row.serial)
 }
 
 async fn store(h: &Harness, row: &acmegate::store::Certificate) {
@@ -262,7 +256,7 @@ async fn trust_and_roles(backend: Backend) {
         &h,
         "expired",
         &expired.chain_pem,
-        &keygen::private_pem(&key).unwrap(),
+        &key.pkcs8_pem(),
         &expired.serial_hex,
     );
     let refused = curl(&h, Some(&expired), "GET", "/api/v1/profiles", None).await;
@@ -371,6 +365,54 @@ async fn trust_and_roles(backend: Backend) {
     h.gw.shutdown().await;
 }
 crate::on_both_backends!(admin_api_trust_and_roles, trust_and_roles);
+
+/// A PKCS#12 identity the gateway writes is a client certificate as curl (OpenSSL) takes it:
+/// an admin creates an admin identity as PKCS#12, and curl gets in with that file and its
+/// password alone; with a wrong password curl cannot open it.
+async fn pkcs12_identity_as_client_certificate(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let admin = identity(&h, "ops-1", Role::Admin).await;
+    let port = h.gw.admin_addr.expect("admin listener").port();
+    let p12 = h.path("ops-2.p12");
+    support::run(
+        tokio::process::Command::new("curl")
+            .args(["-sS", "--fail", "--cacert"])
+            .arg(&h.root_pem)
+            .arg("--cert")
+            .arg(&admin.cert)
+            .arg("--key")
+            .arg(&admin.key)
+            .args(["-H", "content-type: application/json", "--data-binary"])
+            .arg(
+                json!({"common_name": "ops-2", "role": "admin", "format": "pkcs12", "password": "s3cret"})
+                    .to_string(),
+            )
+            .arg("-o")
+            .arg(&p12)
+            .arg(format!("https://localhost:{port}/api/v1/identities")),
+        "curl identity as PKCS#12",
+    )
+    .await;
+    let with_p12 = |password: &str| {
+        let mut cmd = tokio::process::Command::new("curl");
+        cmd.args(["-sS", "--fail", "--cacert"])
+            .arg(&h.root_pem)
+            .args(["--cert-type", "P12", "--cert"])
+            .arg(format!("{}:{password}", p12.display()))
+            .arg(format!("https://localhost:{port}/api/v1/profiles"));
+        cmd
+    };
+    let out = support::run(&mut with_p12("s3cret"), "curl with the PKCS#12").await;
+    let profiles: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(profiles["total"].as_u64().unwrap() >= 1, "{profiles}");
+    let wrong = support::run_failing(&mut with_p12("wrong"), "curl with a wrong password").await;
+    assert!(!wrong.is_empty());
+}
+
+crate::on_both_backends!(
+    admin_api_pkcs12_identity,
+    pkcs12_identity_as_client_certificate
+);
 
 async fn operations(backend: Backend) {
     let h = Harness::start_with(backend, |c| {

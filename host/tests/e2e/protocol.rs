@@ -484,9 +484,8 @@ async fn orders_identifiers_and_revocation(backend: Backend) {
         .unwrap();
     assert_eq!(problem_type(&r), ProblemType::BadCsr);
     // A CSR for the account's own key: badCSR (RFC 8555 §11.1), and the order stays ready.
-    let account_key = openssl::pkey::PKey::private_key_from_pkcs8(&account_pkcs8).unwrap();
     let own = csr_for_key(
-        &account_key,
+        &account_pkcs8,
         &[ip.clone(), Identifier::dns("*.wild.example")],
     )
     .unwrap();

@@ -1,10 +1,13 @@
 //! Where the gateway reads the time. Every decision that depends on time (expiries of RFC 8555
-//! objects, leases, retries, CRL ages, expiry notices) asks the [`Clock`] it was handed, so
-//! tests move a clock instead of sleeping, and nothing reads the wall clock behind the
-//! authority's back.
+//! objects, leases, retries, CRL ages, expiry notices, plugin quarantines) asks the [`Clock`]
+//! it was handed, so tests move a clock instead of sleeping, and nothing reads the wall clock
+//! behind the authority's back. It sits below every layer (the authority owns the one the
+//! gateway runs on, `authority::Gateway::clock`, and hands it to the plugin runtime), so the
+//! parts can take it without reaching up into the authority.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// The system clock, or a test clock that clones share.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +48,21 @@ impl Clock {
         }
     }
 
+    /// A reading for measuring spans (plugin quarantines), since an arbitrary origin. On the
+    /// system clock it is monotonic, so that a wall-clock step (NTP, an operator) neither
+    /// stretches nor cuts a span; a test clock reads its own time, so moving it moves this.
+    pub fn monotonic(&self) -> Duration {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        let since_origin = || ORIGIN.get_or_init(Instant::now).elapsed();
+        let secs =
+            |t: &AtomicI64| Duration::from_secs(t.load(Ordering::SeqCst).max(0).unsigned_abs());
+        match self.0.as_deref() {
+            None => since_origin(),
+            Some(TestClock::Fixed(t)) => secs(t),
+            Some(TestClock::Shifted(offset)) => since_origin() + secs(offset),
+        }
+    }
+
     /// Moves a test clock forward by `seconds`. The system clock cannot be moved: calling
     /// this on it is a bug in the caller, reported loudly rather than ignored.
     pub fn advance(&self, seconds: i64) {
@@ -68,6 +86,21 @@ mod tests {
         assert_eq!(clock.now(), 1_000);
         shared.advance(90);
         assert_eq!(clock.now(), 1_090);
+    }
+
+    #[test]
+    fn monotonic_readings_move_with_a_test_clock() {
+        let fixed = Clock::fixed(1_000);
+        let before = fixed.monotonic();
+        fixed.advance(5);
+        assert_eq!(fixed.monotonic() - before, Duration::from_secs(5));
+        let shifted = Clock::shifted();
+        let before = shifted.monotonic();
+        shifted.advance(60);
+        assert!(shifted.monotonic() - before >= Duration::from_secs(60));
+        let system = Clock::system();
+        let before = system.monotonic();
+        assert!(system.monotonic() >= before);
     }
 
     #[test]

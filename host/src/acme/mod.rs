@@ -4,6 +4,7 @@
 pub mod identifiers;
 pub mod name_policy;
 pub mod problem;
+pub mod renewal;
 pub mod state;
 pub mod types;
 

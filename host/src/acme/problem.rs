@@ -38,6 +38,8 @@ pub enum ProblemType {
     UserActionRequired,
     /// draft-aaron-acme-profiles: the requested profile is unknown.
     InvalidProfile,
+    /// RFC 9773 §5: newOrder's `replaces` names a certificate another order replaces already.
+    AlreadyReplaced,
 }
 
 impl ProblemType {
@@ -69,6 +71,7 @@ impl ProblemType {
             Self::UnsupportedIdentifier => "unsupportedIdentifier",
             Self::UserActionRequired => "userActionRequired",
             Self::InvalidProfile => "invalidProfile",
+            Self::AlreadyReplaced => "alreadyReplaced",
         }
     }
 
@@ -86,6 +89,8 @@ impl ProblemType {
             Self::RateLimited => 429,
             Self::ServerInternal => 500,
             Self::UserActionRequired => 403,
+            // The request conflicts with the certificate's state, as Boulder answers it.
+            Self::AlreadyReplaced => 409,
             _ => 400,
         }
     }
@@ -96,7 +101,7 @@ impl ProblemType {
     }
 }
 
-const ALL: [ProblemType; 25] = [
+const ALL: [ProblemType; 26] = [
     ProblemType::AccountDoesNotExist,
     ProblemType::AlreadyRevoked,
     ProblemType::BadCsr,
@@ -122,6 +127,7 @@ const ALL: [ProblemType; 25] = [
     ProblemType::UnsupportedIdentifier,
     ProblemType::UserActionRequired,
     ProblemType::InvalidProfile,
+    ProblemType::AlreadyReplaced,
 ];
 
 /// An RFC 7807 problem document as ACME uses it (RFC 8555 §6.7), with optional subproblems
@@ -198,6 +204,7 @@ constructors! {
     unsupported_identifier => UnsupportedIdentifier,
     user_action_required => UserActionRequired,
     invalid_profile => InvalidProfile,
+    already_replaced => AlreadyReplaced,
 }
 
 impl Problem {

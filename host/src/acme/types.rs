@@ -195,6 +195,9 @@ pub struct Directory {
     pub key_change: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_authz: Option<String>,
+    /// RFC 9773 §3: where renewalInfo resources live (`{renewalInfo}/{certID}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_info: Option<String>,
     pub meta: DirectoryMeta,
 }
 
@@ -249,6 +252,9 @@ pub struct OrderObject {
     pub certificate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// RFC 9773 §5: the certID of the certificate this order replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// An authorization object (RFC 8555 §7.1.4).

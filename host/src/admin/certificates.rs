@@ -167,6 +167,75 @@ pub(super) async fn revoke_certificate(
     Ok(())
 }
 
+/// renew-now's filter: every given field must match; at least one must be given.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenewNowBody {
+    /// Identifiers (dns names with `*.` for wildcards, IP addresses); a certificate naming any.
+    #[serde(default)]
+    names: Vec<String>,
+    profile: Option<String>,
+    issuer: Option<String>,
+    /// notBefore at or after: RFC 3339, Unix seconds or `-30d`-style days from now.
+    issued_after: Option<String>,
+    /// notBefore before.
+    issued_before: Option<String>,
+    /// A page for the certificates' owners (e.g. the incident's); the gateway's own otherwise.
+    explanation_url: Option<String>,
+}
+
+/// Moves the ARI window (RFC 9773) of every valid, unexpired certificate matching the filter
+/// into the past, so that their ARI clients renew at once: incident response. Audited; answers
+/// how many and which.
+pub async fn renew_now(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let body: RenewNowBody = req.json()?;
+    let now = gw.now();
+    let time = |t: &Option<String>| t.as_deref().map(|t| parse_time(t, now)).transpose();
+    let filter = crate::store::RenewNowFilter {
+        names: body
+            .names
+            .iter()
+            .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
+        profile: body.profile,
+        issuer: body.issuer,
+        issued_after: time(&body.issued_after)?,
+        issued_before: time(&body.issued_before)?,
+    };
+    if filter.names.is_empty()
+        && filter.profile.is_none()
+        && filter.issuer.is_none()
+        && filter.issued_after.is_none()
+        && filter.issued_before.is_none()
+    {
+        return Err(ApiError::bad_request(
+            "give at least one of names, profile, issuer, issued_after, issued_before: \
+             renew-now moves the window of every certificate that matches",
+        ));
+    }
+    if let Some(page) = &body.explanation_url {
+        let parsed = url::Url::parse(page)
+            .map_err(|e| ApiError::bad_request(format!("explanation_url {page:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(ApiError::bad_request(format!(
+                "explanation_url {page:?} is not an http(s) URL"
+            )));
+        }
+    }
+    let serials =
+        crate::authority::renewal::renew_now(gw, filter, body.explanation_url, &req.caller.actor())
+            .await
+            .map_err(|e| ApiError::store(e, "certificates"))?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "count": serials.len(),
+            "serials": serials,
+            "moved_to": crate::reply::rfc3339(now),
+        }),
+    ))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IssueBody {

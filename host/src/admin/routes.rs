@@ -33,6 +33,7 @@ enum Handler {
     ListCertificates,
     IssueCertificate,
     GenerateCertificate,
+    RenewNow,
     GetCertificate,
     RevokeCertificate,
     DeployCertificate,
@@ -132,6 +133,12 @@ pub static ROUTES: &[Route] = &[
         "/api/v1/certificates/generate",
         "Issue a certificate with a key the gateway generates (PEM or PKCS#12)",
         Handler::GenerateCertificate,
+    ),
+    admin(
+        "POST",
+        "/api/v1/certificates/renew-now",
+        "Move the ARI renewal window of every matching certificate into the past (filter: names, profile, issuer, issued_after, issued_before)",
+        Handler::RenewNow,
     ),
     admin(
         "GET",
@@ -295,6 +302,7 @@ pub(super) async fn dispatch(
         Handler::ListCertificates => certificates::list(gw, req).await,
         Handler::IssueCertificate => certificates::issue(gw, req).await,
         Handler::GenerateCertificate => certificates::generate(gw, req).await,
+        Handler::RenewNow => certificates::renew_now(gw, req).await,
         Handler::GetCertificate => certificates::get(gw, req).await,
         Handler::RevokeCertificate => certificates::revoke(gw, req).await,
         Handler::DeployCertificate => certificates::deploy(gw, req).await,

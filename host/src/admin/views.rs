@@ -90,6 +90,7 @@ pub fn order(o: &Order) -> Value {
         "error": o.error.as_deref().map(json_text),
         "certificate_id": o.certificate_id,
         "created_at": rfc3339(o.created_at),
+        "replaces": o.replaces,
     })
 }
 

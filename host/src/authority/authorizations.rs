@@ -6,8 +6,30 @@ use std::sync::Arc;
 
 use super::{acme_actor, store_problem, Gateway};
 use crate::acme::state::{authz_deactivatable, authz_status};
-use crate::acme::{AuthzStatus, ChallengeStatus, Problem};
+use crate::acme::{AuthzStatus, ChallengeStatus, Identifier, Problem};
 use crate::store::{Account, Authorization, Challenge};
+
+/// Whether `account_id` holds a valid, unexpired authorization for every one of `names` now
+/// (a wildcard needs one for its base name): what lets an account act on a certificate it did
+/// not order (RFC 8555 §7.6 revocation, RFC 9773 §5 replaces).
+pub async fn holds_all(
+    gw: &Gateway,
+    account_id: &str,
+    names: &[Identifier],
+) -> Result<bool, Problem> {
+    let (aid, t, names) = (account_id.to_owned(), gw.now(), names.to_vec());
+    gw.db(move |s| {
+        for id in &names {
+            let value = id.value.trim_start_matches("*.");
+            if !s.has_valid_authorization(&aid, id.kind.as_str(), value, t)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .await
+    .map_err(|e| store_problem(e, "authorization"))
+}
 
 /// An authorization of `account` with its challenges.
 pub async fn of_account(

@@ -16,6 +16,7 @@ pub mod issuance;
 pub mod notify;
 pub mod orders;
 mod problems;
+pub mod renewal;
 pub mod revocation;
 pub mod validation;
 

@@ -27,6 +27,8 @@ pub struct NewOrder {
     pub identifiers: Vec<Identifier>,
     /// The profile asked for; the EAB key's or the default one when absent.
     pub profile: Option<String>,
+    /// The certID of the certificate this order replaces (RFC 9773 §5).
+    pub replaces: Option<String>,
 }
 
 /// An order with its authorizations and its status now (which the stored one may lag).
@@ -77,6 +79,10 @@ pub async fn create(gw: &Gateway, account: &Account, body: NewOrder) -> Result<O
             return Err(problem);
         }
     }
+    let replaced = match &body.replaces {
+        Some(text) => Some(super::renewal::check_replaces(gw, account, text, &identifiers).await?),
+        None => None,
+    };
     let created = gw.now();
     let order = Order {
         id: ids::new_id(),
@@ -91,6 +97,7 @@ pub async fn create(gw: &Gateway, account: &Account, body: NewOrder) -> Result<O
         error: None,
         certificate_id: None,
         created_at: created,
+        replaces: body.replaces.clone(),
     };
     let authz_expires = created + i64::from(gw.config.acme.authz_lifetime_hours) * 3600;
     let mut authzs = Vec::with_capacity(identifiers.len());
@@ -128,11 +135,18 @@ pub async fn create(gw: &Gateway, account: &Account, body: NewOrder) -> Result<O
         authzs.push(authz);
     }
     let (o, a, c) = (order.clone(), authzs.clone(), challenges);
-    gw.db_as(&acme_actor(&account.id), move |s| {
-        s.insert_order(&o, &a, &c)
-    })
-    .await
-    .map_err(|e| store_problem(e, "order"))?;
+    let inserted = gw
+        .db_as(&acme_actor(&account.id), move |s| match &replaced {
+            Some(cert) => s.insert_replacing_order(&o, &a, &c, cert, created),
+            None => s.insert_order(&o, &a, &c).map(|()| true),
+        })
+        .await
+        .map_err(|e| store_problem(e, "order"))?;
+    if !inserted {
+        return Err(super::renewal::already_replaced(
+            body.replaces.as_deref().unwrap_or_default(),
+        ));
+    }
     gw.metrics.order("pending");
     tracing::info!(order = %order.id, account = %account.id, names = %order.identifiers, "order created");
     Ok(OrderView {

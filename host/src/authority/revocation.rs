@@ -67,19 +67,7 @@ pub async fn revoke_by_client(
             // RFC 8555 §7.6: another account needs valid authorizations for every name.
             let names: Vec<Identifier> =
                 serde_json::from_str(&cert.identifiers).unwrap_or_default();
-            let (aid, t) = (account.id.clone(), gw.now());
-            let authorized = gw
-                .db(move |s| {
-                    for id in &names {
-                        let value = id.value.trim_start_matches("*.");
-                        if !s.has_valid_authorization(&aid, id.kind.as_str(), value, t)? {
-                            return Ok(false);
-                        }
-                    }
-                    Ok(true)
-                })
-                .await
-                .map_err(|e| store_problem(e, "authorization"))?;
+            let authorized = super::authorizations::holds_all(gw, &account.id, &names).await?;
             if !authorized {
                 return Err(Problem::unauthorized(
                     "the account neither ordered this certificate nor holds valid authorizations for all its names",

@@ -392,6 +392,21 @@ pub fn subject_key_identifier(value: &[u8]) -> Result<Vec<u8>, String> {
     .map_err(|e| format!("malformed subjectKeyIdentifier: {e}"))
 }
 
+/// The keyIdentifier of an AuthorityKeyIdentifier extnValue (RFC 5280 §4.2.1.1:
+/// `SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, authorityCertIssuer [1],
+/// authorityCertSerialNumber [2] }`), if it has one.
+pub fn authority_key_identifier(value: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    decode(value, |cons| {
+        cons.take_sequence(|cons| {
+            let id = cons.take_opt_primitive_if(Tag::CTX_0, |p| p.take_all())?;
+            cons.take_opt_constructed_if(Tag::CTX_1, |c| c.skip_all())?;
+            cons.take_opt_primitive_if(Tag::CTX_2, |p| p.skip_all())?;
+            Ok(id.map(|b| b.to_vec()))
+        })
+    })
+    .map_err(|e| format!("malformed authorityKeyIdentifier: {e}"))
+}
+
 /// Serial number as lower-case hex without leading zeros ("0" for zero).
 pub fn serial_hex(content: &[u8]) -> String {
     let hex: String = content.iter().map(|b| format!("{b:02x}")).collect();
@@ -436,6 +451,17 @@ mod tests {
         assert!(basic_constraints_ca(&der::basic_constraints(true, Some(0))).unwrap());
         assert!(!basic_constraints_ca(&der::basic_constraints(false, None)).unwrap());
         assert!(basic_constraints_ca(&[0x30, 0x03, 0x01, 0x01]).is_err());
+    }
+
+    #[test]
+    fn authority_key_identifiers_read_the_key_id() {
+        assert_eq!(
+            authority_key_identifier(&der::authority_key_identifier(&[1, 2])).unwrap(),
+            Some(vec![1, 2])
+        );
+        // SEQ {} : no keyIdentifier.
+        assert_eq!(authority_key_identifier(&[0x30, 0x00]).unwrap(), None);
+        assert!(authority_key_identifier(&[0x04, 0x00]).is_err());
     }
 
     #[test]

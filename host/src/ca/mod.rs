@@ -31,8 +31,8 @@ use std::path::Path;
 use ring::rand::SystemRandom;
 use ring::signature::EcdsaKeyPair;
 
-pub use decode::KeyKind;
 use decode::{parse_spki, Spki};
+pub use decode::{serial_hex, KeyKind};
 /// PEM armour for DER (64-column base64), for certificates, CRLs and keys alike.
 pub use der::pem;
 use issue::{CertSpec, LeafNames, LeafUrls, CLOCK_SKEW_SECS};
@@ -130,6 +130,10 @@ pub struct CertificateInfo {
     pub subject_cn: Option<String>,
     /// Subject organizational units, in order.
     pub subject_units: Vec<String>,
+    /// DER content octets of the serialNumber INTEGER (for the ARI certID, RFC 9773 §4.1).
+    pub serial_der: Vec<u8>,
+    /// The keyIdentifier of the Authority Key Identifier, when the certificate has one.
+    pub authority_key_id: Option<Vec<u8>>,
 }
 
 /// A freshly issued leaf with its chain.
@@ -455,7 +459,15 @@ pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, CaError> {
     };
     let (subject_cn, subject_units) =
         decode::subject_fields(&cert.subject).map_err(CaError::BadCertificate)?;
+    let authority_key_id = match cert.extension(&oids::AUTHORITY_KEY_IDENTIFIER) {
+        Some(ext) => {
+            decode::authority_key_identifier(&ext.value).map_err(CaError::BadCertificate)?
+        }
+        None => None,
+    };
     Ok(CertificateInfo {
+        serial_der: cert.serial.to_vec(),
+        authority_key_id,
         subject_cn,
         subject_units,
         serial_hex: decode::serial_hex(&cert.serial),

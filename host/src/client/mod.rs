@@ -374,11 +374,32 @@ impl AcmeClient {
         identifiers: &[Identifier],
         profile: Option<&str>,
     ) -> Result<Reply, ClientError> {
+        self.new_order_replacing(identifiers, profile, None).await
+    }
+
+    /// newOrder that names the certificate it replaces by its certID (RFC 9773 §5).
+    pub async fn new_order_replacing(
+        &self,
+        identifiers: &[Identifier],
+        profile: Option<&str>,
+        replaces: Option<&str>,
+    ) -> Result<Reply, ClientError> {
         let mut payload = json!({"identifiers": identifiers});
         if let Some(p) = profile {
             payload["profile"] = Value::from(p);
         }
+        if let Some(r) = replaces {
+            payload["replaces"] = Value::from(r);
+        }
         self.post(&self.url("newOrder")?, Some(&payload)).await
+    }
+
+    /// The renewalInfo (RFC 9773 §4.2) of the certificate whose chain (leaf first) is
+    /// `chain_pem`: a plain GET of `{renewalInfo}/{certID}`.
+    pub async fn renewal_info(&self, chain_pem: &str) -> Result<Reply, ClientError> {
+        let id = cert_id(chain_pem)?;
+        self.get(&format!("{}/{id}", self.url("renewalInfo")?))
+            .await
     }
 
     /// Polls `url` with POST-as-GET every `poll_interval` until its status leaves
@@ -410,7 +431,23 @@ impl AcmeClient {
         challenge_type: &str,
         profile: Option<&str>,
     ) -> Result<(String, String), ClientError> {
-        let order = self.new_order(identifiers, profile).await?.ok()?;
+        self.issue_replacing(identifiers, challenge_type, profile, None)
+            .await
+    }
+
+    /// [`AcmeClient::issue`] for an order that replaces the certificate `replaces` names
+    /// (a certID, RFC 9773 §5).
+    pub async fn issue_replacing(
+        &self,
+        identifiers: &[Identifier],
+        challenge_type: &str,
+        profile: Option<&str>,
+        replaces: Option<&str>,
+    ) -> Result<(String, String), ClientError> {
+        let order = self
+            .new_order_replacing(identifiers, profile, replaces)
+            .await?
+            .ok()?;
         let order_url = order
             .location()
             .ok_or_else(|| protocol("newOrder without Location"))?;
@@ -462,6 +499,18 @@ impl AcmeClient {
         }
         Ok(())
     }
+}
+
+/// The ARI certID (RFC 9773 §4.1) of the leaf of `chain_pem`.
+pub fn cert_id(chain_pem: &str) -> Result<String, ClientError> {
+    use rustls_pki_types::pem::PemObject;
+    let leaf = rustls_pki_types::CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .next()
+        .ok_or_else(|| protocol("no certificate in the chain"))?
+        .map_err(protocol)?;
+    crate::acme::renewal::CertId::of_certificate(&leaf)
+        .map(|id| id.to_string())
+        .ok_or_else(|| protocol("the certificate has no Authority Key Identifier, so no certID"))
 }
 
 /// A P-256 key (PKCS#8 DER) and a CSR (DER) naming `identifiers` as SANs, with no subject.

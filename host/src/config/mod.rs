@@ -199,6 +199,9 @@ pub struct AcmeConfig {
     pub authz_lifetime_hours: u32,
     /// How long a valid authorization may be reused for revocation by another account.
     pub orders_per_page: u32,
+    /// The Retry-After of a renewalInfo answer (RFC 9773 §4.3): how soon an ARI client asks
+    /// again, so how soon a moved window reaches it. Six hours, as Let's Encrypt and Pebble.
+    pub renewal_info_retry_after_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -283,6 +286,7 @@ impl Default for AcmeConfig {
             order_lifetime_hours: 24,
             authz_lifetime_hours: 24 * 7,
             orders_per_page: 100,
+            renewal_info_retry_after_seconds: 6 * 3600,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::schema::{accounts, certificates, orders};
 use super::{Result, Store};
 use crate::acme::{AccountStatus, CertificateStatus, OrderStatus};
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
+pub(super) type Backend = <DbConnection as diesel::Connection>::Backend;
 
 /// One page of a listing and the number of rows matching the filter.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ pub struct OrderFilter {
 }
 
 /// `LIKE` pattern matching `text` anywhere, with the wildcards in it taken literally.
-fn contains_pattern(text: &str) -> String {
+pub(super) fn contains_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")

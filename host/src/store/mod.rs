@@ -16,6 +16,7 @@ pub mod model;
 mod nonces;
 mod plugin_state;
 mod plugin_switches;
+mod renewal;
 mod schema;
 mod status;
 mod validation;
@@ -31,6 +32,9 @@ pub use audit::{AuditEntry, AuditFilter, Auditor, Event, Verdict};
 pub use ca_pin::CaPin;
 pub use conn::{redacted_url, DatabaseUrl};
 pub use model::*;
+pub use renewal::{
+    RenewNow, RenewNowFilter, RenewalMarks, RenewalState, RENEW_ADMIN, RENEW_KEY_COMPROMISE,
+};
 use schema::{accounts, authorizations, certificates, challenges, eab_keys, issuance_jobs, orders};
 
 /// Errors of the store layer.
@@ -124,6 +128,9 @@ fn allowed(
         )))
     }
 }
+
+/// RFC 5280 §5.3.1 CRLReason keyCompromise.
+const KEY_COMPROMISE: i32 = 1;
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
@@ -342,30 +349,9 @@ impl Store {
         challenges: &[Challenge],
     ) -> Result<()> {
         let (order, authzs, challenges) = (order.clone(), authzs.to_vec(), challenges.to_vec());
-        let event = Event::new(
-            "order.create",
-            format!("order/{}", order.id),
-            serde_json::json!({
-                "account": order.account_id,
-                "identifiers": json_text(&order.identifiers),
-                "profile": order.profile,
-            }),
-        );
+        let event = renewal::order_event(&order, None);
         self.write_audited(event, move |c| {
-            diesel::insert_into(orders::table)
-                .values(&order)
-                .execute(c)?;
-            for a in &authzs {
-                diesel::insert_into(authorizations::table)
-                    .values(a)
-                    .execute(c)?;
-            }
-            for ch in &challenges {
-                diesel::insert_into(challenges::table)
-                    .values(ch)
-                    .execute(c)?;
-            }
-            Ok(())
+            renewal::insert_order_rows(c, &order, &authzs, &challenges)
         })
     }
 
@@ -631,7 +617,8 @@ impl Store {
             .load(&mut *self.conn()?)?)
     }
 
-    /// Marks a valid certificate revoked; returns false if it was revoked already.
+    /// Marks a valid certificate revoked; returns false if it was revoked already. A revocation
+    /// for keyCompromise also moves its renewal window to `at`.
     pub fn revoke_certificate(&self, serial: &str, reason: i32, at: i64) -> Result<bool> {
         let serial = serial.to_owned();
         self.write_maybe_audited(move |c| {
@@ -646,6 +633,16 @@ impl Store {
                 certificates::revocation_reason.eq(Some(reason)),
             ))
             .execute(c)?;
+            if changed == 1 && reason == KEY_COMPROMISE {
+                // RFC 9773 §4.2: its renewal window moves to now, so that its ARI-aware
+                // clients replace it at once.
+                diesel::update(certificates::table.filter(certificates::serial.eq(&serial)))
+                    .set((
+                        certificates::renew_now_at.eq(Some(at)),
+                        certificates::renew_reason.eq(Some(RENEW_KEY_COMPROMISE)),
+                    ))
+                    .execute(c)?;
+            }
             if changed == 1 {
                 use schema::revocation_generation as g;
                 diesel::update(g::table.find(1))

@@ -40,6 +40,8 @@ pub struct Order {
     pub error: Option<String>,
     pub certificate_id: Option<String>,
     pub created_at: i64,
+    /// The certID (RFC 9773 §4.1) of the certificate this order replaces (§5), if any.
+    pub replaces: Option<String>,
 }
 
 /// An authorization (RFC 8555 §7.1.4); one per identifier per order.

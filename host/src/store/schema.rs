@@ -39,6 +39,7 @@ diesel::table! {
         error -> Nullable<Text>,
         certificate_id -> Nullable<Text>,
         created_at -> BigInt,
+        replaces -> Nullable<Text>,
     }
 }
 
@@ -85,6 +86,10 @@ diesel::table! {
         issuer -> Text,
         origin -> Text,
         subject -> Text,
+        replaced_by -> Nullable<Text>,
+        renew_now_at -> Nullable<BigInt>,
+        renew_reason -> Nullable<Text>,
+        renew_explanation_url -> Nullable<Text>,
     }
 }
 

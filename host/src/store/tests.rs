@@ -28,6 +28,7 @@ fn order(id: &str, account: &str) -> Order {
         error: None,
         certificate_id: None,
         created_at: 1,
+        replaces: None,
     }
 }
 
@@ -125,6 +126,7 @@ both_backends!(
     statuses_are_typed_columns,
     nonces_are_redeemed_once,
     the_first_ca_pinned_holds,
+    replacements_and_moved_windows,
 );
 
 /// The first CA pinned to a database stays its CA; a later pin of another CA changes nothing.
@@ -481,6 +483,114 @@ fn certificates_and_revocation(store: &Store) {
     };
     assert_eq!(listed("builtin"), ["ab"]);
     assert!(listed("upki").is_empty());
+}
+
+/// RFC 9773: one live order replaces a certificate (compare-and-set on the mark), an expired
+/// or invalid one frees it; renew-now moves the matching certificates only, audited; a
+/// revocation for keyCompromise moves the window, another reason does not.
+fn replacements_and_moved_windows(store: &Store) {
+    seeded(store);
+    for (from, to) in [
+        (OrderStatus::Pending, OrderStatus::Ready),
+        (OrderStatus::Ready, OrderStatus::Processing),
+    ] {
+        assert!(store.transition_order("o1", from, to, None).unwrap());
+    }
+    let mut old = cert("x1", "ab", "o1");
+    old.identifiers = r#"[{"type":"dns","value":"a.example"}]"#.into();
+    old.not_before = 1_000;
+    old.not_after = 100_000;
+    store.insert_certificate(&old).unwrap();
+
+    let replacing = |id: &str, expires: i64| Order {
+        expires,
+        replaces: Some("AQ.qw".into()),
+        ..order(id, "a1")
+    };
+    // o2 replaces x1 while it is pending and unexpired (now = 50 < 100).
+    assert!(store
+        .insert_replacing_order(&replacing("o2", 100), &[], &[], "x1", 50)
+        .unwrap());
+    assert!(!store
+        .insert_replacing_order(&replacing("o3", 100), &[], &[], "x1", 50)
+        .unwrap());
+    assert!(
+        matches!(store.order("o3"), Err(StoreError::NotFound)),
+        "not stored"
+    );
+    let state = store.renewal_state("ab").unwrap();
+    assert_eq!(state.marks.replaced_by.as_deref(), Some("o2"));
+    assert_eq!(
+        state.replacement.unwrap().replaces.as_deref(),
+        Some("AQ.qw")
+    );
+    // Once o2 has expired unfinished, o4 may replace x1.
+    assert!(store
+        .insert_replacing_order(&replacing("o4", 500), &[], &[], "x1", 150)
+        .unwrap());
+    assert_eq!(
+        store
+            .renewal_state("ab")
+            .unwrap()
+            .marks
+            .replaced_by
+            .as_deref(),
+        Some("o4")
+    );
+
+    // renew-now: by name (exact), by issuer, by issuance time.
+    let renew = |filter: RenewNowFilter| {
+        store
+            .renew_now(&RenewNow {
+                filter,
+                at: 2_000,
+                explanation_url: None,
+            })
+            .unwrap()
+    };
+    let by = |names: &[&str]| RenewNowFilter {
+        names: names.iter().map(|n| n.to_string()).collect(),
+        ..Default::default()
+    };
+    assert!(renew(by(&["example"])).is_empty(), "names match exactly");
+    assert!(renew(RenewNowFilter {
+        issuer: Some("upki".into()),
+        ..Default::default()
+    })
+    .is_empty());
+    assert!(renew(RenewNowFilter {
+        issued_after: Some(1_001),
+        ..Default::default()
+    })
+    .is_empty());
+    assert!(renew(RenewNowFilter {
+        profile: Some("other".into()),
+        ..Default::default()
+    })
+    .is_empty());
+    assert_eq!(
+        renew(RenewNowFilter {
+            profile: Some("default".into()),
+            issued_before: Some(1_001),
+            ..by(&["a.example", "b.example"])
+        }),
+        ["ab"]
+    );
+    let marks = store.renewal_state("ab").unwrap().marks;
+    assert_eq!(
+        (marks.renew_now_at, marks.renew_reason.as_deref()),
+        (Some(2_000), Some(RENEW_ADMIN))
+    );
+
+    // Revocation: keyCompromise moves the window to the revocation.
+    assert!(store.revoke_certificate("ab", 1, 3_000).unwrap());
+    let marks = store.renewal_state("ab").unwrap().marks;
+    assert_eq!(
+        (marks.renew_now_at, marks.renew_reason.as_deref()),
+        (Some(3_000), Some(RENEW_KEY_COMPROMISE))
+    );
+    // A revoked certificate is not moved by renew-now again.
+    assert!(renew(by(&["a.example"])).is_empty());
 }
 
 #[test]

@@ -16,6 +16,8 @@ pub const CRL_PEM_PATH: &str = "/ca/crl.pem";
 pub const READY_PATH: &str = "/ready";
 pub const METRICS_PATH: &str = "/metrics";
 pub const OPENAPI_PATH: &str = "/openapi.json";
+/// The renewalInfo resource under the ACME prefix (RFC 9773 §3); certIDs follow it.
+pub const RENEWAL_INFO_PATH: &str = "/renewal-info";
 
 /// The OpenAPI 3.1 description of the admin and public routes (docs/openapi.json), served at
 /// [`OPENAPI_PATH`]; a test holds it in sync with [`PUBLIC_ROUTES`] and the admin router.
@@ -34,6 +36,7 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/ca/issuers/{name}/crl.der",
     "/ca/issuers/{name}/crl.pem",
     "/ca/issuers/{name}/ca.pem",
+    "/renewal-explanations/{reason}",
     OPENAPI_PATH,
 ];
 
@@ -47,6 +50,7 @@ pub fn directory(gw: &Gateway) -> Reply {
         revoke_cert: gw.url("/revoke-cert"),
         key_change: gw.url("/key-change"),
         new_authz: None,
+        renewal_info: Some(gw.url(RENEWAL_INFO_PATH)),
         meta: DirectoryMeta {
             terms_of_service: non_empty(&c.terms_of_service),
             website: non_empty(&c.website),

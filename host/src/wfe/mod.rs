@@ -9,6 +9,7 @@ pub(crate) mod cert;
 pub mod crl;
 pub mod directory;
 mod order;
+mod renewal;
 
 use std::sync::Arc;
 
@@ -89,6 +90,11 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
         return reply;
     }
     if parts.method == Method::GET {
+        if let Some(reply) = renewal::explanation(path) {
+            return reply;
+        }
+    }
+    if parts.method == Method::GET {
         match path {
             directory::CRL_PATH => return crl::serve(gw, false).await,
             directory::CRL_PEM_PATH => return crl::serve(gw, true).await,
@@ -134,7 +140,10 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
         (Method::POST, ["chall", id]) => authz::challenge(gw, &req, id).await,
         (Method::POST, ["cert", id]) => cert::download(gw, &req, id).await,
         (Method::POST, ["revoke-cert"]) => cert::revoke(gw, &req).await,
+        (Method::GET, ["renewal-info", cert_id]) => renewal::renewal_info(gw, cert_id).await,
         (_, ["directory"]) | (_, ["new-nonce"]) => Err(not_allowed("GET, HEAD")),
+        // RFC 9773 §4.1: renewalInfo is a plain GET; there is no POST-as-GET form.
+        (_, ["renewal-info", _]) => Err(not_allowed("GET")),
         (_, ["new-account" | "key-change" | "new-order" | "revoke-cert"])
         | (_, ["acct" | "order" | "authz" | "chall" | "cert", _])
         | (_, ["acct", _, "orders"])
@@ -205,7 +214,7 @@ async fn metrics(gw: &Gateway) -> Reply {
 fn route_label(path: &str) -> String {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["acme", kind @ ("acct" | "order" | "authz" | "chall" | "cert"), _] => {
+        ["acme", kind @ ("acct" | "order" | "authz" | "chall" | "cert" | "renewal-info"), _] => {
             format!("/acme/{kind}/{{id}}")
         }
         ["acme", kind @ ("acct" | "order"), _, sub @ ("orders" | "finalize")] => {
@@ -214,6 +223,7 @@ fn route_label(path: &str) -> String {
         ["acme", "directory" | "new-nonce" | "new-account" | "new-order" | "revoke-cert" | "key-change"]
         | ["ca", "root.pem" | "intermediate.pem" | "intermediate.der" | "crl.der" | "crl.pem"]
         | ["health" | "ready" | "metrics" | "openapi.json"] => path.to_string(),
+        ["renewal-explanations", _] => "/renewal-explanations/{reason}".to_string(),
         _ => "other".to_string(),
     }
 }
@@ -239,6 +249,14 @@ mod tests {
             "/acme/order/{id}/finalize"
         );
         assert_eq!(super::route_label("/acme/new-order"), "/acme/new-order");
+        assert_eq!(
+            super::route_label("/acme/renewal-info/aYhb.AIdl"),
+            "/acme/renewal-info/{id}"
+        );
+        assert_eq!(
+            super::route_label("/renewal-explanations/anything"),
+            "/renewal-explanations/{reason}"
+        );
         assert_eq!(super::route_label("/ca/crl.der"), "/ca/crl.der");
         assert_eq!(super::route_label("/acme/../../etc"), "other");
         assert_eq!(super::route_label("/random/path"), "other");

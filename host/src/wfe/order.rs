@@ -25,6 +25,9 @@ struct NewOrderPayload {
     not_after: Option<String>,
     #[serde(default)]
     profile: Option<String>,
+    /// RFC 9773 §5.
+    #[serde(default)]
+    replaces: Option<String>,
 }
 
 pub async fn new_order(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
@@ -40,6 +43,7 @@ pub async fn new_order(gw: &Gateway, req: &Incoming) -> Result<Reply, Problem> {
     let request = NewOrder {
         identifiers: body.identifiers,
         profile: body.profile,
+        replaces: body.replaces,
     };
     let view = orders::create(gw, account, request).await?;
     Ok(Reply::json(StatusCode::CREATED, &order_object(gw, &view))
@@ -66,6 +70,7 @@ fn order_object(gw: &Gateway, view: &OrderView) -> OrderObject {
         finalize: format!("{}/finalize", gw.order_url(&order.id)),
         certificate: order.certificate_id.as_deref().map(|id| gw.cert_url(id)),
         profile: Some(order.profile.clone()),
+        replaces: order.replaces.clone(),
     }
 }
 

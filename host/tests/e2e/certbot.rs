@@ -7,7 +7,12 @@ use crate::on_both_backends;
 use crate::support::{run, sans, serial, stored_status, verify_chain, Backend, Harness};
 
 pub(crate) fn certbot(h: &Harness) -> Command {
-    let mut cmd = Command::new("certbot");
+    certbot_from(h, "certbot".as_ref())
+}
+
+/// `program` (a certbot) with the harness's server, trust and directories.
+pub(crate) fn certbot_from(h: &Harness, program: &std::path::Path) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env("REQUESTS_CA_BUNDLE", &h.root_pem)
         .arg("--non-interactive")
         .arg("--server")
@@ -24,9 +29,19 @@ pub(crate) fn certbot(h: &Harness) -> Command {
 /// `certbot certonly --standalone` for `name` (http-01 on the harness's validation port, an
 /// ECDSA key); returns its `live/<name>` directory.
 pub(crate) async fn certonly(h: &Harness, name: &str, what: &str) -> std::path::PathBuf {
+    certonly_with(h, certbot(h), name, what).await
+}
+
+/// [`certonly`] run by `certbot` (a command from [`certbot_from`]).
+pub(crate) async fn certonly_with(
+    h: &Harness,
+    mut certbot: Command,
+    name: &str,
+    what: &str,
+) -> std::path::PathBuf {
     let port = h.http_port.to_string();
     run(
-        certbot(h).args([
+        certbot.args([
             "certonly",
             "--standalone",
             "--agree-tos",

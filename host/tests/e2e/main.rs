@@ -4,6 +4,7 @@
 
 mod acme_upstream;
 mod admin_api;
+mod ari;
 mod bench;
 mod certbot;
 mod cli;

@@ -239,6 +239,39 @@ pub fn serial(cert_pem: &Path) -> String {
     }
 }
 
+/// The Python venv `name` that `script` (in tests/e2e, see pypi_venv.sh) makes under
+/// `$CARGO_TARGET_DIR/tools`, created on first use (once per test process and script).
+/// Panics when it cannot: a test without its real counterpart must fail, not pass or skip.
+pub fn pypi_venv(script: &str, name: &str) -> PathBuf {
+    static MADE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    // The same target directory as the plugins' (plugin_component).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| acmegate_plugin_build::workspace_root().join("target"));
+    let venv = target.join("tools").join(name);
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if made.iter().any(|s| s == script) {
+        return venv;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e")
+        .join(script);
+    let out = std::process::Command::new(&path)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): the test needs what it installs\n{}{}",
+        path.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    made.push(script.to_string());
+    venv
+}
+
 /// Looks the certificate up in the gateway's store and returns its status.
 pub async fn stored_status(h: &Harness, serial: &str) -> String {
     let store = h.gw.gateway.store.clone();

@@ -33,31 +33,9 @@ pub struct UpkiCa {
     child: Option<Child>,
 }
 
-/// The venv's Python, creating the venv on first use (once per test process). Panics when it
-/// cannot: a uPKI test without the real CA must fail, not pass or skip.
-fn python() -> &'static Path {
-    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PYTHON.get_or_init(|| {
-        // The same target directory as the plugins' (support::plugin_component).
-        let workspace = acmegate_plugin_build::workspace_root();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/upki_ca_venv.sh");
-        let out = Command::new(&script)
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}): the uPKI tests need the real CA\n{}{}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        target.join("tools/upki-venv/bin/python")
-    })
+/// The venv's Python (`upki_ca_venv.sh`), created on first use.
+fn python() -> PathBuf {
+    crate::support::pypi_venv("upki_ca_venv.sh", "upki-venv").join("bin/python")
 }
 
 /// Two consecutive ports that were free a moment ago.

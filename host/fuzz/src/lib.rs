@@ -101,7 +101,11 @@ mod tests {
         let ca = check(&sign_request_info(&seed("csr_signed/ca-true.der"))).unwrap_err();
         assert!(ca.detail.contains("CA certificate"), "{}", ca.detail);
         let email = check(&sign_request_info(&seed("csr_signed/other-san.der"))).unwrap_err();
-        assert!(email.detail.contains("other than dNSName"), "{}", email.detail);
+        assert!(
+            email.detail.contains("other than dNSName"),
+            "{}",
+            email.detail
+        );
         // The seeds carry the harness's key.
         let key = signing_public_key();
         assert!(seed("csr_signed/names.der")

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use acmegate::config::{Config, LogFormat, SAMPLE};
+use acmegate::config::{Config, LogFormat};
 use acmegate::server;
 
 #[derive(Parser)]
@@ -33,6 +33,15 @@ enum Command {
         /// Overwrite an existing configuration file.
         #[arg(long)]
         force: bool,
+        /// The URL ACME clients and relying parties reach the gateway at
+        /// (`server.base_url`), e.g. https://acme.example.internal:8443. Asked for when
+        /// absent and the terminal is interactive.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// A plain-HTTP listener for the CA certificates and CRLs (`server.http_listen`),
+        /// e.g. 0.0.0.0:80.
+        #[arg(long)]
+        http_listen: Option<String>,
     },
     /// Run database migrations and exit.
     Migrate,
@@ -179,7 +188,11 @@ async fn run() -> anyhow::Result<()> {
     }
     match &cli.command {
         Command::Serve => serve(&cli).await,
-        Command::Init { force } => init(&cli, *force),
+        Command::Init {
+            force,
+            base_url,
+            http_listen,
+        } => init(&cli, *force, base_url.clone(), http_listen.as_deref()),
         Command::Migrate => {
             let config = load_config(&cli)?;
             server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok()).await?;
@@ -237,6 +250,12 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             .join("ca/root.pem")
             .display()
     ));
+    if let Some(addr) = running.pki_addr {
+        tell(format!(
+            "CA certificates and CRL over plain HTTP on {addr}; certificates name {}/ca/crl.der",
+            running.pki_url
+        ));
+    }
     if let Some(addr) = running.admin_addr {
         tell(format!("Admin API (mTLS): https://{addr}/api/v1/ (first client certificate: acmegate admin-cert issue --cn NAME --out DIR)"));
     }
@@ -265,7 +284,13 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn init(cli: &Cli, force: bool) -> anyhow::Result<()> {
+fn init(
+    cli: &Cli,
+    force: bool,
+    base_url: Option<String>,
+    http_listen: Option<&str>,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     let path = cli
         .config
         .clone()
@@ -273,9 +298,21 @@ fn init(cli: &Cli, force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
         anyhow::bail!("{} exists; pass --force to overwrite it", path.display());
     }
-    std::fs::write(&path, SAMPLE).with_context(|| format!("failed to write {}", path.display()))?;
-    let config = Config::load(Some(&path), std::env::vars())
-        .context("failed to read the new configuration")?;
+    let base_url = match base_url {
+        Some(url) => url,
+        None if std::io::stdin().is_terminal() => ask_base_url()?,
+        None => String::new(),
+    };
+    let text = acmegate::config::sample_with(&base_url, http_listen.unwrap_or_default());
+    std::fs::write(&path, text).with_context(|| format!("failed to write {}", path.display()))?;
+    let config = match Config::load(Some(&path), std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            // Leave no file that `serve` would refuse.
+            let _ = std::fs::remove_file(&path);
+            return Err(anyhow::Error::new(e).context("the configuration is not usable"));
+        }
+    };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("failed to create {}", config.data_dir.display()))?;
     println!(
@@ -283,11 +320,45 @@ fn init(cli: &Cli, force: bool) -> anyhow::Result<()> {
         path.display(),
         config.data_dir.display()
     );
+    if base_url.is_empty() {
+        eprintln!(
+            "NOTE: server.base_url is not set, so ACME clients and the CRL and CA certificate \
+             URLs in every certificate use https://localhost:{}, which only this machine \
+             reaches. For other machines: acmegate init --force --base-url \
+             https://HOST:PORT (or edit server.base_url) before issuing.",
+            config.server.listen.port()
+        );
+    } else {
+        println!(
+            "ACME clients use {}{}/directory; certificates name {}/ca/crl.der",
+            config.base_url(config.server.listen.port()),
+            acmegate::authority::ACME_PREFIX,
+            config.server.pki_url(
+                config.server.http_listen_addr().map(|a| a.port()),
+                &config.base_url(config.server.listen.port())
+            )
+        );
+    }
     println!(
         "start the gateway with: acmegate serve --config {}",
         path.display()
     );
     Ok(())
+}
+
+/// Asks on the terminal for the public base URL; empty keeps the localhost default.
+fn ask_base_url() -> anyhow::Result<String> {
+    use std::io::Write;
+    print!(
+        "The URL ACME clients and relying parties reach this gateway at, e.g. \
+         https://acme.example.internal:8443 (empty: https://localhost:8443, this machine only): "
+    );
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("failed to read the base URL")?;
+    Ok(line.trim().to_string())
 }
 
 async fn eab(cli: &Cli, command: &EabCommand) -> anyhow::Result<()> {
@@ -410,8 +481,12 @@ async fn admin_cert_issue(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("failed to create {}", config.data_dir.display()))?;
     let base_url = config.base_url(config.server.listen.port());
+    let pki_url = config.server.pki_url(
+        config.server.http_listen_addr().map(|a| a.port()),
+        &base_url,
+    );
     let passphrase = std::env::var(server::PASSPHRASE_ENV).ok();
-    let (ca, store) = server::open_pki(&config, passphrase, &base_url).await?;
+    let (ca, store) = server::open_pki(&config, passphrase, &pki_url).await?;
     let store = store.acting_as(CLI_ACTOR);
     let role = match role {
         RoleArg::Admin => Role::Admin,
@@ -428,7 +503,7 @@ async fn admin_cert_issue(
     let key = keygen::key_from_pkcs8(&pkcs8.unwrap_or_default())?;
     let p12 = keygen::pkcs12(&key, &row.chain_pem, cn, p12_password)?;
     store
-        .insert_certificate(&row)
+        .insert_certificate(&row, &[])
         .context("failed to store the identity")?;
     std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
     let write = |name: &str, bytes: &[u8], private: bool| -> anyhow::Result<()> {

@@ -50,9 +50,9 @@ pub struct Metrics {
     issuance_count: AtomicU64,
     issuance_sum_micros: AtomicU64,
     /// Connections open now on the ACME and the admin listener.
-    connections_open: [AtomicU64; 2],
+    connections_open: [AtomicU64; 3],
     /// Times a listener held a new connection back because `server.max_connections` were open.
-    connections_held: [AtomicU64; 2],
+    connections_held: [AtomicU64; 3],
 }
 
 /// A listener, for the connection metrics.
@@ -60,11 +60,13 @@ pub struct Metrics {
 pub enum Listener {
     Acme = 0,
     Admin = 1,
+    /// The plain-HTTP listener for CA certificates and CRLs (`server.http_listen`).
+    Pki = 2,
 }
 
 impl Listener {
     fn label(i: usize) -> &'static str {
-        ["acme", "admin"][i]
+        ["acme", "admin", "pki"][i]
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The mTLS admin listener's address, when `admin.listen` is set.
     pub admin_addr: Option<SocketAddr>,
+    /// The plain-HTTP listener's address, when `server.http_listen` is set.
+    pub pki_addr: Option<SocketAddr>,
+    /// Where certificates tell relying parties to fetch the CRL and CA certificates.
+    pub pki_url: String,
     pub base_url: String,
     pub gateway: Arc<Gateway>,
     shutdown: watch::Sender<bool>,
@@ -102,19 +106,19 @@ pub async fn open_store(config: &Config, passphrase: Option<String>) -> anyhow::
     Ok(store.with_auditor(crate::store::Auditor::new(key)))
 }
 
-/// Loads the CA from the data directory, creating it on first use. `base_url` goes into the
-/// CRL and issuer URLs of the certificates it issues.
+/// Loads the CA from the data directory, creating it on first use. `pki_url` goes into the
+/// CRL and issuer URLs of the certificates it issues (`server.pki_url`).
 pub async fn load_ca(
     config: &Config,
     passphrase: Option<String>,
-    base_url: &str,
+    pki_url: &str,
 ) -> anyhow::Result<Arc<Ca>> {
     let settings = CaSettings {
         root_cn: config.ca.root_cn.clone(),
         intermediate_cn: config.ca.intermediate_cn.clone(),
         organization: config.ca.organization.clone(),
-        crl_url: format!("{base_url}{}", directory::CRL_PATH),
-        ca_issuers_url: format!("{base_url}{}", directory::INTERMEDIATE_DER_PATH),
+        crl_url: format!("{pki_url}{}", directory::CRL_PATH),
+        ca_issuers_url: format!("{pki_url}{}", directory::INTERMEDIATE_DER_PATH),
     };
     let secret = key_secret(config, passphrase);
     let ca_dir = config.data_dir.join("ca");
@@ -131,7 +135,7 @@ pub async fn load_ca(
 pub async fn open_pki(
     config: &Config,
     passphrase: Option<String>,
-    base_url: &str,
+    pki_url: &str,
 ) -> anyhow::Result<(Arc<Ca>, Store)> {
     let store = open_store(config, passphrase.clone()).await?;
     let database = crate::store::redacted_url(&config.database_url());
@@ -154,7 +158,7 @@ pub async fn open_pki(
             );
         }
     }
-    let ca = load_ca(config, passphrase, base_url).await?;
+    let ca = load_ca(config, passphrase, pki_url).await?;
     let (root_sha256, intermediate_sha256) = ca.fingerprints();
     let ours = CaPin {
         root_sha256,
@@ -254,9 +258,29 @@ pub async fn start_at(
         .local_addr()
         .context("failed to read the bound address")?;
     let base_url = config.base_url(addr.port());
+    if config.server.base_url.is_empty() {
+        tracing::warn!(%base_url, "server.base_url is not set: ACME URLs and the CRL and CA certificate URLs in every certificate name {base_url}, which only this machine reaches; set server.base_url (and server.http_listen for relying parties) before issuing for other machines");
+    }
+    let pki = match config.server.http_listen_addr() {
+        None => None,
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("failed to bind server.http_listen = {addr}"))?,
+        ),
+    };
+    let pki_addr = match &pki {
+        Some(listener) => Some(
+            listener
+                .local_addr()
+                .context("failed to read the plain-HTTP address")?,
+        ),
+        None => None,
+    };
+    let pki_url = config.server.pki_url(pki_addr.map(|a| a.port()), &base_url);
 
     let secret = key_secret(&config, passphrase.clone());
-    let (ca, store) = open_pki(&config, passphrase, &base_url).await?;
+    let (ca, store) = open_pki(&config, passphrase, &pki_url).await?;
     let nonces = nonces_for(&store, &secret)?;
     let instance = crate::instance::Instance::of(&config.data_dir)?;
     resume_unfinished_work(&store, &instance).await?;
@@ -323,12 +347,16 @@ pub async fn start_at(
         order_policy: loaded.order_policy,
         notifiers: loaded.notifiers,
         targets: loaded.targets,
+        deployments: Default::default(),
         plugin_reloads: Default::default(),
         loaded_plugins: watched.clone(),
     });
     let (tx, rx) = watch::channel(false);
     let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
     let validations = crate::authority::validation::spawn_worker(gateway.clone(), rx.clone());
+    // Always: deployments owed from before (a target since removed, a replica that died) are
+    // settled even by a gateway that has no targets now.
+    let deployments = crate::authority::deploy::spawn_worker(gateway.clone(), rx.clone());
     // Expiry notices only matter to notifiers.
     let housekeeping = crate::authority::housekeeping::spawn(gateway.clone(), rx.clone());
     let expiry = (!gateway.notifiers.is_empty())
@@ -352,6 +380,15 @@ pub async fn start_at(
         gateway.clone(),
         rx.clone(),
     ));
+    let pki_accept = pki.map(|listener| {
+        tracing::info!(addr = ?pki_addr, %pki_url, "CA certificates and CRLs served over plain HTTP");
+        tokio::spawn(accept_loop(
+            listener,
+            Front::Pki,
+            gateway.clone(),
+            rx.clone(),
+        ))
+    });
     let admin_accept = admin.map(|(listener, tls)| {
         tracing::info!(addr = ?admin_addr, "admin API listening (mTLS)");
         tokio::spawn(accept_loop(
@@ -366,8 +403,12 @@ pub async fn start_at(
         if let Some(admin) = admin_accept {
             let _ = admin.await;
         }
+        if let Some(pki) = pki_accept {
+            let _ = pki.await;
+        }
         let _ = worker.await;
         let _ = validations.await;
+        let _ = deployments.await;
         for task in housekeeping {
             let _ = task.await;
         }
@@ -381,6 +422,8 @@ pub async fn start_at(
     Ok(Running {
         addr,
         admin_addr,
+        pki_addr,
+        pki_url,
         base_url: gateway.base_url.clone(),
         gateway,
         shutdown: tx,
@@ -572,6 +615,25 @@ enum Front {
     Acme(TlsAcceptor),
     /// The admin API: client certificates checked against the CA and its current CRL.
     Admin(Arc<AdminTls>),
+    /// CA certificates and CRLs over plain HTTP.
+    Pki,
+}
+
+/// Serves `served` until it ends or has had no request in flight for `client_timeout`.
+async fn finish(
+    peer: SocketAddr,
+    served: ServedConnection,
+    activity: &crate::idle::Activity,
+    client_timeout: std::time::Duration,
+) {
+    let result = tokio::select! {
+        result = served => result,
+        // Dropping the connection closes it.
+        () = activity.idle_for(client_timeout) => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// A connection being served, whichever listener's service it runs.
@@ -592,6 +654,7 @@ async fn accept_loop(
     let which = match *front {
         Front::Acme(_) => Listener::Acme,
         Front::Admin(_) => Listener::Admin,
+        Front::Pki => Listener::Pki,
     };
     let slots = Arc::new(Semaphore::new(gw.config.server.max_connections.max(1)));
     let client_timeout = gw.config.server.client_timeout();
@@ -631,24 +694,6 @@ async fn accept_loop(
             let _permit = permit;
             let counted = gw.clone();
             let _open = counted.metrics.connection(which);
-            let tls = match &*front {
-                Front::Acme(tls) => tls.clone(),
-                Front::Admin(admin) => match admin.acceptor(&gw).await {
-                    Ok(tls) => tls,
-                    Err(e) => {
-                        tracing::error!(error = %e, "admin listener: no TLS configuration");
-                        return;
-                    }
-                },
-            };
-            let stream = match tokio::time::timeout(client_timeout, tls.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             // A request's headers must arrive within `client_timeout` (HTTP/1.1); HTTP/2 peers
             // that stop answering pings are dropped; and a connection with no request in
@@ -663,50 +708,73 @@ async fn accept_loop(
                 .keep_alive_interval(client_timeout)
                 .keep_alive_timeout(client_timeout);
             let activity = crate::idle::Activity::new();
+            let tls = match &*front {
+                Front::Acme(tls) => tls.clone(),
+                Front::Admin(admin) => match admin.acceptor(&gw).await {
+                    Ok(tls) => tls,
+                    Err(e) => {
+                        tracing::error!(error = %e, "admin listener: no TLS configuration");
+                        return;
+                    }
+                },
+                Front::Pki => {
+                    let tracked = activity.clone();
+                    let service = service_fn(move |req| {
+                        let (gw, busy) = (gw.clone(), tracked.begin());
+                        async move {
+                            let reply = wfe::handle_pki(gw, req).await;
+                            drop(busy);
+                            Ok::<_, std::convert::Infallible>(reply)
+                        }
+                    });
+                    let io = TokioIo::new(tcp);
+                    let served = watcher.watch(builder.serve_connection(io, service).into_owned());
+                    finish(peer, Box::pin(served), &activity, client_timeout).await;
+                    return;
+                }
+            };
+            let stream = match tokio::time::timeout(client_timeout, tls.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
             let io = TokioIo::new(stream);
-            let served: ServedConnection = match &*front {
-                Front::Acme(_) => {
-                    let activity = activity.clone();
-                    let service = service_fn(move |req| {
-                        let (gw, busy) = (gw.clone(), activity.begin());
-                        async move {
-                            let reply = wfe::handle(gw, req).await;
-                            drop(busy);
-                            Ok::<_, std::convert::Infallible>(reply)
-                        }
-                    });
-                    Box::pin(watcher.watch(builder.serve_connection(io, service).into_owned()))
-                }
-                Front::Admin(_) => {
-                    // The leaf the client presented; rustls has verified its chain and CRL.
-                    let client_cert = io
-                        .inner()
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .map(|leaf| Arc::new(leaf.to_vec()));
-                    let activity = activity.clone();
-                    let service = service_fn(move |req| {
-                        let (gw, client_cert) = (gw.clone(), client_cert.clone());
-                        let busy = activity.begin();
-                        async move {
-                            let reply = crate::admin::handle(gw, client_cert, req).await;
-                            drop(busy);
-                            Ok::<_, std::convert::Infallible>(reply)
-                        }
-                    });
-                    Box::pin(watcher.watch(builder.serve_connection(io, service).into_owned()))
-                }
+            let served: ServedConnection = if let Front::Admin(_) = &*front {
+                // The leaf the client presented; rustls has verified its chain and CRL.
+                let client_cert = io
+                    .inner()
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|leaf| Arc::new(leaf.to_vec()));
+                let activity = activity.clone();
+                let service = service_fn(move |req| {
+                    let (gw, client_cert) = (gw.clone(), client_cert.clone());
+                    let busy = activity.begin();
+                    async move {
+                        let reply = crate::admin::handle(gw, client_cert, req).await;
+                        drop(busy);
+                        Ok::<_, std::convert::Infallible>(reply)
+                    }
+                });
+                Box::pin(watcher.watch(builder.serve_connection(io, service).into_owned()))
+            } else {
+                let activity = activity.clone();
+                let service = service_fn(move |req| {
+                    let (gw, busy) = (gw.clone(), activity.begin());
+                    async move {
+                        let reply = wfe::handle(gw, req).await;
+                        drop(busy);
+                        Ok::<_, std::convert::Infallible>(reply)
+                    }
+                });
+                Box::pin(watcher.watch(builder.serve_connection(io, service).into_owned()))
             };
-            let result = tokio::select! {
-                result = served => result,
-                // Dropping the connection closes it.
-                () = activity.idle_for(client_timeout) => Ok(()),
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            finish(peer, served, &activity, client_timeout).await;
         });
     }
     // Requests in flight finish; give them a bounded time.

@@ -142,7 +142,7 @@ pub async fn deploy(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiE
     };
     let mut reports = Vec::with_capacity(targets.len());
     for target in targets {
-        reports.push(crate::authority::deploy::deploy_recorded(gw, target, &cert, None, 1).await);
+        reports.push(crate::authority::deploy::deploy_now(gw, target, &cert).await);
     }
     tracing::info!(serial = %cert.serial, actor = %req.caller.actor(), targets = reports.len(), "certificate deployed through the admin API");
     Ok(Reply::json(

@@ -14,7 +14,7 @@ use crate::acme::{Identifier, Problem};
 use crate::ca::keys::{KeyType, PrivateKey};
 use crate::ca::{CaError, Csr, Profile};
 use crate::ids;
-use crate::store::{Certificate, StoreError};
+use crate::store::{Certificate, DeploymentJob, StoreError};
 
 /// How long an admin issuance waits for an issuer that answers "pending" before giving up:
 /// the caller holds an HTTP request open meanwhile.
@@ -84,9 +84,7 @@ pub async fn issue_from_csr(
     actor: &str,
 ) -> Result<Certificate, AdminIssueError> {
     let profile = profile(gw, profile_name)?;
-    let cert = issue_and_store(gw, csr, &profile, actor).await?;
-    super::deploy::issued(gw, &cert, None);
-    Ok(cert)
+    issue_and_store(gw, csr, &profile, actor, None).await
 }
 
 /// Generates a key and a CSR for it as `request` asks, issues it under the profile, stores the
@@ -102,10 +100,7 @@ pub async fn generate(
         .await
         .map_err(|e| AdminIssueError::Internal(format!("key generation task failed: {e}")))??;
     let csr = crate::ca::parse_csr(&csr_der).map_err(super::ca_problem)?;
-    let cert = issue_and_store(gw, csr, &profile, actor).await?;
-    if !gw.targets.is_empty() {
-        super::deploy::issued(gw, &cert, Some(key.pkcs8_pem()));
-    }
+    let cert = issue_and_store(gw, csr, &profile, actor, Some(key.pkcs8_pem())).await?;
     Ok((cert, key))
 }
 
@@ -145,12 +140,15 @@ fn key_and_csr(request: &GenerateRequest) -> Result<(PrivateKey, Vec<u8>), Admin
 }
 
 /// Issues `csr` (for exactly the names it asks) under `profile` through the profile's issuer,
-/// stores the result as an admin-issued certificate and sends the issuance notice.
+/// stores the result as an admin-issued certificate together with the deployments it is owed
+/// (so a crash before they run loses none), sends the issuance notice and starts the
+/// deployments. `private_key` (PEM) when the gateway generated the key: targets receive it too.
 async fn issue_and_store(
     gw: &Arc<Gateway>,
     csr: Csr,
     profile: &Profile,
     actor: &str,
+    private_key: Option<String>,
 ) -> Result<Certificate, AdminIssueError> {
     if csr.dns_names.is_empty() && csr.ip_addrs.is_empty() {
         return Err(AdminIssueError::BadRequest(
@@ -191,20 +189,32 @@ async fn issue_and_store(
         serde_json::to_string(&identifiers).unwrap_or_else(|_| "[]".into()),
         subject,
     );
-    let cert = store_issued(gw, cert, actor).await?;
+    let deployments = super::deploy::owed(gw, &cert, private_key.is_some());
+    let cert = store_with_deployments(gw, cert, actor, &deployments).await?;
     super::notify::issued(gw, &cert).await;
+    super::deploy::start(gw, deployments, private_key);
     Ok(cert)
 }
 
-/// Stores a certificate issued outside an ACME order, at `actor`'s request (admin issuance,
-/// admin API identities).
+/// Stores a certificate issued outside an ACME order, at `actor`'s request (admin API
+/// identities, which no target receives).
 pub async fn store_issued(
     gw: &Gateway,
     cert: Certificate,
     actor: &str,
 ) -> Result<Certificate, AdminIssueError> {
-    let row = cert.clone();
-    gw.db_as(actor, move |s| s.insert_certificate(&row))
+    store_with_deployments(gw, cert, actor, &[]).await
+}
+
+/// Stores `cert` and the `deployments` it is owed in one transaction.
+async fn store_with_deployments(
+    gw: &Gateway,
+    cert: Certificate,
+    actor: &str,
+    deployments: &[DeploymentJob],
+) -> Result<Certificate, AdminIssueError> {
+    let (row, jobs) = (cert.clone(), deployments.to_vec());
+    gw.db_as(actor, move |s| s.insert_certificate(&row, &jobs))
         .await
         .map_err(AdminIssueError::Store)?;
     Ok(cert)

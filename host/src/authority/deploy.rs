@@ -3,27 +3,35 @@
 //!
 //! A target names a `target-deployer` plugin, the names it serves and its own `config` (where
 //! and how to deploy, handed to the plugin with every call, so one deployer serves many
-//! targets). When a certificate is
-//! issued (ACME or admin API) whose every identifier is covered by a target's patterns, the
-//! gateway deploys it there in the background, so that a slow target never delays the ACME
-//! client, then asks the plugin to verify that the target serves it. A failed attempt (deploy
-//! error, fault, or a verify that does not find the certificate) is retried with a doubling
-//! backoff; the last failure is audited and reported to the notifiers as `failed`. Each
-//! success is audited with the plugin's receipt. Private keys reach a deployer only for
-//! certificates whose key the gateway generated (admin `generate`), straight from memory:
-//! they are never stored.
+//! targets). A certificate whose every identifier is covered by a target's patterns is owed a
+//! deployment there: a durable job (`deployment_jobs`) stored in the transaction that stores
+//! the certificate, so a process that dies after issuing still owes it and any replica (or the
+//! next start) delivers it. The issuing process attempts at once, in the background, so a slow
+//! target never delays the ACME client; a deploy error, a fault, or a verify that does not find
+//! the certificate is retried with a doubling backoff by whichever process holds the job.
+//! The outcome (deployed with the plugin's receipt, or failed after the target's last attempt)
+//! is audited in the transaction that deletes the job, and a failure is reported to the
+//! notifiers as `failed`.
+//!
+//! Private keys reach a deployer only for certificates whose key the gateway generated (admin
+//! `generate`), straight from memory: they are never stored. Such a job stays with the process
+//! that holds the key; if that process dies first, the job fails (audited and notified) saying
+//! the key is gone, and the operator generates a new certificate.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 
 use crate::acme::name_policy::{self, NamePattern};
 use crate::acme::Identifier;
 use crate::authority::Gateway;
 pub use crate::config::TargetConfig;
 use crate::plugins::{DeployerPlugin, Deployment, VerifyOutcome};
-use crate::store::{Certificate, Event, ORIGIN_IDENTITY};
+use crate::store::{Certificate, DeploymentJob, Event, ORIGIN_IDENTITY};
 
 /// Pause before the second attempt, doubled for each further one: a target that is
 /// restarting gets seconds, one that is down gets the operator's attention (the `failed`
@@ -101,6 +109,32 @@ pub struct Report {
     pub error: Option<String>,
 }
 
+impl Report {
+    fn new(target: &str, deployer: &str) -> Report {
+        Report {
+            target: target.to_owned(),
+            deployer: deployer.to_owned(),
+            deployed: false,
+            attempts: 0,
+            receipt: None,
+            verified: None,
+            error: None,
+        }
+    }
+
+    /// Takes in the last attempt's outcome: the receipt and what verify said, or the error.
+    fn settle(&mut self, outcome: Result<(String, String), String>) {
+        match outcome {
+            Ok((receipt, verified)) => {
+                self.deployed = true;
+                self.receipt = Some(receipt);
+                self.verified = Some(verified);
+            }
+            Err(error) => self.error = Some(error),
+        }
+    }
+}
+
 /// The deployment of `cert` to `target`.
 fn deployment(target: &Target, cert: &Certificate, private_key: Option<String>) -> Deployment {
     Deployment {
@@ -129,79 +163,248 @@ pub fn targets_for<'a>(gw: &'a Gateway, cert: &Certificate) -> Vec<&'a Target> {
     gw.targets.iter().filter(|t| t.covers(&ids)).collect()
 }
 
-/// Deploys a newly issued `cert` to every target that covers it, in the background, with
-/// retries. `private_key` (PEM) only when the gateway generated the key.
-pub fn issued(gw: &Arc<Gateway>, cert: &Certificate, private_key: Option<String>) {
-    for target in targets_for(gw, cert) {
-        let (gw, target, cert, key) = (
-            gw.clone(),
-            target.clone(),
-            cert.clone(),
-            private_key.clone(),
-        );
-        tokio::spawn(async move {
-            deploy_recorded(&gw, &target, &cert, key, target.attempts).await;
-        });
+/// The deployments `cert` is owed, to be stored with it, leased to this process so that it
+/// attempts them first ([`start`]). `with_key`: the gateway holds the certificate's key.
+pub fn owed(gw: &Gateway, cert: &Certificate, with_key: bool) -> Vec<DeploymentJob> {
+    let t = gw.now();
+    let lease_until = t + lease_seconds(gw);
+    targets_for(gw, cert)
+        .into_iter()
+        .map(|target| DeploymentJob {
+            certificate_id: cert.id.clone(),
+            target: target.name.clone(),
+            attempts: 0,
+            next_attempt_at: lease_until,
+            lease_owner: Some(gw.issuance.owner().to_owned()),
+            lease_until,
+            with_key,
+            last_error: None,
+            created_at: t,
+        })
+        .collect()
+}
+
+/// Starts the first attempt of each of `jobs` (stored with their certificate by this process)
+/// in the background. `private_key` (PEM) when the gateway generated the key: kept in memory
+/// until its deployments settle.
+pub fn start(gw: &Arc<Gateway>, jobs: Vec<DeploymentJob>, private_key: Option<String>) {
+    for job in jobs {
+        if job.with_key {
+            if let Some(key) = &private_key {
+                gw.deployments.hold_key(&job, key.clone());
+            }
+        }
+        let gw = gw.clone();
+        tokio::spawn(async move { attempt(&gw, job).await });
     }
 }
 
-/// Deploys `cert` to `target` with up to `attempts` attempts, records the outcome in the audit
-/// log, and tells the notifiers when every attempt failed.
-pub async fn deploy_recorded(
-    gw: &Gateway,
-    target: &Target,
-    cert: &Certificate,
-    private_key: Option<String>,
-    attempts: u32,
-) -> Report {
-    let deployment = deployment(target, cert, private_key);
-    let report = deploy_with_retries(target, &deployment, attempts.max(1)).await;
-    let resource = format!("certificate/{}", cert.serial);
-    let details = serde_json::to_value(&report).unwrap_or_default();
-    let event = if report.deployed {
-        tracing::info!(target = %target.name, serial = %cert.serial, attempts = report.attempts, "certificate deployed");
-        Event::new("certificate.deployed", resource, details)
-    } else {
-        let error = report.error.clone().unwrap_or_default();
-        tracing::warn!(target = %target.name, serial = %cert.serial, %error, "certificate deployment failed");
-        crate::authority::notify::deploy_failed(gw, cert, &target.name, &error);
-        Event::new("certificate.deploy_failed", resource, details)
-    };
+/// Deploys `cert` to `target` now, once, and records the outcome like a queued deployment's:
+/// for an operator redeploying on demand, who waits for the answer.
+pub async fn deploy_now(gw: &Gateway, target: &Target, cert: &Certificate) -> Report {
+    let mut report = Report::new(&target.name, &target.deployer_name);
+    report.attempts = 1;
+    report.settle(attempt_once(target, &deployment(target, cert, None)).await);
+    let event = outcome_event(cert, &report);
     if let Err(e) = gw.db(move |s| s.record(event)).await {
         tracing::error!(error = %e, "failed to record a deployment in the audit log");
     }
+    if !report.deployed {
+        notify_failure(gw, cert, &report);
+    }
     report
 }
 
-async fn deploy_with_retries(target: &Target, deployment: &Deployment, attempts: u32) -> Report {
-    let mut report = Report {
-        target: target.name.clone(),
-        deployer: target.deployer_name.clone(),
-        deployed: false,
-        attempts: 0,
-        receipt: None,
-        verified: None,
-        error: None,
-    };
-    let mut pause = RETRY_BASE;
-    for attempt in 1..=attempts {
-        report.attempts = attempt;
-        match attempt_once(target, deployment).await {
-            Ok((receipt, verified)) => {
-                report.deployed = true;
-                report.receipt = Some(receipt);
-                report.verified = Some(verified);
-                report.error = None;
-                return report;
-            }
-            Err(error) => report.error = Some(error),
-        }
-        if attempt < attempts {
-            tokio::time::sleep(pause).await;
-            pause *= 2;
-        }
+/// This process's part of the deployment queue: its worker's doorbell and the generated keys
+/// it holds for deployments not yet settled.
+#[derive(Debug, Default)]
+pub struct Queue {
+    wake: Notify,
+    keys: Mutex<HashMap<(String, String), String>>,
+}
+
+impl Queue {
+    fn hold_key(&self, job: &DeploymentJob, key: String) {
+        self.keys_held().insert(job_key(job), key);
     }
-    report
+
+    fn key(&self, job: &DeploymentJob) -> Option<String> {
+        self.keys_held().get(&job_key(job)).cloned()
+    }
+
+    fn forget_key(&self, job: &DeploymentJob) {
+        self.keys_held().remove(&job_key(job));
+    }
+
+    fn keys_held(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
+        // A panic while holding the lock leaves the map usable: it only ever holds whole entries.
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn job_key(job: &DeploymentJob) -> (String, String) {
+    (job.certificate_id.clone(), job.target.clone())
+}
+
+/// How long a process holds a deployment it attempts; after a crash the job waits this long
+/// before another process takes it over. The issuance lease: both cover a plugin call.
+fn lease_seconds(gw: &Gateway) -> i64 {
+    gw.config.issuance.lease_seconds.max(1)
+}
+
+/// Runs the deployment worker until `stop` turns true: claims deployments that are due (this
+/// process's retries, and the jobs of processes that died) and attempts each.
+pub fn spawn_worker(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let owner = gw.issuance.owner().to_owned();
+            let t = gw.now();
+            let lease_until = t + lease_seconds(&gw);
+            match gw
+                .db(move |s| s.claim_due_deployments(&owner, t, lease_until, CLAIM_BATCH))
+                .await
+            {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let gw = gw.clone();
+                        tokio::spawn(async move { attempt(&gw, job).await });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "deployment worker cannot read its jobs"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = gw.deployments.wake.notified() => {}
+                _ = stop.changed() => break,
+            }
+        }
+    })
+}
+
+/// The worker's longest sleep: a retry falls due, or a dead process's job is noticed, within
+/// this time.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Jobs claimed per round.
+const CLAIM_BATCH: i64 = 16;
+
+/// Why an attempt did not deploy.
+enum Failure {
+    /// Worth another attempt if the target has any left.
+    Retry(String),
+    /// No attempt can succeed (the target is gone, or the key is).
+    Final(String),
+}
+
+/// One attempt at a job this process holds, then its record: settled (deployed, or failed
+/// after the last attempt) or rescheduled.
+async fn attempt(gw: &Arc<Gateway>, job: DeploymentJob) {
+    let id = job.certificate_id.clone();
+    let cert = match gw.db(move |s| s.certificate(&id)).await {
+        Ok(cert) => cert,
+        Err(e) => {
+            // The lease runs out and the job is taken up again.
+            tracing::error!(certificate = %job.certificate_id, error = %e, "cannot read a certificate to deploy");
+            return;
+        }
+    };
+    let target = gw.targets.iter().find(|t| t.name == job.target);
+    let mut report = Report::new(
+        &job.target,
+        target.map(|t| t.deployer_name.as_str()).unwrap_or_default(),
+    );
+    report.attempts = u32::try_from(job.attempts).unwrap_or(0) + 1;
+    let key = job.with_key.then(|| gw.deployments.key(&job)).flatten();
+    let outcome = match target {
+        None => Err(Failure::Final(format!(
+            "target {:?} is no longer configured",
+            job.target
+        ))),
+        Some(_) if job.with_key && key.is_none() => Err(Failure::Final(
+            "the private key the gateway generated for this certificate is gone: keys are \
+             never stored, and the process that held it stopped before the deployment \
+             succeeded; generate a new certificate for this target"
+                .into(),
+        )),
+        Some(target) => attempt_once(target, &deployment(target, &cert, key))
+            .await
+            .map_err(Failure::Retry),
+    };
+    let last = target.is_none_or(|t| report.attempts >= t.attempts);
+    let owner = gw.issuance.owner().to_owned();
+    let recorded = match outcome {
+        Err(Failure::Retry(error)) if !last => {
+            reschedule(gw, &job, report.attempts, &error, &owner).await
+        }
+        outcome => {
+            report.settle(outcome.map_err(|(Failure::Retry(e) | Failure::Final(e))| e));
+            gw.deployments.forget_key(&job);
+            let event = outcome_event(&cert, &report);
+            let (id, name) = (job.certificate_id.clone(), job.target.clone());
+            gw.db(move |s| s.settle_deployment(&id, &name, &owner, event))
+                .await
+                .map(|settled| {
+                    // Told once: by the process whose record settled the job.
+                    if settled && !report.deployed {
+                        notify_failure(gw, &cert, &report);
+                    }
+                })
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(certificate = %job.certificate_id, target = %job.target, error = %e, "deployment attempt could not be recorded");
+    }
+}
+
+/// Records failed attempt number `attempts` and when the next is due: after [`RETRY_BASE`],
+/// doubled for each further attempt. A job with a key stays this process's, the only one that
+/// can deploy it; any other is free for whichever process is first when it falls due.
+async fn reschedule(
+    gw: &Gateway,
+    job: &DeploymentJob,
+    attempts: u32,
+    error: &str,
+    owner: &str,
+) -> Result<(), crate::store::StoreError> {
+    let pause = RETRY_BASE
+        .as_secs()
+        .saturating_mul(1 << (attempts - 1).min(20));
+    let due = gw.now() + i64::try_from(pause).unwrap_or(i64::MAX / 2);
+    tracing::warn!(certificate = %job.certificate_id, target = %job.target, attempts, retry_in = pause, %error, "deployment failed; will retry");
+    let next = DeploymentJob {
+        attempts: i32::try_from(attempts).unwrap_or(i32::MAX),
+        next_attempt_at: due,
+        lease_owner: job.with_key.then(|| owner.to_owned()),
+        lease_until: if job.with_key {
+            due + lease_seconds(gw)
+        } else {
+            0
+        },
+        last_error: Some(error.to_owned()),
+        ..job.clone()
+    };
+    let owner = owner.to_owned();
+    gw.db(move |s| s.reschedule_deployment(&next, &owner))
+        .await
+        .map(|_| ())
+}
+
+/// The audit event of a settled deployment.
+fn outcome_event(cert: &Certificate, report: &Report) -> Event {
+    let resource = format!("certificate/{}", cert.serial);
+    let details = serde_json::to_value(report).unwrap_or_default();
+    if report.deployed {
+        tracing::info!(target = %report.target, serial = %cert.serial, attempts = report.attempts, "certificate deployed");
+        Event::new("certificate.deployed", resource, details)
+    } else {
+        let error = report.error.as_deref().unwrap_or_default();
+        tracing::warn!(target = %report.target, serial = %cert.serial, %error, "certificate deployment failed");
+        Event::new("certificate.deploy_failed", resource, details)
+    }
+}
+
+fn notify_failure(gw: &Gateway, cert: &Certificate, report: &Report) {
+    let error = report.error.as_deref().unwrap_or_default();
+    crate::authority::notify::deploy_failed(gw, cert, &report.target, error);
 }
 
 /// One deploy, then verify when the target asks for it: the receipt and what verify said.

@@ -91,6 +91,8 @@ pub struct Gateway {
     pub notifiers: Vec<crate::plugins::NotifierPlugin>,
     /// Deployment targets with their deployer plugins (`crate::authority::deploy`).
     pub targets: Vec<deploy::Target>,
+    /// This process's deployment worker doorbell and the generated keys it holds.
+    pub deployments: deploy::Queue,
     /// Hot reloads done and failed since start.
     pub plugin_reloads: Arc<crate::plugins::watcher::ReloadStats>,
     /// Every configured plugin as loaded (the handles follow hot reloads), for status.

@@ -156,6 +156,14 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The URL clients reach the gateway at; empty means `https://localhost:<port>`.
     pub base_url: String,
+    /// Address of a plain-HTTP listener that serves only the CA certificates and CRLs, for
+    /// RFC 5280 relying parties (which fetch them without TLS); empty: none.
+    pub http_listen: String,
+    /// The URL under which relying parties fetch the CA certificates and CRL, written into
+    /// every certificate issued (CRL Distribution Points, Authority Information Access).
+    /// Empty: `http://<base_url's host>:<http_listen's port>` when `http_listen` is set, else
+    /// the base URL.
+    pub pki_url: String,
     /// Names (DNS or IP) in the listener's TLS certificate, issued by the gateway's own CA.
     pub tls_names: Vec<String>,
     /// Largest request body accepted (RFC 8555 requests are small JWS objects).
@@ -255,6 +263,8 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             base_url: String::new(),
+            http_listen: String::new(),
+            pki_url: String::new(),
             tls_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             max_body_bytes: 64 * 1024,
             max_connections: 1024,
@@ -491,6 +501,22 @@ impl Config {
                 self.admin.listen
             )));
         }
+        if !self.server.http_listen.is_empty() && self.server.http_listen_addr().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "server.http_listen {:?} is not IP:port (empty: no plain-HTTP listener)",
+                self.server.http_listen
+            )));
+        }
+        for (key, url) in [
+            ("server.base_url", &self.server.base_url),
+            ("server.pki_url", &self.server.pki_url),
+        ] {
+            if !url.is_empty() && url_host(url).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} {url:?} is not an http:// or https:// URL with a host"
+                )));
+            }
+        }
         if !self.validation.dns_resolver.is_empty()
             && self.dns_resolver().is_none_or(|a| a.port() == 0)
         {
@@ -547,6 +573,44 @@ impl Config {
             self.server.base_url.trim_end_matches('/').to_string()
         }
     }
+}
+
+impl ServerConfig {
+    pub fn http_listen_addr(&self) -> Option<SocketAddr> {
+        self.http_listen.parse().ok()
+    }
+
+    /// Where relying parties fetch the CA certificates and CRLs (see `pki_url`), given the
+    /// port the plain-HTTP listener bound (if any) and the base URL.
+    pub fn pki_url(&self, http_port: Option<u16>, base_url: &str) -> String {
+        if !self.pki_url.is_empty() {
+            return self.pki_url.trim_end_matches('/').to_string();
+        }
+        match http_port {
+            None => base_url.to_string(),
+            Some(port) => {
+                let host = url_host(base_url).unwrap_or("localhost");
+                match port {
+                    80 => format!("http://{host}"),
+                    port => format!("http://{host}:{port}"),
+                }
+            }
+        }
+    }
+}
+
+/// The host of an `http://` or `https://` URL (an IPv6 address keeps its brackets), if it
+/// has one.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => &authority[..v6.find(']')? + 2],
+        None => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 /// Makes the relative paths a config file names relative to the file's directory, so that
@@ -665,6 +729,35 @@ fn typed_value(existing: &toml::Value, raw: &str) -> Result<toml::Value, &'stati
     })
 }
 
+/// [`SAMPLE`] with `server.base_url` and `server.http_listen` set (empty: left empty). A base
+/// URL's host other than this machine's own names joins `server.tls_names`, so that clients
+/// which reach the gateway by that name accept its certificate.
+pub fn sample_with(base_url: &str, http_listen: &str) -> String {
+    let quoted = |v: &str| toml::Value::String(v.to_owned()).to_string();
+    let mut text = SAMPLE
+        .replacen(
+            "\nbase_url = \"\"\n",
+            &format!("\nbase_url = {}\n", quoted(base_url)),
+            1,
+        )
+        .replacen(
+            "\nhttp_listen = \"\"\n",
+            &format!("\nhttp_listen = {}\n", quoted(http_listen)),
+            1,
+        );
+    if let Some(host) = url_host(base_url) {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if !["localhost", "127.0.0.1", "::1"].contains(&bare) {
+            text = text.replacen(
+                "\ntls_names = [",
+                &format!("\ntls_names = [{}, ", quoted(bare)),
+                1,
+            );
+        }
+    }
+    text
+}
+
 /// The commented file `acmegate init` writes.
 pub const SAMPLE: &str = r#"# acmegate configuration. Every key can be overridden by an environment variable:
 # ACMEGATE_<SECTION>_<KEY>, e.g. ACMEGATE_SERVER_LISTEN=0.0.0.0:443. See docs/configuration.md.
@@ -676,8 +769,16 @@ database_url = ""
 
 [server]
 listen = "127.0.0.1:8443"
-# The URL clients use; empty means https://localhost:<port>.
+# The URL clients use; empty means https://localhost:<port>, which only this machine reaches.
+# Certificates carry CRL and CA certificate URLs built from it (or from pki_url): set it
+# before the first certificate is issued.
 base_url = ""
+# A plain-HTTP listener for the CA certificates and CRLs only (RFC 5280 relying parties fetch
+# them without TLS), e.g. "0.0.0.0:80"; empty: none.
+http_listen = ""
+# Where relying parties fetch the CA certificates and CRL; empty: http://<base_url's host>
+# on http_listen's port when http_listen is set, else base_url.
+pki_url = ""
 # Names in the listener's TLS certificate (issued by the gateway's own CA at every start).
 tls_names = ["localhost", "127.0.0.1", "::1"]
 max_body_bytes = 65536
@@ -808,6 +909,79 @@ mod tests {
         assert_eq!(c.database_url(), "sqlite://./acmegate-data/acmegate.db");
         assert_eq!(c.base_url(8443), "https://localhost:8443");
         assert_eq!(c.profiles()[0].name, "default");
+    }
+
+    #[test]
+    fn relying_parties_get_a_plain_http_url_when_there_is_a_listener() {
+        let mut server = ServerConfig::default();
+        let base = "https://acme.example.internal:8443";
+        assert_eq!(
+            server.pki_url(None, base),
+            base,
+            "no listener: the base URL"
+        );
+        assert_eq!(
+            server.pki_url(Some(8080), base),
+            "http://acme.example.internal:8080"
+        );
+        assert_eq!(
+            server.pki_url(Some(80), base),
+            "http://acme.example.internal"
+        );
+        assert_eq!(
+            server.pki_url(Some(80), "https://[fd00::1]:8443/"),
+            "http://[fd00::1]"
+        );
+        server.pki_url = "http://pki.example.internal/".into();
+        assert_eq!(
+            server.pki_url(Some(8080), base),
+            "http://pki.example.internal",
+            "an explicit pki_url wins"
+        );
+    }
+
+    #[test]
+    fn urls_and_the_plain_http_address_are_checked() {
+        for (key, value, named) in [
+            (
+                "ACMEGATE_SERVER_BASE_URL",
+                "acme.example:8443",
+                "server.base_url",
+            ),
+            ("ACMEGATE_SERVER_PKI_URL", "ftp://x", "server.pki_url"),
+            (
+                "ACMEGATE_SERVER_HTTP_LISTEN",
+                "port 80",
+                "server.http_listen",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named) && err.contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn init_writes_the_base_url_and_its_host_into_the_tls_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("acmegate.toml");
+        std::fs::write(
+            &path,
+            sample_with("https://acme.example.internal:8443", "0.0.0.0:8080"),
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.server.base_url, "https://acme.example.internal:8443");
+        assert_eq!(c.server.http_listen, "0.0.0.0:8080");
+        assert_eq!(c.server.tls_names[0], "acme.example.internal");
+        assert!(c.server.tls_names.contains(&"localhost".to_string()));
+        std::fs::write(&path, sample_with("", "")).unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.server, ServerConfig::default(), "nothing asked, defaults");
+        std::fs::write(&path, sample_with("https://localhost:9000", "")).unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.server.tls_names, ServerConfig::default().tls_names);
     }
 
     #[test]

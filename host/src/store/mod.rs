@@ -11,6 +11,7 @@ mod admin;
 pub mod audit;
 mod ca_pin;
 mod conn;
+mod deployment;
 mod issuance;
 pub mod model;
 mod nonces;
@@ -35,7 +36,10 @@ pub use model::*;
 pub use renewal::{
     RenewNow, RenewNowFilter, RenewalMarks, RenewalState, RENEW_ADMIN, RENEW_KEY_COMPROMISE,
 };
-use schema::{accounts, authorizations, certificates, challenges, eab_keys, issuance_jobs, orders};
+use schema::{
+    accounts, authorizations, certificates, challenges, deployment_jobs, eab_keys, issuance_jobs,
+    orders,
+};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]
@@ -548,11 +552,15 @@ impl Store {
 
     // --- certificates ---
 
-    /// Inserts the certificate, moves its order from processing to valid with
-    /// `certificate_id` set and deletes its issuance job, in one transaction. A certificate
-    /// of no order (admin-issued) is inserted alone.
-    pub fn insert_certificate(&self, cert: &Certificate) -> Result<()> {
-        let cert = cert.clone();
+    /// Stores `cert` with the deployments it is owed (see `deployment_jobs`) and, for an
+    /// ACME certificate, makes its order `valid` and drops the order's issuance job, in one
+    /// audited transaction. Conflict when the order is no longer `processing`.
+    pub fn insert_certificate(
+        &self,
+        cert: &Certificate,
+        deployments: &[DeploymentJob],
+    ) -> Result<()> {
+        let (cert, deployments) = (cert.clone(), deployments.to_vec());
         let event = Event::new(
             "certificate.issue",
             format!("certificate/{}", cert.serial),
@@ -570,6 +578,13 @@ impl Store {
             diesel::insert_into(certificates::table)
                 .values(&cert)
                 .execute(c)?;
+            // One by one: a multi-row insert is not offered on the SQLite side of the
+            // multi-backend connection, and a certificate is owed to a handful of targets.
+            for job in &deployments {
+                diesel::insert_into(deployment_jobs::table)
+                    .values(job)
+                    .execute(c)?;
+            }
             let Some(order_id) = &cert.order_id else {
                 return Ok(());
             };

@@ -160,6 +160,26 @@ pub struct ValidationJob {
     pub created_at: i64,
 }
 
+/// A deployment of a stored certificate to one target that is still owed (see
+/// `migrations/*_deployment_jobs`).
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::deployment_jobs)]
+pub struct DeploymentJob {
+    pub certificate_id: String,
+    /// The `[[targets]]` entry's name.
+    pub target: String,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// When the job may next be claimed; while an attempt runs, the end of its lease.
+    pub next_attempt_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: i64,
+    /// The deployment carries a key the gateway generated and holds only in memory.
+    pub with_key: bool,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
 /// A finalized order waiting for its issuer (see `migrations/*_issuance_jobs`). Exists exactly
 /// while the order is `processing`.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]

@@ -119,6 +119,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    deployment_jobs (certificate_id, target) {
+        certificate_id -> Text,
+        target -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> BigInt,
+        with_key -> Bool,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     write_probe (owner) {
         owner -> Text,
         checked_at -> BigInt,
@@ -204,6 +218,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     certificates,
     issuance_jobs,
     validation_jobs,
+    deployment_jobs,
     write_probe,
     redeemed_nonces,
     ca_pin,

@@ -127,7 +127,136 @@ both_backends!(
     nonces_are_redeemed_once,
     the_first_ca_pinned_holds,
     replacements_and_moved_windows,
+    deployment_jobs_lease_and_settle,
 );
+
+fn deployment(target: &str, owner: &str, until: i64, with_key: bool) -> DeploymentJob {
+    DeploymentJob {
+        certificate_id: "x1".into(),
+        target: target.into(),
+        attempts: 0,
+        next_attempt_at: until,
+        lease_owner: Some(owner.into()),
+        lease_until: until,
+        with_key,
+        last_error: None,
+        created_at: 1,
+    }
+}
+
+/// Deployments are stored with their certificate; a job being attempted is not due for
+/// anyone; a free retry goes to whoever claims first, a keyed one stays with its holder until
+/// its lease runs out; settling is the holder's alone and audits once.
+fn deployment_jobs_lease_and_settle(store: &Store) {
+    let store = store
+        .clone()
+        .with_auditor(audit_key(b"deployment test key"));
+    let admin_cert = Certificate {
+        order_id: None,
+        account_id: None,
+        origin: ORIGIN_ADMIN.into(),
+        ..cert("x1", "ab", "o1")
+    };
+    let jobs = [
+        deployment("edge", "p1", 50, false),
+        deployment("vault", "p1", 50, true),
+    ];
+    store.insert_certificate(&admin_cert, &jobs).unwrap();
+    assert_eq!(store.deployment_jobs().unwrap().len(), 2);
+    // Under way at p1 (due at the lease's end): nobody claims it, not even p1.
+    assert!(store
+        .claim_due_deployments("p1", 49, 200, 10)
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_due_deployments("p2", 49, 200, 10)
+        .unwrap()
+        .is_empty());
+
+    // Both fail; the free one is due at 60 for anyone, the keyed one stays p1's.
+    let free = DeploymentJob {
+        attempts: 1,
+        next_attempt_at: 60,
+        lease_owner: None,
+        lease_until: 0,
+        last_error: Some("503".into()),
+        ..jobs[0].clone()
+    };
+    let keyed = DeploymentJob {
+        attempts: 1,
+        next_attempt_at: 60,
+        lease_until: 90,
+        last_error: Some("503".into()),
+        ..jobs[1].clone()
+    };
+    assert!(
+        !store.reschedule_deployment(&free, "p2").unwrap(),
+        "not p2's"
+    );
+    assert!(store.reschedule_deployment(&free, "p1").unwrap());
+    assert!(store.reschedule_deployment(&keyed, "p1").unwrap());
+    let got = store.claim_due_deployments("p2", 60, 100, 10).unwrap();
+    assert_eq!(got.len(), 1, "p2 takes the free retry only");
+    assert_eq!(
+        (
+            got[0].target.as_str(),
+            got[0].lease_owner.as_deref(),
+            got[0].next_attempt_at
+        ),
+        ("edge", Some("p2"), 100)
+    );
+    let got = store.claim_due_deployments("p1", 60, 100, 10).unwrap();
+    assert_eq!(got.len(), 1, "p1 takes its keyed retry");
+    assert_eq!(got[0].target, "vault");
+    assert_eq!(got[0].attempts, 1);
+
+    // p1 dies holding the keyed job: once the lease ran out, p3 takes it over.
+    assert!(store
+        .claim_due_deployments("p3", 99, 300, 10)
+        .unwrap()
+        .is_empty());
+    let got = store.claim_due_deployments("p3", 100, 300, 10).unwrap();
+    let mut targets: Vec<&str> = got.iter().map(|j| j.target.as_str()).collect();
+    targets.sort();
+    assert_eq!(targets, ["edge", "vault"], "both leases ran out at 100");
+
+    // Settling is the holder's: p2 lost the edge job to p3.
+    let event = || {
+        Event::new(
+            "certificate.deployed",
+            "certificate/ab",
+            serde_json::json!({}),
+        )
+    };
+    assert!(!store
+        .settle_deployment("x1", "edge", "p2", event())
+        .unwrap());
+    assert!(store
+        .settle_deployment("x1", "edge", "p3", event())
+        .unwrap());
+    assert!(!store
+        .settle_deployment("x1", "edge", "p3", event())
+        .unwrap());
+    let audited = store
+        .audit_entries(
+            &AuditFilter {
+                action: Some("certificate.deployed".into()),
+                ..AuditFilter::default()
+            },
+            PageRequest {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .unwrap();
+    assert_eq!(audited.items.len(), 1, "audited once");
+
+    // A restart of p3 frees its job at once (a cut-short attempt is due now, not at 300).
+    assert_eq!(store.release_leases(Some("p3")).unwrap(), 1);
+    let got = store.claim_due_deployments("p4", 101, 400, 10).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].target, "vault");
+}
 
 /// The first CA pinned to a database stays its CA; a later pin of another CA changes nothing.
 fn the_first_ca_pinned_holds(store: &Store) {
@@ -445,7 +574,7 @@ fn certificates_and_revocation(store: &Store) {
     seeded(store);
     // Only a processing order can receive its certificate.
     assert!(matches!(
-        store.insert_certificate(&cert("x1", "ab", "o1")),
+        store.insert_certificate(&cert("x1", "ab", "o1"), &[]),
         Err(StoreError::Conflict(_))
     ));
     assert!(
@@ -458,7 +587,9 @@ fn certificates_and_revocation(store: &Store) {
     ] {
         assert!(store.transition_order("o1", from, to, None).unwrap());
     }
-    store.insert_certificate(&cert("x1", "ab", "o1")).unwrap();
+    store
+        .insert_certificate(&cert("x1", "ab", "o1"), &[])
+        .unwrap();
     let o = store.order("o1").unwrap();
     assert_eq!(
         (o.status.as_str(), o.certificate_id.as_deref()),
@@ -500,7 +631,7 @@ fn replacements_and_moved_windows(store: &Store) {
     old.identifiers = r#"[{"type":"dns","value":"a.example"}]"#.into();
     old.not_before = 1_000;
     old.not_after = 100_000;
-    store.insert_certificate(&old).unwrap();
+    store.insert_certificate(&old, &[]).unwrap();
 
     let replacing = |id: &str, expires: i64| Order {
         expires,
@@ -701,14 +832,16 @@ fn issuance_jobs_lease_and_settle(store: &Store) {
 
     // The certificate settles the order and removes the job in one transaction; a second
     // certificate for the same order is refused.
-    store.insert_certificate(&cert("x1", "ab", "o1")).unwrap();
+    store
+        .insert_certificate(&cert("x1", "ab", "o1"), &[])
+        .unwrap();
     assert!(matches!(
         store.issuance_job("o1"),
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.next_job_due(70).unwrap(), None);
     assert!(matches!(
-        store.insert_certificate(&cert("x2", "cd", "o1")),
+        store.insert_certificate(&cert("x2", "cd", "o1"), &[]),
         Err(StoreError::Conflict(_))
     ));
 

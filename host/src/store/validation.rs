@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use crate::acme::ChallengeStatus;
 
-use super::schema::{challenges, issuance_jobs, validation_jobs};
+use super::schema::{challenges, deployment_jobs, issuance_jobs, validation_jobs};
 use super::{Result, Store, ValidationJob};
 
 impl Store {
@@ -110,8 +110,8 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Forgets the leases of `owner` (every lease when `None`), on issuance and validation
-    /// jobs alike, so that the work they cover is taken up now instead of when they run out.
+    /// Forgets the leases of `owner` (every lease when `None`), on issuance, validation and
+    /// deployment jobs alike, so that the work they cover is taken up now instead of when they run out.
     /// Only for leases whose holder is known to be gone: a process's own earlier life (its
     /// owner name is kept in its data directory), or anyone's on a store no other process uses
     /// (SQLite). Returns how many jobs were released.
@@ -136,7 +136,22 @@ impl Store {
                     .execute(c)?
                 };
             }
-            Ok(release!(issuance_jobs) + release!(validation_jobs))
+            // A deployment whose attempt was cut short is due at once, not when the lease
+            // would have ended (while an attempt runs, a job is due at the lease's end).
+            let deployments = diesel::update(
+                deployment_jobs::table.filter(
+                    deployment_jobs::lease_owner
+                        .eq(&owner)
+                        .or(everyone.into_sql::<Bool>()),
+                ),
+            )
+            .set((
+                deployment_jobs::lease_owner.eq(None::<String>),
+                deployment_jobs::lease_until.eq(0),
+                deployment_jobs::next_attempt_at.eq(0),
+            ))
+            .execute(c)?;
+            Ok(release!(issuance_jobs) + release!(validation_jobs) + deployments)
         })
     }
 }

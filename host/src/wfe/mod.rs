@@ -71,6 +71,46 @@ where
     reply.into_response()
 }
 
+/// Entry point for every request on the plain-HTTP listener (`server.http_listen`): the CA
+/// certificates and CRLs, which RFC 5280 relying parties fetch without TLS (checking a CRL
+/// fetched over TLS could need that very CRL), and nothing else.
+pub async fn handle_pki<B>(gw: Arc<Gateway>, req: Request<B>) -> Response<Body> {
+    let (parts, _) = req.into_parts();
+    let path = parts.uri.path();
+    let reply = match pki(&gw, &parts.method, path).await {
+        Some(reply) => reply,
+        None => Reply::bytes(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            format!(
+                "no resource at {path}: this listener serves only the CA certificates and CRLs \
+                 (GET {} and {})\n",
+                directory::ROOT_PEM_PATH,
+                directory::CRL_PATH
+            ),
+        ),
+    };
+    gw.metrics
+        .request(&route_label(path), reply.status.as_u16());
+    reply.into_response()
+}
+
+/// The CA certificates and CRLs, on both listeners.
+async fn pki(gw: &Gateway, method: &Method, path: &str) -> Option<Reply> {
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    match path {
+        directory::ROOT_PEM_PATH
+        | directory::INTERMEDIATE_PEM_PATH
+        | directory::INTERMEDIATE_DER_PATH => directory::public(gw, method, path),
+        directory::CRL_PATH => Some(crl::serve(gw, false).await),
+        directory::CRL_PEM_PATH => Some(crl::serve(gw, true).await),
+        p if p.starts_with(crl::ISSUERS_PREFIX) => crl::serve_issuer(gw, p).await,
+        _ => None,
+    }
+}
+
 async fn read_body<B>(body: B, server: &crate::config::ServerConfig) -> Result<Bytes, Problem>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -89,6 +129,9 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
     if let Some(reply) = directory::public(gw, &parts.method, path) {
         return reply;
     }
+    if let Some(reply) = pki(gw, &parts.method, path).await {
+        return reply;
+    }
     if parts.method == Method::GET {
         if let Some(reply) = renewal::explanation(path) {
             return reply;
@@ -96,14 +139,7 @@ async fn route(gw: &Arc<Gateway>, parts: http::request::Parts, body: Bytes) -> R
     }
     if parts.method == Method::GET {
         match path {
-            directory::CRL_PATH => return crl::serve(gw, false).await,
-            directory::CRL_PEM_PATH => return crl::serve(gw, true).await,
             directory::READY_PATH => return directory::ready(gw).await,
-            p if p.starts_with(crl::ISSUERS_PREFIX) => {
-                if let Some(reply) = crl::serve_issuer(gw, p).await {
-                    return reply;
-                }
-            }
             directory::METRICS_PATH => return metrics(gw).await,
             _ => {}
         }

@@ -27,7 +27,7 @@ pub(crate) async fn identity(h: &Harness, cn: &str, role: Role) -> Identity {
 
 async fn store(h: &Harness, row: &acmegate::store::Certificate) {
     let (s, row) = (h.gw.gateway.store.clone(), row.clone());
-    tokio::task::spawn_blocking(move || s.insert_certificate(&row))
+    tokio::task::spawn_blocking(move || s.insert_certificate(&row, &[]))
         .await
         .unwrap()
         .expect("identity stored");

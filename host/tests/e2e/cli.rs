@@ -59,6 +59,39 @@ fn init_migrate_and_eab_keys() {
     // A second init refuses to overwrite.
     assert!(!acmegate(dir.path()).arg("init").status().unwrap().success());
 
+    // Not a terminal and no --base-url: said loudly, on stderr.
+    let quiet = acmegate(dir.path())
+        .args(["init", "--force"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&quiet.stderr);
+    assert!(said.contains("server.base_url is not set"), "{said}");
+    // The URL given lands in the file, with its host among the TLS names; a bad one writes
+    // nothing.
+    let other = tempfile::tempdir().unwrap();
+    let out = stdout_of(acmegate(other.path()).args([
+        "init",
+        "--base-url",
+        "https://acme.example.internal:8443",
+        "--http-listen",
+        "0.0.0.0:8080",
+    ]));
+    assert!(
+        out.contains("certificates name http://acme.example.internal:8080/ca/crl.der"),
+        "{out}"
+    );
+    let written = std::fs::read_to_string(other.path().join("acmegate.toml")).unwrap();
+    assert!(written.contains("base_url = \"https://acme.example.internal:8443\""));
+    assert!(written.contains("tls_names = [\"acme.example.internal\", \"localhost\""));
+    let bad = tempfile::tempdir().unwrap();
+    let refused = acmegate(bad.path())
+        .args(["init", "--base-url", "acme.example.internal"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("server.base_url"));
+    assert!(!bad.path().join("acmegate.toml").exists());
+
     assert!(stdout_of(acmegate(dir.path()).arg("migrate")).contains("up to date"));
     assert!(dir.path().join("acmegate-data/acmegate.db").exists());
 

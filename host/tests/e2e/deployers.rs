@@ -351,3 +351,105 @@ crate::on_both_backends!(
     certificates_reach_their_targets,
     certificates_reach_their_targets
 );
+
+/// Deployments are owed durably: a target that is down when a certificate is issued keeps a
+/// job in the store; a gateway stopped before the target came back delivers it after its
+/// restart, and a deployment that carried a generated key (which is never stored) fails after
+/// the restart, audited and saying why, instead of waiting forever.
+async fn owed_deployments_outlive_the_process(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let up = Arc::new(AtomicBool::new(false));
+    let pushes = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let (serving, log) = (up.clone(), pushes.clone());
+    let port = http_peer(move |request| {
+        if !serving.load(Ordering::SeqCst) {
+            return (503, "restarting".into());
+        }
+        log.lock()
+            .unwrap()
+            .push(serde_json::from_slice(&request.body).expect("JSON push"));
+        (200, json!({"installed": true}).to_string())
+    })
+    .await;
+    let url = format!("http://127.0.0.1:{port}/certificate");
+    let unverified = |name: &str, names: &[&str]| TargetConfig {
+        verify: false,
+        ..target(name, names, 5, json!({"url": url}))
+    };
+    let targets = vec![
+        unverified("later", &["later.example"]),
+        unverified("keyed", &["keyed.example"]),
+    ];
+    let h = Harness::start_with(backend, move |c| {
+        c.acme.auto_approve = true;
+        with_short_profile(c);
+        c.plugins = vec![push_deployer(json!({"timeout_ms": 3000}))];
+        c.targets = targets;
+    })
+    .await;
+    let acme = account(&h).await;
+    let serial = issued_serial(&h, &acme, "later.example").await;
+    let admin = identity(&h, "ops", Role::Admin).await;
+    let generated = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates/generate",
+        Some(json!({"dns_names": ["keyed.example"], "profile": "short"})),
+        201,
+    )
+    .await;
+    let keyed = generated["serial"].as_str().unwrap().to_string();
+
+    // Both first attempts fail; the jobs wait in the store for their retry.
+    let store = h.gw.gateway.store.clone();
+    let owed = loop {
+        let jobs = store.deployment_jobs().unwrap();
+        if jobs.len() == 2 && jobs.iter().all(|j| j.attempts == 1) {
+            break jobs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for job in &owed {
+        let error = job.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("503"), "{error}");
+    }
+    assert!(owed.iter().any(|j| j.target == "keyed" && j.with_key));
+    assert!(owed.iter().any(|j| j.target == "later" && !j.with_key));
+
+    // Stopped before the retries; the target comes back while the gateway is down.
+    let config = h.gw.gateway.config.clone();
+    let h = h.restart(config, || up.store(true, Ordering::SeqCst)).await;
+    let deployed = audited(&h, "certificate.deployed", &serial).await;
+    assert_eq!(deployed["target"], "later");
+    // One failed before the stop (another may have, if the stop was slow), one after.
+    assert!(deployed["attempts"].as_u64().unwrap() >= 2, "{deployed}");
+    assert!(pushes.lock().unwrap().iter().any(|p| p["serial"] == serial));
+
+    let failed = audited(&h, "certificate.deploy_failed", &keyed).await;
+    assert_eq!(failed["target"], "keyed");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("key") && error.contains("never stored"),
+        "{error}"
+    );
+    assert!(
+        !pushes.lock().unwrap().iter().any(|p| p["serial"] == keyed),
+        "a deployment without its key is not attempted"
+    );
+    for _ in 0..100 {
+        if store.deployment_jobs().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        store.deployment_jobs().unwrap().is_empty(),
+        "settled jobs are gone"
+    );
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    owed_deployments_outlive_the_process,
+    owed_deployments_outlive_the_process
+);

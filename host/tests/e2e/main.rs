@@ -18,6 +18,7 @@ mod plugin_issuer;
 mod plugin_reload;
 mod plugin_validators;
 mod protocol;
+mod relying_parties;
 mod replicas;
 mod support;
 // The uPKI CA speaks ZeroMQ, which the gateway has only with its `zmq` feature.

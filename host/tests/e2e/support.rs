@@ -138,7 +138,7 @@ impl Harness {
 }
 
 /// Runs a command to completion within two minutes; the process dies with the test.
-async fn output_within(cmd: &mut tokio::process::Command, what: &str) -> Output {
+pub async fn output_within(cmd: &mut tokio::process::Command, what: &str) -> Output {
     cmd.kill_on_drop(true);
     tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await

@@ -130,7 +130,9 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
                 )
             };
             let row = cert.clone();
-            match gw.db(move |s| s.insert_certificate(&row)).await {
+            let deployments = crate::authority::deploy::owed(&gw, &cert, false);
+            let jobs = deployments.clone();
+            match gw.db(move |s| s.insert_certificate(&row, &jobs)).await {
                 Ok(()) => {}
                 // Another process finished this order first (our lease had run out).
                 Err(StoreError::Conflict(detail)) => {
@@ -142,7 +144,7 @@ async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreErr
             gw.metrics.issuance(started.elapsed());
             gw.metrics.order("valid");
             crate::authority::notify::issued(&gw, &cert).await;
-            crate::authority::deploy::issued(&gw, &cert, None);
+            crate::authority::deploy::start(&gw, deployments, None);
             tracing::info!(order = %order.id, serial = %cert.serial, issuer = %job.issuer, "certificate issued");
             Ok(Settled::Valid(cert))
         }

@@ -276,25 +276,20 @@ fn not_allowed(allow: &'static str) -> Problem {
 mod tests {
     #[test]
     fn route_labels_hide_ids() {
-        assert_eq!(
-            super::route_label("/acme/order/0123abc"),
-            "/acme/order/{id}"
-        );
-        assert_eq!(
-            super::route_label("/acme/order/0123abc/finalize"),
-            "/acme/order/{id}/finalize"
-        );
-        assert_eq!(super::route_label("/acme/new-order"), "/acme/new-order");
-        assert_eq!(
-            super::route_label("/acme/renewal-info/aYhb.AIdl"),
-            "/acme/renewal-info/{id}"
-        );
-        assert_eq!(
-            super::route_label("/renewal-explanations/anything"),
-            "/renewal-explanations/{reason}"
-        );
-        assert_eq!(super::route_label("/ca/crl.der"), "/ca/crl.der");
-        assert_eq!(super::route_label("/acme/../../etc"), "other");
-        assert_eq!(super::route_label("/random/path"), "other");
+        for (path, label) in [
+            ("/acme/order/0123abc", "/acme/order/{id}"),
+            ("/acme/order/0123abc/finalize", "/acme/order/{id}/finalize"),
+            ("/acme/new-order", "/acme/new-order"),
+            ("/acme/renewal-info/aYhb.AIdl", "/acme/renewal-info/{id}"),
+            (
+                "/renewal-explanations/anything",
+                "/renewal-explanations/{reason}",
+            ),
+            ("/ca/crl.der", "/ca/crl.der"),
+            ("/acme/../../etc", "other"),
+            ("/random/path", "other"),
+        ] {
+            assert_eq!(super::route_label(path), label, "{path}");
+        }
     }
 }

@@ -366,14 +366,16 @@ async fn trust_and_roles(backend: Backend) {
 }
 crate::on_both_backends!(admin_api_trust_and_roles, trust_and_roles);
 
-/// A PKCS#12 identity the gateway writes is a client certificate as curl (OpenSSL) takes it:
-/// an admin creates an admin identity as PKCS#12, and curl gets in with that file and its
-/// password alone; with a wrong password curl cannot open it.
-async fn pkcs12_identity_as_client_certificate(backend: Backend) {
-    let h = Harness::start(backend).await;
-    let admin = identity(&h, "ops-1", Role::Admin).await;
+/// POSTs `body` to the admin API's `path` with curl (OpenSSL), as `admin`, and writes the
+/// answer to `out`: binary answers (PKCS#12) as a client other than ours receives them.
+async fn curl_post_to_file(
+    h: &Harness,
+    admin: &Identity,
+    path: &str,
+    body: Value,
+    out: &std::path::Path,
+) {
     let port = h.gw.admin_addr.expect("admin listener").port();
-    let p12 = h.path("ops-2.p12");
     support::run(
         tokio::process::Command::new("curl")
             .args(["-sS", "--fail", "--cacert"])
@@ -383,14 +385,29 @@ async fn pkcs12_identity_as_client_certificate(backend: Backend) {
             .arg("--key")
             .arg(&admin.key)
             .args(["-H", "content-type: application/json", "--data-binary"])
-            .arg(
-                json!({"common_name": "ops-2", "role": "admin", "format": "pkcs12", "password": "s3cret"})
-                    .to_string(),
-            )
+            .arg(body.to_string())
             .arg("-o")
-            .arg(&p12)
-            .arg(format!("https://localhost:{port}/api/v1/identities")),
-        "curl identity as PKCS#12",
+            .arg(out)
+            .arg(format!("https://localhost:{port}{path}")),
+        &format!("curl POST {path}"),
+    )
+    .await;
+}
+
+/// A PKCS#12 identity the gateway writes is a client certificate as curl (OpenSSL) takes it:
+/// an admin creates an admin identity as PKCS#12, and curl gets in with that file and its
+/// password alone; with a wrong password curl cannot open it.
+async fn pkcs12_identity_as_client_certificate(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let admin = identity(&h, "ops-1", Role::Admin).await;
+    let port = h.gw.admin_addr.expect("admin listener").port();
+    let p12 = h.path("ops-2.p12");
+    curl_post_to_file(
+        &h,
+        &admin,
+        "/api/v1/identities",
+        json!({"common_name": "ops-2", "role": "admin", "format": "pkcs12", "password": "s3cret"}),
+        &p12,
     )
     .await;
     let with_p12 = |password: &str| {
@@ -605,27 +622,12 @@ async fn operations(backend: Backend) {
 
     // Issue with a generated key, as PKCS#12; openssl opens it with the password.
     let p12_path = h.path("device.p12");
-    let url = format!(
-        "https://localhost:{}/api/v1/certificates/generate",
-        h.gw.admin_addr.unwrap().port()
-    );
-    support::run(
-        tokio::process::Command::new("curl")
-            .args(["-sS", "--fail", "--cacert"])
-            .arg(&h.root_pem)
-            .arg("--cert")
-            .arg(&admin.cert)
-            .arg("--key")
-            .arg(&admin.key)
-            .args(["-H", "content-type: application/json", "--data-binary"])
-            .arg(
-                json!({"dns_names": ["device.internal"], "format": "pkcs12", "password": "s3cret"})
-                    .to_string(),
-            )
-            .arg("-o")
-            .arg(&p12_path)
-            .arg(&url),
-        "curl generate pkcs12",
+    curl_post_to_file(
+        &h,
+        &admin,
+        "/api/v1/certificates/generate",
+        json!({"dns_names": ["device.internal"], "format": "pkcs12", "password": "s3cret"}),
+        &p12_path,
     )
     .await;
     let opened = support::run(

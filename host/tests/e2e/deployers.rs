@@ -15,7 +15,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
-use crate::admin_api::{call, identity};
+use crate::admin_api::{call, identity, Identity};
 use crate::notifications::{event, webhook, webhook_notifier};
 use crate::support::*;
 
@@ -179,6 +179,21 @@ async fn audited(h: &Harness, action: &str, serial: &str) -> Value {
     panic!("no {action} for {serial} in the audit log");
 }
 
+/// The serial of a certificate for `name` with a key the gateway generates (admin API,
+/// profile `short`), so that its targets receive the key too.
+async fn generated_serial(h: &Harness, admin: &Identity, name: &str) -> String {
+    let generated = call(
+        h,
+        Some(admin),
+        "POST",
+        "/api/v1/certificates/generate",
+        Some(json!({"dns_names": [name], "profile": "short"})),
+        201,
+    )
+    .await;
+    generated["serial"].as_str().unwrap().to_string()
+}
+
 async fn issued_serial(h: &Harness, acme: &acmegate::client::AcmeClient, name: &str) -> String {
     let (_, chain) = acme
         .issue(&[Identifier::dns(name)], "http-01", None)
@@ -249,16 +264,7 @@ async fn certificates_reach_their_targets(backend: Backend) {
     // The admin API's generated key travels with the chain; the target serves it over TLS and
     // the deployer's handshake finds the serial.
     let admin = identity(&h, "ops", Role::Admin).await;
-    let generated = call(
-        &h,
-        Some(&admin),
-        "POST",
-        "/api/v1/certificates/generate",
-        Some(json!({"dns_names": ["tls.edge.example"], "profile": "short"})),
-        201,
-    )
-    .await;
-    let tls_serial = generated["serial"].as_str().unwrap().to_string();
+    let tls_serial = generated_serial(&h, &admin, "tls.edge.example").await;
     let push = edge.push_of(&tls_serial).await;
     assert_eq!(push["target"], "edge-tls");
     assert!(push["private_key"]
@@ -390,16 +396,7 @@ async fn owed_deployments_outlive_the_process(backend: Backend) {
     let acme = account(&h).await;
     let serial = issued_serial(&h, &acme, "later.example").await;
     let admin = identity(&h, "ops", Role::Admin).await;
-    let generated = call(
-        &h,
-        Some(&admin),
-        "POST",
-        "/api/v1/certificates/generate",
-        Some(json!({"dns_names": ["keyed.example"], "profile": "short"})),
-        201,
-    )
-    .await;
-    let keyed = generated["serial"].as_str().unwrap().to_string();
+    let keyed = generated_serial(&h, &admin, "keyed.example").await;
 
     // Both first attempts fail; the jobs wait in the store for their retry.
     let store = h.gw.gateway.store.clone();

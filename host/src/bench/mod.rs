@@ -58,6 +58,17 @@ pub struct BenchReport {
     /// CPU seconds this process used during the run (gateway and load generator together
     /// when the gateway runs in-process).
     pub cpu_seconds: f64,
+    /// For the in-process gateway, what a nonce costs it (see [`NonceCost`]).
+    pub nonces: Option<NonceCost>,
+}
+
+/// The nonce design's cost per ACME request, measured on the gateway after its run.
+#[derive(Debug, Clone)]
+pub struct NonceCost {
+    /// `in memory` (SQLite, one process) or `sealed` (PostgreSQL, replicas).
+    pub design: &'static str,
+    /// Microseconds per issue and redeem.
+    pub micros: f64,
 }
 
 impl BenchReport {
@@ -180,6 +191,7 @@ pub async fn run_load(
         p90_ms: percentile(&latencies, 0.90),
         p99_ms: percentile(&latencies, 0.99),
         cpu_seconds,
+        nonces: None,
     })
 }
 
@@ -202,8 +214,34 @@ async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let gw = crate::server::start(config, None).await?;
     let root = gw.gateway.ca.root_pem();
     let report = run_load("acmegate", &gw.directory_url(), root.as_bytes(), opts).await;
+    let nonces = nonce_cost(&gw.gateway).await;
     gw.shutdown().await;
-    report
+    let mut report = report?;
+    report.nonces = Some(nonces?);
+    Ok(report)
+}
+
+/// Nonces timed one at a time, issue then redeem, as every ACME request does.
+const NONCE_ROUNDS: u32 = 2_000;
+
+/// What a nonce costs this gateway per request, on its own database: in memory on SQLite
+/// (one process), sealed and redeemed in `redeemed_nonces` on PostgreSQL (replicas).
+async fn nonce_cost(gw: &crate::authority::Gateway) -> anyhow::Result<NonceCost> {
+    let design = match &gw.nonces {
+        crate::nonce::Nonces::Local(_) => "in memory",
+        crate::nonce::Nonces::Sealed(_) => "sealed",
+    };
+    let started = Instant::now();
+    for _ in 0..NONCE_ROUNDS {
+        let now = gw.now();
+        let nonce = gw.nonces.issue(now);
+        let redeemed = gw.nonces.redeem(&nonce, now, &gw.store).await?;
+        anyhow::ensure!(redeemed, "a fresh nonce was refused");
+    }
+    Ok(NonceCost {
+        design,
+        micros: (started.elapsed() / NONCE_ROUNDS).as_secs_f64() * 1e6,
+    })
 }
 
 /// Starts Pebble with validation and its deliberate chaos switched off, and benches it.
@@ -251,6 +289,12 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
     };
     println!("{HEADER}");
     println!("{}", gateway.line());
+    if let Some(nonces) = &gateway.nonces {
+        println!(
+            "nonces ({}): {:.1} us per issue and redeem ({NONCE_ROUNDS} in sequence, after the run)",
+            nonces.design, nonces.micros
+        );
+    }
     reports.push(gateway.clone());
     if opts.pebble {
         let pebble = bench_pebble(&opts).await?;

@@ -26,5 +26,16 @@ async fn bench_completes_every_order(backend: Backend) {
         "{}",
         report.line()
     );
+    // The nonce design the database calls for, timed.
+    let nonces = report
+        .nonces
+        .as_ref()
+        .expect("the nonce cost of the gateway");
+    let design = match backend {
+        Backend::Sqlite => "in memory",
+        Backend::Postgres => "sealed",
+    };
+    assert_eq!(nonces.design, design);
+    assert!(nonces.micros > 0.0, "{nonces:?}");
 }
 crate::on_both_backends!(bench_completes_every_order, bench_completes_every_order);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Remakes the seed inputs of corpus/jws, corpus/jwk, corpus/csr and corpus/csr_signed with
-# the real client libraries: certbot's ACME/JOSE code (Debian's python3-acme, python3-josepy)
-# signs the request bodies, and openssl makes the CSRs. corpus/config holds the file
+# Remakes the seed inputs of corpus/jws, corpus/jwk, corpus/csr, corpus/csr_signed,
+# corpus/certificate and corpus/crl with the real client libraries: certbot's ACME/JOSE code
+# (Debian's python3-acme, python3-josepy) signs the request bodies, openssl makes the CSRs and
+# Python's cryptography the certificates and CRLs. corpus/config holds the file
 # `acmegate init` writes and documented configurations; corpus/identifiers is written by hand.
 # Not run by CI: the seeds are committed.
 set -euo pipefail
@@ -91,3 +92,62 @@ info csr_signed/names.der /CN=a.example "$names"
 info csr_signed/ip-cn.der /CN=10.0.0.1 "$names" basicConstraints=critical,CA:FALSE
 info csr_signed/ca-true.der /CN=a.example "$names" basicConstraints=critical,CA:TRUE
 info csr_signed/other-san.der /O=Example "subjectAltName=DNS:a.example,email:a@example.com"
+
+# corpus/certificate and corpus/crl: leaves of each key type with SANs, AKI and EKU, and a CRL
+# with a CRL Number, AKI and reason codes, made with Python's cryptography (Debian's
+# python3-cryptography); corpus/crl/upki-ca-0.1.5.der is the real uPKI CA's CRL.
+cp ../../../plugins/upki-issuer/testdata/upki-ca-0.1.5-crl.der crl/upki-ca-0.1.5.der
+/usr/bin/python3 - <<'PY'
+import datetime, ipaddress
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, ed25519
+
+now = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
+ca_key = ec.generate_private_key(ec.SECP256R1())
+ca_name = x509.Name([
+    x509.NameAttribute(NameOID.COMMON_NAME, "fuzz CA"),
+    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ops"),
+])
+aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+keys = [
+    ("p256", ec.generate_private_key(ec.SECP256R1())),
+    ("rsa2048", rsa.generate_private_key(65537, 2048)),
+    ("ed25519", ed25519.Ed25519PrivateKey.generate()),
+]
+for name, key in keys:
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.example")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("a.example"), x509.IPAddress(ipaddress.ip_address("10.0.0.1"))]), False)
+        .add_extension(aki, False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    open(f"certificate/{name}.der", "wb").write(cert.public_bytes(serialization.Encoding.DER))
+crl = (
+    x509.CertificateRevocationListBuilder()
+    .issuer_name(ca_name)
+    .last_update(now)
+    .next_update(now + datetime.timedelta(days=1))
+    .add_extension(x509.CRLNumber(7), False)
+    .add_extension(aki, False)
+)
+for i, reason in enumerate([x509.ReasonFlags.key_compromise, x509.ReasonFlags.superseded]):
+    crl = crl.add_revoked_certificate(
+        x509.RevokedCertificateBuilder()
+        .serial_number(1000 + i)
+        .revocation_date(now)
+        .add_extension(x509.CRLReason(reason), False)
+        .build()
+    )
+open("crl/reasons-and-number.der", "wb").write(
+    crl.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+PY

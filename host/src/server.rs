@@ -359,6 +359,11 @@ pub async fn start_at(
     let deployments = crate::authority::deploy::spawn_worker(gateway.clone(), rx.clone());
     // Expiry notices only matter to notifiers.
     let housekeeping = crate::authority::housekeeping::spawn(gateway.clone(), rx.clone());
+    let retention = gateway
+        .config
+        .retention
+        .enabled
+        .then(|| crate::authority::retention::spawn(gateway.clone(), rx.clone()));
     let expiry = (!gateway.notifiers.is_empty())
         .then(|| crate::authority::expiry::spawn(gateway.clone(), rx.clone()));
     let reloader = match (&gateway.plugins, watched.is_empty()) {
@@ -414,6 +419,9 @@ pub async fn start_at(
         }
         if let Some(expiry) = expiry {
             let _ = expiry.await;
+        }
+        if let Some(retention) = retention {
+            let _ = retention.await;
         }
         if let Some(reloader) = reloader {
             let _ = reloader.await;

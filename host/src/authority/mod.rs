@@ -1,7 +1,7 @@
 //! The authority: the application behind the front ends. It owns what an ACME server decides
 //! (accounts, orders, authorizations, challenges, finalize, revocation, profiles and EAB
 //! policy) and the work that follows a decision in the background (issuance, deployment,
-//! notices, expiry). The ACME front end (`crate::wfe`) and the admin API (`crate::admin`)
+//! notices, expiry, retention). The ACME front end (`crate::wfe`) and the admin API (`crate::admin`)
 //! turn HTTP into calls here and answers back into HTTP; nothing here knows either of them.
 //! Below it sit the parts it drives through narrow types: `store`, `ca`, `va`, `plugins`.
 
@@ -17,6 +17,7 @@ pub mod notify;
 pub mod orders;
 mod problems;
 pub mod renewal;
+pub mod retention;
 pub mod revocation;
 pub mod validation;
 

@@ -60,6 +60,43 @@ pub struct BenchReport {
     pub cpu_seconds: f64,
     /// For the in-process gateway, what a nonce costs it (see [`NonceCost`]).
     pub nonces: Option<NonceCost>,
+    /// For the in-process gateway, what an order costs its database (see [`StorageCost`]).
+    pub storage: Option<StorageCost>,
+}
+
+/// What the run's orders cost the database, per order.
+#[derive(Debug, Clone)]
+pub struct StorageCost {
+    /// What the size was measured as: the SQLite file and its write-ahead log, or
+    /// PostgreSQL's `pg_database_size`.
+    pub measure: &'static str,
+    /// Growth of the database on disk during the run.
+    pub grew_bytes: u64,
+    /// `grew_bytes` per order.
+    pub bytes_per_order: f64,
+    /// SQLite: growth of the pages in use per order, and the same once retention pruned the
+    /// run's orders (as it will when their authorizations have expired and `keep_days`
+    /// passed): what an order costs for good. Freed pages are reused, so the file stops
+    /// growing by more than this. Not measured on PostgreSQL.
+    pub in_use_per_order: Option<f64>,
+    pub retained_per_order: Option<f64>,
+}
+
+impl StorageCost {
+    pub fn line(&self, orders: usize) -> String {
+        let mut line = format!(
+            "storage: {:.0} bytes/order on disk (+{:.1} MB for {orders} orders: {})",
+            self.bytes_per_order,
+            self.grew_bytes as f64 / 1e6,
+            self.measure
+        );
+        if let (Some(live), Some(kept)) = (self.in_use_per_order, self.retained_per_order) {
+            line.push_str(&format!(
+                "; in use {live:.0} bytes/order, {kept:.0} after retention pruned them"
+            ));
+        }
+        line
+    }
 }
 
 /// The nonce design's cost per ACME request, measured on the gateway after its run.
@@ -192,6 +229,7 @@ pub async fn run_load(
         p99_ms: percentile(&latencies, 0.99),
         cpu_seconds,
         nonces: None,
+        storage: None,
     })
 }
 
@@ -213,12 +251,50 @@ async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     config.admin.listen = String::new();
     let gw = crate::server::start(config, None).await?;
     let root = gw.gateway.ca.root_pem();
-    let report = run_load("acmegate", &gw.directory_url(), root.as_bytes(), opts).await;
-    let nonces = nonce_cost(&gw.gateway).await;
+    let result = async {
+        let before = gw.gateway.db(|s| s.database_size()).await?;
+        let mut report = run_load("acmegate", &gw.directory_url(), root.as_bytes(), opts).await?;
+        // Before the nonce timing, whose redeemed nonces would count on PostgreSQL.
+        report.storage = Some(storage_cost(&gw.gateway, before, report.orders).await?);
+        report.nonces = Some(nonce_cost(&gw.gateway).await?);
+        anyhow::Ok(report)
+    }
+    .await;
     gw.shutdown().await;
-    let mut report = report?;
-    report.nonces = Some(nonces?);
-    Ok(report)
+    result
+}
+
+/// What the run's orders cost the gateway's database (see [`StorageCost`]). Prunes them as
+/// retention will once their authorizations have expired and `retention.keep_days` passed,
+/// which the bench cannot wait for: the cutoff is put after every expiry of the run.
+async fn storage_cost(
+    gw: &crate::authority::Gateway,
+    before: crate::store::DatabaseSize,
+    orders: usize,
+) -> anyhow::Result<StorageCost> {
+    let after = gw.db(|s| s.database_size()).await?;
+    let lifetime = i64::from(gw.config.acme.authz_lifetime_hours)
+        .max(i64::from(gw.config.acme.order_lifetime_hours))
+        * 3600;
+    let now = gw.now();
+    let cutoff = now + lifetime + 1;
+    gw.db(move |s| s.prune(cutoff, now, crate::store::PRUNE_BATCH))
+        .await?;
+    let pruned = gw.db(|s| s.database_size()).await?;
+    let per_order = |bytes: u64| bytes as f64 / orders.max(1) as f64;
+    let grew = |from: Option<u64>, to: Option<u64>| Some(per_order(to?.saturating_sub(from?)));
+    let grew_bytes = after.on_disk.saturating_sub(before.on_disk);
+    Ok(StorageCost {
+        measure: if before.in_use.is_some() {
+            "SQLite file and WAL"
+        } else {
+            "pg_database_size"
+        },
+        grew_bytes,
+        bytes_per_order: per_order(grew_bytes),
+        in_use_per_order: grew(before.in_use, after.in_use),
+        retained_per_order: grew(before.in_use, pruned.in_use),
+    })
 }
 
 /// Nonces timed one at a time, issue then redeem, as every ACME request does.
@@ -289,6 +365,9 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
     };
     println!("{HEADER}");
     println!("{}", gateway.line());
+    if let Some(storage) = &gateway.storage {
+        println!("{}", storage.line(gateway.orders));
+    }
     if let Some(nonces) = &gateway.nonces {
         println!(
             "nonces ({}): {:.1} us per issue and redeem ({NONCE_ROUNDS} in sequence, after the run)",

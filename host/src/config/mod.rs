@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::ca::Profile;
 
 mod issuance;
+mod retention;
 mod targets;
 
 pub use issuance::{IssuanceConfig, RetryPolicy};
+pub use retention::RetentionConfig;
 pub use targets::{TargetConfig, DEFAULT_ATTEMPTS};
 
 /// Environment variables with this prefix override configuration keys.
@@ -64,6 +66,8 @@ pub struct Config {
     /// Certificate profiles; empty means the built-in `default` profile alone.
     pub profiles: Vec<Profile>,
     pub issuance: IssuanceConfig,
+    /// Pruning of expired orders, authorizations and challenges.
+    pub retention: RetentionConfig,
     /// WebAssembly plugins (`[[plugins]]`); issuer connectors are named by profiles.
     pub plugins: Vec<crate::plugins::PluginConfig>,
     /// Where issued certificates are deployed (`[[targets]]`), each through a
@@ -243,6 +247,7 @@ impl Default for Config {
             validation: ValidationConfig::default(),
             profiles: Vec::new(),
             issuance: Default::default(),
+            retention: Default::default(),
             plugins: Vec::new(),
             targets: Vec::new(),
             admin: AdminConfig::default(),
@@ -454,6 +459,7 @@ impl Config {
             }
         }
         targets::check_config(&self.targets).map_err(ConfigError::Invalid)?;
+        self.retention.check().map_err(ConfigError::Invalid)?;
         let deployers = self.plugin_names("target-deployer");
         for target in &self.targets {
             if !deployers.contains(&target.deployer.as_str()) {
@@ -835,6 +841,14 @@ give_up_after_seconds = 900
 base_delay_seconds = 2
 max_delay_seconds = 120
 
+[retention]
+# Expired authorizations and challenges, and orders that expired without a certificate, are
+# deleted keep_days after they expired, by one replica every interval_seconds. Certificates,
+# their orders and the audit log are kept. false: keep everything.
+enabled = true
+keep_days = 30
+interval_seconds = 3600
+
 [admin]
 # The mTLS admin API: only client certificates of this gateway's CA (or client_ca_files) that
 # are not revoked get in. Create the first one with `acmegate admin-cert issue --cn NAME`.
@@ -1130,6 +1144,54 @@ mod tests {
             env_err("ACMEGATE_SERVER_LISTEN", "0.0.0.0"),
             "environment variable ACMEGATE_SERVER_LISTEN: server.listen = \"0.0.0.0\": invalid \
              socket address syntax"
+        );
+    }
+
+    #[test]
+    fn retention_defaults_overrides_and_range_errors() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(
+            c.retention,
+            RetentionConfig {
+                enabled: true,
+                keep_days: 30,
+                interval_seconds: 3600
+            }
+        );
+        assert_eq!(c.retention.cutoff(100 * 86_400), 70 * 86_400);
+        let c = Config::load(
+            None,
+            env(&[
+                ("ACMEGATE_RETENTION_ENABLED", "off"),
+                ("ACMEGATE_RETENTION_KEEP_DAYS", "0"),
+                ("ACMEGATE_RETENTION_INTERVAL_SECONDS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.retention.enabled);
+        assert_eq!((c.retention.keep_days, c.retention.interval()), (0, 60));
+        let err = |var: &str, value: &str| {
+            Config::load(None, env(&[(var, value)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("ACMEGATE_RETENTION_INTERVAL_SECONDS", "0"),
+            "invalid configuration: retention.interval_seconds = 0: expected 1 to 31622400"
+        );
+        assert_eq!(
+            err("ACMEGATE_RETENTION_KEEP_DAYS", "40000"),
+            "invalid configuration: retention.keep_days = 40000: expected 0 to 36525"
+        );
+        assert_eq!(
+            err("ACMEGATE_RETENTION_KEEP_DAYS", "-1"),
+            "environment variable ACMEGATE_RETENTION_KEEP_DAYS: retention.keep_days = -1: \
+             invalid value: integer `-1`, expected u32"
+        );
+        assert_eq!(
+            err("ACMEGATE_RETENTION_ENABLED", "sometimes"),
+            "environment variable ACMEGATE_RETENTION_ENABLED: retention.enabled = \
+             \"sometimes\": expected true or false (also 1/0, yes/no, on/off)"
         );
     }
 

@@ -18,6 +18,7 @@ mod nonces;
 mod plugin_state;
 mod plugin_switches;
 mod renewal;
+mod retention;
 mod schema;
 mod status;
 mod validation;
@@ -36,6 +37,7 @@ pub use model::*;
 pub use renewal::{
     RenewNow, RenewNowFilter, RenewalMarks, RenewalState, RENEW_ADMIN, RENEW_KEY_COMPROMISE,
 };
+pub use retention::{DatabaseSize, Pruned, BATCH as PRUNE_BATCH, RETENTION_TASK};
 use schema::{
     accounts, authorizations, certificates, challenges, deployment_jobs, eab_keys, issuance_jobs,
     orders,
@@ -142,6 +144,8 @@ pub struct Store {
     pool: conn::Pool,
     backend: &'static str,
     writer: Option<std::sync::Arc<writer::Writer>>,
+    /// The SQLite file, for its size on disk; `None` on PostgreSQL.
+    sqlite_path: Option<String>,
     /// Signs the audit entries of changes; without one (tools that only read) none are written.
     auditor: Option<Auditor>,
 }
@@ -193,6 +197,7 @@ impl Store {
             pool,
             backend,
             writer: None,
+            sqlite_path: sqlite_path.clone(),
             auditor: None,
         };
         conn::migrate(&mut *store.conn()?)?;

@@ -209,6 +209,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    scheduled_tasks (name) {
+        name -> Text,
+        next_run_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     eab_keys,
     accounts,
@@ -227,5 +236,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     plugin_state,
     audit_log,
     audit_head,
-    expiry_notices
+    expiry_notices,
+    scheduled_tasks
 );

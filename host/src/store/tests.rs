@@ -128,6 +128,9 @@ both_backends!(
     the_first_ca_pinned_holds,
     replacements_and_moved_windows,
     deployment_jobs_lease_and_settle,
+    retention_prunes_what_expired_and_keeps_certificates,
+    scheduled_runs_are_claimed_once_per_interval,
+    database_size_is_measured,
 );
 
 fn deployment(target: &str, owner: &str, until: i64, with_key: bool) -> DeploymentJob {
@@ -1142,4 +1145,331 @@ fn expiry_notices_once_per_threshold(store: &Store) {
         store.record_expiry_notice("0c", 7, 100).unwrap(),
         "per certificate"
     );
+}
+
+const DAY: i64 = 86_400;
+
+/// An order `id` in `status` expiring at `expires`, with one authorization `{id}-z` in
+/// `authz_status` expiring at `authz_expires` and its challenges `{id}-c1` and `{id}-c2`.
+fn order_with_authz(
+    store: &Store,
+    id: &str,
+    (status, expires): (OrderStatus, i64),
+    (authz_status, authz_expires): (AuthzStatus, i64),
+) {
+    let z = format!("{id}-z");
+    store
+        .insert_order(
+            &Order {
+                status,
+                expires,
+                ..order(id, "a1")
+            },
+            &[Authorization {
+                status: authz_status,
+                expires: authz_expires,
+                ..authz(&z, id, "a1")
+            }],
+            &[
+                challenge(&format!("{id}-c1"), &z, "http-01"),
+                challenge(&format!("{id}-c2"), &z, "dns-01"),
+            ],
+        )
+        .unwrap();
+}
+
+fn gone<T: std::fmt::Debug>(found: Result<T>) -> bool {
+    matches!(found, Err(StoreError::NotFound))
+}
+
+/// Orders in every state, pruned at a cutoff: exactly the expired, finished-or-abandoned
+/// objects go; certificates, their orders, live work and the audit chain stay.
+fn retention_prunes_what_expired_and_keeps_certificates(store: &Store) {
+    use crate::acme::AuthzStatus::{Invalid as ZInvalid, Pending as ZPending, Valid as ZValid};
+    use crate::acme::OrderStatus::{Invalid, Pending, Ready};
+    let store = store
+        .clone()
+        .with_auditor(audit_key(b"retention audit key"));
+    // The cutoff: what expired before it goes (keep_days before the run's now).
+    const T: i64 = 1_000_000;
+    let now = T + 30 * DAY;
+    store.insert_account(&account("a1", "tp1")).unwrap();
+    // A pending order within its lifetime.
+    order_with_authz(
+        &store,
+        "live",
+        (Pending, now + 100),
+        (ZPending, now + 1_000),
+    );
+    // Abandoned and failed orders that expired before the cutoff, one mid-validation.
+    order_with_authz(&store, "stale", (Pending, T - 10), (ZPending, T - 5));
+    assert!(store
+        .begin_validation(&validation_job("stale-c1", "p1", T - 5))
+        .unwrap());
+    order_with_authz(&store, "failed", (Invalid, T - 10), (ZInvalid, T - 5));
+    // Expired, but its valid authorization has not: kept with it.
+    order_with_authz(&store, "young-authz", (Invalid, T - 10), (ZValid, now + 10));
+    // Expired after the cutoff: still within the grace period.
+    order_with_authz(&store, "recent", (Invalid, T + 5), (ZInvalid, T + 5));
+    // Issued: the order and its certificate stay, the expired authorization goes.
+    order_with_authz(&store, "issued", (Ready, T - 10), (ZValid, T - 5));
+    assert!(store.begin_issuance(&job("issued", Some("p1"), 0)).unwrap());
+    let issued = Certificate {
+        chain_pem: "LEAF AND CHAIN".into(),
+        not_after: T - 1,
+        ..cert("x1", "ab", "issued")
+    };
+    store.insert_certificate(&issued, &[]).unwrap();
+    // A replacement of x1 (RFC 9773) that failed long ago: pruned, and x1 free again.
+    let replacing = Order {
+        status: Invalid,
+        expires: T - 10,
+        replaces: Some("AQ.qw".into()),
+        ..order("repl", "a1")
+    };
+    let repl_authz = Authorization {
+        status: ZInvalid,
+        expires: T - 5,
+        ..authz("repl-z", "repl", "a1")
+    };
+    assert!(store
+        .insert_replacing_order(&replacing, &[repl_authz], &[], "x1", T - 20)
+        .unwrap());
+    // Finalized and still with its issuer: live work, kept whatever its age.
+    order_with_authz(&store, "busy", (Ready, T - 10), (ZValid, T - 5));
+    assert!(store.begin_issuance(&job("busy", Some("p1"), 0)).unwrap());
+    // An admin certificate, valid for long.
+    let admin = Certificate {
+        account_id: None,
+        order_id: None,
+        origin: ORIGIN_ADMIN.into(),
+        not_after: now + 90 * DAY,
+        ..cert("x2", "cd", "")
+    };
+    store.insert_certificate(&admin, &[]).unwrap();
+    assert!(store.record_expiry_notice("ab", 0, T - 1).unwrap());
+    assert!(store.record_expiry_notice("cd", 30, now).unwrap());
+    assert!(store.redeem_nonce("spent", now - 1).unwrap());
+    assert!(store.redeem_nonce("fresh", now + 60).unwrap());
+
+    let live_before = (
+        store.order("live").unwrap(),
+        store.authorizations_for_order("live").unwrap(),
+        store.challenges_for_authorization("live-z").unwrap(),
+    );
+    let Verdict::Intact { entries: before } = store.verify_audit().unwrap() else {
+        panic!("the chain is intact before pruning");
+    };
+
+    // Two per batch: several transactions, each with its audit entry.
+    let pruned = store.prune(T, now, 2).unwrap();
+    assert_eq!(
+        (
+            pruned.orders,
+            pruned.authorizations,
+            pruned.challenges,
+            pruned.nonces,
+            pruned.expiry_notices
+        ),
+        (3, 4, 6, 1, 1),
+        "{pruned:?}"
+    );
+    assert!(pruned.batches >= 2, "{pruned:?}");
+
+    for id in ["stale", "failed", "repl"] {
+        assert!(gone(store.order(id)), "order {id} pruned");
+        assert!(
+            gone(store.authorization(&format!("{id}-z"))),
+            "{id}-z pruned"
+        );
+    }
+    for id in [
+        "stale-c1",
+        "stale-c2",
+        "failed-c1",
+        "issued-c1",
+        "issued-c2",
+    ] {
+        assert!(gone(store.challenge(id)), "challenge {id} pruned");
+    }
+    assert!(gone(store.validation_job("stale-c1")));
+    assert!(gone(store.authorization("issued-z")));
+
+    // Untouched: the live order exactly as it was, and what is within its lifetime or grace.
+    assert_eq!(
+        (
+            store.order("live").unwrap(),
+            store.authorizations_for_order("live").unwrap(),
+            store.challenges_for_authorization("live-z").unwrap(),
+        ),
+        live_before
+    );
+    for id in ["young-authz", "recent", "busy"] {
+        assert!(store.order(id).is_ok(), "order {id} kept");
+        assert_eq!(store.authorizations_for_order(id).unwrap().len(), 1, "{id}");
+        assert_eq!(
+            store
+                .challenges_for_authorization(&format!("{id}-z"))
+                .unwrap()
+                .len(),
+            2,
+            "{id}"
+        );
+    }
+    assert_eq!(store.issuance_job("busy").unwrap().order_id, "busy");
+
+    // The certificate, its order and its renewal information stay; its failed replacement's
+    // mark is gone with the order.
+    let kept = store.order("issued").unwrap();
+    assert_eq!(
+        (kept.status, kept.certificate_id.as_deref()),
+        (OrderStatus::Valid, Some("x1"))
+    );
+    assert!(store.authorizations_for_order("issued").unwrap().is_empty());
+    assert_eq!(store.certificate("x1").unwrap().chain_pem, "LEAF AND CHAIN");
+    assert_eq!(store.certificates_of_order("issued").unwrap().len(), 1);
+    let ari = store.renewal_state("ab").unwrap();
+    assert_eq!((ari.marks.replaced_by, ari.replacement), (None, None));
+    assert_eq!(store.certificate_by_serial("cd").unwrap().id, "x2");
+
+    // The spent nonce is forgotten (its expiry refuses it anyway), the fresh one is not; the
+    // expired certificate's notice went, the valid one's stays.
+    assert!(!store.redeem_nonce("fresh", now + 60).unwrap());
+    assert!(store.redeem_nonce("spent", now - 1).unwrap());
+    assert!(!store.record_expiry_notice("cd", 30, now).unwrap());
+    assert!(store.record_expiry_notice("ab", 0, now).unwrap());
+
+    // The chain verifies, with one entry per batch that says what went and the cutoff.
+    let Verdict::Intact { entries: after } = store.verify_audit().unwrap() else {
+        panic!("pruning broke the audit chain");
+    };
+    // The notice recorded again just above is one entry more.
+    assert_eq!(after, before + pruned.batches as i64 + 1);
+    let entries = store
+        .audit_entries(
+            &AuditFilter {
+                action: Some("retention.prune".into()),
+                ..Default::default()
+            },
+            PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .unwrap();
+    assert_eq!(entries.total, pruned.batches as i64);
+    let mut sums = (0, 0, 0);
+    for e in &entries.items {
+        let d: serde_json::Value = serde_json::from_str(&e.details).unwrap();
+        assert_eq!(d["cutoff"], T, "{d}");
+        sums.0 += d["orders"].as_u64().unwrap();
+        sums.1 += d["authorizations"].as_u64().unwrap();
+        sums.2 += d["challenges"].as_u64().unwrap();
+    }
+    assert_eq!(sums, (3, 4, 6));
+
+    // Pruning again finds only the nonce and notice recorded again above, and audits nothing.
+    assert_eq!(
+        store.prune(T, now, 2).unwrap(),
+        Pruned {
+            nonces: 1,
+            expiry_notices: 1,
+            ..Pruned::default()
+        }
+    );
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact { entries: after }
+    );
+}
+
+/// A scheduled run is claimed once when due, then not until the next one is.
+fn scheduled_runs_are_claimed_once_per_interval(store: &Store) {
+    assert_eq!(store.scheduled(RETENTION_TASK).unwrap(), (0, None, None));
+    assert!(store
+        .claim_scheduled(RETENTION_TASK, "p1", 5_000, 8_600)
+        .unwrap());
+    assert!(!store
+        .claim_scheduled(RETENTION_TASK, "p2", 5_000, 8_600)
+        .unwrap());
+    assert!(!store
+        .claim_scheduled(RETENTION_TASK, "p2", 8_599, 12_199)
+        .unwrap());
+    assert_eq!(
+        store.scheduled(RETENTION_TASK).unwrap(),
+        (8_600, Some("p1".into()), Some(5_000))
+    );
+    assert!(store
+        .claim_scheduled(RETENTION_TASK, "p2", 8_600, 12_200)
+        .unwrap());
+    assert!(store.claim_scheduled("nonesuch", "p1", 1, 2).is_err());
+}
+
+/// Gateway replicas on one PostgreSQL database poll the schedule at the same moments: each
+/// interval's run goes to exactly one of them.
+#[test]
+fn postgres_replicas_run_each_retention_interval_once() {
+    let url = acmegate_testkit::db::fresh_postgres_url();
+    let replicas: Vec<Store> = (0..4).map(|_| Store::open(&url).unwrap()).collect();
+    for interval in 0..10_i64 {
+        let now = 1_000 + interval * 3_600;
+        let barrier = std::sync::Barrier::new(replicas.len());
+        let winners: Vec<String> = std::thread::scope(|scope| {
+            let claims: Vec<_> = replicas
+                .iter()
+                .enumerate()
+                .map(|(i, store)| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        let me = format!("replica{i}");
+                        store
+                            .claim_scheduled(RETENTION_TASK, &me, now, now + 3_600)
+                            .unwrap()
+                            .then_some(me)
+                    })
+                })
+                .collect();
+            claims
+                .into_iter()
+                .filter_map(|c| c.join().unwrap())
+                .collect()
+        });
+        assert_eq!(winners.len(), 1, "interval {interval}: {winners:?}");
+        let (next, by, at) = replicas[0].scheduled(RETENTION_TASK).unwrap();
+        assert_eq!(
+            (next, by, at),
+            (now + 3_600, Some(winners[0].clone()), Some(now))
+        );
+    }
+}
+
+/// The size the bench reports: on SQLite the file grows with writes and its pages in use
+/// shrink when rows are deleted; on PostgreSQL the database's size is read.
+fn database_size_is_measured(store: &Store) {
+    let empty = store.database_size().unwrap();
+    assert!(empty.on_disk > 0, "{empty:?}");
+    store.insert_account(&account("a1", "tp1")).unwrap();
+    for i in 0..200 {
+        order_with_authz(
+            store,
+            &format!("o{i}"),
+            (OrderStatus::Invalid, 10),
+            (AuthzStatus::Invalid, 10),
+        );
+    }
+    let full = store.database_size().unwrap();
+    match (empty.in_use, full.in_use) {
+        (Some(before), Some(after)) => {
+            assert_eq!(store.backend(), "sqlite");
+            assert!(after > before, "{empty:?} {full:?}");
+            assert!(full.on_disk > empty.on_disk, "{empty:?} {full:?}");
+            let pruned = store.prune(100, 100, PRUNE_BATCH).unwrap();
+            assert_eq!(pruned.orders, 200);
+            let after_prune = store.database_size().unwrap().in_use.unwrap();
+            assert!(after_prune < after, "{after_prune} < {after}");
+        }
+        (None, None) => assert_eq!(store.backend(), "postgres"),
+        other => panic!("{other:?}"),
+    }
 }

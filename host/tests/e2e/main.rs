@@ -20,6 +20,7 @@ mod plugin_validators;
 mod protocol;
 mod relying_parties;
 mod replicas;
+mod retention;
 mod support;
 // The uPKI CA speaks ZeroMQ, which the gateway has only with its `zmq` feature.
 #[cfg(feature = "zmq")]

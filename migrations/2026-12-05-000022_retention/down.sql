@@ -1,0 +1,3 @@
+DROP INDEX authorizations_by_expiry;
+DROP INDEX orders_by_expiry;
+DROP TABLE scheduled_tasks;

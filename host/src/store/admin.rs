@@ -25,6 +25,13 @@ pub struct PageRequest {
     pub limit: i64,
 }
 
+impl PageRequest {
+    /// The first `limit` items.
+    pub fn first(limit: i64) -> Self {
+        Self { offset: 0, limit }
+    }
+}
+
 /// Which certificates a listing shows; unset fields match everything.
 #[derive(Clone, Debug, Default)]
 pub struct CertificateFilter {

@@ -186,6 +186,16 @@ pub struct AuditFilter {
     pub until: Option<i64>,
 }
 
+impl AuditFilter {
+    /// Every entry of one action (`certificate.deployed`, `retention.prune`, ...).
+    pub fn action(action: &str) -> Self {
+        Self {
+            action: Some(action.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
 fn filtered(f: &AuditFilter) -> audit_log::BoxedQuery<'static, Backend> {
     let mut q = audit_log::table.into_boxed();
     if let Some(actor) = &f.actor {

@@ -242,14 +242,8 @@ fn deployment_jobs_lease_and_settle(store: &Store) {
         .unwrap());
     let audited = store
         .audit_entries(
-            &AuditFilter {
-                action: Some("certificate.deployed".into()),
-                ..AuditFilter::default()
-            },
-            PageRequest {
-                offset: 0,
-                limit: 10,
-            },
+            &AuditFilter::action("certificate.deployed"),
+            PageRequest::first(10),
         )
         .unwrap();
     assert_eq!(audited.items.len(), 1, "audited once");
@@ -1347,14 +1341,8 @@ fn retention_prunes_what_expired_and_keeps_certificates(store: &Store) {
     assert_eq!(after, before + pruned.batches as i64 + 1);
     let entries = store
         .audit_entries(
-            &AuditFilter {
-                action: Some("retention.prune".into()),
-                ..Default::default()
-            },
-            PageRequest {
-                offset: 0,
-                limit: 100,
-            },
+            &AuditFilter::action("retention.prune"),
+            PageRequest::first(100),
         )
         .unwrap();
     assert_eq!(entries.total, pruned.batches as i64);

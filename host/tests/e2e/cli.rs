@@ -374,14 +374,8 @@ fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
     assert_eq!(changed, 1);
     let seq: Vec<acmegate::store::AuditEntry> = store
         .audit_entries(
-            &acmegate::store::AuditFilter {
-                action: Some("eab.create".into()),
-                ..Default::default()
-            },
-            acmegate::store::PageRequest {
-                offset: 0,
-                limit: 1,
-            },
+            &acmegate::store::AuditFilter::action("eab.create"),
+            acmegate::store::PageRequest::first(1),
         )
         .unwrap()
         .items;

@@ -153,20 +153,13 @@ fn push_deployer(config: Value) -> PluginConfig {
 /// The audit entry `action` about certificate `serial`, once it is written.
 async fn audited(h: &Harness, action: &str, serial: &str) -> Value {
     let filter = AuditFilter {
-        action: Some(action.into()),
         resource: Some(format!("certificate/{serial}")),
-        ..AuditFilter::default()
+        ..AuditFilter::action(action)
     };
     for _ in 0..300 {
         let (store, filter) = (h.gw.gateway.store.clone(), filter.clone());
         let page = tokio::task::spawn_blocking(move || {
-            store.audit_entries(
-                &filter,
-                PageRequest {
-                    offset: 0,
-                    limit: 5,
-                },
-            )
+            store.audit_entries(&filter, PageRequest::first(5))
         })
         .await
         .unwrap()

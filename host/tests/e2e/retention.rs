@@ -74,14 +74,8 @@ async fn the_schedule_prunes_expired_orders_and_keeps_certificates(backend: Back
     );
     let runs = store
         .audit_entries(
-            &AuditFilter {
-                action: Some("retention.prune".into()),
-                ..Default::default()
-            },
-            PageRequest {
-                offset: 0,
-                limit: 10,
-            },
+            &AuditFilter::action("retention.prune"),
+            PageRequest::first(10),
         )
         .unwrap();
     let orders: u64 = runs

@@ -351,6 +351,11 @@ pub async fn start_at(
         plugin_reloads: Default::default(),
         loaded_plugins: watched.clone(),
     });
+    // Before serving: renewalInfo answers "renew now" for a retired issuer's certificates from
+    // the first request on.
+    crate::authority::renewal::retire_issuers(&gateway, &gateway.config.issuance.retired_issuers)
+        .await
+        .context("failed to move the renewal windows of the retired issuers' certificates")?;
     let (tx, rx) = watch::channel(false);
     let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
     let validations = crate::authority::validation::spawn_worker(gateway.clone(), rx.clone());

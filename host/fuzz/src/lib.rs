@@ -4,8 +4,9 @@
 use std::sync::LazyLock;
 
 use acmegate::acme::Identifier;
+use acmegate::authority::issuance::IssueRequest;
 use acmegate::authority::orders::check_csr;
-use acmegate::ca::Profile;
+use acmegate::ca::{Csr, Profile};
 use acmegate::config::Config;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -79,6 +80,42 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The SubjectPublicKeyInfo (RFC 8410 §4) of [`SIGNING_SEED`]'s key.
+pub fn signing_spki() -> Vec<u8> {
+    const ED25519_SPKI_PREFIX: [u8; 12] = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    let mut spki = ED25519_SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(signing_public_key());
+    spki
+}
+
+/// What an issuer connector is asked for [`ORDER`] with a CSR of [`SIGNING_SEED`]'s key: the
+/// request its answer is checked against.
+pub fn issue_request() -> IssueRequest {
+    let (mut dns_names, mut ip_addrs) = (Vec::new(), Vec::new());
+    for id in ORDER.iter() {
+        match id.value.parse() {
+            Ok(ip) => ip_addrs.push(ip),
+            Err(_) => dns_names.push(id.value.clone()),
+        }
+    }
+    IssueRequest {
+        csr: Csr {
+            common_name: None,
+            dns_names: dns_names.clone(),
+            ip_addrs: ip_addrs.clone(),
+            spki_der: signing_spki(),
+            der: Vec::new(),
+        },
+        dns_names,
+        ip_addrs,
+        profile: PROFILE.clone(),
+        order_url: "https://gw.example/acme/order/o-1".into(),
+        account_url: "https://gw.example/acme/account/acct-1".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +166,23 @@ mod tests {
         let longer = tlv(0x04, &[0; 300]);
         assert_eq!(&longer[..4], [0x04, 0x82, 0x01, 0x2c]);
         assert_eq!(longer.len(), 304);
+    }
+
+    /// The plugin_answers seeds reach the checks the target is for: the good chain (for the
+    /// fixed key and the order's names) is accepted, the others are refused for their fault.
+    #[test]
+    fn plugin_answer_seeds_match_the_request() {
+        let chain = |name: &str| {
+            String::from_utf8(seed(&format!("plugin_answers/{name}"))[1..].to_vec()).unwrap()
+        };
+        let request = issue_request();
+        assert!(request.accept_chain(chain("chain-ok")).is_ok());
+        for (name, fault) in [
+            ("chain-other-names", "instead of"),
+            ("chain-other-key", "another key"),
+        ] {
+            let err = request.accept_chain(chain(name)).unwrap_err().to_string();
+            assert!(err.contains(fault), "{name}: {err}");
+        }
     }
 }

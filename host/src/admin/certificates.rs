@@ -72,7 +72,26 @@ pub(super) async fn by_serial(gw: &Gateway, serial: &str) -> Result<Certificate,
 
 pub async fn get(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let cert = by_serial(gw, req.param(0)).await?;
-    Ok(Reply::json(StatusCode::OK, &detailed(&cert)))
+    let mut view = detailed(&cert);
+    let renewal = crate::authority::renewal::renewal_view(gw, &cert.serial)
+        .await
+        .map_err(|e| ApiError::store(e, "certificate"))?;
+    if let Some(renewal) = renewal {
+        view["renewal"] = renewal_json(&renewal);
+    }
+    Ok(Reply::json(StatusCode::OK, &view))
+}
+
+/// What a certificate's ARI clients are told (RFC 9773 §4.2), and why.
+fn renewal_json(renewal: &crate::authority::renewal::RenewalView) -> Value {
+    let rfc3339 = crate::reply::rfc3339;
+    serde_json::json!({
+        "window_start": rfc3339(renewal.window.start),
+        "window_end": rfc3339(renewal.window.end),
+        "moved": renewal.moved.as_ref().map(|(why, _)| why.slug()),
+        "explanation_url": renewal.moved.as_ref().map(|(_, page)| page),
+        "replaced_by": renewal.replaced_by,
+    })
 }
 
 /// The listing view plus the PEM chain and what the leaf itself says.
@@ -201,6 +220,7 @@ pub async fn renew_now(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, A
         issuer: body.issuer,
         issued_after: time(&body.issued_after)?,
         issued_before: time(&body.issued_before)?,
+        unmoved_only: false,
     };
     if filter.names.is_empty()
         && filter.profile.is_none()

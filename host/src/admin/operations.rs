@@ -223,7 +223,9 @@ pub async fn verify_audit(gw: &Arc<Gateway>) -> Result<Reply, ApiError> {
         .await
         .map_err(|e| ApiError::store(e, "audit log"))?;
     let body = match verdict {
-        Verdict::Intact { entries } => serde_json::json!({ "intact": true, "entries": entries }),
+        Verdict::Intact { entries, archived } => {
+            serde_json::json!({ "intact": true, "entries": entries, "archived": archived })
+        }
         Verdict::Broken { seq, reason } => {
             serde_json::json!({ "intact": false, "broken_at": seq, "reason": reason })
         }

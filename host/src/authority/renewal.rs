@@ -5,7 +5,8 @@
 //! A certificate's window is its default one (`acme::renewal::default_window`) until
 //! something moves it to a moment, after which it reads as in the past and clients renew at
 //! once: a revocation for key compromise (or any revocation: a revoked certificate must be
-//! replaced), an admin's renew-now, or its replacement being issued (its renewal is done; a
+//! replaced), an admin's renew-now, its issuer's retirement, or its replacement being issued
+//! (its renewal is done; a
 //! host still holding it should move to the replacement). Each moved window names a page that
 //! says why (`explanationURL`).
 
@@ -13,7 +14,8 @@ use super::{store_problem, Gateway};
 use crate::acme::renewal::{default_window, CertId, Window};
 use crate::acme::{CertificateStatus, Identifier, OrderStatus, Problem};
 use crate::store::{
-    Account, RenewNow, RenewNowFilter, RenewalState, StoreError, RENEW_ADMIN, RENEW_KEY_COMPROMISE,
+    Account, RenewNow, RenewNowFilter, RenewalState, StoreError, RENEW_ADMIN, RENEW_ISSUER_RETIRED,
+    RENEW_KEY_COMPROMISE,
 };
 
 /// Where the gateway serves the pages that explain moved windows: `/renewal-explanations/<why>`.
@@ -25,14 +27,16 @@ pub enum Moved {
     KeyCompromise,
     Revoked,
     Admin,
+    IssuerRetired,
     Replaced,
 }
 
 impl Moved {
-    pub const ALL: [Moved; 4] = [
+    pub const ALL: [Moved; 5] = [
         Moved::KeyCompromise,
         Moved::Revoked,
         Moved::Admin,
+        Moved::IssuerRetired,
         Moved::Replaced,
     ];
 
@@ -42,6 +46,7 @@ impl Moved {
             Moved::KeyCompromise => RENEW_KEY_COMPROMISE,
             Moved::Revoked => "revoked",
             Moved::Admin => RENEW_ADMIN,
+            Moved::IssuerRetired => RENEW_ISSUER_RETIRED,
             Moved::Replaced => "replaced",
         }
     }
@@ -63,6 +68,11 @@ impl Moved {
                  renewed now, ahead of its usual renewal window (for instance in response to \
                  an incident). Renew it now; the new certificate gets a normal window."
             }
+            Moved::IssuerRetired => {
+                "The issuer that signed this certificate has been taken out of service by the \
+                 operators of this certificate authority. Renew it now: the new certificate \
+                 comes from the current issuer. Deploy it everywhere the old one is installed."
+            }
             Moved::Replaced => {
                 "A replacement for this certificate has been issued, so its renewal is done. \
                  A host that still serves this certificate should install the replacement or \
@@ -72,10 +82,10 @@ impl Moved {
     }
 
     fn from_stored(reason: &str) -> Moved {
-        if reason == RENEW_KEY_COMPROMISE {
-            Moved::KeyCompromise
-        } else {
-            Moved::Admin
+        match reason {
+            RENEW_KEY_COMPROMISE => Moved::KeyCompromise,
+            RENEW_ISSUER_RETIRED => Moved::IssuerRetired,
+            _ => Moved::Admin,
         }
     }
 }
@@ -144,13 +154,56 @@ pub async fn renewal_info(gw: &Gateway, cert_id: &str) -> Result<Renewal, Proble
         .with_status(404),
         other => store_problem(other, "certificate"),
     })?;
-    let (window, moved) = decide(&state, &id.serial);
+    let (window, moved) = explained(gw, &state, &id.serial);
     Ok(Renewal {
         window,
-        explanation_url: moved.map(|(why, page)| {
-            page.unwrap_or_else(|| format!("{}{EXPLANATIONS_PREFIX}{}", gw.base_url, why.slug()))
-        }),
+        explanation_url: moved.map(|(_, page)| page),
     })
+}
+
+/// [`decide`], with the page of a moved window resolved: the one an admin named, or the
+/// gateway's own for the reason.
+fn explained(
+    gw: &Gateway,
+    state: &RenewalState,
+    serial_der: &[u8],
+) -> (Window, Option<(Moved, String)>) {
+    let (window, moved) = decide(state, serial_der);
+    let moved = moved.map(|(why, page)| {
+        let page =
+            page.unwrap_or_else(|| format!("{}{EXPLANATIONS_PREFIX}{}", gw.base_url, why.slug()));
+        (why, page)
+    });
+    (window, moved)
+}
+
+/// A certificate's renewal as an operator sees it (admin API): the window renewalInfo
+/// suggests for it, whether and why that window was moved, and the order replacing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenewalView {
+    pub window: Window,
+    /// Why the window was moved, and the page clients are pointed to.
+    pub moved: Option<(Moved, String)>,
+    /// The order that replaces the certificate (RFC 9773 §5), live or not.
+    pub replaced_by: Option<String>,
+}
+
+/// The [`RenewalView`] of the stored certificate with `serial`; `None` when its stored chain
+/// has no readable leaf (no certID, so no renewalInfo either).
+pub async fn renewal_view(gw: &Gateway, serial: &str) -> Result<Option<RenewalView>, StoreError> {
+    let serial = serial.to_owned();
+    let state = gw.db(move |s| s.renewal_state(&serial)).await?;
+    let Some(id) = super::revocation::leaf_der(&state.certificate.chain_pem)
+        .and_then(|der| CertId::of_certificate(&der))
+    else {
+        return Ok(None);
+    };
+    let (window, moved) = explained(gw, &state, &id.serial);
+    Ok(Some(RenewalView {
+        window,
+        moved,
+        replaced_by: state.marks.replaced_by,
+    }))
 }
 
 /// The certificate newOrder's `replaces` names (§5), checked: it exists, `account` ordered it
@@ -211,11 +264,39 @@ pub async fn renew_now(
     let request = RenewNow {
         filter,
         at: gw.now(),
+        reason: RENEW_ADMIN,
         explanation_url,
     };
     let serials = gw.db_as(actor, move |s| s.renew_now(&request)).await?;
     tracing::info!(count = serials.len(), %actor, "renewal windows moved to now");
     Ok(serials)
+}
+
+/// The issuers `issuance.retired_issuers` names: moves the window of each of their valid,
+/// unexpired certificates to now, once per certificate (a restart finds nothing left to move
+/// and writes nothing), so that ARI clients renew through the profiles' current issuers.
+/// Audited by the system, one entry per issuer that had certificates to move. Returns the
+/// serials moved.
+pub async fn retire_issuers(gw: &Gateway, issuers: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut moved = Vec::new();
+    for issuer in issuers {
+        let request = RenewNow {
+            filter: RenewNowFilter {
+                issuer: Some(issuer.clone()),
+                unmoved_only: true,
+                ..RenewNowFilter::default()
+            },
+            at: gw.now(),
+            reason: RENEW_ISSUER_RETIRED,
+            explanation_url: None,
+        };
+        let serials = gw.db(move |s| s.renew_now(&request)).await?;
+        if !serials.is_empty() {
+            tracing::info!(%issuer, count = serials.len(), "issuer retired: renewal windows moved to now");
+        }
+        moved.extend(serials);
+    }
+    Ok(moved)
 }
 
 #[cfg(test)]

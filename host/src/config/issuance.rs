@@ -15,6 +15,11 @@ pub struct IssuanceConfig {
     /// Jobs the background worker runs at once.
     pub workers: usize,
     pub retry: RetryPolicy,
+    /// Issuers taken out of service (a CA key rotated out, a connector decommissioned), by the
+    /// name their certificates carry. At start the gateway moves the ARI windows (RFC 9773) of
+    /// their valid certificates to now, once per certificate, so that clients renew through
+    /// the profiles' current issuers; no profile may name one.
+    pub retired_issuers: Vec<String>,
 }
 
 impl Default for IssuanceConfig {
@@ -24,6 +29,7 @@ impl Default for IssuanceConfig {
             lease_seconds: 120,
             workers: 8,
             retry: RetryPolicy::default(),
+            retired_issuers: Vec::new(),
         }
     }
 }

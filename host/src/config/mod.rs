@@ -424,6 +424,13 @@ impl Config {
                     p.name
                 )));
             }
+            if self.issuance.retired_issuers.contains(&p.issuer) {
+                return Err(ConfigError::Invalid(format!(
+                    "profile {:?} names issuer {:?}, which issuance.retired_issuers retires; \
+                     name the issuer that replaces it",
+                    p.name, p.issuer
+                )));
+            }
             let issuers = self.issuer_names();
             if !issuers.contains(&p.issuer.as_str()) {
                 return Err(ConfigError::Invalid(format!(
@@ -641,6 +648,12 @@ fn anchor_paths(file: &mut toml::Value, dir: &Path) {
     if let Some(v) = root.get_mut("ca").and_then(|ca| ca.get_mut("key_file")) {
         anchor(v);
     }
+    if let Some(v) = root
+        .get_mut("retention")
+        .and_then(|r| r.get_mut("audit_archive_dir"))
+    {
+        anchor(v);
+    }
     if let Some(toml::Value::Array(files)) = root
         .get_mut("admin")
         .and_then(|admin| admin.get_mut("client_ca_files"))
@@ -833,6 +846,9 @@ inline_wait_ms = 5000
 lease_seconds = 120
 # Issuance jobs the background worker runs at once.
 workers = 8
+# Issuers taken out of service: at start, the renewal windows (ARI) of their valid certificates
+# move to now, so that clients renew through the profiles' current issuers.
+retired_issuers = []
 [issuance.retry]
 # Transient issuer failures are retried with exponential backoff until either limit is hit;
 # then the order becomes invalid with the issuer's error.
@@ -848,6 +864,11 @@ max_delay_seconds = 120
 enabled = true
 keep_days = 30
 interval_seconds = 3600
+# Audit entries older than this many days move from the database to JSON-lines files in
+# audit_archive_dir (empty: <data_dir>/audit-archive); `acmegate audit verify --archive DIR`
+# checks them. 0 keeps the whole audit log in the database.
+audit_keep_days = 0
+audit_archive_dir = ""
 
 [admin]
 # The mTLS admin API: only client certificates of this gateway's CA (or client_ca_files) that
@@ -1155,10 +1176,22 @@ mod tests {
             RetentionConfig {
                 enabled: true,
                 keep_days: 30,
-                interval_seconds: 3600
+                interval_seconds: 3600,
+                audit_keep_days: 0,
+                audit_archive_dir: PathBuf::new(),
             }
         );
         assert_eq!(c.retention.cutoff(100 * 86_400), 70 * 86_400);
+        assert_eq!(
+            c.retention.audit_cutoff(100 * 86_400),
+            None,
+            "kept by default"
+        );
+        assert_eq!(
+            c.retention
+                .audit_archive_dir(Path::new("/var/lib/acmegate")),
+            Path::new("/var/lib/acmegate/audit-archive")
+        );
         let c = Config::load(
             None,
             env(&[
@@ -1170,6 +1203,8 @@ mod tests {
         .unwrap();
         assert!(!c.retention.enabled);
         assert_eq!((c.retention.keep_days, c.retention.interval()), (0, 60));
+        let c = Config::load(None, env(&[("ACMEGATE_RETENTION_AUDIT_KEEP_DAYS", "90")])).unwrap();
+        assert_eq!(c.retention.audit_cutoff(100 * 86_400), Some(10 * 86_400));
         let err = |var: &str, value: &str| {
             Config::load(None, env(&[(var, value)]))
                 .unwrap_err()
@@ -1182,6 +1217,10 @@ mod tests {
         assert_eq!(
             err("ACMEGATE_RETENTION_KEEP_DAYS", "40000"),
             "invalid configuration: retention.keep_days = 40000: expected 0 to 36525"
+        );
+        assert_eq!(
+            err("ACMEGATE_RETENTION_AUDIT_KEEP_DAYS", "40000"),
+            "invalid configuration: retention.audit_keep_days = 40000: expected 0 to 36525"
         );
         assert_eq!(
             err("ACMEGATE_RETENTION_KEEP_DAYS", "-1"),
@@ -1257,6 +1296,14 @@ mod tests {
             grants: Default::default(),
         }];
         c.validate().unwrap();
+        // A retired issuer may not issue any more, even when its plugin is still configured.
+        c.issuance.retired_issuers = vec!["nowhere".into()];
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("\"nowhere\"") && err.contains("issuance.retired_issuers"),
+            "{err}"
+        );
+        c.issuance.retired_issuers.clear();
 
         // A target must name a configured target-deployer, not a plugin of another kind.
         c.targets = vec![TargetConfig {

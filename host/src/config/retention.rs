@@ -1,6 +1,8 @@
 //! `[retention]`: how long expired ACME objects are kept and how often they are pruned
 //! (`crate::authority::retention`, `crate::store` for what goes).
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 /// The `[retention]` configuration section.
@@ -14,6 +16,13 @@ pub struct RetentionConfig {
     pub keep_days: u32,
     /// Seconds between runs. One replica runs each (whichever claims it first).
     pub interval_seconds: u64,
+    /// Days audit entries stay in the database; older ones move to archive files in
+    /// `audit_archive_dir` at each run (`crate::store` keeps the chain verifiable). 0 keeps
+    /// the whole log in the database.
+    pub audit_keep_days: u32,
+    /// Where archived audit entries go; empty means `<data_dir>/audit-archive`. With several
+    /// replicas, whichever runs retention writes there: a shared directory keeps one archive.
+    pub audit_archive_dir: PathBuf,
 }
 
 impl Default for RetentionConfig {
@@ -22,6 +31,8 @@ impl Default for RetentionConfig {
             enabled: true,
             keep_days: 30,
             interval_seconds: 3600,
+            audit_keep_days: 0,
+            audit_archive_dir: PathBuf::new(),
         }
     }
 }
@@ -40,13 +51,32 @@ impl RetentionConfig {
                 self.interval_seconds
             ));
         }
-        if self.keep_days > MAX_KEEP_DAYS {
-            return Err(format!(
-                "retention.keep_days = {}: expected 0 to {MAX_KEEP_DAYS}",
-                self.keep_days
-            ));
+        for (key, days) in [
+            ("keep_days", self.keep_days),
+            ("audit_keep_days", self.audit_keep_days),
+        ] {
+            if days > MAX_KEEP_DAYS {
+                return Err(format!(
+                    "retention.{key} = {days}: expected 0 to {MAX_KEEP_DAYS}"
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// The audit entries a run at `now` archives: those written before this. `None` when the
+    /// log stays in the database.
+    pub fn audit_cutoff(&self, now: i64) -> Option<i64> {
+        (self.audit_keep_days > 0).then(|| now - i64::from(self.audit_keep_days) * 86_400)
+    }
+
+    /// The archive directory, `data_dir`'s `audit-archive` unless set.
+    pub fn audit_archive_dir(&self, data_dir: &Path) -> PathBuf {
+        if self.audit_archive_dir.as_os_str().is_empty() {
+            data_dir.join("audit-archive")
+        } else {
+            self.audit_archive_dir.clone()
+        }
     }
 
     /// The cutoff of a run at `now`: what expired before it goes.

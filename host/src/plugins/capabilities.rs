@@ -217,7 +217,7 @@ impl log::Host for HostState {
 
 /// One log line from a plugin: control characters (newlines that would forge log lines)
 /// become spaces, and the line is cut at [`LOG_LINE_MAX_BYTES`] on a character boundary.
-fn sanitize_line(message: &str) -> String {
+pub fn sanitize_line(message: &str) -> String {
     let mut end = message.len().min(LOG_LINE_MAX_BYTES);
     while !message.is_char_boundary(end) {
         end -= 1;
@@ -306,41 +306,71 @@ impl HostState {
         }
     }
 
-    /// Whether `url`'s host is in the plugin's `http_hosts` (exact, or below a `*.zone`).
-    fn http_allowed(&self, url: &str) -> Result<(), CapabilityError> {
-        let parsed =
-            url::Url::parse(url).map_err(|e| CapabilityError::Invalid(format!("bad URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(CapabilityError::Invalid("only http and https URLs".into()));
+    /// A denial naming the grant that would allow the request, or the URL's fault.
+    fn http_refused(&self, refusal: HttpRefusal) -> CapabilityError {
+        match refusal {
+            HttpRefusal::Invalid(detail) => CapabilityError::Invalid(detail),
+            HttpRefusal::Host(host) => self.denied(
+                &format!("HTTP to {host}"),
+                &format!("http_hosts = [\"{host}\"]"),
+            ),
+            HttpRefusal::Plain => self.denied("plain http://", "http_plain = true"),
         }
-        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-        let allowed = self.grants.http_hosts.iter().any(|pattern| {
+    }
+}
+
+/// Why a plugin's HTTP request is refused before anything is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpRefusal {
+    /// Not an http or https URL with a host.
+    Invalid(String),
+    /// The host is not in `http_hosts`.
+    Host(String),
+    /// `http://` without `http_plain`.
+    Plain,
+}
+
+impl Grants {
+    /// The URL a plugin may send an HTTP request to: http or https, its host in `http_hosts`
+    /// (exact, or below a `*.zone`), plain http only with `http_plain`. The URL is parsed once,
+    /// here, and the client connects to the host of what this returns, so the check and the
+    /// connection cannot read one string two ways. Whether the address is public is decided
+    /// after resolution (`http_client`). Pure, for the `plugin_answers` fuzz target.
+    pub fn http_url(&self, url: &str) -> Result<url::Url, HttpRefusal> {
+        let parsed =
+            url::Url::parse(url).map_err(|e| HttpRefusal::Invalid(format!("bad URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(HttpRefusal::Invalid("only http and https URLs".into()));
+        }
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| HttpRefusal::Invalid("URL without a host".into()))?
+            .to_ascii_lowercase();
+        let allowed = self.http_hosts.iter().any(|pattern| {
             let pattern = pattern.to_ascii_lowercase();
             match pattern.strip_prefix("*.") {
                 Some(zone) => host.len() > zone.len() + 1 && host.ends_with(&format!(".{zone}")),
                 None => host == pattern,
             }
         });
-        if allowed {
-            Ok(())
-        } else {
-            Err(self.denied(
-                &format!("HTTP to {host}"),
-                &format!("http_hosts = [\"{host}\"]"),
-            ))
+        if !allowed {
+            return Err(HttpRefusal::Host(host));
         }
+        if parsed.scheme() == "http" && !self.http_plain {
+            return Err(HttpRefusal::Plain);
+        }
+        Ok(parsed)
     }
 }
 
 /// The answer of a granted network capability whose client is not in this build yet.
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, CapabilityError> {
-        self.http_allowed(&request.url)?;
-        let url = url::Url::parse(&request.url)
-            .map_err(|e| CapabilityError::Invalid(format!("bad URL: {e}")))?;
-        if url.scheme() == "http" && !self.grants.http_plain {
-            return Err(self.denied("plain http://", "http_plain = true"));
-        }
+        let url = self
+            .grants
+            .http_url(&request.url)
+            .map_err(|refusal| self.http_refused(refusal))?;
         super::http_client::send(&self.grants, url, request)
             .await
             .map_err(|e| match e {
@@ -530,26 +560,38 @@ mod tests {
 
     #[test]
     fn http_hosts_match_exactly_or_below_a_zone() {
-        let s = state(Grants {
+        let grants = Grants {
             http_hosts: vec!["api.example".into(), "*.svc.example".into()],
+            http_plain: true,
             ..Grants::default()
-        });
-        assert!(s.http_allowed("https://api.example/x").is_ok());
-        assert!(s.http_allowed("http://a.b.svc.example:8080/").is_ok());
+        };
+        let url = grants.http_url("https://API.example/x").unwrap();
+        assert_eq!(url.host_str(), Some("api.example"));
+        assert!(grants.http_url("http://a.b.svc.example:8080/").is_ok());
         for denied in [
             "https://svc.example/",
             "https://evilsvc.example/",
             "https://x.api.example/",
+            // Userinfo is not the host: the request would go to evil.example.
+            "https://api.example@evil.example/",
         ] {
             assert!(
-                matches!(s.http_allowed(denied), Err(CapabilityError::Denied(_))),
+                matches!(grants.http_url(denied), Err(HttpRefusal::Host(_))),
                 "{denied}"
             );
         }
         assert!(matches!(
-            s.http_allowed("file:///etc/passwd"),
-            Err(CapabilityError::Invalid(_))
+            grants.http_url("file:///etc/passwd"),
+            Err(HttpRefusal::Invalid(_))
         ));
+        let no_plain = Grants {
+            http_plain: false,
+            ..grants
+        };
+        assert_eq!(
+            no_plain.http_url("http://api.example/"),
+            Err(HttpRefusal::Plain)
+        );
     }
 
     /// Plain http and non-public addresses each need their own grant, named in the denial.

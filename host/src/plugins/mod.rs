@@ -38,7 +38,7 @@ mod zmq_client;
 #[cfg(test)]
 mod tests;
 
-pub use capabilities::{Grants, SecretValue};
+pub use capabilities::{sanitize_line, Grants, HttpRefusal, SecretValue};
 pub use configured::{PluginConfig, CONFIGURABLE_KINDS};
 pub use deployer::{DeployerPlugin, Deployment, VerifyOutcome};
 pub use error::{PluginError, TimeLimit};

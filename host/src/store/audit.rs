@@ -12,7 +12,9 @@
 
 use diesel::prelude::*;
 use ring::hmac;
+use serde::{Deserialize, Serialize};
 
+use super::audit_archive::Checkpoint;
 use super::conn::DbConnection;
 use super::schema::{audit_head, audit_log};
 use super::{Page, PageRequest, Result, Store, StoreError};
@@ -20,7 +22,9 @@ use super::{Page, PageRequest, Result, Store, StoreError};
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
 /// One entry as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize,
+)]
 #[diesel(table_name = audit_log)]
 pub struct AuditEntry {
     /// 1, 2, 3, ... without gaps.
@@ -52,7 +56,7 @@ struct Head {
 /// attributed to.
 #[derive(Clone)]
 pub struct Auditor {
-    key: std::sync::Arc<hmac::Key>,
+    pub(super) key: std::sync::Arc<hmac::Key>,
     actor: std::sync::Arc<str>,
 }
 
@@ -89,16 +93,16 @@ impl Event {
     }
 }
 
-fn put(mac: &mut hmac::Context, field: &[u8]) {
+pub(super) fn put(mac: &mut hmac::Context, field: &[u8]) {
     mac.update(&(field.len() as u64).to_be_bytes());
     mac.update(field);
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn entry_mac(key: &hmac::Key, e: &AuditEntry) -> String {
+pub(super) fn entry_mac(key: &hmac::Key, e: &AuditEntry) -> String {
     let mut mac = hmac::Context::with_key(key);
     mac.update(b"acmegate audit entry v1");
     mac.update(&e.seq.to_be_bytes());
@@ -169,8 +173,10 @@ impl Auditor {
 /// What `verify` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Every entry links to the one before and the head names the last.
-    Intact { entries: i64 },
+    /// Every entry links to the one before and the head names the last. `entries` is the
+    /// chain's length; the first `archived` of them were moved to archive files
+    /// (`audit_archive`), and the entries in the database link to their sealed checkpoint.
+    Intact { entries: i64, archived: i64 },
     /// The first place where the chain does not hold.
     Broken { seq: i64, reason: String },
 }
@@ -262,7 +268,8 @@ impl Store {
         Ok(Page { items, total })
     }
 
-    /// Walks the whole chain and names the first broken or missing link.
+    /// Walks the chain in the database, from the archive checkpoint (entry 1 when nothing was
+    /// archived), and names the first broken or missing link.
     pub fn verify_audit(&self) -> Result<Verdict> {
         let auditor = self
             .auditor
@@ -270,8 +277,15 @@ impl Store {
             .ok_or_else(|| StoreError::Database("no audit key: cannot verify".into()))?;
         let key = &auditor.key;
         let c = &mut *self.conn()?;
-        let mut expected_seq = 1;
-        let mut prev_mac = String::new();
+        let checkpoint = Checkpoint::read(c)?;
+        if !checkpoint.is_sealed(key) {
+            return Ok(Verdict::Broken {
+                seq: checkpoint.archived_seq,
+                reason: "the archive checkpoint was altered".into(),
+            });
+        }
+        let mut expected_seq = checkpoint.archived_seq + 1;
+        let mut prev_mac = checkpoint.archived_mac.clone();
         loop {
             let chunk: Vec<AuditEntry> = audit_log::table
                 .filter(audit_log::seq.ge(expected_seq))
@@ -337,7 +351,10 @@ impl Store {
                 reason: format!("the log ends at entry {last} but {} were written", head.seq),
             });
         }
-        Ok(Verdict::Intact { entries: last })
+        Ok(Verdict::Intact {
+            entries: last,
+            archived: checkpoint.archived_seq,
+        })
     }
 
     /// Runs `f` and appends `event` in the same transaction (just `f` without an auditor).

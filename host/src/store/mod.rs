@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod audit;
+mod audit_archive;
 mod ca_pin;
 mod conn;
 mod deployment;
@@ -31,11 +32,13 @@ use crate::acme::{AccountStatus, AuthzStatus, CertificateStatus, ChallengeStatus
 
 pub use admin::{CertificateFilter, OrderFilter, Page, PageRequest};
 pub use audit::{AuditEntry, AuditFilter, Auditor, Event, Verdict};
+pub use audit_archive::Archived;
 pub use ca_pin::CaPin;
 pub use conn::{redacted_url, DatabaseUrl};
 pub use model::*;
 pub use renewal::{
-    RenewNow, RenewNowFilter, RenewalMarks, RenewalState, RENEW_ADMIN, RENEW_KEY_COMPROMISE,
+    RenewNow, RenewNowFilter, RenewalMarks, RenewalState, RENEW_ADMIN, RENEW_ISSUER_RETIRED,
+    RENEW_KEY_COMPROMISE,
 };
 pub use retention::{DatabaseSize, Pruned, BATCH as PRUNE_BATCH, RETENTION_TASK};
 use schema::{
@@ -58,6 +61,9 @@ pub enum StoreError {
     Pool(String),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Writing or reading the audit log's archive files.
+    #[error("audit archive: {0}")]
+    Archive(String),
     /// A status change RFC 8555 §7.1.6 does not allow: a bug in the caller, refused before it
     /// reaches the database.
     #[error("{0}")]

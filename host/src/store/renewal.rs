@@ -19,7 +19,8 @@ pub struct RenewalMarks {
     pub replaced_by: Option<String>,
     /// The moment its window was moved to: from then on it reads as in the past.
     pub renew_now_at: Option<i64>,
-    /// Why it was moved: [`RENEW_KEY_COMPROMISE`] or [`RENEW_ADMIN`].
+    /// Why it was moved: [`RENEW_KEY_COMPROMISE`], [`RENEW_ADMIN`] or
+    /// [`RENEW_ISSUER_RETIRED`].
     pub renew_reason: Option<String>,
     /// The page an admin named for the move, if any.
     pub renew_explanation_url: Option<String>,
@@ -29,6 +30,8 @@ pub struct RenewalMarks {
 pub const RENEW_KEY_COMPROMISE: &str = "key-compromise";
 /// A window moved by an admin's renew-now.
 pub const RENEW_ADMIN: &str = "admin";
+/// A window moved because the certificate's issuer was retired (`issuance.retired_issuers`).
+pub const RENEW_ISSUER_RETIRED: &str = "issuer-retired";
 
 /// A certificate with its renewal columns and the order that replaces it, if any.
 #[derive(Clone, Debug)]
@@ -51,13 +54,18 @@ pub struct RenewNowFilter {
     pub issued_after: Option<i64>,
     /// notBefore before this.
     pub issued_before: Option<i64>,
+    /// Only certificates whose window nothing has moved yet: a gateway that retires the same
+    /// issuer at every start moves each certificate once.
+    pub unmoved_only: bool,
 }
 
-/// What a renew-now does: the filter, the moment, and what the window's readers are told.
+/// What a renew-now does: the filter, the moment, why, and what the window's readers are told.
 #[derive(Clone, Debug)]
 pub struct RenewNow {
     pub filter: RenewNowFilter,
     pub at: i64,
+    /// [`RENEW_ADMIN`] or [`RENEW_ISSUER_RETIRED`]: stored, and it picks the explanation page.
+    pub reason: &'static str,
     pub explanation_url: Option<String>,
 }
 
@@ -87,6 +95,9 @@ fn matching_ids(c: &mut DbConnection, f: &RenewNowFilter, now: i64) -> Result<Ve
         }
         if let Some(t) = f.issued_before {
             q = q.filter(certificates::not_before.lt(t));
+        }
+        if f.unmoved_only {
+            q = q.filter(certificates::renew_now_at.is_null());
         }
         q
     };
@@ -216,9 +227,10 @@ impl Store {
         })
     }
 
-    /// An admin's renew-now: moves the window of every valid, unexpired certificate matching
-    /// the filter to `at`, audited as one entry naming the filter and every serial. Returns
-    /// the serials moved.
+    /// A renew-now: moves the window of every valid, unexpired certificate matching the filter
+    /// to `at`, audited as one entry naming the reason, the filter and every serial. Returns
+    /// the serials moved. An admin's request is audited even when it matched nothing (it was
+    /// made); a retirement that found nothing left to move leaves no entry.
     pub fn renew_now(&self, request: &RenewNow) -> Result<Vec<String>> {
         let request = request.clone();
         self.write_maybe_audited(move |c| {
@@ -229,7 +241,7 @@ impl Store {
                 diesel::update(certificates::table.filter(certificates::id.eq_any(chunk)))
                     .set((
                         certificates::renew_now_at.eq(Some(request.at)),
-                        certificates::renew_reason.eq(Some(RENEW_ADMIN)),
+                        certificates::renew_reason.eq(Some(request.reason)),
                         certificates::renew_explanation_url.eq(&request.explanation_url),
                     ))
                     .execute(c)?;
@@ -240,17 +252,22 @@ impl Store {
                 serials.extend(moved);
             }
             serials.sort();
+            if serials.is_empty() && request.reason != RENEW_ADMIN {
+                return Ok((serials, None));
+            }
             let f = &request.filter;
             let event = Event::new(
                 "certificate.renew_now",
                 "certificates",
                 serde_json::json!({
+                    "reason": request.reason,
                     "filter": {
                         "names": f.names,
                         "profile": f.profile,
                         "issuer": f.issuer,
                         "issued_after": f.issued_after,
                         "issued_before": f.issued_before,
+                        "unmoved_only": f.unmoved_only,
                     },
                     "explanation_url": request.explanation_url,
                     "count": serials.len(),

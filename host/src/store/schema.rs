@@ -198,6 +198,9 @@ diesel::table! {
         seq -> BigInt,
         mac -> Text,
         seal -> Text,
+        archived_seq -> BigInt,
+        archived_mac -> Text,
+        archived_seal -> Text,
     }
 }
 

@@ -122,11 +122,13 @@ both_backends!(
     issuance_jobs_lease_and_settle,
     validation_jobs_lease_and_settle,
     audit_chain_detects_tampering,
+    audit_archive_keeps_the_chain_verifiable,
     expiry_notices_once_per_threshold,
     statuses_are_typed_columns,
     nonces_are_redeemed_once,
     the_first_ca_pinned_holds,
     replacements_and_moved_windows,
+    retired_issuers_move_each_window_once,
     deployment_jobs_lease_and_settle,
     retention_prunes_what_expired_and_keeps_certificates,
     scheduled_runs_are_claimed_once_per_interval,
@@ -672,6 +674,7 @@ fn replacements_and_moved_windows(store: &Store) {
             .renew_now(&RenewNow {
                 filter,
                 at: 2_000,
+                reason: RENEW_ADMIN,
                 explanation_url: None,
             })
             .unwrap()
@@ -719,6 +722,91 @@ fn replacements_and_moved_windows(store: &Store) {
     );
     // A revoked certificate is not moved by renew-now again.
     assert!(renew(by(&["a.example"])).is_empty());
+}
+
+/// A retired issuer's valid, unexpired certificates have their windows moved once: a second
+/// retirement (the next start) moves and audits nothing, while an admin's renew-now that
+/// matched nothing is still audited.
+fn retired_issuers_move_each_window_once(store: &Store) {
+    let store = &store
+        .clone()
+        .with_auditor(audit_key(b"retirement test key"));
+    seeded(store);
+    let issued = |id: &str, serial: &str, issuer: &str, not_after: i64| Certificate {
+        order_id: None,
+        issuer: issuer.into(),
+        not_after,
+        ..cert(id, serial, "")
+    };
+    for c in [
+        issued("c1", "r1", "old-ca", 100_000),
+        issued("c2", "r2", "builtin", 100_000),
+        issued("c3", "r3", "old-ca", 10),
+    ] {
+        store.insert_certificate(&c, &[]).unwrap();
+    }
+    let retire = |at: i64| {
+        store
+            .renew_now(&RenewNow {
+                filter: RenewNowFilter {
+                    issuer: Some("old-ca".into()),
+                    unmoved_only: true,
+                    ..Default::default()
+                },
+                at,
+                reason: RENEW_ISSUER_RETIRED,
+                explanation_url: None,
+            })
+            .unwrap()
+    };
+    let audited = || {
+        store
+            .audit_entries(
+                &AuditFilter::action("certificate.renew_now"),
+                PageRequest::first(10),
+            )
+            .unwrap()
+            .items
+    };
+    assert_eq!(retire(5_000), ["r1"], "the expired r3 and builtin r2 stay");
+    let marks = store.renewal_state("r1").unwrap().marks;
+    assert_eq!(
+        (marks.renew_now_at, marks.renew_reason.as_deref()),
+        (Some(5_000), Some(RENEW_ISSUER_RETIRED))
+    );
+    assert!(retire(6_000).is_empty(), "moved once");
+    assert_eq!(
+        store.renewal_state("r1").unwrap().marks.renew_now_at,
+        Some(5_000)
+    );
+    let entries = audited();
+    assert_eq!(
+        entries.len(),
+        1,
+        "a retirement that moved nothing is not audited"
+    );
+    assert!(
+        entries[0].details.contains("issuer-retired"),
+        "{}",
+        entries[0].details
+    );
+    let nothing = store
+        .renew_now(&RenewNow {
+            filter: RenewNowFilter {
+                issuer: Some("nobody".into()),
+                ..Default::default()
+            },
+            at: 7_000,
+            reason: RENEW_ADMIN,
+            explanation_url: None,
+        })
+        .unwrap();
+    assert!(nothing.is_empty());
+    assert_eq!(
+        audited().len(),
+        2,
+        "an admin's request is audited even when it matched nothing"
+    );
 }
 
 #[test]
@@ -927,12 +1015,116 @@ fn broken_at(store: &Store) -> (i64, String) {
     }
 }
 
+/// Archiving moves the oldest entries to files and leaves a sealed checkpoint: the chain in
+/// the database verifies from it and the files up to it, appends go on, and an edited or
+/// missing archive, or an altered checkpoint, is found. A file left by a run that never
+/// committed is removed by the next run.
+fn audit_archive_keeps_the_chain_verifiable(store: &Store) {
+    use schema::audit_head;
+    let store = store.clone().with_auditor(audit_key(b"archive test key"));
+    let record = |i: i64| {
+        store
+            .record(Event::new(
+                "test.event",
+                format!("thing/{i}"),
+                serde_json::json!({ "i": i }),
+            ))
+            .unwrap()
+    };
+    (1..=25).for_each(record);
+    let dir = tempfile::tempdir().unwrap();
+    let later = chrono::Utc::now().timestamp() + 10;
+    assert_eq!(
+        store.archive_audit(dir.path(), 0, 100).unwrap(),
+        None,
+        "nothing old enough"
+    );
+    let leftover = dir.path().join("audit-000000000001-000000000003.jsonl");
+    std::fs::write(&leftover, "not committed\n").unwrap();
+
+    let first = store.archive_audit(dir.path(), later, 10).unwrap().unwrap();
+    assert_eq!((first.first, first.last), (1, 10));
+    assert!(!leftover.exists(), "an uncommitted run's file is removed");
+    let second = store
+        .archive_audit(dir.path(), later, 100)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (second.first, second.last),
+        (11, 24),
+        "the newest entry stays"
+    );
+    assert_eq!(store.archive_audit(dir.path(), later, 100).unwrap(), None);
+    let in_db = store
+        .audit_entries(&AuditFilter::default(), PageRequest::first(100))
+        .unwrap();
+    assert_eq!(in_db.total, 1);
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact {
+            entries: 25,
+            archived: 24
+        }
+    );
+    assert_eq!(
+        store.verify_audit_archive(dir.path()).unwrap(),
+        Verdict::Intact {
+            entries: 24,
+            archived: 24
+        }
+    );
+    record(26);
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact {
+            entries: 26,
+            archived: 24
+        }
+    );
+
+    // An archived entry edited: found, by number.
+    let text = std::fs::read_to_string(&second.file).unwrap();
+    std::fs::write(&second.file, text.replacen("thing/15", "thing/99", 1)).unwrap();
+    match store.verify_audit_archive(dir.path()).unwrap() {
+        Verdict::Broken { seq, reason } => {
+            assert_eq!(seq, 15);
+            assert!(reason.contains("edited"), "{reason}");
+        }
+        intact => panic!("an edited archive went unnoticed: {intact:?}"),
+    }
+    std::fs::write(&second.file, &text).unwrap();
+    // A file missing: the archive does not start at entry 1.
+    let kept = std::fs::read(&first.file).unwrap();
+    std::fs::remove_file(&first.file).unwrap();
+    assert!(matches!(
+        store.verify_audit_archive(dir.path()).unwrap(),
+        Verdict::Broken { seq: 1, .. }
+    ));
+    std::fs::write(&first.file, kept).unwrap();
+    assert!(matches!(
+        store.verify_audit_archive(dir.path()).unwrap(),
+        Verdict::Intact { .. }
+    ));
+    // The checkpoint moved by someone without the key: both checks refuse it.
+    diesel::update(audit_head::table.find(1))
+        .set(audit_head::archived_seq.eq(20))
+        .execute(&mut *store.conn().unwrap())
+        .unwrap();
+    let (seq, reason) = broken_at(&store);
+    assert_eq!(seq, 20);
+    assert!(reason.contains("checkpoint"), "{reason}");
+    assert!(store.archive_audit(dir.path(), later, 100).is_err());
+}
+
 fn audit_chain_detects_tampering(store: &Store) {
     use schema::audit_log;
     let store = store.clone().with_auditor(audit_key(b"test audit key"));
     assert_eq!(
         store.verify_audit().unwrap(),
-        Verdict::Intact { entries: 0 }
+        Verdict::Intact {
+            entries: 0,
+            archived: 0
+        }
     );
     store
         .acting_as("acme:a1")
@@ -957,7 +1149,10 @@ fn audit_chain_detects_tampering(store: &Store) {
         .unwrap();
     assert_eq!(
         store.verify_audit().unwrap(),
-        Verdict::Intact { entries: 4 }
+        Verdict::Intact {
+            entries: 4,
+            archived: 0
+        }
     );
 
     let page = |filter: AuditFilter| {
@@ -1017,7 +1212,10 @@ fn audit_chain_detects_tampering(store: &Store) {
     set_details(&original.details);
     assert_eq!(
         store.verify_audit().unwrap(),
-        Verdict::Intact { entries: 4 }
+        Verdict::Intact {
+            entries: 4,
+            archived: 0
+        }
     );
 
     // A deleted entry in the middle.
@@ -1034,7 +1232,10 @@ fn audit_chain_detects_tampering(store: &Store) {
         .unwrap();
     assert_eq!(
         store.verify_audit().unwrap(),
-        Verdict::Intact { entries: 4 }
+        Verdict::Intact {
+            entries: 4,
+            archived: 0
+        }
     );
 
     // The newest entry cut off: the sealed head still names it.
@@ -1086,7 +1287,7 @@ mod audit_properties {
                     .record(Event::new("test.event", format!("thing/{i}"), serde_json::json!({ "i": i })))
                     .unwrap();
             }
-            prop_assert_eq!(store.verify_audit().unwrap(), Verdict::Intact { entries });
+            prop_assert_eq!(store.verify_audit().unwrap(), Verdict::Intact { entries, archived: 0 });
             let seq = 1 + pick.index(entries as usize) as i64;
             let mut c = store.conn().unwrap();
             let row = audit_log::table.find(seq);
@@ -1251,7 +1452,10 @@ fn retention_prunes_what_expired_and_keeps_certificates(store: &Store) {
         store.authorizations_for_order("live").unwrap(),
         store.challenges_for_authorization("live-z").unwrap(),
     );
-    let Verdict::Intact { entries: before } = store.verify_audit().unwrap() else {
+    let Verdict::Intact {
+        entries: before, ..
+    } = store.verify_audit().unwrap()
+    else {
         panic!("the chain is intact before pruning");
     };
 
@@ -1334,7 +1538,7 @@ fn retention_prunes_what_expired_and_keeps_certificates(store: &Store) {
     assert!(store.record_expiry_notice("ab", 0, now).unwrap());
 
     // The chain verifies, with one entry per batch that says what went and the cutoff.
-    let Verdict::Intact { entries: after } = store.verify_audit().unwrap() else {
+    let Verdict::Intact { entries: after, .. } = store.verify_audit().unwrap() else {
         panic!("pruning broke the audit chain");
     };
     // The notice recorded again just above is one entry more.
@@ -1367,7 +1571,10 @@ fn retention_prunes_what_expired_and_keeps_certificates(store: &Store) {
     );
     assert_eq!(
         store.verify_audit().unwrap(),
-        Verdict::Intact { entries: after }
+        Verdict::Intact {
+            entries: after,
+            archived: 0
+        }
     );
 }
 

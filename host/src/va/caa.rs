@@ -5,6 +5,8 @@
 use std::fmt;
 use std::future::Future;
 
+use hickory_proto::rr::rdata::caa::CAA;
+
 use crate::acme::{ChallengeType, Problem};
 
 use super::resolve::LookupError;
@@ -33,6 +35,19 @@ impl CaaRecord {
     fn has_tag(&self, tag: &str) -> bool {
         // RFC 8659 §4.1: "Matching of tag values is case insensitive."
         self.tag.eq_ignore_ascii_case(tag)
+    }
+}
+
+/// The property as the zone holds it: `evaluate` parses the value text itself (RFC 8659 §4.2
+/// and §4.3 grammar, malformed values authorizing nothing). Tags are compared lower-case
+/// (RFC 8659 §4.1: matching is case-insensitive).
+impl From<&CAA> for CaaRecord {
+    fn from(caa: &CAA) -> Self {
+        CaaRecord {
+            critical: caa.issuer_critical,
+            tag: caa.tag.to_ascii_lowercase(),
+            value: String::from_utf8_lossy(&caa.value).into_owned(),
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 //! `VaSettings::max_concurrent` attempts run at once, so a slow or hostile client target can
 //! neither hold a validation forever nor exhaust the gateway.
 
-mod caa;
+/// Public for the `caa` fuzz target (host/fuzz): the records as DNS answers carry them, and the
+/// decision.
+pub mod caa;
 mod dns01;
 mod http01;
 pub(crate) mod resolve;

@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::caa::CAA;
 use hickory_proto::rr::{RData, RecordType};
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
@@ -89,7 +88,7 @@ impl Dns {
                 .answers()
                 .iter()
                 .filter_map(|record| match &record.data {
-                    RData::CAA(caa) => Some(caa_record(caa)),
+                    RData::CAA(caa) => Some(CaaRecord::from(caa)),
                     _ => None,
                 })
                 .collect(),
@@ -163,17 +162,6 @@ fn classify(err: NetError) -> LookupError {
         LookupError::NotFound
     } else {
         LookupError::Failed(err.to_string())
-    }
-}
-
-/// The property as the zone holds it: `caa` parses the value text itself (RFC 8659 §4.2 and
-/// §4.3 grammar, malformed values authorizing nothing). Tags are compared lower-case (RFC 8659
-/// §4.1: matching is case-insensitive).
-fn caa_record(caa: &CAA) -> CaaRecord {
-    CaaRecord {
-        critical: caa.issuer_critical,
-        tag: caa.tag.to_ascii_lowercase(),
-        value: String::from_utf8_lossy(&caa.value).into_owned(),
     }
 }
 

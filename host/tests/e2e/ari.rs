@@ -174,12 +174,33 @@ async fn the_gateway_client_renews_by_ari(backend: Backend) {
     let text = c.get(page).await.unwrap();
     assert_eq!(text.status, 200);
     assert!(String::from_utf8_lossy(&text.body).contains("replacement"));
-    let (start2, _, _) = window(&c, &chain2).await;
+    let (start2, end2, _) = window(&c, &chain2).await;
     assert!(start2 > now);
+
+    // The admin API shows each certificate's window, why it moved and what replaces it.
+    let admin = identity(&h, "ops", Role::Admin).await;
+    let renewal = |view: &Value, key: &str| {
+        chrono::DateTime::parse_from_rfc3339(view["renewal"][key].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    let detail = |serial: &str| format!("/api/v1/certificates/{serial}");
+    let view = call(&h, Some(&admin), "GET", &detail(&serial1), None, 200).await;
+    assert_eq!(view["renewal"]["moved"], "replaced", "{view}");
+    assert_eq!(view["renewal"]["replaced_by"], order2_id.as_str(), "{view}");
+    assert_eq!(view["renewal"]["explanation_url"], page, "{view}");
+    assert!(renewal(&view, "window_end") <= now, "{view}");
+    let view = call(&h, Some(&admin), "GET", &detail(&serial2), None, 200).await;
+    assert!(view["renewal"]["moved"].is_null(), "{view}");
+    assert!(view["renewal"]["replaced_by"].is_null(), "{view}");
+    assert_eq!(
+        (renewal(&view, "window_start"), renewal(&view, "window_end")),
+        (start2, end2),
+        "{view}"
+    );
 
     // An admin's renew-now by name: both certificates for the name move (the replaced one
     // is still valid), audited; the answer says how many.
-    let admin = identity(&h, "ops", Role::Admin).await;
     let path = "/api/v1/certificates/renew-now";
     let refused = call(&h, Some(&admin), "POST", path, Some(json!({})), 400).await;
     assert!(
@@ -204,6 +225,9 @@ async fn the_gateway_client_renews_by_ari(backend: Backend) {
         "renew-now puts the window in the past: {body}"
     );
     assert_eq!(body["explanationURL"], incident);
+    let view = call(&h, Some(&admin), "GET", &detail(&serial2), None, 200).await;
+    assert_eq!(view["renewal"]["moved"], "admin", "{view}");
+    assert_eq!(view["renewal"]["explanation_url"], incident, "{view}");
     let audit = call(
         &h,
         Some(&admin),

@@ -367,11 +367,6 @@ fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
         dir.path().join("acmegate-data/acmegate.db").display()
     );
     let store = acmegate::store::Store::open(&url).unwrap();
-    let changed = acmegate_testkit::db::execute_sql(
-        &url,
-        "UPDATE audit_log SET details = '{\"label\":\"someone-else\"}' WHERE action = 'eab.create'",
-    );
-    assert_eq!(changed, 1);
     let seq: Vec<acmegate::store::AuditEntry> = store
         .audit_entries(
             &acmegate::store::AuditFilter::action("eab.create"),
@@ -380,6 +375,11 @@ fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
         .unwrap()
         .items;
     drop(store);
+    let changed = acmegate_testkit::db::execute_sql(
+        &url,
+        "UPDATE audit_log SET details = '{\"label\":\"someone-else\"}' WHERE action = 'eab.create'",
+    );
+    assert_eq!(changed, 1);
     let out = acmegate(dir.path())
         .args(["audit", "verify"])
         .output()
@@ -389,6 +389,62 @@ fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
     assert!(
         text.contains(&format!("BROKEN at entry {}", seq[0].seq)),
         "{text}"
+    );
+
+    // Mended, the chain verifies again.
+    let mended = format!(
+        "UPDATE audit_log SET details = '{}' WHERE seq = {}",
+        seq[0].details.replace('\'', "''"),
+        seq[0].seq
+    );
+    assert_eq!(acmegate_testkit::db::execute_sql(&url, &mended), 1);
+    stdout_of(acmegate(dir.path()).args(["audit", "verify"]));
+
+    // Archiving refuses to move a broken chain out of the database, naming the entry: the
+    // first one edited (a space after its JSON). Every entry is more than a second old, so all
+    // but the newest are due.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let archive = || {
+        acmegate(dir.path())
+            .args(["audit", "archive", "--older-than-days", "0"])
+            .output()
+            .unwrap()
+    };
+    let edit = |sql: &str| assert_eq!(acmegate_testkit::db::execute_sql(&url, sql), 1);
+    edit("UPDATE audit_log SET details = details || ' ' WHERE seq = 1");
+    let out = archive();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains("audit entry 1: "), "{stderr}");
+    assert!(
+        !dir.path().join("acmegate-data/audit-archive").exists(),
+        "nothing written"
+    );
+    // Mended, every entry but the newest moves to the archive, and both parts verify: the
+    // files up to the sealed checkpoint, the database from it.
+    edit("UPDATE audit_log SET details = rtrim(details) WHERE seq = 1");
+    let out = archive();
+    let archived = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{archived}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(archived.contains("archived entries 1 to "), "{archived}");
+    assert!(dir.path().join("acmegate-data/audit-archive").is_dir());
+    let verified = stdout_of(acmegate(dir.path()).args(["audit", "verify", "--archive"]));
+    assert!(
+        verified.contains("audit archive intact: entries 1 to "),
+        "{verified}"
+    );
+    assert!(verified.contains("audit log intact"), "{verified}");
+    assert!(
+        verified.contains("archived, from their sealed checkpoint on"),
+        "{verified}"
     );
 }
 

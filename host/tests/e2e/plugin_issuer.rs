@@ -268,3 +268,97 @@ async fn ca_down_across_a_restart(backend: Backend) {
     h.gw.shutdown().await;
 }
 crate::on_both_backends!(ca_down_across_a_restart, ca_down_across_a_restart);
+
+/// The suggested window renewalInfo answers for `chain` (200 asserted), and its body.
+async fn suggested_window(c: &AcmeClient, chain: &str) -> (i64, i64, Value) {
+    let reply = c.renewal_info(chain).await.unwrap();
+    assert_eq!(reply.status, 200, "{:?}", reply.problem());
+    let body = reply.json().unwrap();
+    let time = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(body["suggestedWindow"][k].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    (time("start"), time("end"), body)
+}
+
+/// A retired issuer (`issuance.retired_issuers`): after a restart whose profile issues from
+/// the built-in CA instead, the certificate the `scripted` issuer signed reads "renew now" over
+/// renewalInfo (RFC 9773), explained as `issuer-retired`, audited once by the system; a
+/// second restart moves and audits nothing more; the renewal comes from the built-in CA.
+async fn a_retired_issuer_moves_its_windows(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstream(dir.path(), "retired.example");
+    let h = Harness::start_with(backend, |c| {
+        with_scripted(c, json!({"mode": "issue", "chain": up.chain}));
+    })
+    .await;
+    let c = account(&h).await;
+    let (url, _) = finalize(&c, "retired.example", &up.csr).await;
+    let store = h.gw.gateway.store.clone();
+    let order = wait_settled(&store, url.rsplit('/').next().unwrap()).await;
+    assert_eq!(order.status, "valid", "{order:?}");
+    let (start, _, body) = suggested_window(&c, &up.chain).await;
+    assert!(start > h.clock().now(), "not due yet: {body}");
+
+    let mut config = h.gw.gateway.config.clone();
+    config.profiles = vec![Profile::default_server()];
+    config.issuance.retired_issuers = vec!["scripted".into()];
+    let h = h.restart(config.clone(), || {}).await;
+    // The gateway listens on a new port: a client of the new one.
+    let c = account(&h).await;
+    let (_, end, body) = suggested_window(&c, &up.chain).await;
+    assert!(end <= h.clock().now(), "renew now: {body}");
+    let page = body["explanationURL"].as_str().expect("explained");
+    assert!(
+        page.ends_with("/renewal-explanations/issuer-retired"),
+        "{page}"
+    );
+    let text = c.get(page).await.unwrap();
+    assert_eq!(text.status, 200);
+    assert!(String::from_utf8_lossy(&text.body).contains("out of service"));
+    let audited = |store: &acmegate::store::Store| {
+        store
+            .audit_entries(
+                &acmegate::store::AuditFilter::action("certificate.renew_now"),
+                acmegate::store::PageRequest::first(10),
+            )
+            .unwrap()
+            .items
+    };
+    let entries = audited(&store);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].actor, "system");
+    let serial = acmegate::client::cert_id(&up.chain).unwrap();
+    let serial = acmegate::acme::renewal::CertId::parse(&serial)
+        .unwrap()
+        .serial_hex();
+    let moved_at = store.renewal_state(&serial).unwrap().marks.renew_now_at;
+    assert!(moved_at.is_some());
+
+    // The next start finds nothing left to move.
+    h.clock().advance(60);
+    let h = h.restart(config, || {}).await;
+    let c = account(&h).await;
+    assert_eq!(audited(&store).len(), 1, "moved once");
+    assert_eq!(
+        store.renewal_state(&serial).unwrap().marks.renew_now_at,
+        moved_at
+    );
+
+    // The client renews, through the profile's current issuer.
+    let (url, _) = c
+        .issue(&[Identifier::dns("retired.example")], "http-01", None)
+        .await
+        .unwrap();
+    let renewed = store
+        .certificates_of_order(url.rsplit('/').next().unwrap())
+        .unwrap();
+    assert_eq!(renewed.len(), 1);
+    assert_eq!(renewed[0].issuer, acmegate::ca::BUILTIN_ISSUER);
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    a_retired_issuer_moves_its_windows,
+    a_retired_issuer_moves_its_windows
+);

@@ -95,3 +95,66 @@ crate::on_both_backends!(
     the_schedule_prunes_expired_orders_and_keeps_certificates,
     the_schedule_prunes_expired_orders_and_keeps_certificates
 );
+
+/// `retention.audit_keep_days`: once entries are older than that (the clock moved two days
+/// on), the scheduled run moves them into archive files; the chain in the database verifies
+/// from the sealed checkpoint and the files up to it, and the gateway goes on auditing.
+async fn the_schedule_archives_old_audit_entries(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let h = Harness::start_with(backend, |c| {
+        c.acme.auto_approve = true;
+        c.retention.interval_seconds = 1;
+        c.retention.audit_keep_days = 1;
+        c.retention.audit_archive_dir = archive.clone();
+    })
+    .await;
+    let client = account(&h).await;
+    client
+        .issue(&[Identifier::dns("archived.example")], "http-01", None)
+        .await
+        .expect("issued");
+    let store = h.gw.gateway.store.clone();
+    assert!(
+        matches!(
+            store.verify_audit().unwrap(),
+            Verdict::Intact { archived: 0, .. }
+        ),
+        "nothing is a day old yet"
+    );
+    h.clock().advance(2 * DAY);
+    let archived = eventually("old audit entries archived", || {
+        match store.verify_audit().unwrap() {
+            Verdict::Intact { archived, .. } if archived > 0 => Some(archived),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(
+        archived >= 4,
+        "account, order, authorization, certificate: {archived}"
+    );
+    assert!(
+        matches!(
+            store.verify_audit_archive(&archive).unwrap(),
+            Verdict::Intact { entries, .. } if entries >= archived
+        ),
+        "the archive verifies up to the checkpoint"
+    );
+    let files = std::fs::read_dir(&archive).unwrap().count();
+    assert!(files >= 1);
+    // Ordering goes on, audited after the checkpoint.
+    client
+        .issue(&[Identifier::dns("after.example")], "http-01", None)
+        .await
+        .expect("issued after archiving");
+    assert!(matches!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact { .. }
+    ));
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    the_schedule_archives_old_audit_entries,
+    the_schedule_archives_old_audit_entries
+);

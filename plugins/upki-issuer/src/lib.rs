@@ -13,9 +13,6 @@
 //!   certificate, key and CA certificate are kept in the plugin's state (persisted by the
 //!   gateway, sealed at rest) and reused; the seed is never logged or stored.
 
-mod der;
-mod protocol;
-
 use std::collections::BTreeMap;
 
 use acmegate_plugin_sdk::issuer::*;
@@ -23,7 +20,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use protocol::{CaError, Reply};
+use upki_wire::der;
+use upki_wire::protocol::{self, CaError, Reply};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,8 +109,8 @@ impl Upki {
         self.call_raw(task, params).map(|(reply, _)| reply)
     }
 
-    /// One task; also returns the reply's text, for integers too big to parse.
-    fn call_raw(&self, task: &str, params: Value) -> Result<(Reply, String), IssuerError> {
+    /// One task; also returns the reply frame, for integers too big to parse.
+    fn call_raw(&self, task: &str, params: Value) -> Result<(Reply, Vec<u8>), IssuerError> {
         self.call_at(&self.0.endpoint, task, params)
     }
 
@@ -189,7 +187,7 @@ impl Upki {
         endpoint: &str,
         task: &str,
         params: Value,
-    ) -> Result<(Reply, String), IssuerError> {
+    ) -> Result<(Reply, Vec<u8>), IssuerError> {
         let request = json!({"TASK": task, "params": params}).to_string();
         let reply = zmq::request(endpoint, &[request.into_bytes()], self.0.timeout_ms).map_err(
             |e| match e {
@@ -218,7 +216,7 @@ impl Upki {
             .ok_or_else(|| IssuerError::Failed(format!("uPKI {task}: empty reply")))?;
         let reply = protocol::parse_reply(frame)
             .map_err(|e| IssuerError::Failed(format!("uPKI {task}: {e}")))?;
-        Ok((reply, String::from_utf8_lossy(frame).into_owned()))
+        Ok((reply, frame.clone()))
     }
 
     /// The CA's refusal of `task` as the gateway's error. What the CA *answered* is final: asked
@@ -379,9 +377,9 @@ impl IssuerPlugin for Upki {
         }
         // The CA revokes the newest certificate of a CN: make sure that is this one.
         let newest = match self.call_raw("view", json!({"dn": cn}))? {
-            // The newest certificate's serial is `serial_number`, a JSON integer of up to
-            // 160 bits (there is no `serial` field in `view`).
-            (Reply::Answer(_), text) => protocol::raw_integer(&text, "serial_number"),
+            // The newest certificate's serial is DATA's `serial_number`, a JSON integer of up
+            // to 160 bits (there is no `serial` field in `view`).
+            (Reply::Answer(_), frame) => protocol::answer_integer(&frame, "serial_number"),
             (Reply::Error(e), _) => return Err(Self::refusal("view", e)),
         };
         let newest = newest.map(|digits| protocol::decimal_to_hex(&digits));

@@ -195,55 +195,60 @@ fn plugin_outcome(
             retry_after,
         }),
         Ok(Ok(PluginIssueOutcome::Issued(chain_pem))) => {
-            Ok(IssueOutcome::Issued(check_chain(chain_pem, request)?))
+            Ok(IssueOutcome::Issued(request.accept_chain(chain_pem)?))
         }
     }
 }
 
-fn check_chain(chain_pem: String, request: &IssueRequest) -> Result<IssuedChain, IssueError> {
-    let bad = |what: String| IssueError::Failed(format!("the issuer returned {what}"));
-    let leaf = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-        .next()
-        .and_then(Result::ok)
-        .ok_or_else(|| bad("no PEM certificate".into()))?;
-    let info =
-        crate::ca::certificate_info(&leaf).map_err(|e| bad(format!("an unreadable leaf: {e}")))?;
-    if info.spki_der != request.csr.spki_der {
-        return Err(bad("a certificate for another key than the CSR's".into()));
+impl IssueRequest {
+    /// The chain an issuer connector returned, accepted only when its first PEM certificate is
+    /// for the CSR's key and names exactly the order's identifiers (in any order, duplicates
+    /// ignored). Public for the `plugin_answers` fuzz target: a connector's answer is input
+    /// the gateway does not control.
+    pub fn accept_chain(&self, chain_pem: String) -> Result<IssuedChain, IssueError> {
+        let bad = |what: String| IssueError::Failed(format!("the issuer returned {what}"));
+        let leaf = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| bad("no PEM certificate".into()))?;
+        let info = crate::ca::certificate_info(&leaf)
+            .map_err(|e| bad(format!("an unreadable leaf: {e}")))?;
+        if info.spki_der != self.csr.spki_der {
+            return Err(bad("a certificate for another key than the CSR's".into()));
+        }
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v.dedup();
+            v
+        };
+        let got = sorted(
+            info.dns_names
+                .iter()
+                .cloned()
+                .chain(info.ip_addrs.iter().map(ToString::to_string))
+                .collect(),
+        );
+        let want = sorted(
+            self.dns_names
+                .iter()
+                .cloned()
+                .chain(self.ip_addrs.iter().map(ToString::to_string))
+                .collect(),
+        );
+        if got != want {
+            return Err(bad(format!(
+                "a certificate for [{}] instead of [{}]",
+                got.join(", "),
+                want.join(", ")
+            )));
+        }
+        Ok(IssuedChain {
+            serial_hex: info.serial_hex,
+            not_before: info.not_before,
+            not_after: info.not_after,
+            chain_pem,
+        })
     }
-    let sorted = |mut v: Vec<String>| {
-        v.sort();
-        v.dedup();
-        v
-    };
-    let got = sorted(
-        info.dns_names
-            .iter()
-            .cloned()
-            .chain(info.ip_addrs.iter().map(ToString::to_string))
-            .collect(),
-    );
-    let want = sorted(
-        request
-            .dns_names
-            .iter()
-            .cloned()
-            .chain(request.ip_addrs.iter().map(ToString::to_string))
-            .collect(),
-    );
-    if got != want {
-        return Err(bad(format!(
-            "a certificate for [{}] instead of [{}]",
-            got.join(", "),
-            want.join(", ")
-        )));
-    }
-    Ok(IssuedChain {
-        serial_hex: info.serial_hex,
-        not_before: info.not_before,
-        not_after: info.not_after,
-        chain_pem,
-    })
 }
 
 /// A revocation to carry out at the issuer (RFC 8555 §7.6).

@@ -2,6 +2,10 @@
 //! `{"EVENT": "UPKI ERROR", "MSG": "[code] text"}`, and serials as JSON integers too large for
 //! any machine integer.
 
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// An error the CA answered.
@@ -39,14 +43,21 @@ pub fn parse_reply(frame: &[u8]) -> Result<Reply, String> {
     }
 }
 
-/// The digits of the JSON integer member `"field": 123...` in `text`, read as text because
-/// serials exceed u128 (and f64 would round them).
-pub fn raw_integer(text: &str, field: &str) -> Option<String> {
-    let key = format!("\"{field}\"");
-    let after = &text[text.find(&key)? + key.len()..];
-    let after = after.trim_start().strip_prefix(':')?.trim_start();
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    (!digits.is_empty()).then_some(digits)
+/// The digits of the integer member `field` of the answer's DATA object, read as text because
+/// serials exceed u128 (and f64 would round them). Only DATA's own member counts: the same
+/// name nested deeper (in `extensions`, `issuer`, ...) or inside a string is another value,
+/// and reading it would make revocation check the wrong certificate. `None` when DATA has no
+/// such member or it is not a non-negative integer.
+pub fn answer_integer(frame: &[u8], field: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Frame<'a> {
+        #[serde(borrow, rename = "DATA")]
+        data: Option<&'a RawValue>,
+    }
+    let frame: Frame<'_> = serde_json::from_slice(frame).ok()?;
+    let members: HashMap<String, &RawValue> = serde_json::from_str(frame.data?.get()).ok()?;
+    let raw = members.get(field)?.get();
+    (!raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit())).then(|| raw.to_string())
 }
 
 /// Decimal digits to lower-case hex without leading zeros (as the gateway writes serials).
@@ -95,11 +106,32 @@ mod tests {
         let bare = parse_reply(br#"{"EVENT": "UPKI ERROR", "MSG": "Invalid JSON: x"}"#).unwrap();
         assert!(matches!(bare, Reply::Error(CaError { code: 0, .. })));
         assert!(parse_reply(b"nope").is_err());
-        let text = r#"{"DATA": {"serial": 730750818665451459101842416358141509827966271488}}"#;
-        let digits = raw_integer(text, "serial").unwrap();
+        let frame = br#"{"EVENT": "ANSWER", "DATA": {"serial": 730750818665451459101842416358141509827966271488}}"#;
+        let digits = answer_integer(frame, "serial").unwrap();
         assert_eq!(decimal_to_hex(&digits), format!("8{}", "0".repeat(39)));
         assert_eq!(decimal_to_hex("255"), "ff");
         assert_eq!(decimal_to_hex("0"), "0");
-        assert_eq!(raw_integer(r#"{"serial": "x"}"#, "serial"), None);
+        assert_eq!(
+            answer_integer(br#"{"DATA": {"serial": "x"}}"#, "serial"),
+            None
+        );
+        assert_eq!(
+            answer_integer(br#"{"DATA": {"serial": -1}}"#, "serial"),
+            None
+        );
+        assert_eq!(answer_integer(br#"{"DATA": true}"#, "serial"), None);
+    }
+
+    /// Before: the first `"serial_number": <digits>` anywhere in the reply's text was taken,
+    /// so a member of a nested object, or the text of a string, decided which certificate
+    /// revocation checked.
+    #[test]
+    fn only_datas_own_member_is_read() {
+        let frame = br#"{"EVENT": "ANSWER", "DATA": {
+            "issuer": {"serial_number": 1, "note": "\"serial_number\": 2"},
+            "serial_number": 3}}"#;
+        assert_eq!(answer_integer(frame, "serial_number").as_deref(), Some("3"));
+        let nested_only = br#"{"EVENT": "ANSWER", "DATA": {"issuer": {"serial_number": 1}}}"#;
+        assert_eq!(answer_integer(nested_only, "serial_number"), None);
     }
 }

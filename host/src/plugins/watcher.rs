@@ -4,7 +4,9 @@
 //! The directories holding the files are watched (a file replaced by rename is a new inode, so
 //! watching the file itself would lose it). Events are debounced: a file truncated and
 //! rewritten in several writes is reloaded once, after it has been quiet for [`DEBOUNCE`]. A
-//! reload compiles in the background, type-checks against the plugin's world and runs describe
+//! file whose content is what the live version was loaded from (the same build installed
+//! again, a `touch`, a burst of events for one change) reloads nothing: one change of content,
+//! one reload. A reload compiles in the background, type-checks against the plugin's world and runs describe
 //! and configure as a canary before the atomic swap; calls in flight finish on the version they
 //! started with. If any step fails, the old version stays live and the failure is logged and
 //! counted. A removed file drains its plugin: calls in flight finish, new calls are refused
@@ -151,6 +153,15 @@ pub fn spawn(
                     }
                     continue;
                 }
+                if is_live_content(watched, &path).await {
+                    // A file back as it was (drained, or replaced by the same build) serves
+                    // again with the version already loaded.
+                    if drained.remove(&path) {
+                        runtime.set_enabled(name, true);
+                        tracing::info!(plugin = %name, "plugin file is back; the plugin serves again");
+                    }
+                    continue;
+                }
                 // The outcome is logged, counted and recorded; the watcher goes on.
                 let reloaded = reload_recorded(&runtime, watched, &stats, &audit).await;
                 if reloaded.is_ok() && drained.remove(&path) {
@@ -174,6 +185,20 @@ fn changes_content(kind: &notify::EventKind) -> bool {
         EventKind::Access(_) => false,
         EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
         _ => true,
+    }
+}
+
+/// Whether the file at `path` holds exactly what the live version of `watched` was loaded
+/// from (by SHA-256, as the runtime records it). An unreadable file is not: the reload then
+/// reports why.
+async fn is_live_content(watched: &Watched, path: &Path) -> bool {
+    let path = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
+    match read {
+        Ok(Ok(bytes)) => {
+            super::cache::hex(&super::cache::sha256(&bytes)) == watched.plugin.status().sha256
+        }
+        _ => false,
     }
 }
 

@@ -126,6 +126,31 @@ async fn reload_under_load(backend: Backend) {
     }
     assert!(!evil_allowed(&probe).await, "the old version still decides");
 
+    // 4. One change, one reload. The live build installed again, ten times by rename (a
+    // redeploy of an unchanged build), mends the broken file and reloads nothing; a new build
+    // installed twenty times in a row by rename reloads once.
+    let reloads = || h.gw.gateway.plugin_reloads.reloads.load(Ordering::SeqCst);
+    let before = reloads();
+    let install = |bytes: &[u8]| {
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, &live).unwrap();
+    };
+    for _ in 0..10 {
+        install(&allowlist);
+    }
+    tokio::time::sleep(acmegate::plugins::watcher::DEBOUNCE * 4).await;
+    assert_eq!(reloads(), before, "the same content reloaded");
+    for _ in 0..20 {
+        install(&permissive);
+    }
+    until_evil_allowed(&probe, true).await;
+    tokio::time::sleep(acmegate::plugins::watcher::DEBOUNCE * 4).await;
+    assert_eq!(
+        reloads(),
+        before + 1,
+        "twenty installs of one build, one reload"
+    );
+
     stop.store(true, Ordering::SeqCst);
     for w in workers {
         w.await.unwrap();

@@ -45,7 +45,11 @@ pub struct Grants {
     pub http_private: bool,
     pub http_ca_files: Vec<std::path::PathBuf>,
     pub dns: bool,
+    /// TLS probes to any host and port. Prefer `tls_probe_hosts`.
     pub tls_probe: bool,
+    /// TLS probes only to these: `host`, `*.zone` (any name below it), each optionally with
+    /// `:port` (`[v6]:port` for an IPv6 address); without a port, any port.
+    pub tls_probe_hosts: Vec<String>,
     pub zmq_endpoints: Vec<String>,
     pub secrets: BTreeMap<String, SecretValue>,
 }
@@ -330,7 +334,43 @@ pub enum HttpRefusal {
     Plain,
 }
 
+/// Whether `host` (lower-case) is `pattern`, or below it for a `*.zone` pattern.
+fn host_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(zone) => host.len() > zone.len() + 1 && host.ends_with(&format!(".{zone}")),
+        None => host == pattern,
+    }
+}
+
+/// A `tls_probe_hosts` entry as host pattern and port (`None`: any).
+fn host_and_port(entry: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = entry.strip_prefix('[') {
+        if let Some((v6, after)) = rest.split_once(']') {
+            return (v6, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+        }
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (entry, None),
+        },
+        _ => (entry, None),
+    }
+}
+
 impl Grants {
+    /// Whether a TLS probe to `host`:`port` is granted: `tls_probe = true` for any, else an
+    /// entry of `tls_probe_hosts` that names the host (or its zone) and the port (or none).
+    pub fn tls_probe_allowed(&self, host: &str, port: u16) -> bool {
+        let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
+        self.tls_probe
+            || self.tls_probe_hosts.iter().any(|entry| {
+                let (pattern, allowed_port) = host_and_port(entry);
+                host_matches(pattern, &host) && allowed_port.is_none_or(|p| p == port)
+            })
+    }
+
     /// The URL a plugin may send an HTTP request to: http or https, its host in `http_hosts`
     /// (exact, or below a `*.zone`), plain http only with `http_plain`. The URL is parsed once,
     /// here, and the client connects to the host of what this returns, so the check and the
@@ -347,14 +387,11 @@ impl Grants {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| HttpRefusal::Invalid("URL without a host".into()))?
             .to_ascii_lowercase();
-        let allowed = self.http_hosts.iter().any(|pattern| {
-            let pattern = pattern.to_ascii_lowercase();
-            match pattern.strip_prefix("*.") {
-                Some(zone) => host.len() > zone.len() + 1 && host.ends_with(&format!(".{zone}")),
-                None => host == pattern,
-            }
-        });
-        if !allowed {
+        if !self
+            .http_hosts
+            .iter()
+            .any(|pattern| host_matches(pattern, &host))
+        {
             return Err(HttpRefusal::Host(host));
         }
         if parsed.scheme() == "http" && !self.http_plain {
@@ -401,8 +438,16 @@ impl tls_probe::Host for HostState {
         &mut self,
         request: tls_probe::ProbeRequest,
     ) -> Result<tls_probe::ProbeResult, CapabilityError> {
-        if !self.grants.tls_probe {
-            return Err(self.denied("TLS probes", "tls_probe = true"));
+        if !self.grants.tls_probe_allowed(&request.host, request.port) {
+            let target = if request.host.contains(':') {
+                format!("[{}]:{}", request.host, request.port)
+            } else {
+                format!("{}:{}", request.host, request.port)
+            };
+            return Err(self.denied(
+                &format!("TLS probes to {target}"),
+                &format!("tls_probe_hosts = [\"{target}\"]"),
+            ));
         }
         super::tls_client::probe(request).await
     }
@@ -525,8 +570,19 @@ mod tests {
             tls_probe::Host::probe(&mut denied, request("probe.test", port)).await,
             Err(CapabilityError::Denied(_))
         ));
+        let mut other_port = state(Grants {
+            tls_probe_hosts: vec![format!("127.0.0.1:{}", port.wrapping_add(1))],
+            ..Grants::default()
+        });
+        match tls_probe::Host::probe(&mut other_port, request("probe.test", port)).await {
+            Err(CapabilityError::Denied(detail)) => assert!(
+                detail.contains(&format!("tls_probe_hosts = [\"127.0.0.1:{port}\"]")),
+                "{detail}"
+            ),
+            other => panic!("a probe to an ungranted port: {other:?}"),
+        }
         let mut s = state(Grants {
-            tls_probe: true,
+            tls_probe_hosts: vec![format!("127.0.0.1:{port}")],
             ..Grants::default()
         });
         let seen = tls_probe::Host::probe(&mut s, request("probe.test", port))
@@ -543,10 +599,53 @@ mod tests {
             .unwrap();
         assert_eq!(*sni.lock().unwrap(), [Some("probe.test".to_string()), None]);
         let refused = crate::va::test_support::refused_port().await;
+        let mut any = state(Grants {
+            tls_probe: true,
+            ..Grants::default()
+        });
         assert!(matches!(
-            tls_probe::Host::probe(&mut s, request("probe.test", refused)).await,
+            tls_probe::Host::probe(&mut any, request("probe.test", refused)).await,
             Err(CapabilityError::Failed(_))
         ));
+    }
+
+    /// `tls_probe_hosts` entries: exact hosts and zones, with or without a port, IPv6 in
+    /// brackets; `tls_probe = true` allows any.
+    #[test]
+    fn tls_probe_hosts_name_hosts_zones_and_ports() {
+        let grants = Grants {
+            tls_probe_hosts: vec![
+                "edge.example:443".into(),
+                "*.svc.example".into(),
+                "[::1]:8443".into(),
+                "10.0.0.5".into(),
+            ],
+            ..Grants::default()
+        };
+        for (host, port) in [
+            ("edge.example", 443),
+            ("EDGE.example", 443),
+            ("a.b.svc.example", 1),
+            ("::1", 8443),
+            ("[::1]", 8443),
+            ("10.0.0.5", 9),
+        ] {
+            assert!(grants.tls_probe_allowed(host, port), "{host}:{port}");
+        }
+        for (host, port) in [
+            ("edge.example", 8443),
+            ("x.edge.example", 443),
+            ("svc.example", 443),
+            ("::1", 443),
+            ("10.0.0.6", 9),
+        ] {
+            assert!(!grants.tls_probe_allowed(host, port), "{host}:{port}");
+        }
+        let any = Grants {
+            tls_probe: true,
+            ..Grants::default()
+        };
+        assert!(any.tls_probe_allowed("anything.example", 1));
     }
 
     #[test]

@@ -140,7 +140,11 @@ fn push_deployer(config: Value) -> PluginConfig {
     );
     grants.insert("http_plain".into(), true.into());
     grants.insert("http_private".into(), true.into());
-    grants.insert("tls_probe".into(), true.into());
+    // Least privilege: probes only to the loopback targets the tests serve.
+    grants.insert(
+        "tls_probe_hosts".into(),
+        toml::Value::Array(vec!["127.0.0.1".into()]),
+    );
     PluginConfig {
         name: "push".into(),
         kind: "target-deployer".into(),

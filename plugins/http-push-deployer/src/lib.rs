@@ -15,11 +15,11 @@
 //! Deploy POSTs `{"target", "serial", "identifiers": [{"type", "value"}], "chain",
 //! "private_key" (when the gateway holds the key and `send_key` is not false), "not_after"}`;
 //! any 2xx deploys. Verify, with `probe`, completes a TLS handshake with the target (the
-//! `tls_probe` grant) and compares the served leaf's serial; without it, GETs `url`, which
+//! `tls_probe_hosts` grant) and compares the served leaf's serial; without it, GETs `url`, which
 //! answers `{"serial": "<hex>"}` for the certificate it serves now, or 404 when none.
 //!
 //! Grants: the URL's host in `http_hosts` (`http_plain`/`http_private` for an internal
-//! plain-HTTP one), `tls_probe` for probing, the token's name in `secrets`.
+//! plain-HTTP one), the probed host in `tls_probe_hosts`, the token's name in `secrets`.
 
 mod der;
 

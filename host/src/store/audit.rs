@@ -93,12 +93,12 @@ impl Event {
     }
 }
 
-pub(super) fn put(mac: &mut hmac::Context, field: &[u8]) {
+fn put(mac: &mut hmac::Context, field: &[u8]) {
     mac.update(&(field.len() as u64).to_be_bytes());
     mac.update(field);
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -113,12 +113,19 @@ pub(super) fn entry_mac(key: &hmac::Key, e: &AuditEntry) -> String {
     hex(mac.sign().as_ref())
 }
 
-fn head_seal(key: &hmac::Key, seq: i64, mac: &str) -> String {
+/// A seal over one place in the chain (its entry's number and mac), under `label`: the head
+/// (`acmegate audit head v1`) and the archive checkpoint (`acmegate audit checkpoint v1`), so
+/// that one cannot stand for the other.
+pub(super) fn seal(key: &hmac::Key, label: &[u8], seq: i64, mac: &str) -> String {
     let mut ctx = hmac::Context::with_key(key);
-    ctx.update(b"acmegate audit head v1");
+    ctx.update(label);
     ctx.update(&seq.to_be_bytes());
     put(&mut ctx, mac.as_bytes());
     hex(ctx.sign().as_ref())
+}
+
+fn head_seal(key: &hmac::Key, seq: i64, mac: &str) -> String {
+    seal(key, b"acmegate audit head v1", seq, mac)
 }
 
 impl Auditor {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use diesel::prelude::*;
 use ring::hmac;
 
-use super::audit::{entry_mac, hex, put, AuditEntry, Verdict};
+use super::audit::{entry_mac, seal, AuditEntry, Verdict};
 use super::conn::DbConnection;
 use super::schema::{audit_head, audit_log};
 use super::{Result, Store, StoreError};
@@ -59,11 +59,7 @@ impl Checkpoint {
 }
 
 fn checkpoint_seal(key: &hmac::Key, seq: i64, mac: &str) -> String {
-    let mut ctx = hmac::Context::with_key(key);
-    ctx.update(b"acmegate audit checkpoint v1");
-    ctx.update(&seq.to_be_bytes());
-    put(&mut ctx, mac.as_bytes());
-    hex(ctx.sign().as_ref())
+    seal(key, b"acmegate audit checkpoint v1", seq, mac)
 }
 
 /// The file of entries `first..=last`; zero-padded so that names sort by range.

@@ -13,20 +13,9 @@ use serde_json::{json, Value};
 use crate::admin_api::{call, identity};
 use crate::certbot::{certbot_from, certonly_with};
 use crate::on_both_backends;
-use crate::support::{self, account, run, serial, stored_status, Backend, Harness};
-
-/// The renewalInfo of `chain`, which must answer 200; returns (window start, end, body).
-async fn window(c: &AcmeClient, chain: &str) -> (i64, i64, Value) {
-    let reply = c.renewal_info(chain).await.unwrap();
-    assert_eq!(reply.status, 200, "{:?}", reply.problem());
-    let body = reply.json().unwrap();
-    let time = |k: &str| {
-        chrono::DateTime::parse_from_rfc3339(body["suggestedWindow"][k].as_str().unwrap())
-            .unwrap()
-            .timestamp()
-    };
-    (time("start"), time("end"), body)
-}
+use crate::support::{
+    self, account, run, serial, stored_status, suggested_window as window, Backend, Harness,
+};
 
 fn leaf_der(chain: &str) -> Vec<u8> {
     use rustls_pki_types::pem::PemObject;

@@ -269,19 +269,6 @@ async fn ca_down_across_a_restart(backend: Backend) {
 }
 crate::on_both_backends!(ca_down_across_a_restart, ca_down_across_a_restart);
 
-/// The suggested window renewalInfo answers for `chain` (200 asserted), and its body.
-async fn suggested_window(c: &AcmeClient, chain: &str) -> (i64, i64, Value) {
-    let reply = c.renewal_info(chain).await.unwrap();
-    assert_eq!(reply.status, 200, "{:?}", reply.problem());
-    let body = reply.json().unwrap();
-    let time = |k: &str| {
-        chrono::DateTime::parse_from_rfc3339(body["suggestedWindow"][k].as_str().unwrap())
-            .unwrap()
-            .timestamp()
-    };
-    (time("start"), time("end"), body)
-}
-
 /// A retired issuer (`issuance.retired_issuers`): after a restart whose profile issues from
 /// the built-in CA instead, the certificate the `scripted` issuer signed reads "renew now" over
 /// renewalInfo (RFC 9773), explained as `issuer-retired`, audited once by the system; a

@@ -537,3 +537,20 @@ pub async fn arrived(
     })
     .await
 }
+
+/// The window renewalInfo (RFC 9773) suggests for `chain`, which must answer 200: (start,
+/// end, the body).
+pub async fn suggested_window(
+    c: &acmegate::client::AcmeClient,
+    chain: &str,
+) -> (i64, i64, serde_json::Value) {
+    let reply = c.renewal_info(chain).await.unwrap();
+    assert_eq!(reply.status, 200, "{:?}", reply.problem());
+    let body = reply.json().unwrap();
+    let time = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(body["suggestedWindow"][k].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    (time("start"), time("end"), body)
+}

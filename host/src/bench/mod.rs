@@ -55,9 +55,15 @@ pub struct BenchReport {
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
-    /// CPU seconds this process used during the run (gateway and load generator together
-    /// when the gateway runs in-process).
-    pub cpu_seconds: f64,
+    /// CPU seconds the server used during the run: the in-process gateway's (this process's,
+    /// without the load generator's threads) or Pebble's process; `None` for a server
+    /// elsewhere (`--directory`).
+    pub cpu_seconds: Option<f64>,
+    /// CPU seconds the load generator's threads used: what the clients cost, apart.
+    pub load_cpu_seconds: f64,
+    /// For the in-process gateway, what an order costs in statements and commits, and in
+    /// PostgreSQL's own CPU (see [`DatabaseCost`]).
+    pub database: Option<DatabaseCost>,
     /// For the in-process gateway, what a nonce costs it (see [`NonceCost`]).
     pub nonces: Option<NonceCost>,
     /// For the in-process gateway, what an order costs its database (see [`StorageCost`]).
@@ -99,6 +105,34 @@ impl StorageCost {
     }
 }
 
+/// What the run's orders cost the database in work, per order.
+#[derive(Debug, Clone)]
+pub struct DatabaseCost {
+    /// Statements sent, `BEGIN` and `COMMIT` included: round trips on PostgreSQL.
+    pub statements_per_order: f64,
+    /// Top-level transactions committed (each an fsync on durable SQLite).
+    pub commits_per_order: f64,
+    /// PostgreSQL: CPU milliseconds of the server's processes on this machine (every process
+    /// named `postgres`, other databases' work included) per order; `None` on SQLite, whose
+    /// work is inside the gateway's CPU.
+    pub server_cpu_ms_per_order: Option<f64>,
+}
+
+impl DatabaseCost {
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "database: {:.1} statements/order ({:.1} commits/order)",
+            self.statements_per_order, self.commits_per_order
+        );
+        if let Some(ms) = self.server_cpu_ms_per_order {
+            line.push_str(&format!(
+                "; PostgreSQL's processes {ms:.2} cpu ms/order, beside the gateway's"
+            ));
+        }
+        line
+    }
+}
+
 /// The nonce design's cost per ACME request, measured on the gateway after its run.
 #[derive(Debug, Clone)]
 pub struct NonceCost {
@@ -114,8 +148,13 @@ impl BenchReport {
     }
 
     pub fn line(&self) -> String {
+        let per_order = |secs: f64| secs * 1000.0 / self.orders.max(1) as f64;
+        let server = match self.cpu_seconds {
+            Some(secs) => format!("{:.2}", per_order(secs)),
+            None => "-".into(),
+        };
         format!(
-            "{:<10} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11.2}",
+            "{:<10} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>12.2}",
             self.target,
             self.orders,
             self.errors,
@@ -123,13 +162,68 @@ impl BenchReport {
             self.p50_ms,
             self.p90_ms,
             self.p99_ms,
-            self.cpu_seconds * 1000.0 / self.orders.max(1) as f64,
+            server,
+            per_order(self.load_cpu_seconds),
         )
     }
 }
 
+/// The server's CPU per order (`cpu ms/ord`) is measured without the load generator, whose
+/// own is beside it (`load ms/ord`).
 pub const HEADER: &str =
-    "target      orders errors  orders/s    p50 ms    p90 ms    p99 ms  cpu ms/ord";
+    "target      orders errors  orders/s    p50 ms    p90 ms    p99 ms  cpu ms/ord  load ms/ord";
+
+/// The name of the load generator's threads, by which their CPU time is told apart from the
+/// in-process gateway's.
+const LOAD_THREADS: &str = "bench-load";
+
+/// User+system CPU seconds of this process's threads named [`LOAD_THREADS`] (Linux).
+fn load_threads_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim_end() == LOAD_THREADS)
+        })
+        .map(|task| stat_cpu_seconds(&task.path().join("stat")))
+        .sum()
+}
+
+/// User+system CPU seconds in a `/proc/.../stat` file (0 when unreadable).
+fn stat_cpu_seconds(path: &std::path::Path) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return 0.0;
+    };
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// User+system CPU seconds of every process on this machine named `postgres` (the server's
+/// postmaster, backends and workers).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    procs
+        .flatten()
+        .filter(|p| {
+            p.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|p| {
+            std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim_end() == "postgres")
+        })
+        .map(|p| stat_cpu_seconds(&p.path().join("stat")))
+        .sum()
+}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -139,79 +233,40 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-/// User+system CPU time of this process, from /proc (Linux).
-fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Runs `opts.orders` full orders at `opts.concurrency` against `directory`.
+/// Runs `opts.orders` full orders at `opts.concurrency` against `directory`, from a runtime
+/// of its own whose threads ([`LOAD_THREADS`]) are measured apart: `cpu_seconds` is this
+/// process's CPU without them (the in-process gateway's; the caller replaces it for a server
+/// elsewhere).
 pub async fn run_load(
     target: &str,
     directory: &str,
     roots_pem: &[u8],
     opts: &BenchOptions,
 ) -> anyhow::Result<BenchReport> {
-    let workers = opts.concurrency.max(1);
-    let mut clients = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let key = AccountKey::generate(opts.key_alg)?;
-        let mut c = AcmeClient::connect(directory, roots_pem, key)
-            .await
-            .context("failed to reach the directory")?;
-        c.poll_interval = Duration::from_millis(5);
-        c.new_account(&[], None)
-            .await
-            .context("failed to create a benchmark account")?;
-        clients.push(c);
-    }
-    let next = Arc::new(AtomicUsize::new(0));
-    let total = opts.orders;
-    let order_timeout = Duration::from_secs(opts.order_timeout_secs.max(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(LOAD_THREADS)
+        .enable_all()
+        .build()
+        .context("failed to start the load generator's runtime")?;
+    let (directory, roots_pem, opts) = (directory.to_owned(), roots_pem.to_vec(), opts.clone());
+    let clients = runtime
+        .spawn(async move {
+            clients(&directory, &roots_pem, &opts)
+                .await
+                .map(|c| (c, opts))
+        })
+        .await??;
+    let (clients, opts) = clients;
+    let process_before = stat_cpu_seconds(std::path::Path::new("/proc/self/stat"));
+    let load_before = load_threads_cpu_seconds();
     let started = Instant::now();
-    let cpu_before = process_cpu_seconds();
-    let mut tasks = Vec::new();
-    for client in clients {
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < total {
-                let name = format!("{}.bench.test", crate::ids::new_id());
-                let t = Instant::now();
-                let ids = [Identifier::dns(name)];
-                let order = client.issue(&ids, "http-01", None);
-                match tokio::time::timeout(order_timeout, order).await {
-                    Ok(Ok(_)) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
-                    Ok(Err(e)) => errors.push(e.to_string()),
-                    Err(_) => {
-                        errors.push(format!(
-                            "order unfinished after {order_timeout:?}; server stalled?"
-                        ));
-                        // A stalled server stalls every worker; stop this one.
-                        break;
-                    }
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = Vec::new();
-    for t in tasks {
-        let (l, e) = t.await?;
-        latencies.extend(l);
-        errors.extend(e);
-    }
+    let outcome = runtime.spawn(orders(clients, &opts)).await?;
     let elapsed = started.elapsed();
-    let cpu_seconds = process_cpu_seconds() - cpu_before;
+    let load_cpu_seconds = load_threads_cpu_seconds() - load_before;
+    let process = stat_cpu_seconds(std::path::Path::new("/proc/self/stat")) - process_before;
+    runtime.shutdown_background();
+    let (mut latencies, errors) = outcome;
     if let Some(first) = errors.first() {
         eprintln!(
             "{target}: {} orders failed; first error: {first}",
@@ -227,10 +282,83 @@ pub async fn run_load(
         p50_ms: percentile(&latencies, 0.50),
         p90_ms: percentile(&latencies, 0.90),
         p99_ms: percentile(&latencies, 0.99),
-        cpu_seconds,
+        cpu_seconds: Some((process - load_cpu_seconds).max(0.0)),
+        load_cpu_seconds,
+        database: None,
         nonces: None,
         storage: None,
     })
+}
+
+/// One client with its own account per worker.
+async fn clients(
+    directory: &str,
+    roots_pem: &[u8],
+    opts: &BenchOptions,
+) -> anyhow::Result<Vec<AcmeClient>> {
+    let mut clients = Vec::with_capacity(opts.concurrency.max(1));
+    for _ in 0..opts.concurrency.max(1) {
+        let key = AccountKey::generate(opts.key_alg)?;
+        let mut c = AcmeClient::connect(directory, roots_pem, key)
+            .await
+            .context("failed to reach the directory")?;
+        c.poll_interval = Duration::from_millis(5);
+        c.new_account(&[], None)
+            .await
+            .context("failed to create a benchmark account")?;
+        clients.push(c);
+    }
+    Ok(clients)
+}
+
+/// The run: each client orders until `opts.orders` were started; returns the latencies in
+/// milliseconds of the orders that completed, and the errors of the others.
+fn orders(
+    clients: Vec<AcmeClient>,
+    opts: &BenchOptions,
+) -> impl std::future::Future<Output = (Vec<f64>, Vec<String>)> + Send + 'static {
+    let next = Arc::new(AtomicUsize::new(0));
+    let total = opts.orders;
+    let order_timeout = Duration::from_secs(opts.order_timeout_secs.max(1));
+    async move {
+        let mut tasks = Vec::new();
+        for client in clients {
+            let next = next.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = Vec::new();
+                while next.fetch_add(1, Ordering::Relaxed) < total {
+                    let name = format!("{}.bench.test", crate::ids::new_id());
+                    let t = Instant::now();
+                    let ids = [Identifier::dns(name)];
+                    let order = client.issue(&ids, "http-01", None);
+                    match tokio::time::timeout(order_timeout, order).await {
+                        Ok(Ok(_)) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
+                        Ok(Err(e)) => errors.push(e.to_string()),
+                        Err(_) => {
+                            errors.push(format!(
+                                "order unfinished after {order_timeout:?}; server stalled?"
+                            ));
+                            // A stalled server stalls every worker; stop this one.
+                            break;
+                        }
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let (mut latencies, mut errors) = (Vec::new(), Vec::new());
+        for t in tasks {
+            match t.await {
+                Ok((l, e)) => {
+                    latencies.extend(l);
+                    errors.extend(e);
+                }
+                Err(e) => errors.push(format!("a load worker failed: {e}")),
+            }
+        }
+        (latencies, errors)
+    }
 }
 
 /// Starts acmegate in-process (temporary data dir, durable SQLite or `--database-url`,
@@ -253,7 +381,18 @@ async fn bench_acmegate(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let root = gw.gateway.ca.root_pem();
     let result = async {
         let before = gw.gateway.db(|s| s.database_size()).await?;
+        let postgres = opts.database_url.is_some();
+        let queries_before = gw.gateway.store.query_counts();
+        let pg_before = postgres.then(postgres_cpu_seconds);
         let mut report = run_load("acmegate", &gw.directory_url(), root.as_bytes(), opts).await?;
+        let per_order = |n: f64| n / report.orders.max(1) as f64;
+        let (statements, commits) = gw.gateway.store.query_counts();
+        report.database = Some(DatabaseCost {
+            statements_per_order: per_order((statements - queries_before.0) as f64),
+            commits_per_order: per_order((commits - queries_before.1) as f64),
+            server_cpu_ms_per_order: pg_before
+                .map(|before| per_order((postgres_cpu_seconds() - before) * 1000.0)),
+        });
         // Before the nonce timing, whose redeemed nonces would count on PostgreSQL.
         report.storage = Some(storage_cost(&gw.gateway, before, report.orders).await?);
         report.nonces = Some(nonce_cost(&gw.gateway).await?);
@@ -324,23 +463,19 @@ async fn nonce_cost(gw: &crate::authority::Gateway) -> anyhow::Result<NonceCost>
 async fn bench_pebble(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let pebble = crate::bench::pebble::Pebble::start(false).await?;
     let (directory, root) = (pebble.directory.clone(), pebble.root_pem.clone());
-    let pid = pebble.pid();
-    let cpu_before = pid.map(child_cpu_seconds).unwrap_or(0.0);
+    let stat = pebble.pid().map(|pid| format!("/proc/{pid}/stat"));
+    let server_cpu = || {
+        stat.as_deref()
+            .map(|path| stat_cpu_seconds(std::path::Path::new(path)))
+    };
+    let cpu_before = server_cpu();
     let mut report = run_load("pebble", &directory, root.as_bytes(), opts).await?;
-    // For Pebble the server's CPU lives in the child; the load generator's in this process.
-    report.cpu_seconds += pid.map(child_cpu_seconds).unwrap_or(0.0) - cpu_before;
+    // Pebble's CPU lives in its own process.
+    report.cpu_seconds = server_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     drop(pebble);
     Ok(report)
-}
-
-fn child_cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Runs the benchmark as the options say and prints the table.
@@ -358,13 +493,19 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
         (Some(dir), Some(ca)) => {
             let roots =
                 std::fs::read(ca).with_context(|| format!("failed to read {}", ca.display()))?;
-            run_load("target", dir, &roots, &opts).await?
+            let mut report = run_load("target", dir, &roots, &opts).await?;
+            // Its CPU is spent elsewhere.
+            report.cpu_seconds = None;
+            report
         }
         (Some(_), None) => anyhow::bail!("--directory needs --ca-cert"),
         _ => bench_acmegate(&opts).await?,
     };
     println!("{HEADER}");
     println!("{}", gateway.line());
+    if let Some(database) = &gateway.database {
+        println!("{}", database.line());
+    }
     if let Some(storage) = &gateway.storage {
         println!("{}", storage.line(gateway.orders));
     }

@@ -1,7 +1,10 @@
 //! Connections: one `MultiConnection` over SQLite and PostgreSQL, the r2d2 pool with the
 //! per-connection SQLite settings, and the embedded migrations.
 
-use diesel::connection::SimpleConnection;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
 use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -33,12 +36,52 @@ pub enum DbConnection {
 pub type Pool = diesel::r2d2::Pool<ConnectionManager<DbConnection>>;
 pub type Pooled = PooledConnection<ConnectionManager<DbConnection>>;
 
-/// Sets SQLite's durability and concurrency pragmas on every new connection.
-#[derive(Debug)]
-struct SqlitePragmas;
+/// Statements and transactions sent to the database by every connection of one store, from
+/// diesel's instrumentation: what `acmegate bench` divides by the orders of its run
+/// (round trips per order, the cost the issue of performance asks to count).
+#[derive(Debug, Default)]
+pub struct QueryCounts {
+    /// Every statement, `BEGIN` and `COMMIT` included: round trips to PostgreSQL.
+    statements: AtomicU64,
+    /// Top-level transactions committed.
+    commits: AtomicU64,
+}
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+impl QueryCounts {
+    /// (statements, commits) so far.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.statements.load(Ordering::Relaxed),
+            self.commits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Counts `conn`'s statements and commits here from now on.
+    fn instrument(self: &Arc<Self>, conn: &mut DbConnection) {
+        use diesel::Connection;
+        let counts = self.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                counts.statements.fetch_add(1, Ordering::Relaxed);
+            }
+            InstrumentationEvent::CommitTransaction { depth, .. } if depth.get() == 1 => {
+                counts.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        });
+    }
+}
+
+/// Sets up every new connection: SQLite's durability and concurrency pragmas, and the
+/// statement counts.
+#[derive(Debug)]
+struct OnConnect {
+    counts: Arc<QueryCounts>,
+}
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for OnConnect {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        self.counts.instrument(conn);
         if let DbConnection::Sqlite(c) = conn {
             // busy_timeout first, so that even switching to WAL waits for a lock instead of
             // failing while the pool opens several connections at once. WAL: readers do not
@@ -55,13 +98,15 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 }
 
 /// The dedicated connection of the SQLite writer thread, with the same settings as the pool's.
-pub fn sqlite_writer(path: &str) -> Result<DbConnection, StoreError> {
+pub fn sqlite_writer(path: &str, counts: &Arc<QueryCounts>) -> Result<DbConnection, StoreError> {
     use diesel::Connection;
     let mut conn = DbConnection::establish(path)
         .map_err(|e| StoreError::Pool(format!("cannot open {path}: {e}")))?;
-    SqlitePragmas
-        .on_acquire(&mut conn)
-        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    OnConnect {
+        counts: counts.clone(),
+    }
+    .on_acquire(&mut conn)
+    .map_err(|e| StoreError::Pool(e.to_string()))?;
     Ok(conn)
 }
 
@@ -157,8 +202,12 @@ fn postgres_target(url: &str) -> String {
     format!("{host}:{port}, database {database:?}, user {user:?}")
 }
 
-/// Opens a pool for `url`; returns it, the backend's name and, for SQLite, the file path.
-pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreError> {
+/// Opens a pool for `url` whose connections count into `counts`; returns it, the backend's
+/// name and, for SQLite, the file path.
+pub fn open(
+    url: &str,
+    counts: &Arc<QueryCounts>,
+) -> Result<(Pool, &'static str, Option<String>), StoreError> {
     let (conn_url, backend, size) = match DatabaseUrl::parse(url)? {
         DatabaseUrl::Postgres(url) => {
             // The pool's MultiConnection tries each backend in turn and reports only "Invalid
@@ -202,9 +251,11 @@ pub fn open(url: &str) -> Result<(Pool, &'static str, Option<String>), StoreErro
     if backend == "sqlite" {
         // Switch a new file to WAL on one connection first: the pool opens its connections in
         // parallel, and several switching the journal mode at once find the database locked.
-        drop(sqlite_writer(&conn_url)?);
-        builder = builder.connection_customizer(Box::new(SqlitePragmas));
+        drop(sqlite_writer(&conn_url, &Arc::default())?);
     }
+    builder = builder.connection_customizer(Box::new(OnConnect {
+        counts: counts.clone(),
+    }));
     let pool = builder
         .build(ConnectionManager::<DbConnection>::new(conn_url.clone()))
         .map_err(|e| StoreError::Pool(format!("cannot open the {backend} database: {e}")))?;
@@ -277,7 +328,7 @@ mod tests {
     #[test]
     fn unreachable_postgres_is_named_with_what_was_tried() {
         // Port 1 on the loopback: nothing listens, so the refusal is immediate.
-        let err = match open("postgres://acme:s3cret@127.0.0.1:1/acmedb") {
+        let err = match open("postgres://acme:s3cret@127.0.0.1:1/acmedb", &Arc::default()) {
             Err(StoreError::Pool(msg)) => msg,
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("a pool on port 1"),

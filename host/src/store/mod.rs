@@ -154,6 +154,8 @@ pub struct Store {
     sqlite_path: Option<String>,
     /// Signs the audit entries of changes; without one (tools that only read) none are written.
     auditor: Option<Auditor>,
+    /// Statements and commits of all its connections (`acmegate bench`).
+    counts: std::sync::Arc<conn::QueryCounts>,
 }
 
 impl std::fmt::Debug for Store {
@@ -198,21 +200,29 @@ impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database at `url`:
     /// `sqlite://PATH`, a bare path, or `postgres://...`.
     pub fn open(url: &str) -> Result<Store> {
-        let (pool, backend, sqlite_path) = conn::open(url)?;
+        let counts = std::sync::Arc::<conn::QueryCounts>::default();
+        let (pool, backend, sqlite_path) = conn::open(url, &counts)?;
         let mut store = Store {
             pool,
             backend,
             writer: None,
             sqlite_path: sqlite_path.clone(),
             auditor: None,
+            counts: counts.clone(),
         };
         conn::migrate(&mut *store.conn()?)?;
         if let Some(path) = sqlite_path {
             store.writer = Some(std::sync::Arc::new(writer::Writer::start(
-                conn::sqlite_writer(&path)?,
+                conn::sqlite_writer(&path, &counts)?,
             )?));
         }
         Ok(store)
+    }
+
+    /// (statements, commits) this store's connections have sent so far, `BEGIN` and `COMMIT`
+    /// counted as statements.
+    pub fn query_counts(&self) -> (u64, u64) {
+        self.counts.read()
     }
 
     /// "sqlite" or "postgres".

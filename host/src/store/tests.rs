@@ -133,6 +133,7 @@ both_backends!(
     retention_prunes_what_expired_and_keeps_certificates,
     scheduled_runs_are_claimed_once_per_interval,
     database_size_is_measured,
+    statements_and_commits_are_counted,
 );
 
 fn deployment(target: &str, owner: &str, until: i64, with_key: bool) -> DeploymentJob {
@@ -993,6 +994,26 @@ fn postgres_replicas_claim_each_job_once() {
     ids.dedup();
     assert_eq!(total, 40, "every job claimed");
     assert_eq!(ids.len(), 40, "no job claimed twice");
+}
+
+/// Every statement and top-level commit of a store's connections is counted: what the bench
+/// divides into statements and commits per order.
+fn statements_and_commits_are_counted(store: &Store) {
+    let store = store.clone().with_auditor(audit_key(b"counting test key"));
+    let (s0, c0) = store.query_counts();
+    store
+        .record(Event::new("test.count", "thing/1", serde_json::json!({})))
+        .unwrap();
+    let (s1, c1) = store.query_counts();
+    assert_eq!(c1 - c0, 1, "one write, one commit");
+    // At least the head read, the entry and the head update.
+    assert!(s1 - s0 >= 3, "{} statements", s1 - s0);
+    store
+        .audit_entries(&AuditFilter::default(), PageRequest::first(1))
+        .unwrap();
+    let (s2, c2) = store.query_counts();
+    assert!(s2 > s1, "reads are statements too");
+    assert_eq!(c2, c1, "a read commits nothing");
 }
 
 fn audit_key(seed: &[u8]) -> Auditor {

@@ -27,6 +27,21 @@ async fn bench_completes_every_order(backend: Backend) {
         "{}",
         report.line()
     );
+    // CPU: the server's apart from the load generator's; the database's work per order.
+    assert!(report.cpu_seconds.is_some_and(|s| s > 0.0), "{}", report.line());
+    assert!(report.load_cpu_seconds > 0.0, "{}", report.line());
+    let database = report.database.as_ref().expect("the database cost per order");
+    assert!(
+        database.statements_per_order > database.commits_per_order
+            && database.commits_per_order >= 1.0,
+        "{database:?}"
+    );
+    assert_eq!(
+        database.server_cpu_ms_per_order.is_some(),
+        backend == Backend::Postgres,
+        "{database:?}"
+    );
+    assert!(database.line().starts_with("database: "), "{}", database.line());
     // The nonce design the database calls for, timed.
     let nonces = report
         .nonces

@@ -128,6 +128,22 @@ pub(super) fn insert_order_rows(
     diesel::insert_into(orders::table)
         .values(order)
         .execute(c)?;
+    // One statement per table on PostgreSQL, where each is a round trip; SQLite runs in the
+    // process (nothing to save), and the multi-backend connection has no multi-row insert
+    // for it.
+    if let DbConnection::Pg(pg) = c {
+        if !authzs.is_empty() {
+            diesel::insert_into(authorizations::table)
+                .values(authzs)
+                .execute(pg)?;
+        }
+        if !challenges.is_empty() {
+            diesel::insert_into(challenges::table)
+                .values(challenges)
+                .execute(pg)?;
+        }
+        return Ok(());
+    }
     for a in authzs {
         diesel::insert_into(authorizations::table)
             .values(a)

@@ -78,6 +78,13 @@ enum PluginsCommand {
     /// describe + configure) and print its status; exits 1 if one fails. A running gateway's
     /// live status (calls, faults, reloads) is at GET /api/v1/plugins.
     Status,
+    /// What a component file declares, before it is loaded: its contract version, its kind
+    /// (world), and each capability it imports with the grant that capability needs. Nothing
+    /// of the component runs.
+    Inspect {
+        /// The component (`.wasm`).
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +234,9 @@ async fn run() -> anyhow::Result<()> {
         Command::Plugins {
             command: PluginsCommand::Status,
         } => plugins_status(&cli).await,
+        Command::Plugins {
+            command: PluginsCommand::Inspect { file },
+        } => plugins_inspect(&cli, file).await,
         Command::AdminCert {
             command:
                 AdminCertCommand::Issue {
@@ -461,6 +471,44 @@ async fn plugins_status(cli: &Cli) -> anyhow::Result<()> {
     }
     if failures > 0 {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `acmegate plugins inspect FILE`.
+async fn plugins_inspect(cli: &Cli, file: &std::path::Path) -> anyhow::Result<()> {
+    let config = load_config(cli)?;
+    let runtime = server::plugin_runtime(&config, None, acmegate::clock::Clock::system())?;
+    let found = runtime
+        .inspect(file)
+        .await
+        .with_context(|| format!("failed to inspect {}", file.display()))?;
+    println!("file      {}", file.display());
+    println!("sha256    {}", found.sha256);
+    let speaks = acmegate::plugins::supported_contracts();
+    match &found.incompatible {
+        None => println!("contract  {speaks} (loads on this gateway)"),
+        Some(version) => {
+            println!("contract  {version}: does NOT load on this gateway, which speaks {speaks}")
+        }
+    }
+    println!(
+        "kind      {}",
+        found
+            .kind()
+            .unwrap_or("none (it exports no plugin interface)")
+    );
+    println!("imports");
+    for import in &found.imports {
+        match acmegate::plugins::grant_needed(import) {
+            Some(grant) => println!("  {import}\tgrant: {grant}"),
+            None if import.starts_with("wasi:") => {
+                println!(
+                    "  {import}\tWASI: answered by the sandbox (no files, network or environment)"
+                )
+            }
+            None => println!("  {import}\tno grant needed"),
+        }
     }
     Ok(())
 }

@@ -323,6 +323,25 @@ impl HostState {
     }
 }
 
+/// The grant a component's import of the contract needs, as an operator writes it in
+/// `[plugins.grants]` (`acmegate plugins inspect`); `None` for an import that needs none (the
+/// shared types) or is not the contract's (WASI, which the sandbox answers with nothing).
+pub fn grant_needed(import: &str) -> Option<&'static str> {
+    let interface = import.strip_prefix("acmegate:plugin/")?.split('@').next()?;
+    Some(match interface {
+        "log" => "log = true",
+        "clock" => "clock = true",
+        "random" => "random = true",
+        "state" => "state = true",
+        "http" => "http_hosts = [\"HOST\"] (and http_plain, http_private, http_ca_files as needed)",
+        "dns" => "dns = true",
+        "tls-probe" => "tls_probe_hosts = [\"HOST:PORT\"]",
+        "zmq" => "zmq_endpoints = [\"tcp://HOST:PORT\"]",
+        "secrets" => "secrets = { NAME = \"...\" }",
+        _ => return None,
+    })
+}
+
 /// Why a plugin's HTTP request is refused before anything is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HttpRefusal {

@@ -38,7 +38,7 @@ mod zmq_client;
 #[cfg(test)]
 mod tests;
 
-pub use capabilities::{sanitize_line, Grants, HttpRefusal, SecretValue};
+pub use capabilities::{grant_needed, sanitize_line, Grants, HttpRefusal, SecretValue};
 pub use configured::{PluginConfig, CONFIGURABLE_KINDS};
 pub use deployer::{DeployerPlugin, Deployment, VerifyOutcome};
 pub use error::{PluginError, TimeLimit};
@@ -47,10 +47,12 @@ pub use issuer::{
 };
 pub use limits::Limits;
 pub use notifier::{Event as NotifierEvent, EventCertificate, EventType, NotifierPlugin, Severity};
-pub use runtime::{PluginRuntime, PluginSpec, PluginStats, PluginStatus, RuntimeOptions};
+pub use runtime::{
+    Inspection, PluginRuntime, PluginSpec, PluginStats, PluginStatus, RuntimeOptions,
+};
 pub use state::StateBacking;
 pub use validator::{PolicyDecision, ValidationOutcome, ValidatorPlugin};
-pub use version::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+pub use version::{supported as supported_contracts, CONTRACT_PACKAGE, CONTRACT_VERSION};
 
 use crate::acme::types::IdentifierType;
 use bindings::wit::types as wit;

@@ -240,11 +240,47 @@ impl PluginRuntime {
         })
     }
 
-    fn check_version(&self, name: &str, component: &Component) -> Result<(), PluginError> {
+    /// A component's import and export names (`acmegate:plugin/http@0.1.0`, `wasi:...`).
+    fn interface_names(&self, component: &Component) -> (Vec<String>, Vec<String>) {
         let engine = &self.inner.engine;
         let ty = component.component_type();
-        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
-        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        let imports = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+        let exports = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        (imports, exports)
+    }
+
+    /// What the component at `path` declares, read from its type without instantiating it
+    /// (nothing of it runs): for `acmegate plugins inspect`, before an operator loads it.
+    pub async fn inspect(&self, path: &std::path::Path) -> Result<Inspection, PluginError> {
+        let name = path.display().to_string();
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| PluginError::Io {
+                plugin: name.clone(),
+                action: format!("read {}", path.display()),
+                source,
+            })?;
+        check_component_header(&name, &bytes)?;
+        let digest = sha256(&bytes);
+        let inner = self.inner.clone();
+        let compile_name = name.clone();
+        let (component, _) =
+            tokio::task::spawn_blocking(move || compile(&inner, &compile_name, &bytes, &digest))
+                .await
+                .map_err(|e| PluginError::Runtime(format!("compile task: {e}")))??;
+        let (imports, exports) = self.interface_names(&component);
+        let incompatible =
+            version::first_incompatible(imports.iter().chain(&exports).map(String::as_str));
+        Ok(Inspection {
+            sha256: hex(&digest),
+            imports,
+            exports,
+            incompatible,
+        })
+    }
+
+    fn check_version(&self, name: &str, component: &Component) -> Result<(), PluginError> {
+        let (imports, exports) = self.interface_names(component);
         let names = imports.iter().chain(&exports).map(String::as_str);
         if let Some(found) = version::first_incompatible(names) {
             return Err(PluginError::IncompatibleVersion {
@@ -254,6 +290,35 @@ impl PluginRuntime {
             });
         }
         Ok(())
+    }
+}
+
+/// What a component file declares ([`PluginRuntime::inspect`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Every import: the contract's capabilities and WASI interfaces.
+    pub imports: Vec<String>,
+    /// Every export: the world's interfaces.
+    pub exports: Vec<String>,
+    /// The first contract version this gateway does not speak (it would not load), if any.
+    pub incompatible: Option<String>,
+}
+
+impl Inspection {
+    /// The plugin kind its exports make it (`challenge-validator`, ...), if one.
+    pub fn kind(&self) -> Option<&'static str> {
+        self.exports.iter().find_map(|name| {
+            let interface = name.strip_prefix("acmegate:plugin/")?.split('@').next()?;
+            match interface {
+                "validator" => Some("challenge-validator"),
+                "issuer" => Some("issuer-connector"),
+                "deployer" => Some("target-deployer"),
+                "notifications" => Some("notifier"),
+                _ => None,
+            }
+        })
     }
 }
 

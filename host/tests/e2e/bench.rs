@@ -28,9 +28,16 @@ async fn bench_completes_every_order(backend: Backend) {
         report.line()
     );
     // CPU: the server's apart from the load generator's; the database's work per order.
-    assert!(report.cpu_seconds.is_some_and(|s| s > 0.0), "{}", report.line());
+    assert!(
+        report.cpu_seconds.is_some_and(|s| s > 0.0),
+        "{}",
+        report.line()
+    );
     assert!(report.load_cpu_seconds > 0.0, "{}", report.line());
-    let database = report.database.as_ref().expect("the database cost per order");
+    let database = report
+        .database
+        .as_ref()
+        .expect("the database cost per order");
     assert!(
         database.statements_per_order > database.commits_per_order
             && database.commits_per_order >= 1.0,
@@ -41,7 +48,11 @@ async fn bench_completes_every_order(backend: Backend) {
         backend == Backend::Postgres,
         "{database:?}"
     );
-    assert!(database.line().starts_with("database: "), "{}", database.line());
+    assert!(
+        database.line().starts_with("database: "),
+        "{}",
+        database.line()
+    );
     // The nonce design the database calls for, timed.
     let nonces = report
         .nonces

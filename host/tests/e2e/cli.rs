@@ -448,6 +448,52 @@ fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
     );
 }
 
+/// `acmegate plugins inspect` shows what a component declares before anyone loads it: its
+/// kind, whether its contract loads here, and each capability it imports with the grant it
+/// needs (the uPKI connector imports zmq and no http; the webhook notifier the
+/// reverse); a component of another contract major and a file that is no component are named.
+#[test]
+fn plugins_inspect_shows_kind_contract_and_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let inspect = |name: &str| {
+        acmegate(dir.path())
+            .args(["plugins", "inspect"])
+            .arg(crate::support::plugin_component(name))
+            .output()
+            .unwrap()
+    };
+    let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let upki = inspect("upki-issuer");
+    let shown = text(&upki);
+    assert!(upki.status.success(), "{shown}");
+    assert!(shown.contains("kind      issuer-connector"), "{shown}");
+    assert!(shown.contains("(loads on this gateway)"), "{shown}");
+    assert!(
+        shown.contains("acmegate:plugin/zmq@0.1.0\tgrant: zmq_endpoints"),
+        "{shown}"
+    );
+    assert!(!shown.contains("acmegate:plugin/http@"), "{shown}");
+    let webhook = text(&inspect("webhook-notifier"));
+    assert!(webhook.contains("kind      notifier"), "{webhook}");
+    assert!(webhook.contains("grant: http_hosts"), "{webhook}");
+    assert!(!webhook.contains("zmq"), "{webhook}");
+    let other_major = text(&inspect("wrong-major"));
+    assert!(
+        other_major.contains("does NOT load on this gateway"),
+        "{other_major}"
+    );
+    let not_wasm = dir.path().join("x.wasm");
+    std::fs::write(&not_wasm, "not a component").unwrap();
+    let out = acmegate(dir.path())
+        .args(["plugins", "inspect"])
+        .arg(&not_wasm)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("not a WebAssembly file"), "{stderr}");
+}
+
 /// `acmegate plugins status` loads each configured plugin as `serve` would and names the one
 /// that does not load.
 #[test]

@@ -187,22 +187,7 @@ impl PluginRuntime {
         default_limits: Limits,
     ) -> Result<Prepared, PluginError> {
         let name = spec.name.clone();
-        let bytes = tokio::fs::read(&spec.path)
-            .await
-            .map_err(|source| PluginError::Io {
-                plugin: name.clone(),
-                action: format!("read {}", spec.path.display()),
-                source,
-            })?;
-        check_component_header(&name, &bytes)?;
-        let digest = sha256(&bytes);
-        let inner = self.inner.clone();
-        let compile_name = name.clone();
-        // Compiling takes milliseconds to seconds of CPU; keep it off the async workers.
-        let (component, cached) =
-            tokio::task::spawn_blocking(move || compile(&inner, &compile_name, &bytes, &digest))
-                .await
-                .map_err(|e| PluginError::Runtime(format!("compile task: {e}")))??;
+        let (component, digest, cached) = self.read_and_compile(&name, &spec.path).await?;
         self.check_version(&name, &component)?;
         let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             PluginError::InvalidModule {
@@ -240,6 +225,33 @@ impl PluginRuntime {
         })
     }
 
+    /// Reads the component file of plugin `name`, refuses what is not a component, and
+    /// compiles it (or takes it from the cache); returns it with the file's SHA-256 and
+    /// whether the cache had it.
+    async fn read_and_compile(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+    ) -> Result<(Component, [u8; 32], bool), PluginError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| PluginError::Io {
+                plugin: name.to_owned(),
+                action: format!("read {}", path.display()),
+                source,
+            })?;
+        check_component_header(name, &bytes)?;
+        let digest = sha256(&bytes);
+        let inner = self.inner.clone();
+        let compile_name = name.to_owned();
+        // Compiling takes milliseconds to seconds of CPU; keep it off the async workers.
+        let (component, cached) =
+            tokio::task::spawn_blocking(move || compile(&inner, &compile_name, &bytes, &digest))
+                .await
+                .map_err(|e| PluginError::Runtime(format!("compile task: {e}")))??;
+        Ok((component, digest, cached))
+    }
+
     /// A component's import and export names (`acmegate:plugin/http@0.1.0`, `wasi:...`).
     fn interface_names(&self, component: &Component) -> (Vec<String>, Vec<String>) {
         let engine = &self.inner.engine;
@@ -253,21 +265,7 @@ impl PluginRuntime {
     /// (nothing of it runs): for `acmegate plugins inspect`, before an operator loads it.
     pub async fn inspect(&self, path: &std::path::Path) -> Result<Inspection, PluginError> {
         let name = path.display().to_string();
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| PluginError::Io {
-                plugin: name.clone(),
-                action: format!("read {}", path.display()),
-                source,
-            })?;
-        check_component_header(&name, &bytes)?;
-        let digest = sha256(&bytes);
-        let inner = self.inner.clone();
-        let compile_name = name.clone();
-        let (component, _) =
-            tokio::task::spawn_blocking(move || compile(&inner, &compile_name, &bytes, &digest))
-                .await
-                .map_err(|e| PluginError::Runtime(format!("compile task: {e}")))??;
+        let (component, digest, _) = self.read_and_compile(&name, path).await?;
         let (imports, exports) = self.interface_names(&component);
         let incompatible =
             version::first_incompatible(imports.iter().chain(&exports).map(String::as_str));

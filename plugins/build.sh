@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every plugin (plugins/ and examples/) into components in $CARGO_TARGET_DIR/plugins
 # (or target/plugins), installing Debian's wasm toolchain first if rustup has no wasm target,
-# then the Python example with componentize-py (pip-installed into $CARGO_TARGET_DIR/tools).
+# then the Python example with componentize-py (pip-installed into $CARGO_TARGET_DIR/tools) and
+# the JavaScript examples with componentize-js (npm-installed there too).
 # Extra arguments go to acmegate-plugin-build (e.g. --out DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,6 @@ while [ $# -gt 0 ]; do
     *) shift ;;
   esac
 done
-examples/dns-persist-validator-py/build.sh ${py_args[@]+"${py_args[@]}"}
+for script in examples/dns-persist-validator-py/build.sh examples/*-js/build.sh; do
+  "$script" ${py_args[@]+"${py_args[@]}"}
+done

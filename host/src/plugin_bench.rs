@@ -1,7 +1,8 @@
 //! `acmegate bench-plugins`: what a plugin costs. Validator call cost (a fresh instance,
 //! configure and the call, as every request pays it) beside the same decision made natively,
 //! compile time, load time from the compiled-artifact cache, and a restart that loads ten
-//! cached plugins.
+//! cached plugins. Then the same validator written in Rust, Python and JavaScript
+//! (`examples/dns-persist-validator*`), side by side: what the language costs a plugin.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,6 +20,27 @@ pub struct PluginBenchOptions {
     /// Validator calls to time.
     #[arg(short = 'n', long, default_value_t = 2000)]
     pub calls: usize,
+    /// Validator calls to time per language in the comparison (interpreters are slower).
+    #[arg(long, default_value_t = 200)]
+    pub language_calls: usize,
+}
+
+/// The dns-persist-01 example validator in each language the plugin contract is proven in:
+/// the component's file stem and the language.
+const LANGUAGES: [(&str, &str); 3] = [
+    ("dns-persist-validator", "Rust"),
+    ("dns-persist-validator-py", "Python"),
+    ("dns-persist-validator-js", "JavaScript"),
+];
+
+/// What one language's build of the example validator costs.
+#[derive(Debug)]
+struct LanguageCost {
+    bytes: u64,
+    compile: Duration,
+    cached_load: Duration,
+    /// Sorted call times.
+    calls: Vec<Duration>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -130,6 +152,7 @@ pub async fn run(opts: PluginBenchOptions) -> anyhow::Result<()> {
         "restart with ten cached plugins (runtime + 10 loads with canary): {:.1} ms",
         ten.as_secs_f64() * 1e3
     );
+    languages(&opts).await?;
     println!(
         "targets: call p50 <= 50 us: {}; ten cached plugins < 1 s: {}",
         if percentile(&times, 0.5) <= 50.0 {
@@ -146,6 +169,80 @@ pub async fn run(opts: PluginBenchOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the example validator's cost in each language whose build is in the plugin dir (a
+/// missing one is named with the command that builds it). The calls go through the lookup
+/// path without a resolver grant: a fresh instance, `configure`, a `dns.lookup` the host denies,
+/// the plugin's log call (denied too) and its `retry-later` answer, so the figure is the
+/// language's own cost, not a resolver's.
+async fn languages(opts: &PluginBenchOptions) -> anyhow::Result<()> {
+    println!("the dns-persist-01 example validator by language (calls through a denied lookup):");
+    for (stem, language) in LANGUAGES {
+        let file = opts.plugin_dir.join(format!("{stem}.wasm"));
+        if !file.exists() {
+            println!("  {language:<10} not built: run plugins/build.sh");
+            continue;
+        }
+        let cost = language_cost(&file, opts.language_calls.max(1)).await?;
+        println!(
+            "  {language:<10} {:>5.1} MB, compile {:>6.0} ms, load from cache {:>5.1} ms, call p50 {:>8.1} us, p99 {:>8.1} us",
+            cost.bytes as f64 / 1e6,
+            cost.compile.as_secs_f64() * 1e3,
+            cost.cached_load.as_secs_f64() * 1e3,
+            percentile(&cost.calls, 0.5),
+            percentile(&cost.calls, 0.99)
+        );
+    }
+    Ok(())
+}
+
+async fn language_cost(file: &std::path::Path, calls: usize) -> anyhow::Result<LanguageCost> {
+    let spec = |name: &str| {
+        let mut spec = PluginSpec::new(name, file);
+        spec.config = r#"{"issuer_domain": "acmegate.invalid"}"#.into();
+        spec
+    };
+    let cache = tempfile::tempdir().context("temporary cache dir")?;
+    let runtime = |dir: &std::path::Path| {
+        PluginRuntime::new(RuntimeOptions {
+            cache_dir: Some(dir.to_path_buf()),
+            ..RuntimeOptions::default()
+        })
+    };
+    let t = Instant::now();
+    let plugin = runtime(cache.path())?
+        .load_validator(spec("compile"))
+        .await?;
+    let compile = t.elapsed();
+    let restarted = runtime(cache.path())?;
+    let t = Instant::now();
+    restarted.load_validator(spec("cached")).await?;
+    let cached_load = t.elapsed();
+
+    let id = Identifier::dns("www.example.org");
+    let call = || plugin.validate(&id, "https://ca/acct/1", "dns-persist-01", "t", "t.k");
+    for _ in 0..calls.min(20) {
+        call().await?;
+    }
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        let outcome = call().await?;
+        times.push(t.elapsed());
+        anyhow::ensure!(
+            matches!(outcome, ValidationOutcome::RetryLater(_)),
+            "{}: a denied lookup must answer retry-later, not {outcome:?}",
+            file.display()
+        );
+    }
+    times.sort();
+    Ok(LanguageCost {
+        bytes: std::fs::metadata(file)?.len(),
+        compile,
+        cached_load,
+        calls: times,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     /// The benchmark runs end to end on the built plugins (few calls: numbers come from
@@ -156,14 +253,23 @@ mod tests {
         let options = acmegate_plugin_build::Options::for_workspace(&workspace);
         acmegate_plugin_build::build_all(&options).expect("plugins build");
         super::run(super::PluginBenchOptions {
-            plugin_dir: options.out_dir,
+            plugin_dir: options.out_dir.clone(),
             calls: 20,
+            language_calls: 5,
         })
         .await
         .expect("benchmark runs");
+        // The Rust example is always built with the others; its denied lookup answers
+        // retry-later, or language_cost fails.
+        let rust = super::language_cost(&options.out_dir.join("dns-persist-validator.wasm"), 3)
+            .await
+            .expect("the Rust example is measured");
+        assert_eq!(rust.calls.len(), 3);
+        assert!(rust.bytes > 0 && rust.calls.windows(2).all(|w| w[0] <= w[1]));
         let missing = super::run(super::PluginBenchOptions {
             plugin_dir: "/nonexistent".into(),
             calls: 1,
+            language_calls: 1,
         })
         .await
         .unwrap_err();

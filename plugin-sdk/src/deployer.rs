@@ -12,8 +12,47 @@ wit_bindgen::generate!({
 pub use self::acmegate::plugin::types::{
     CapabilityError, DeployerInfo, Identifier, IdentifierType, PluginInfo, PluginKind,
 };
-pub use self::acmegate::plugin::{clock, dns, http, log, random, secrets, state, tls_probe, zmq};
+pub use self::acmegate::plugin::{
+    clock, commands, dns, files, http, log, random, secrets, state, tls_probe, zmq,
+};
 pub use self::exports::acmegate::plugin::deployer::{Deployment, Target, VerifyOutcome};
+
+/// What a target that serves the serial `served` (any spelling: `00:0A:BC`, `abc`) says of the
+/// deployed `expected`: `Deployed`, or `Mismatch` naming what it serves.
+pub fn compare_serials(served: &str, expected: &str) -> VerifyOutcome {
+    let served = crate::x509::normalize_serial(served);
+    if served == crate::x509::normalize_serial(expected) {
+        VerifyOutcome::Deployed
+    } else {
+        VerifyOutcome::Mismatch(format!("serial {served}"))
+    }
+}
+
+/// Verifies by a TLS handshake with `host`:`port` (SNI `server_name`, else the host; the
+/// `tls_probe_hosts` grant) that the target serves `serial`: `Missing` when it shows no
+/// certificate, else the comparison of its leaf's serial ([`compare_serials`]).
+pub fn verify_by_probe(
+    host: &str,
+    port: u16,
+    server_name: Option<&str>,
+    serial: &str,
+    timeout_ms: u32,
+) -> Result<VerifyOutcome, String> {
+    let result = tls_probe::probe(&tls_probe::ProbeRequest {
+        host: host.to_string(),
+        port,
+        server_name: server_name.unwrap_or(host).to_string(),
+        alpn: Vec::new(),
+        timeout_ms,
+    })
+    .map_err(|e| format!("TLS probe of {host}:{port} failed: {e:?}"))?;
+    let Some(leaf) = result.chain.first() else {
+        return Ok(VerifyOutcome::Missing);
+    };
+    let served =
+        crate::x509::serial_hex(leaf).ok_or("the served certificate is not readable DER")?;
+    Ok(compare_serials(&served, serial))
+}
 
 /// A target deployer. Implement this and name the type in [`deployer_plugin!`].
 ///

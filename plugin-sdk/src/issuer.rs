@@ -13,7 +13,9 @@ pub use self::acmegate::plugin::types::{
     CapabilityError, Identifier, IdentifierType, IssuerInfo, PluginInfo, PluginKind, Problem,
     ProblemType,
 };
-pub use self::acmegate::plugin::{clock, dns, http, log, random, secrets, state, tls_probe, zmq};
+pub use self::acmegate::plugin::{
+    clock, commands, dns, files, http, log, random, secrets, state, tls_probe, zmq,
+};
 pub use self::exports::acmegate::plugin::issuer::{
     IssueOutcome, IssueRequest, IssuerError, PendingIssue, RevokeRequest,
 };

@@ -70,3 +70,6 @@ pub mod notifier;
 
 #[cfg(feature = "deployer")]
 pub mod deployer;
+
+/// Certificates in PEM and their serial numbers, for plugins that check what a target holds.
+pub mod x509;

@@ -12,7 +12,9 @@ wit_bindgen::generate!({
 pub use self::acmegate::plugin::types::{
     CapabilityError, Identifier, IdentifierType, NotifierInfo, PluginInfo, PluginKind,
 };
-pub use self::acmegate::plugin::{clock, dns, http, log, random, secrets, state, tls_probe, zmq};
+pub use self::acmegate::plugin::{
+    clock, commands, dns, files, http, log, random, secrets, state, tls_probe, zmq,
+};
 pub use self::exports::acmegate::plugin::notifications::{Certificate, Event, EventType, Severity};
 
 /// A notifier. Implement this and name the type in [`notifier_plugin!`].

@@ -3,7 +3,7 @@
 
 use wit_parser::Resolve;
 
-const CAPABILITIES: [&str; 9] = [
+const CAPABILITIES: [&str; 11] = [
     "log",
     "clock",
     "random",
@@ -13,6 +13,8 @@ const CAPABILITIES: [&str; 9] = [
     "tls-probe",
     "zmq",
     "secrets",
+    "files",
+    "commands",
 ];
 
 #[test]

@@ -105,6 +105,8 @@ macro_rules! world {
                     "acmegate:plugin/tls-probe": super::capabilities::acmegate::plugin::tls_probe,
                     "acmegate:plugin/zmq": super::capabilities::acmegate::plugin::zmq,
                     "acmegate:plugin/secrets": super::capabilities::acmegate::plugin::secrets,
+                    "acmegate:plugin/files": super::capabilities::acmegate::plugin::files,
+                    "acmegate:plugin/commands": super::capabilities::acmegate::plugin::commands,
                 },
             });
         }

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::wit::{clock, dns, http, log, random, secrets, state, tls_probe, types, zmq};
+use super::bindings::wit::{
+    clock, commands, dns, files, http, log, random, secrets, state, tls_probe, types, zmq,
+};
 use super::limits::{LOG_LINES_PER_CALL, LOG_LINE_MAX_BYTES, RANDOM_MAX_BYTES};
 use types::CapabilityError;
 
@@ -30,7 +32,11 @@ use types::CapabilityError;
 ///   system's bundle);
 /// - `dns`, `tls_probe`: lookups through the gateway's resolver, TLS handshakes;
 /// - `zmq_endpoints`: exact ZeroMQ endpoints (e.g. `tcp://ca.internal:5000`);
-/// - `secrets`: named secrets, by name.
+/// - `secrets`: named secrets, by name;
+/// - `files_dir`: the one directory whose files the plugin may read and replace
+///   (`files` capability, see [`super::files`]);
+/// - `commands`: named argv lists the plugin may run by name (`commands` capability, see
+///   [`super::commands`]), e.g. `reload-nginx = ["nginx", "-s", "reload"]`.
 ///
 /// WASI is linked for guests built for it, with no files, environment, network or stdio.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -52,6 +58,8 @@ pub struct Grants {
     pub tls_probe_hosts: Vec<String>,
     pub zmq_endpoints: Vec<String>,
     pub secrets: BTreeMap<String, SecretValue>,
+    pub files_dir: Option<std::path::PathBuf>,
+    pub commands: BTreeMap<String, Vec<String>>,
 }
 
 /// A secret given to a plugin; its `Debug` never shows the value.
@@ -338,6 +346,8 @@ pub fn grant_needed(import: &str) -> Option<&'static str> {
         "tls-probe" => "tls_probe_hosts = [\"HOST:PORT\"]",
         "zmq" => "zmq_endpoints = [\"tcp://HOST:PORT\"]",
         "secrets" => "secrets = { NAME = \"...\" }",
+        "files" => "files_dir = \"/DIRECTORY\"",
+        "commands" => "commands = { NAME = [\"PROGRAM\", \"ARGUMENT\"] }",
         _ => return None,
     })
 }
@@ -379,6 +389,28 @@ fn host_and_port(entry: &str) -> (&str, Option<u16>) {
 }
 
 impl Grants {
+    /// Checks what deserializing cannot: `files_dir` is an absolute path (a relative one
+    /// would depend on the gateway's working directory), and every command has a program.
+    /// The error names the key and the value.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(dir) = &self.files_dir {
+            if !dir.is_absolute() {
+                return Err(format!(
+                    "files_dir = {:?} must be an absolute path",
+                    dir.display().to_string()
+                ));
+            }
+        }
+        for (name, argv) in &self.commands {
+            if argv.first().is_none_or(|program| program.is_empty()) {
+                return Err(format!(
+                    "commands.{name} = {argv:?} must name a program, then its arguments"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a TLS probe to `host`:`port` is granted: `tls_probe = true` for any, else an
     /// entry of `tls_probe_hosts` that names the host (or its zone) and the port (or none).
     pub fn tls_probe_allowed(&self, host: &str, port: u16) -> bool {
@@ -499,6 +531,48 @@ impl secrets::Host for HostState {
                 &format!("secrets.{name} = \"...\""),
             )),
         }
+    }
+}
+
+impl files::Host for HostState {
+    async fn write(
+        &mut self,
+        path: String,
+        contents: Vec<u8>,
+        mode: u32,
+    ) -> Result<(), CapabilityError> {
+        let dir = self.files_dir()?;
+        super::files::write(dir, path, contents, mode).await
+    }
+
+    async fn read(&mut self, path: String) -> Result<Option<Vec<u8>>, CapabilityError> {
+        let dir = self.files_dir()?;
+        super::files::read(dir, path).await
+    }
+}
+
+impl commands::Host for HostState {
+    async fn run(
+        &mut self,
+        name: String,
+        timeout_ms: u32,
+    ) -> Result<commands::Output, CapabilityError> {
+        let Some(argv) = self.grants.commands.get(&name) else {
+            return Err(self.denied(
+                &format!("the command {name:?}"),
+                &format!("commands.{name} = [\"PROGRAM\", ...]"),
+            ));
+        };
+        super::commands::run(&self.plugin, &name, argv, timeout_ms).await
+    }
+}
+
+impl HostState {
+    fn files_dir(&self) -> Result<std::path::PathBuf, CapabilityError> {
+        self.grants
+            .files_dir
+            .clone()
+            .ok_or_else(|| self.denied("files", "files_dir = \"/DIRECTORY\""))
     }
 }
 

@@ -46,6 +46,9 @@ impl PluginConfig {
         let grants: Grants = toml::Value::Table(self.grants.clone())
             .try_into()
             .map_err(|e| format!("plugin {:?}: invalid grants: {e}", self.name))?;
+        grants
+            .check()
+            .map_err(|e| format!("plugin {:?}: invalid grants: {e}", self.name))?;
         let config = serde_json::to_string(&self.config)
             .map_err(|e| format!("plugin {:?}: config is not JSON-able: {e}", self.name))?;
         Ok(PluginSpec {
@@ -88,6 +91,18 @@ mod tests {
         bad.grants
             .insert("filesystem".into(), toml::Value::Boolean(true));
         assert!(bad.spec().unwrap_err().contains("invalid grants"));
+
+        let mut relative = entry.clone();
+        relative.grants = toml::toml! { files_dir = "certs" };
+        let refused = relative.spec().unwrap_err();
+        assert!(
+            refused.contains("files_dir") && refused.contains("\"certs\""),
+            "{refused}"
+        );
+        let mut empty = entry.clone();
+        empty.grants = toml::toml! { commands = { reload = [] } };
+        let refused = empty.spec().unwrap_err();
+        assert!(refused.contains("commands.reload"), "{refused}");
         let mut kind = entry;
         kind.kind = "deployer".into();
         assert!(kind.spec().unwrap_err().contains("cannot be configured"));

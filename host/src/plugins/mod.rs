@@ -17,11 +17,13 @@
 mod bindings;
 mod cache;
 mod capabilities;
+mod commands;
 mod configured;
 mod deployer;
 mod dns_client;
 mod engine;
 mod error;
+mod files;
 mod http_client;
 mod issuer;
 pub mod limits;

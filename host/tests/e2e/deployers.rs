@@ -114,9 +114,20 @@ async fn tls_listener(serving: Arc<RwLock<Option<Arc<rustls::sign::CertifiedKey>
 }
 
 fn target(name: &str, names: &[&str], attempts: u32, config: Value) -> TargetConfig {
+    target_of("push", name, names, attempts, config)
+}
+
+/// A target named `name` of the deployer plugin `deployer`, covering `names`, verified.
+pub(crate) fn target_of(
+    deployer: &str,
+    name: &str,
+    names: &[&str],
+    attempts: u32,
+    config: Value,
+) -> TargetConfig {
     TargetConfig {
         name: name.into(),
-        deployer: "push".into(),
+        deployer: deployer.into(),
         names: names.iter().map(|n| n.to_string()).collect(),
         verify: true,
         attempts,
@@ -124,7 +135,7 @@ fn target(name: &str, names: &[&str], attempts: u32, config: Value) -> TargetCon
     }
 }
 
-fn toml_table(value: Value) -> toml::Table {
+pub(crate) fn toml_table(value: Value) -> toml::Table {
     toml::Value::try_from(value)
         .unwrap()
         .as_table()
@@ -155,7 +166,7 @@ fn push_deployer(config: Value) -> PluginConfig {
 }
 
 /// The audit entry `action` about certificate `serial`, once it is written.
-async fn audited(h: &Harness, action: &str, serial: &str) -> Value {
+pub(crate) async fn audited(h: &Harness, action: &str, serial: &str) -> Value {
     let filter = AuditFilter {
         resource: Some(format!("certificate/{serial}")),
         ..AuditFilter::action(action)
@@ -178,7 +189,7 @@ async fn audited(h: &Harness, action: &str, serial: &str) -> Value {
 
 /// The serial of a certificate for `name` with a key the gateway generates (admin API,
 /// profile `short`), so that its targets receive the key too.
-async fn generated_serial(h: &Harness, admin: &Identity, name: &str) -> String {
+pub(crate) async fn generated_serial(h: &Harness, admin: &Identity, name: &str) -> String {
     let generated = call(
         h,
         Some(admin),
@@ -191,7 +202,11 @@ async fn generated_serial(h: &Harness, admin: &Identity, name: &str) -> String {
     generated["serial"].as_str().unwrap().to_string()
 }
 
-async fn issued_serial(h: &Harness, acme: &acmegate::client::AcmeClient, name: &str) -> String {
+pub(crate) async fn issued_serial(
+    h: &Harness,
+    acme: &acmegate::client::AcmeClient,
+    name: &str,
+) -> String {
     let (_, chain) = acme
         .issue(&[Identifier::dns(name)], "http-01", None)
         .await

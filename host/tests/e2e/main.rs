@@ -10,6 +10,7 @@ mod certbot;
 mod cli;
 mod crash;
 mod deployers;
+mod files_deployer;
 mod issuance;
 mod lego;
 mod limits;

@@ -28,6 +28,12 @@ pub(crate) async fn webhook() -> (u16, Arc<Mutex<Vec<Value>>>) {
 pub(crate) fn webhook_notifier(name: &str, url: &str) -> PluginConfig {
     let mut config = toml::Table::new();
     config.insert("url".into(), url.into());
+    notifier(name, "webhook-notifier", config)
+}
+
+/// The notifier component `component` as `name`, configured with `config`, granted plain HTTP
+/// to 127.0.0.1 (where the tests' receivers listen).
+fn notifier(name: &str, component: &str, config: toml::Table) -> PluginConfig {
     let mut grants = toml::Table::new();
     grants.insert(
         "http_hosts".into(),
@@ -38,7 +44,7 @@ pub(crate) fn webhook_notifier(name: &str, url: &str) -> PluginConfig {
     PluginConfig {
         name: name.into(),
         kind: "notifier".into(),
-        file: plugin_component("webhook-notifier"),
+        file: plugin_component(component),
         config,
         grants,
     }
@@ -138,3 +144,64 @@ crate::on_both_backends!(
     issued_and_revoked_reach_the_webhook,
     issued_and_revoked_reach_the_webhook
 );
+
+/// The JavaScript chat notifier (`examples/chat-notifier-js`, componentize-js against the WIT
+/// alone): one gateway, the same `issued` event posted as Slack mrkdwn and as a Teams Adaptive
+/// Card to real HTTP receivers, each in the shape its chat system takes.
+async fn chat_notifier_js(backend: Backend) {
+    let (slack_port, slack) = webhook().await;
+    let (teams_port, teams) = webhook().await;
+    let chat = |name: &str, port: u16, format: &str| {
+        let mut config = toml::Table::new();
+        config.insert("url".into(), format!("http://127.0.0.1:{port}/hook").into());
+        config.insert("format".into(), format.into());
+        notifier(name, "chat-notifier-js", config)
+    };
+    let plugins = vec![
+        chat("slack", slack_port, "slack"),
+        chat("teams", teams_port, "teams"),
+    ];
+    let h = Harness::start_with(backend, move |c| {
+        c.acme.auto_approve = true;
+        c.plugins = plugins;
+    })
+    .await;
+    let acme = account(&h).await;
+    let (_, chain) = acme
+        .issue(&[Identifier::dns("chat.example")], "http-01", None)
+        .await
+        .expect("issuance");
+    let pem = h.path("chat.pem");
+    std::fs::write(&pem, &chain).unwrap();
+    let serial = serial(&pem);
+
+    let text = eventually("a Slack message", || {
+        slack.lock().unwrap().first().map(|m| m["text"].clone())
+    })
+    .await;
+    let text = text.as_str().expect("Slack's `text` is a string");
+    assert!(
+        text.starts_with("*Certificate issued (info)*\n"),
+        "mrkdwn title: {text}"
+    );
+    assert!(text.contains("*Names*: chat.example"), "{text}");
+    assert!(text.contains(&format!("*Serial*: {serial}")), "{text}");
+
+    let card = eventually("a Teams card", || teams.lock().unwrap().first().cloned()).await;
+    assert_eq!(card["type"], "message");
+    let content = &card["attachments"][0]["content"];
+    assert_eq!(
+        card["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(content["type"], "AdaptiveCard");
+    assert_eq!(content["body"][0]["text"], "Certificate issued (info)");
+    let facts = content["body"][2]["facts"].as_array().expect("a FactSet");
+    assert!(
+        facts.contains(&json!({"title": "Serial", "value": serial})),
+        "{facts:?}"
+    );
+    h.gw.shutdown().await;
+}
+
+crate::on_both_backends!(chat_notifier_js, chat_notifier_js);

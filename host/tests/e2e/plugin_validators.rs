@@ -268,3 +268,11 @@ async fn dns_persist_example_py(backend: Backend) {
     dns_persist_through(backend, "dns-persist-validator-py").await
 }
 crate::on_both_backends!(dns_persist_example_py, dns_persist_example_py);
+
+/// The same validator in JavaScript, `examples/dns-persist-validator-js` (componentize-js
+/// against the WIT alone, no SDK): a 12 MB SpiderMonkey component decides the same way, with the
+/// same messages.
+async fn dns_persist_example_js(backend: Backend) {
+    dns_persist_through(backend, "dns-persist-validator-js").await
+}
+crate::on_both_backends!(dns_persist_example_js, dns_persist_example_js);

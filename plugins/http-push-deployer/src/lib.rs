@@ -21,8 +21,6 @@
 //! Grants: the URL's host in `http_hosts` (`http_plain`/`http_private` for an internal
 //! plain-HTTP one), the probed host in `tls_probe_hosts`, the token's name in `secrets`.
 
-mod der;
-
 use acmegate_plugin_sdk::deployer::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -116,25 +114,6 @@ impl HttpPush {
         .map_err(|e| format!("{method} {} failed: {e:?}", target.url))
     }
 
-    fn verify_by_probe(&self, probe: &Probe, serial: &str) -> Result<VerifyOutcome, String> {
-        let result = tls_probe::probe(&tls_probe::ProbeRequest {
-            host: probe.host.clone(),
-            port: probe.port,
-            server_name: probe
-                .server_name
-                .clone()
-                .unwrap_or_else(|| probe.host.clone()),
-            alpn: Vec::new(),
-            timeout_ms: self.config.timeout_ms,
-        })
-        .map_err(|e| format!("TLS probe of {}:{} failed: {e:?}", probe.host, probe.port))?;
-        let Some(leaf) = result.chain.first() else {
-            return Ok(VerifyOutcome::Missing);
-        };
-        let served = der::serial_hex(leaf).ok_or("the served certificate is not readable DER")?;
-        Ok(compare(&served, serial))
-    }
-
     fn verify_by_get(&self, target: &TargetConfig, serial: &str) -> Result<VerifyOutcome, String> {
         let response = self.send(target, "GET", Vec::new())?;
         match response.status {
@@ -143,21 +122,12 @@ impl HttpPush {
                 let body: Value = serde_json::from_slice(&response.body)
                     .map_err(|e| format!("GET {} answered no JSON: {e}", target.url))?;
                 match body["serial"].as_str() {
-                    Some(served) => Ok(compare(served, serial)),
+                    Some(served) => Ok(compare_serials(served, serial)),
                     None => Ok(VerifyOutcome::Missing),
                 }
             }
             status => Err(format!("GET {} answered {status}", target.url)),
         }
-    }
-}
-
-fn compare(served: &str, expected: &str) -> VerifyOutcome {
-    let served = der::normalize(served);
-    if served == der::normalize(expected) {
-        VerifyOutcome::Deployed
-    } else {
-        VerifyOutcome::Mismatch(format!("serial {served}"))
     }
 }
 
@@ -234,7 +204,13 @@ impl DeployerPlugin for HttpPush {
     fn verify(&self, target: Target, serial: String) -> Result<VerifyOutcome, String> {
         let config = target_config(&target)?;
         match &config.probe {
-            Some(probe) => self.verify_by_probe(probe, &serial),
+            Some(probe) => verify_by_probe(
+                &probe.host,
+                probe.port,
+                probe.server_name.as_deref(),
+                &serial,
+                self.config.timeout_ms,
+            ),
             None => self.verify_by_get(&config, &serial),
         }
     }
@@ -302,9 +278,11 @@ mod tests {
     #[test]
     fn serials_match_whatever_their_spelling() {
         assert!(matches!(
-            compare("00:0A:1B", "a1b"),
+            compare_serials("00:0A:1B", "a1b"),
             VerifyOutcome::Deployed
         ));
-        assert!(matches!(compare("ff", "a1b"), VerifyOutcome::Mismatch(m) if m.contains("ff")));
+        assert!(
+            matches!(compare_serials("ff", "a1b"), VerifyOutcome::Mismatch(m) if m.contains("ff"))
+        );
     }
 }

@@ -10,9 +10,9 @@ use crate::support::{self, Backend, Harness};
 
 /// A client certificate and key on disk, as curl takes them.
 pub(crate) struct Identity {
-    cert: PathBuf,
-    key: PathBuf,
-    serial: String,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+    pub(crate) serial: String,
 }
 
 /// Issues an identity from the gateway's CA and stores it, as `acmegate admin-cert issue` does.

@@ -1,0 +1,336 @@
+//! The operator console over real TLS, as a browser would use it (driven by curl): pages
+//! with data from real lego orders, their security
+//! headers, escaping of hostile names, roles (admin acts, auditor reads, client and no
+//! certificate are refused) and the anti-forgery checks of its forms.
+
+use acmegate::admin::Role;
+use serde_json::json;
+
+use crate::admin_api::{call, identity, Identity};
+use crate::lego::lego_http_run;
+use crate::support::{serial, Backend, Harness};
+
+/// The Content-Security-Policy every console answer carries.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A subject no page may render as markup (no `/`: it also names the identity's files).
+pub(crate) const HOSTILE_CN: &str = "<img src=x onerror=alert('cn')>\"x";
+
+/// What curl got from the console: status, response headers (lower-case names), body.
+pub(crate) struct Page {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// The anti-forgery token of the page's forms.
+    fn form_token(&self) -> String {
+        let start = self
+            .body
+            .find("name=\"form-token\" content=\"")
+            .expect("token meta")
+            + 27;
+        let end = start + self.body[start..].find('"').unwrap();
+        self.body[start..end].to_string()
+    }
+}
+
+/// `method path` on the admin listener as `who`, with a urlencoded `form` and extra headers.
+pub(crate) async fn fetch(
+    h: &Harness,
+    who: Option<&Identity>,
+    method: &str,
+    path: &str,
+    form: Option<&str>,
+    headers: &[&str],
+) -> Page {
+    let port = h.gw.admin_addr.expect("admin listener").port();
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("headers");
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "20", "-X", method, "-o", "-", "-D"])
+        .arg(&head)
+        .arg("--cacert")
+        .arg(&h.root_pem);
+    if let Some(id) = who {
+        cmd.arg("--cert").arg(&id.cert).arg("--key").arg(&id.key);
+    }
+    for header in headers {
+        cmd.args(["-H", header]);
+    }
+    if let Some(form) = form {
+        cmd.args(["--data-raw", form]);
+    }
+    let out = cmd
+        .arg(format!("https://localhost:{port}{path}"))
+        .output()
+        .await
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "curl {method} {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let headers = std::fs::read_to_string(&head).unwrap();
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    Page {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+/// The certificates the console shows: two real lego orders and an identity with a hostile
+/// name. Returns the lego certificates' serials.
+pub(crate) async fn seed(h: &Harness) -> Vec<String> {
+    let mut serials = Vec::new();
+    for name in ["shop.console.test", "api.console.test"] {
+        let cert = lego_http_run(h, name, "lego run for the console").await;
+        serials.push(serial(&cert));
+    }
+    identity(h, HOSTILE_CN, Role::Client).await;
+    serials
+}
+
+/// Whether the CRL the gateway publishes lists `serial`, as openssl reads it.
+pub(crate) async fn crl_lists(h: &Harness, serial: &str) -> bool {
+    let crl = h.path("console-crl.der");
+    let der = acmegate::authority::crl::current(&h.gw.gateway)
+        .await
+        .unwrap();
+    std::fs::write(&crl, der).unwrap();
+    let text = std::process::Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&crl)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&text.stdout)
+        .to_ascii_lowercase()
+        .contains(serial)
+}
+
+async fn pages_roles_and_forms(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let serials = seed(&h).await;
+    let admin = identity(&h, "ops-console", Role::Admin).await;
+    let auditor = identity(&h, "inspector", Role::Auditor).await;
+    let client = identity(&h, "billing", Role::Client).await;
+    let origin = format!(
+        "Origin: https://localhost:{}",
+        h.gw.admin_addr.unwrap().port()
+    );
+
+    // Every page answers an admin and an auditor, with the security headers, and renders the
+    // hostile subject as text.
+    let detail = format!("/console/certificates/{}", serials[0]);
+    for who in [&admin, &auditor] {
+        for path in [
+            "/console/",
+            "/console/certificates",
+            "/console/certificates?name=console.test&status=valid",
+            detail.as_str(),
+            "/console/audit",
+            "/console/audit?action=certificate.issue",
+            "/console/plugins",
+        ] {
+            let page = fetch(&h, Some(who), "GET", path, None, &[]).await;
+            assert_eq!(page.status, 200, "GET {path}: {}", page.body);
+            assert_eq!(page.header("content-security-policy"), Some(CSP), "{path}");
+            assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+            assert_eq!(page.header("referrer-policy"), Some("same-origin"));
+            assert!(
+                page.header("content-type")
+                    .unwrap()
+                    .starts_with("text/html"),
+                "{path}"
+            );
+            assert!(
+                !page.body.contains("<script") && !page.body.contains("<img"),
+                "{path} has markup from data"
+            );
+            assert!(!page.body.contains("style="), "{path} has an inline style");
+        }
+    }
+    let overview = fetch(&h, Some(&admin), "GET", "/console/", None, &[]).await;
+    assert!(
+        overview.body.contains("<svg class=\"chart\""),
+        "{}",
+        overview.body
+    );
+    // Both lego certificates (90 days) and the four identities (a year) are valid; the
+    // timeline shows the two that expire within 90 days.
+    assert!(
+        overview
+            .body
+            .contains("2 certificates expire in the next 90 days"),
+        "{}",
+        overview.body
+    );
+    assert!(overview
+        .body
+        .contains("<span class=\"count\">6</span> <span class=\"label\">valid"));
+    let list = fetch(&h, Some(&admin), "GET", "/console/certificates", None, &[]).await;
+    assert!(
+        list.body
+            .contains("&lt;img src=x onerror=alert(&#39;cn&#39;)&gt;&quot;x"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("shop.console.test") && list.body.contains(&serials[1]));
+    let search = fetch(
+        &h,
+        Some(&admin),
+        "GET",
+        "/console/certificates?name=shop",
+        None,
+        &[],
+    )
+    .await;
+    assert!(
+        search.body.contains("1 certificate(s), page 1 of 1"),
+        "{}",
+        search.body
+    );
+    let bad = fetch(
+        &h,
+        Some(&admin),
+        "GET",
+        "/console/certificates?expiring_before=soon",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.body.contains("is not a time"), "{}", bad.body);
+    let page = fetch(&h, Some(&admin), "GET", &detail, None, &[]).await;
+    assert!(page.body.contains("-----BEGIN CERTIFICATE-----"));
+    assert!(
+        page.body.contains("certificate.issue"),
+        "audit trail: {}",
+        page.body
+    );
+    assert!(page.body.contains("Revoke this certificate"));
+    let audit = fetch(&h, Some(&admin), "GET", "/console/audit", None, &[]).await;
+    assert!(
+        audit.body.contains("The audit chain is intact"),
+        "{}",
+        audit.body
+    );
+    // The stylesheet is served under the same policy.
+    let css = fetch(
+        &h,
+        Some(&admin),
+        "GET",
+        "/console/static/console.css",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+
+    // No certificate, or a client's: no page.
+    let none = fetch(&h, None, "GET", "/console/", None, &[]).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.header("content-security-policy"), Some(CSP));
+    let refused = fetch(&h, Some(&client), "GET", "/console/", None, &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("client role"), "{}", refused.body);
+
+    // The auditor sees no revoke form, and the API refuses the change whichever way it comes:
+    // straight to the API, or through a console form with the auditor's own valid token.
+    let seen = fetch(&h, Some(&auditor), "GET", &detail, None, &[]).await;
+    assert!(!seen.body.contains("Revoke this certificate"));
+    let api = call(
+        &h,
+        Some(&auditor),
+        "POST",
+        &format!("/api/v1/certificates/{}/revoke", serials[0]),
+        Some(json!({"reason": "keyCompromise"})),
+        403,
+    )
+    .await;
+    assert!(
+        api["detail"]
+            .as_str()
+            .unwrap()
+            .contains("auditor role is read-only"),
+        "{api}"
+    );
+    let action = format!("/console/certificates/{}/revoke", serials[0]);
+    let form = format!("form_token={}&reason=keyCompromise", seen.form_token());
+    let forged = fetch(&h, Some(&auditor), "POST", &action, Some(&form), &[&origin]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(
+        forged.body.contains("auditor role is read-only"),
+        "{}",
+        forged.body
+    );
+    assert!(!crl_lists(&h, &serials[0]).await);
+
+    // An admin's form needs its own token and a same-origin browser.
+    let token = page.form_token();
+    let form = format!("form_token={token}&reason=keyCompromise");
+    for (headers, why) in [
+        (vec![], "no Origin nor Sec-Fetch-Site"),
+        (vec!["Origin: https://evil.example"], "another origin"),
+        (vec!["Sec-Fetch-Site: cross-site"], "a cross-site post"),
+    ] {
+        let page = fetch(&h, Some(&admin), "POST", &action, Some(&form), &headers).await;
+        assert_eq!(page.status, 403, "{why}: {}", page.body);
+        assert!(page.body.contains("forged_request"), "{why}");
+    }
+    let wrong = format!("form_token={}&reason=keyCompromise", seen.form_token());
+    let page = fetch(&h, Some(&admin), "POST", &action, Some(&wrong), &[&origin]).await;
+    assert_eq!(page.status, 403, "the auditor's token is not the admin's");
+    assert!(!crl_lists(&h, &serials[0]).await);
+
+    let done = fetch(
+        &h,
+        Some(&admin),
+        "POST",
+        &action,
+        Some(&form),
+        &[&origin, "Sec-Fetch-Site: same-origin"],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.header("location"),
+        Some(format!("/console/certificates/{}?done=revoked", serials[0]).as_str())
+    );
+    assert!(
+        crl_lists(&h, &serials[0]).await,
+        "the CRL lists the console's revocation"
+    );
+    let after = fetch(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("{detail}?done=revoked"),
+        None,
+        &[],
+    )
+    .await;
+    assert!(after.body.contains("badge-bad\">revoked"), "{}", after.body);
+    assert!(after.body.contains("certificate.revoke") && after.body.contains("admin:ops-console"));
+    h.gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_roles_and_forms_over_curl() {
+    pages_roles_and_forms(Backend::Sqlite).await
+}

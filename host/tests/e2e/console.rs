@@ -1,5 +1,5 @@
-//! The operator console over real TLS, as a browser would use it (driven by curl): pages
-//! with data from real lego orders, their security
+//! The operator console over real TLS, as a browser would use it (driven by curl here, and by
+//! Chromium in `console_in_chromium`): pages with data from real lego orders, their security
 //! headers, escaping of hostile names, roles (admin acts, auditor reads, client and no
 //! certificate are refused) and the anti-forgery checks of its forms.
 
@@ -333,4 +333,115 @@ async fn pages_roles_and_forms(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_roles_and_forms_over_curl() {
     pages_roles_and_forms(Backend::Sqlite).await
+}
+
+/// Profiles beside the default (90 days): name and lifetime in days.
+const LIFETIMES: [(&str, u32); 4] = [
+    ("days-4", 4),
+    ("days-12", 12),
+    ("days-33", 33),
+    ("days-61", 61),
+];
+
+fn with_lifetimes(c: &mut acmegate::config::Config) {
+    let default = acmegate::ca::Profile::default_server();
+    c.profiles = std::iter::once(default.clone())
+        .chain(LIFETIMES.iter().map(|(name, days)| acmegate::ca::Profile {
+            name: name.to_string(),
+            validity_hours: days * 24,
+            ..default.clone()
+        }))
+        .collect();
+}
+
+/// Where the browser test writes its screenshots: a folder under the cargo target dir.
+fn screenshot_dir() -> std::path::PathBuf {
+    crate::support::target_dir().join("console-screenshots")
+}
+
+/// Debian's Chromium, driven by playwright-core (console.mjs) with the operators' client
+/// certificates: an admin revokes through the form (the CRL then lists it), an auditor sees
+/// every page and is refused every change, a client certificate and no certificate get no
+/// console, and a cross-site form post is refused. Screenshots of each page land in
+/// `$CARGO_TARGET_DIR/console-screenshots`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_chromium() {
+    let playwright = crate::support::installed_tool("playwright.sh", "playwright");
+    let h = Harness::start_with(Backend::Sqlite, with_lifetimes).await;
+    let serials = seed(&h).await;
+    let (revoke, keep) = (&serials[0], &serials[1]);
+    let admin = identity(&h, "ops-console", Role::Admin).await;
+    // Certificates of shorter lifetimes beside the lego ones, so that the timeline (and the
+    // README's screenshot) has days to tell apart.
+    for (i, (profile, _)) in LIFETIMES.iter().cycle().take(9).enumerate() {
+        call(
+            &h,
+            Some(&admin),
+            "POST",
+            "/api/v1/certificates/generate",
+            Some(json!({"dns_names": [format!("svc{i}.internal.test")], "profile": profile})),
+            201,
+        )
+        .await;
+    }
+    let auditor = identity(&h, "inspector", Role::Auditor).await;
+    let client = identity(&h, "billing", Role::Client).await;
+    let shots = screenshot_dir();
+    let _ = std::fs::remove_dir_all(&shots);
+    let base = format!("https://localhost:{}", h.gw.admin_addr.unwrap().port());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/console.mjs");
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(&script)
+        .env("CONSOLE_URL", &base)
+        .env("PLAYWRIGHT_DIR", &playwright)
+        .env("SHOTS", &shots)
+        .env("REVOKE", revoke)
+        .env("KEEP", keep);
+    for (role, id) in [
+        ("ADMIN", &admin),
+        ("AUDITOR", &auditor),
+        ("CLIENT", &client),
+    ] {
+        cmd.env(format!("{role}_CERT"), &id.cert)
+            .env(format!("{role}_KEY"), &id.key);
+    }
+    let out = crate::support::run(&mut cmd, "node console.mjs (Chromium)").await;
+    let seen: serde_json::Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default(),
+    )
+    .expect("console.mjs prints what it saw");
+    assert_eq!(seen["admin_revoked"], revoke.as_str());
+    assert_eq!(seen["cross_site"], 403);
+    assert_eq!(seen["auditor"], json!([403, 403]));
+    assert_eq!(seen["client"], 403);
+    // What the browser did is what the gateway holds: one revocation, in the CRL.
+    assert!(
+        crl_lists(&h, revoke).await,
+        "the CRL lists the browser's revocation"
+    );
+    assert!(
+        !crl_lists(&h, keep).await,
+        "a refused request revoked nothing"
+    );
+    assert_eq!(crate::support::stored_status(&h, keep).await, "valid");
+    for shot in [
+        "overview",
+        "overview-phone",
+        "certificates",
+        "certificate",
+        "certificate-revoked",
+        "audit",
+        "plugins",
+        "auditor-certificate",
+    ] {
+        let png = std::fs::read(shots.join(format!("{shot}.png"))).expect("screenshot written");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 5_000,
+            "{shot}.png is an image"
+        );
+    }
+    h.gw.shutdown().await;
 }

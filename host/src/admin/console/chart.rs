@@ -43,11 +43,12 @@ pub fn expiry_timeline(per_day: &[u64]) -> String {
          <title id=\"chart-title\">{}</title>",
         esc(&summary)
     );
-    // Horizontal guides at 0, half and the maximum.
-    for (value, y) in [(0, TOP + plot_h), (max / 2, TOP + plot_h / 2), (max, TOP)] {
-        if value == 0 && y != TOP + plot_h {
-            continue;
-        }
+    // Horizontal guides at 0, half the maximum (rounded down, drawn where it belongs) and the
+    // maximum.
+    let mut guides = vec![0, max / 2, max];
+    guides.dedup();
+    for value in guides {
+        let y = TOP + plot_h - (value * u64::from(plot_h) / max) as u32;
         let _ = write!(
             svg,
             "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/>\
@@ -116,6 +117,9 @@ mod tests {
         assert!(svg.contains(&format!("height=\"{plot_h}.0\"")), "{svg}");
         assert!(svg.contains(&format!("height=\"{:.1}\"", f64::from(plot_h) / 2.0)));
         assert!(svg.contains("<title>2 expiring 45 days</title>"));
+        // The middle guide sits at its value's height: 2 of 4.
+        let bottom = TOP + plot_h;
+        assert!(svg.contains(&format!("y1=\"{}\" y2=\"{}\"/><text class=\"axis\" x=\"34\" y=\"{}\" text-anchor=\"end\">2</text>", bottom - plot_h / 2, bottom - plot_h / 2, bottom - plot_h / 2 + 4)), "{svg}");
         assert!(!svg.contains("style="));
     }
 

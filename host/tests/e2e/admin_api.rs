@@ -95,6 +95,20 @@ async fn curl(
     Ok((status.trim().parse().expect("status code"), value))
 }
 
+/// The HTTP status curl got for `method path` (panics when the handshake failed).
+pub(crate) async fn curl_status(
+    h: &Harness,
+    who: Option<&Identity>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> u16 {
+    match curl(h, who, method, path, body).await {
+        Ok((status, _)) => status,
+        Err(e) => panic!("{method} {path}: {e}"),
+    }
+}
+
 /// curl's answer to `method path` must have `status`; returns the body.
 pub(crate) async fn call(
     h: &Harness,

@@ -123,7 +123,18 @@ pub(crate) async fn crl_lists(h: &Harness, serial: &str) -> bool {
 }
 
 async fn pages_roles_and_forms(backend: Backend) {
-    let h = Harness::start(backend).await;
+    // One plugin, so that the plugin pages and their reload form have something to show.
+    let allowlist = crate::support::plugin_component("allowlist-validator");
+    let h = Harness::start_with(backend, move |c| {
+        c.plugins = vec![acmegate::plugins::PluginConfig {
+            name: "policy".into(),
+            kind: "challenge-validator".into(),
+            file: allowlist,
+            config: toml::toml! { default = ["*.console.test"] },
+            grants: toml::Table::new(),
+        }];
+    })
+    .await;
     let serials = seed(&h).await;
     let admin = identity(&h, "ops-console", Role::Admin).await;
     let auditor = identity(&h, "inspector", Role::Auditor).await;
@@ -327,6 +338,110 @@ async fn pages_roles_and_forms(backend: Backend) {
     .await;
     assert!(after.body.contains("badge-bad\">revoked"), "{}", after.body);
     assert!(after.body.contains("certificate.revoke") && after.body.contains("admin:ops-console"));
+
+    // Plugins: health on the overview, a reload through the console form (a new generation),
+    // refused to the auditor by the API.
+    let overview = fetch(&h, Some(&admin), "GET", "/console/", None, &[]).await;
+    assert!(
+        overview.body.contains(
+            "policy</a></td><td>challenge-validator</td><td><span class=\"badge badge-ok\">ok"
+        ),
+        "{}",
+        overview.body
+    );
+    let plugins = fetch(&h, Some(&admin), "GET", "/console/plugins", None, &[]).await;
+    assert!(
+        plugins
+            .body
+            .contains("action=\"/console/plugins/policy/reload\""),
+        "{}",
+        plugins.body
+    );
+    let generation =
+        |body: &str| body.contains("<td><span class=\"badge badge-ok\">ok</span></td><td>2</td>");
+    assert!(!generation(&plugins.body), "{}", plugins.body);
+    let reload = format!("form_token={}", plugins.form_token());
+    let done = fetch(
+        &h,
+        Some(&admin),
+        "POST",
+        "/console/plugins/policy/reload",
+        Some(&reload),
+        &[&origin],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.header("location"),
+        Some("/console/plugins?done=reloaded")
+    );
+    let after = fetch(
+        &h,
+        Some(&admin),
+        "GET",
+        "/console/plugins?done=reloaded",
+        None,
+        &[],
+    )
+    .await;
+    assert!(generation(&after.body), "{}", after.body);
+    let auditor_plugins = fetch(&h, Some(&auditor), "GET", "/console/plugins", None, &[]).await;
+    assert!(
+        !auditor_plugins.body.contains("/reload\""),
+        "no reload form for auditors"
+    );
+    let reload = format!("form_token={}", auditor_plugins.form_token());
+    let refused = fetch(
+        &h,
+        Some(&auditor),
+        "POST",
+        "/console/plugins/reload",
+        Some(&reload),
+        &[&origin],
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body.contains("auditor role is read-only"),
+        "{}",
+        refused.body
+    );
+
+    // Over the API, the auditor reads every admin route and is refused every change.
+    for route in acmegate::admin::ROUTES
+        .iter()
+        .filter(|r| r.role == Role::Admin)
+    {
+        let path = route
+            .path
+            .replace("{id}", "x1")
+            .replace("{serial}", &serials[1])
+            .replace("{kid}", "k1")
+            .replace("{name}", "policy");
+        let body = (route.method == "POST").then(|| json!({}));
+        if route.method == "GET" {
+            let answer =
+                crate::admin_api::curl_status(&h, Some(&auditor), route.method, &path, body).await;
+            assert!(
+                answer == 200 || answer == 404,
+                "auditor {} {path}: {answer}",
+                route.method
+            );
+        } else {
+            let answer = call(&h, Some(&auditor), route.method, &path, body, 403).await;
+            assert!(
+                answer["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("auditor role is read-only"),
+                "{path}: {answer}"
+            );
+        }
+    }
+    assert_eq!(
+        crate::support::stored_status(&h, &serials[1]).await,
+        "valid"
+    );
     h.gw.shutdown().await;
 }
 

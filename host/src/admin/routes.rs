@@ -120,7 +120,7 @@ pub static ROUTES: &[Route] = &[
     admin(
         "GET",
         "/api/v1/certificates",
-        "List certificates (filters: name, serial, status, expiring_before, origin)",
+        "List certificates (filters: name, serial, status, expiring_before, origin, issuer)",
         Handler::ListCertificates,
     ),
     admin(

@@ -43,6 +43,8 @@ pub struct CertificateFilter {
     pub expiring_before: Option<i64>,
     /// "acme", "admin" or "identity".
     pub origin: Option<String>,
+    /// The issuer that signed it: "builtin" or an issuer plugin's name.
+    pub issuer: Option<String>,
     /// Only certificates still valid at this time (notAfter after it).
     pub valid_at: Option<i64>,
 }
@@ -88,6 +90,9 @@ fn certificate_query(f: &CertificateFilter) -> certificates::BoxedQuery<'static,
     }
     if let Some(origin) = &f.origin {
         q = q.filter(certificates::origin.eq(origin.clone()));
+    }
+    if let Some(issuer) = &f.issuer {
+        q = q.filter(certificates::issuer.eq(issuer.clone()));
     }
     q
 }

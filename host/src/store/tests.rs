@@ -162,9 +162,11 @@ fn overview_counts_states_expiries_and_activity(store: &Store) {
     store
         .insert_certificate(&at("x4", "04", 50, 20), &[])
         .unwrap();
-    store
-        .insert_certificate(&at("x5", "05", 1_100, 950), &[])
-        .unwrap();
+    let upstream = Certificate {
+        issuer: "upstream".into(),
+        ..at("x5", "05", 1_100, 950)
+    };
+    store.insert_certificate(&upstream, &[]).unwrap();
     assert!(store.revoke_certificate("05", 1, 960).unwrap());
     assert!(store
         .transition_order("o1", OrderStatus::Pending, OrderStatus::Invalid, Some("{}"))
@@ -175,6 +177,26 @@ fn overview_counts_states_expiries_and_activity(store: &Store) {
     assert_eq!(o.issued_since, vec![3, 5]);
     // The seeded order was created at 1: only the wider window sees its failure.
     assert_eq!(o.failed_since, vec![0, 1]);
+    // Listings filter by issuer.
+    let by_issuer = |issuer: &str| {
+        let filter = CertificateFilter {
+            issuer: Some(issuer.into()),
+            ..Default::default()
+        };
+        let page = store
+            .list_certificates(&filter, PageRequest::first(10))
+            .unwrap();
+        (
+            page.total,
+            page.items
+                .iter()
+                .map(|c| c.serial.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(by_issuer("upstream"), (1, vec!["05".to_string()]));
+    assert_eq!(by_issuer("builtin").0, 4);
+    assert_eq!(by_issuer("nobody").0, 0);
 }
 
 fn deployment(target: &str, owner: &str, until: i64, with_key: bool) -> DeploymentJob {

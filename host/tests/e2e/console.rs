@@ -201,6 +201,21 @@ async fn pages_roles_and_forms(backend: Backend) {
         list.body
     );
     assert!(list.body.contains("shop.console.test") && list.body.contains(&serials[1]));
+    for (issuer, found) in [
+        ("builtin", "6 certificate(s)"),
+        ("elsewhere", "0 certificate(s)"),
+    ] {
+        let page = fetch(
+            &h,
+            Some(&admin),
+            "GET",
+            &format!("/console/certificates?issuer={issuer}"),
+            None,
+            &[],
+        )
+        .await;
+        assert!(page.body.contains(found), "{issuer}: {}", page.body);
+    }
     let search = fetch(
         &h,
         Some(&admin),

@@ -12,7 +12,14 @@ use crate::admin::{ApiError, Role};
 use crate::reply::Reply;
 
 /// The filters the search form offers, each passed to the API as is.
-const FILTERS: [&str; 5] = ["name", "serial", "status", "origin", "expiring_before"];
+const FILTERS: [&str; 6] = [
+    "name",
+    "serial",
+    "status",
+    "origin",
+    "issuer",
+    "expiring_before",
+];
 
 /// Rows per page: a screenful, and cheap to render at any table size.
 const PER_PAGE: u32 = 50;
@@ -126,6 +133,7 @@ fn search_form(chosen: &[(&str, &str)]) -> String {
          <label>Name <input name=\"name\" value=\"{}\" placeholder=\"www.example.internal\"></label>\
          <label>Serial <input name=\"serial\" value=\"{}\" placeholder=\"hex\"></label>\
          {}{}\
+         <label>Issuer <input name=\"issuer\" value=\"{}\" placeholder=\"builtin\"></label>\
          <label>Expiring before <input name=\"expiring_before\" value=\"{}\" placeholder=\"30d\"></label>\
          <button type=\"submit\">Search</button></form>",
         esc(value("name")),
@@ -140,6 +148,7 @@ fn search_form(chosen: &[(&str, &str)]) -> String {
             "Origin",
             &[("", "any"), ("acme", "ACME"), ("admin", "admin"), ("identity", "identity")]
         ),
+        esc(value("issuer")),
         esc(value("expiring_before")),
     )
 }

@@ -93,7 +93,8 @@ fn issuers(profiles: &Value) -> String {
         .iter()
         .map(|(issuer, names)| {
             format!(
-                "<strong>{}</strong> ({})",
+                "<a href=\"{PREFIX}/certificates{}\"><strong>{}</strong></a> ({})",
+                esc(&html::query(&[("issuer", issuer)])),
                 esc(issuer),
                 esc(&names.join(", "))
             )

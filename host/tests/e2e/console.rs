@@ -460,10 +460,7 @@ async fn pages_roles_and_forms(backend: Backend) {
     h.gw.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_roles_and_forms_over_curl() {
-    pages_roles_and_forms(Backend::Sqlite).await
-}
+crate::on_both_backends!(pages_roles_and_forms_over_curl, pages_roles_and_forms);
 
 /// Profiles beside the default (90 days): name and lifetime in days.
 const LIFETIMES: [(&str, u32); 4] = [

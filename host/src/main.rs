@@ -128,6 +128,8 @@ enum AdminCertCommand {
 enum RoleArg {
     Admin,
     Client,
+    /// Reads everything an admin reads (API and console), changes nothing.
+    Auditor,
 }
 
 #[derive(Subcommand)]
@@ -613,6 +615,7 @@ async fn admin_cert_issue(
     let role = match role {
         RoleArg::Admin => Role::Admin,
         RoleArg::Client => Role::Client,
+        RoleArg::Auditor => Role::Auditor,
     };
     let (row, pkcs8) = new_identity(
         &ca,
@@ -651,6 +654,10 @@ async fn admin_cert_issue(
         let d = out.display();
         println!(
             "try: curl --cert {d}/cert.pem --key {d}/key.pem --cacert {d}/ca.pem https://localhost:{}/api/v1/profiles",
+            addr.port()
+        );
+        println!(
+            "or import {d}/identity.p12 (and trust {d}/ca.pem) in a browser and open https://localhost:{}/console/",
             addr.port()
         );
     }

@@ -76,6 +76,9 @@ const AUDIT_KEY_PURPOSE: &[u8] = b"acmegate audit log v1";
 /// Purpose of the key that seals nonces, derived from the CA key secret, which every replica
 /// of one PKI holds.
 const NONCE_KEY_PURPOSE: &[u8] = b"acmegate nonces v1";
+/// Purpose of the key behind the console's anti-forgery form tokens: derived from the CA key
+/// secret so that a form one replica served is accepted by every other.
+const FORM_KEY_PURPOSE: &[u8] = b"acmegate console forms v1";
 
 /// Nonces for a gateway on `store`: in memory when one process owns the database (SQLite),
 /// sealed and redeemed in the database when replicas may share it (PostgreSQL).
@@ -282,6 +285,8 @@ pub async fn start_at(
     let secret = key_secret(&config, passphrase.clone());
     let (ca, store) = open_pki(&config, passphrase, &pki_url).await?;
     let nonces = nonces_for(&store, &secret)?;
+    let form_key = crate::ca::purpose_hmac_key(&secret, FORM_KEY_PURPOSE)
+        .context("failed to derive the console form key")?;
     let instance = crate::instance::Instance::of(&config.data_dir)?;
     resume_unfinished_work(&store, &instance).await?;
     let mut issuers = BTreeMap::from([(
@@ -350,6 +355,7 @@ pub async fn start_at(
         deployments: Default::default(),
         plugin_reloads: Default::default(),
         loaded_plugins: watched.clone(),
+        form_key,
     });
     // Before serving: renewalInfo answers "renew now" for a retired issuer's certificates from
     // the first request on.

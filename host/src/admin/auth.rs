@@ -20,6 +20,9 @@ pub enum Role {
     Admin,
     /// Only `/api/client/`: its own certificate.
     Client,
+    /// Reads everything an admin reads (every `GET` under `/api/v1/` and the console) and
+    /// changes nothing: for the people who check the PKI rather than run it.
+    Auditor,
 }
 
 impl Role {
@@ -27,6 +30,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Client => "client",
+            Role::Auditor => "auditor",
         }
     }
 }
@@ -45,7 +49,25 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// `admin` and `client` are separate: an admin certificate is not a client identity.
+    /// Whether this caller may call `route`. `admin` and `client` are separate: an admin
+    /// certificate is not a client identity. An `auditor` may read (`GET`) what an admin
+    /// reads and is refused every change here, in the API, so that no front end (the console
+    /// included) can let one through.
+    pub fn permit(&self, route: &super::Route) -> Result<(), ApiError> {
+        if self.role == Role::Auditor && route.role == Role::Admin {
+            return if route.method == "GET" {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(format!(
+                    "the auditor role is read-only: the certificate of {:?} may not {} {}",
+                    self.subject, route.method, route.path
+                )))
+            };
+        }
+        self.require(route.role)
+    }
+
+    /// Exactly `role`, for the routes that only one role may call.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role == role {
             Ok(())
@@ -71,11 +93,14 @@ impl Caller {
 }
 
 /// The role `config` gives a certificate with this subject: listed common names first, then
-/// organizational units. `None` when it has neither.
+/// organizational units, each in the order admin, auditor, client. `None` when it has neither.
 pub fn role_of(config: &AdminConfig, common_name: Option<&str>, units: &[String]) -> Option<Role> {
     if let Some(cn) = common_name {
         if config.admin_names.iter().any(|n| n == cn) {
             return Some(Role::Admin);
+        }
+        if config.auditor_names.iter().any(|n| n == cn) {
+            return Some(Role::Auditor);
         }
         if config.client_names.iter().any(|n| n == cn) {
             return Some(Role::Client);
@@ -83,6 +108,9 @@ pub fn role_of(config: &AdminConfig, common_name: Option<&str>, units: &[String]
     }
     if units.iter().any(|u| config.admin_units.contains(u)) {
         return Some(Role::Admin);
+    }
+    if units.iter().any(|u| config.auditor_units.contains(u)) {
+        return Some(Role::Auditor);
     }
     if units.iter().any(|u| config.client_units.contains(u)) {
         return Some(Role::Client);
@@ -142,6 +170,7 @@ mod tests {
         let config = AdminConfig {
             admin_names: vec!["root-operator".into()],
             client_names: vec!["billing".into()],
+            auditor_names: vec!["inspector".into()],
             ..AdminConfig::default()
         };
         let units = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -162,6 +191,14 @@ mod tests {
             role_of(&config, Some("root-operator"), &[]),
             Some(Role::Admin)
         );
+        assert_eq!(
+            role_of(&config, Some("x"), &units(&["acmegate-auditor"])),
+            Some(Role::Auditor)
+        );
+        assert_eq!(
+            role_of(&config, Some("inspector"), &units(&["acmegate-client"])),
+            Some(Role::Auditor)
+        );
         assert_eq!(role_of(&config, Some("x"), &units(&["other"])), None);
         assert_eq!(role_of(&config, None, &[]), None);
     }
@@ -178,5 +215,48 @@ mod tests {
         let e = caller.require(Role::Admin).unwrap_err();
         assert_eq!(e.status, http::StatusCode::FORBIDDEN);
         assert!(e.detail.contains("admin role"), "{}", e.detail);
+    }
+
+    #[test]
+    fn auditors_read_every_admin_route_and_change_nothing() {
+        let caller = |role| Caller {
+            role,
+            subject: "eve".into(),
+            serial: "02".into(),
+            certificate: Vec::new(),
+        };
+        let auditor = caller(Role::Auditor);
+        let mut reads = 0;
+        for route in super::super::ROUTES {
+            let verdict = auditor.permit(route);
+            match (route.role, route.method) {
+                (Role::Admin, "GET") => {
+                    assert!(verdict.is_ok(), "{} {}", route.method, route.path);
+                    reads += 1;
+                }
+                _ => {
+                    let e = verdict.unwrap_err();
+                    assert_eq!(e.status, http::StatusCode::FORBIDDEN, "{}", route.path);
+                }
+            }
+            if route.role == Role::Admin && route.method != "GET" {
+                let e = auditor.permit(route).unwrap_err();
+                assert!(
+                    e.detail.contains("auditor role is read-only"),
+                    "{}",
+                    e.detail
+                );
+            }
+            // The other roles are unchanged by the auditor's rule.
+            assert_eq!(
+                caller(Role::Admin).permit(route).is_ok(),
+                route.role == Role::Admin
+            );
+            assert_eq!(
+                caller(Role::Client).permit(route).is_ok(),
+                route.role == Role::Client
+            );
+        }
+        assert!(reads >= 10, "only {reads} admin reads");
     }
 }

@@ -30,6 +30,7 @@ pub async fn list(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiErr
             .map(|t| parse_time(t, now))
             .transpose()?,
         origin: super::acme::state_filter(req, "origin", &["acme", "admin", "identity"])?,
+        issuer: q.get("issuer").cloned(),
         valid_at: None,
     };
     let page = gw

@@ -36,6 +36,7 @@ pub fn new_identity(
     let units = match role {
         Role::Admin => &config.admin_units,
         Role::Client => &config.client_units,
+        Role::Auditor => &config.auditor_units,
     };
     let unit = units.first().ok_or_else(|| {
         ApiError::bad_request(format!(

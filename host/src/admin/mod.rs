@@ -7,6 +7,9 @@
 //! the OpenAPI check all read; the handlers live in one file per resource family
 //! (`acme` for accounts and orders, `certificates`, `eab`, `client`, `operations`).
 //!
+//! The operator console ([`console`], under `/console/`) is served by this listener behind the
+//! same certificate check, and reads and acts only through [`call`]: the routes of this table.
+//!
 //! Unlike the ACME side, answers are plain JSON: lists are `{items, total, page, per_page}`,
 //! errors `{error, detail}` ([`ApiError`]).
 
@@ -14,11 +17,13 @@ mod acme;
 pub mod auth;
 mod certificates;
 pub mod client;
+mod console;
 pub mod eab;
 mod error;
 pub mod keygen;
 mod operations;
 pub mod routes;
+mod summary;
 pub mod tls;
 mod views;
 
@@ -77,9 +82,16 @@ where
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let route = routes::find(parts.method.as_str(), &path);
-    let label = route.as_ref().map_or("other", |(r, _)| r.path);
+    let for_console = console::serves(&path);
+    let label = match &route {
+        Some((r, _)) => r.path,
+        None if for_console => console::PREFIX,
+        None => "other",
+    };
     let reply = match serve(&gw, peer, parts, body, route).await {
         Ok(reply) => reply,
+        // A browser gets its refusal as a page (with the console's security headers).
+        Err(e) if for_console => console::error_page(&e),
         Err(e) => e.into_reply(),
     };
     gw.metrics.request(label, reply.status.as_u16());
@@ -104,6 +116,9 @@ where
     // Who asks comes next: without a verified, unrevoked certificate nothing is answered, not
     // even whether a route exists.
     let caller = auth::authenticate(gw, peer.as_deref().map(Vec::as_slice)).await?;
+    if console::serves(parts.uri.path()) {
+        return console::serve(gw, &caller, &parts, &body).await;
+    }
     let Some((route, params)) = route else {
         let allowed = routes::allowed_methods(parts.uri.path());
         if !allowed.is_empty() {
@@ -119,7 +134,7 @@ where
             parts.uri.path()
         )));
     };
-    caller.require(route.role)?;
+    caller.permit(route)?;
     let req = AdminRequest {
         caller,
         params,
@@ -127,6 +142,40 @@ where
         body,
     };
     routes::dispatch(gw, route, &req).await
+}
+
+/// Calls the admin API route `method path` as `caller`, in process, and returns its JSON
+/// answer. This is how the console reads and acts: through the same table, role check and
+/// handlers as a `curl` would, so that it has no path to the data of its own.
+pub(crate) async fn call(
+    gw: &Arc<Gateway>,
+    caller: &Caller,
+    method: &str,
+    path: &str,
+    query: BTreeMap<String, String>,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, ApiError> {
+    let (route, params) = routes::find(method, path)
+        .ok_or_else(|| ApiError::not_found(format!("no admin route {method} {path}")))?;
+    caller.permit(route)?;
+    let body = match body {
+        Some(value) => serde_json::to_vec(&value)
+            .map_err(|e| ApiError::internal(format!("failed to encode a request body: {e}")))?
+            .into(),
+        None => Bytes::new(),
+    };
+    let req = AdminRequest {
+        caller: caller.clone(),
+        params,
+        query,
+        body,
+    };
+    let reply = routes::dispatch(gw, route, &req).await?;
+    serde_json::from_slice(&reply.body).map_err(|e| {
+        ApiError::internal(format!(
+            "{method} {path} answered with unreadable JSON: {e}"
+        ))
+    })
 }
 
 async fn read_body<B>(body: B, server: &crate::config::ServerConfig) -> Result<Bytes, ApiError>

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::auth::Role;
-use super::{acme, certificates, client, eab, operations, AdminRequest, ApiError};
+use super::{acme, certificates, client, eab, operations, summary, AdminRequest, ApiError};
 use crate::authority::Gateway;
 use crate::reply::Reply;
 
@@ -49,6 +49,7 @@ enum Handler {
     DisablePlugin,
     ListAudit,
     VerifyAudit,
+    Summary,
     IssueIdentity,
     ClientCertificate,
     ClientRenew,
@@ -119,7 +120,7 @@ pub static ROUTES: &[Route] = &[
     admin(
         "GET",
         "/api/v1/certificates",
-        "List certificates (filters: name, serial, status, expiring_before, origin)",
+        "List certificates (filters: name, serial, status, expiring_before, origin, issuer)",
         Handler::ListCertificates,
     ),
     admin(
@@ -217,6 +218,12 @@ pub static ROUTES: &[Route] = &[
         "/api/v1/plugins/{name}/disable",
         "Switch a plugin off: its calls fail at once without running it",
         Handler::DisablePlugin,
+    ),
+    admin(
+        "GET",
+        "/api/v1/summary",
+        "Certificates by state, expiries per day for 90 days, issuances and failed orders over 24 h and 7 d",
+        Handler::Summary,
     ),
     admin(
         "GET",
@@ -318,6 +325,7 @@ pub(super) async fn dispatch(
         Handler::DisablePlugin => operations::switch_plugin(gw, req, false).await,
         Handler::ListAudit => operations::audit(gw, req).await,
         Handler::VerifyAudit => operations::verify_audit(gw).await,
+        Handler::Summary => summary::summary(gw, req).await,
         Handler::IssueIdentity => client::issue_identity(gw, req).await,
         Handler::ClientCertificate => client::certificate(gw, req).await,
         Handler::ClientRenew => client::renew(gw, req).await,
@@ -418,6 +426,7 @@ mod tests {
             let prefix = match r.role {
                 Role::Admin => ADMIN_PREFIX,
                 Role::Client => CLIENT_PREFIX,
+                Role::Auditor => unreachable!("no route is for auditors only"),
             };
             assert!(
                 r.path.starts_with(prefix),

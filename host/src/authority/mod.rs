@@ -98,6 +98,9 @@ pub struct Gateway {
     pub plugin_reloads: Arc<crate::plugins::watcher::ReloadStats>,
     /// Every configured plugin as loaded (the handles follow hot reloads), for status.
     pub loaded_plugins: Vec<crate::plugins::watcher::Watched>,
+    /// Signs the admin console's anti-forgery form tokens (derived from the CA key secret, so
+    /// every replica of one PKI accepts the others' forms).
+    pub form_key: ring::hmac::Key,
 }
 
 impl Gateway {

@@ -122,9 +122,13 @@ pub struct AdminConfig {
     pub admin_units: Vec<String>,
     /// Subject OUs that make a certificate a client, which manages only itself.
     pub client_units: Vec<String>,
-    /// Subject common names that are admins or clients whatever their OU.
+    /// Subject OUs that make a certificate an auditor: reads what an admin reads, changes
+    /// nothing.
+    pub auditor_units: Vec<String>,
+    /// Subject common names that are admins, clients or auditors whatever their OU.
     pub admin_names: Vec<String>,
     pub client_names: Vec<String>,
+    pub auditor_names: Vec<String>,
     /// Lifetime of the identities `admin-cert issue` writes and clients renew, in days.
     pub identity_validity_days: u32,
     /// Page size of listings when the request names none (at most 500).
@@ -138,8 +142,10 @@ impl Default for AdminConfig {
             client_ca_files: Vec::new(),
             admin_units: vec!["acmegate-admin".into()],
             client_units: vec!["acmegate-client".into()],
+            auditor_units: vec!["acmegate-auditor".into()],
             admin_names: Vec::new(),
             client_names: Vec::new(),
+            auditor_names: Vec::new(),
             identity_validity_days: 365,
             per_page: 50,
         }
@@ -879,8 +885,11 @@ client_ca_files = []
 # Roles come from the certificate: subject OU, or listed subject common names.
 admin_units = ["acmegate-admin"]
 client_units = ["acmegate-client"]
+# Auditors read everything admins read (API and console) and change nothing.
+auditor_units = ["acmegate-auditor"]
 admin_names = []
 client_names = []
+auditor_names = []
 identity_validity_days = 365
 per_page = 50
 

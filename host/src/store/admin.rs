@@ -43,6 +43,8 @@ pub struct CertificateFilter {
     pub expiring_before: Option<i64>,
     /// "acme", "admin" or "identity".
     pub origin: Option<String>,
+    /// The issuer that signed it: "builtin" or an issuer plugin's name.
+    pub issuer: Option<String>,
     /// Only certificates still valid at this time (notAfter after it).
     pub valid_at: Option<i64>,
 }
@@ -88,6 +90,9 @@ fn certificate_query(f: &CertificateFilter) -> certificates::BoxedQuery<'static,
     }
     if let Some(origin) = &f.origin {
         q = q.filter(certificates::origin.eq(origin.clone()));
+    }
+    if let Some(issuer) = &f.issuer {
+        q = q.filter(certificates::issuer.eq(issuer.clone()));
     }
     q
 }
@@ -237,5 +242,74 @@ impl Store {
         };
         let earlier: i64 = q.count().get_result(&mut *self.conn()?)?;
         Ok(earlier > 0)
+    }
+}
+
+/// What the overview shows of the certificates and orders, counted in the database so that it
+/// costs the same with ten certificates or ten thousand.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Overview {
+    /// Not revoked and not yet expired.
+    pub valid: i64,
+    /// Not revoked, notAfter passed.
+    pub expired: i64,
+    pub revoked: i64,
+    /// notAfter of the valid certificates that expire between now and the horizon, ascending.
+    pub expiring: Vec<i64>,
+    /// Certificates issued, and orders that failed (became invalid), since each `since`.
+    pub issued_since: Vec<i64>,
+    pub failed_since: Vec<i64>,
+}
+
+impl Store {
+    /// Counts for the overview at `now`: certificates by state, the notAfter of those expiring
+    /// before `horizon`, and issuances and failed orders since each time in `since`.
+    pub fn overview(&self, now: i64, horizon: i64, since: &[i64]) -> Result<Overview> {
+        let c = &mut *self.conn()?;
+        let valid_status =
+            || certificates::table.filter(certificates::status.eq(CertificateStatus::Valid));
+        let valid = valid_status()
+            .filter(certificates::not_after.gt(now))
+            .count()
+            .get_result(c)?;
+        let expired = valid_status()
+            .filter(certificates::not_after.le(now))
+            .count()
+            .get_result(c)?;
+        let revoked = certificates::table
+            .filter(certificates::status.eq(CertificateStatus::Revoked))
+            .count()
+            .get_result(c)?;
+        let expiring = valid_status()
+            .filter(certificates::not_after.gt(now))
+            .filter(certificates::not_after.le(horizon))
+            .select(certificates::not_after)
+            .order(certificates::not_after.asc())
+            .load(c)?;
+        let mut issued_since = Vec::with_capacity(since.len());
+        let mut failed_since = Vec::with_capacity(since.len());
+        for &t in since {
+            issued_since.push(
+                certificates::table
+                    .filter(certificates::created_at.ge(t))
+                    .count()
+                    .get_result(c)?,
+            );
+            failed_since.push(
+                orders::table
+                    .filter(orders::status.eq(OrderStatus::Invalid))
+                    .filter(orders::created_at.ge(t))
+                    .count()
+                    .get_result(c)?,
+            );
+        }
+        Ok(Overview {
+            valid,
+            expired,
+            revoked,
+            expiring,
+            issued_since,
+            failed_since,
+        })
     }
 }

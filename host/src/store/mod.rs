@@ -30,7 +30,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::acme::{AccountStatus, AuthzStatus, CertificateStatus, ChallengeStatus, OrderStatus};
 
-pub use admin::{CertificateFilter, OrderFilter, Page, PageRequest};
+pub use admin::{CertificateFilter, OrderFilter, Overview, Page, PageRequest};
 pub use audit::{AuditEntry, AuditFilter, Auditor, Event, Verdict};
 pub use audit_archive::Archived;
 pub use ca_pin::CaPin;

@@ -134,7 +134,70 @@ both_backends!(
     scheduled_runs_are_claimed_once_per_interval,
     database_size_is_measured,
     statements_and_commits_are_counted,
+    overview_counts_states_expiries_and_activity,
 );
+
+/// The overview counts each state once, lists only the valid certificates expiring inside
+/// the horizon, and counts issuances and failed orders since each time asked.
+fn overview_counts_states_expiries_and_activity(store: &Store) {
+    seeded(store);
+    // Admin-issued (no order), so that storing them leaves the seeded order alone.
+    let at = |id: &str, serial: &str, not_after: i64, created_at: i64| Certificate {
+        not_after,
+        created_at,
+        account_id: None,
+        order_id: None,
+        origin: ORIGIN_ADMIN.into(),
+        ..cert(id, serial, "o1")
+    };
+    store
+        .insert_certificate(&at("x1", "01", 1_500, 10), &[])
+        .unwrap();
+    store
+        .insert_certificate(&at("x2", "02", 1_200, 500), &[])
+        .unwrap();
+    store
+        .insert_certificate(&at("x3", "03", 9_000, 900), &[])
+        .unwrap();
+    store
+        .insert_certificate(&at("x4", "04", 50, 20), &[])
+        .unwrap();
+    let upstream = Certificate {
+        issuer: "upstream".into(),
+        ..at("x5", "05", 1_100, 950)
+    };
+    store.insert_certificate(&upstream, &[]).unwrap();
+    assert!(store.revoke_certificate("05", 1, 960).unwrap());
+    assert!(store
+        .transition_order("o1", OrderStatus::Pending, OrderStatus::Invalid, Some("{}"))
+        .unwrap());
+    let o = store.overview(1_000, 2_000, &[400, 0]).unwrap();
+    assert_eq!((o.valid, o.expired, o.revoked), (3, 1, 1));
+    assert_eq!(o.expiring, vec![1_200, 1_500]);
+    assert_eq!(o.issued_since, vec![3, 5]);
+    // The seeded order was created at 1: only the wider window sees its failure.
+    assert_eq!(o.failed_since, vec![0, 1]);
+    // Listings filter by issuer.
+    let by_issuer = |issuer: &str| {
+        let filter = CertificateFilter {
+            issuer: Some(issuer.into()),
+            ..Default::default()
+        };
+        let page = store
+            .list_certificates(&filter, PageRequest::first(10))
+            .unwrap();
+        (
+            page.total,
+            page.items
+                .iter()
+                .map(|c| c.serial.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(by_issuer("upstream"), (1, vec!["05".to_string()]));
+    assert_eq!(by_issuer("builtin").0, 4);
+    assert_eq!(by_issuer("nobody").0, 0);
+}
 
 fn deployment(target: &str, owner: &str, until: i64, with_key: bool) -> DeploymentJob {
     DeploymentJob {

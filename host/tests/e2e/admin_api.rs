@@ -10,9 +10,9 @@ use crate::support::{self, Backend, Harness};
 
 /// A client certificate and key on disk, as curl takes them.
 pub(crate) struct Identity {
-    cert: PathBuf,
-    key: PathBuf,
-    serial: String,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+    pub(crate) serial: String,
 }
 
 /// Issues an identity from the gateway's CA and stores it, as `acmegate admin-cert issue` does.
@@ -93,6 +93,20 @@ async fn curl(
     let (body, status) = text.rsplit_once('\n').expect("status line");
     let value = serde_json::from_str(body).unwrap_or_else(|_| Value::from(body));
     Ok((status.trim().parse().expect("status code"), value))
+}
+
+/// The HTTP status curl got for `method path` (panics when the handshake failed).
+pub(crate) async fn curl_status(
+    h: &Harness,
+    who: Option<&Identity>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> u16 {
+    match curl(h, who, method, path, body).await {
+        Ok((status, _)) => status,
+        Err(e) => panic!("{method} {path}: {e}"),
+    }
 }
 
 /// curl's answer to `method path` must have `status`; returns the body.

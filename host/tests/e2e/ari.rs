@@ -325,7 +325,7 @@ fn renewal_info_requests(h: &Harness) -> u64 {
 /// (certbot skips ARI until its last Retry-After has passed).
 async fn certbot_renews_when_the_window_says(backend: Backend) {
     let h = Harness::start_with(backend, |c| c.acme.renewal_info_retry_after_seconds = 1).await;
-    let venv = support::pypi_venv("certbot_venv.sh", "certbot-venv");
+    let venv = support::installed_tool("certbot_venv.sh", "certbot-venv");
     let program = venv.join("bin/certbot");
     let name = "ari.certbot.test";
     let live = certonly_with(&h, certbot_from(&h, &program), name, "certbot certonly").await;

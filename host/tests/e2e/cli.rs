@@ -535,3 +535,37 @@ fn plugins_status_loads_each_configured_plugin() {
         "{text}"
     );
 }
+
+/// `admin-cert issue --role auditor` writes an identity whose subject OU gives the read-only
+/// role, and says where the console is.
+#[test]
+fn admin_cert_issue_writes_an_auditor_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout_of(acmegate(dir.path()).args([
+        "admin-cert",
+        "issue",
+        "--cn",
+        "inspector",
+        "--role",
+        "auditor",
+        "--out",
+        "inspector",
+    ]));
+    assert!(
+        out.contains("issued auditor identity \"inspector\""),
+        "{out}"
+    );
+    assert!(out.contains("identity.p12"), "{out}");
+    assert!(out.contains("https://localhost:9443/console/"), "{out}");
+    let subject = Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-in"])
+        .arg(dir.path().join("inspector/cert.pem"))
+        .output()
+        .unwrap();
+    let subject = String::from_utf8_lossy(&subject.stdout);
+    assert!(
+        subject.contains("OU = acmegate-auditor") && subject.contains("CN = inspector"),
+        "{subject}"
+    );
+    assert!(dir.path().join("inspector/identity.p12").is_file());
+}

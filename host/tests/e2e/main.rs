@@ -8,6 +8,7 @@ mod ari;
 mod bench;
 mod certbot;
 mod cli;
+mod console;
 mod crash;
 mod deployers;
 mod files_deployer;

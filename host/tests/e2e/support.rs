@@ -239,15 +239,21 @@ pub fn serial(cert_pem: &Path) -> String {
     }
 }
 
-/// The Python venv `name` that `script` (in tests/e2e, see pypi_venv.sh) makes under
-/// `$CARGO_TARGET_DIR/tools`, created on first use (once per test process and script).
-/// Panics when it cannot: a test without its real counterpart must fail, not pass or skip.
-pub fn pypi_venv(script: &str, name: &str) -> PathBuf {
-    static MADE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    // The same target directory as the plugins' (plugin_component).
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// The cargo target directory, where tools and test outputs (screenshots) live: the same as
+/// the plugins' (plugin_component).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| acmegate_plugin_build::workspace_root().join("target"));
+        .unwrap_or_else(|| acmegate_plugin_build::workspace_root().join("target"))
+}
+
+/// The tool folder `name` that `script` (in tests/e2e: a Python venv, see pypi_venv.sh, or
+/// playwright-core, see playwright.sh) makes under `$CARGO_TARGET_DIR/tools`, created on first
+/// use (once per test process and script). Panics when it cannot: a test without its real
+/// counterpart must fail, not pass or skip.
+pub fn installed_tool(script: &str, name: &str) -> PathBuf {
+    static MADE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let target = target_dir();
     let venv = target.join("tools").join(name);
     let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
     if made.iter().any(|s| s == script) {

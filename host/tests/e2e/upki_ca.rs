@@ -35,7 +35,7 @@ pub struct UpkiCa {
 
 /// The venv's Python (`upki_ca_venv.sh`), created on first use.
 fn python() -> PathBuf {
-    crate::support::pypi_venv("upki_ca_venv.sh", "upki-venv").join("bin/python")
+    crate::support::installed_tool("upki_ca_venv.sh", "upki-venv").join("bin/python")
 }
 
 /// Two consecutive ports that were free a moment ago.

@@ -77,21 +77,7 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
         }
         Err(e) => return Err(e),
     };
-    let rows: Vec<Vec<String>> = answer["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            vec![
-                text(&e["seq"]),
-                when(&e["at"]),
-                text(&e["actor"]),
-                text(&e["action"]),
-                text(&e["resource"]),
-                format!("<code class=\"wrap\">{}</code>", text(&e["details"])),
-            ]
-        })
-        .collect();
+    let rows = rows(&answer, true);
     let total = answer["total"].as_u64().unwrap_or(0);
     let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
     main.push_str(&html::table(
@@ -117,4 +103,30 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
     }
     main.push_str("</nav>");
     Ok(view.page("Audit log", "audit", &main))
+}
+
+/// The table rows of an audit API answer's `items`: sequence, time, actor, action, the
+/// resource when `with_resource` (a certificate's own trail leaves it out), and the details.
+pub(super) fn rows(answer: &serde_json::Value, with_resource: bool) -> Vec<Vec<String>> {
+    answer["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let mut row = vec![
+                text(&e["seq"]),
+                when(&e["at"]),
+                text(&e["actor"]),
+                text(&e["action"]),
+            ];
+            if with_resource {
+                row.push(text(&e["resource"]));
+            }
+            row.push(format!(
+                "<code class=\"wrap\">{}</code>",
+                text(&e["details"])
+            ));
+            row
+        })
+        .collect()
 }

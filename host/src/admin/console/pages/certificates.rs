@@ -248,20 +248,7 @@ pub async fn show(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
     if c["status"] == "valid" {
         main.push_str(&revoke_form(view, &serial));
     }
-    let rows: Vec<Vec<String>> = trail["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            vec![
-                text(&e["seq"]),
-                when(&e["at"]),
-                text(&e["actor"]),
-                text(&e["action"]),
-                format!("<code class=\"wrap\">{}</code>", text(&e["details"])),
-            ]
-        })
-        .collect();
+    let rows = super::audit::rows(&trail, false);
     let _ = write!(
         main,
         "<section aria-labelledby=\"trail\"><h2 id=\"trail\">Audit trail</h2>{}</section>\

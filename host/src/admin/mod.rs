@@ -17,6 +17,7 @@ pub mod client;
 pub mod eab;
 mod error;
 pub mod keygen;
+mod managed;
 mod operations;
 pub mod routes;
 pub mod tls;

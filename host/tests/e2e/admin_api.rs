@@ -10,8 +10,8 @@ use crate::support::{self, Backend, Harness};
 
 /// A client certificate and key on disk, as curl takes them.
 pub(crate) struct Identity {
-    cert: PathBuf,
-    key: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
     serial: String,
 }
 

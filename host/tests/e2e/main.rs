@@ -13,6 +13,7 @@ mod deployers;
 mod issuance;
 mod lego;
 mod limits;
+mod managed;
 mod notifications;
 mod plugin_issuer;
 mod plugin_reload;

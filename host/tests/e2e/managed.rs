@@ -115,6 +115,10 @@ async fn renewed_and_redeployed_as_time_moves(backend: Backend) {
     })
     .await;
 
+    // Issued before the clock moves: the admin listener checks client certificates on the
+    // wall clock.
+    let admin = identity(&h, "ops", Role::Admin).await;
+
     // At start: issued, deployed with its key, verified; the key is in the store only sealed.
     let first = push_number(&edge, 1).await;
     assert_eq!(first["target"], "edge");
@@ -178,6 +182,13 @@ async fn renewed_and_redeployed_as_time_moves(backend: Backend) {
     assert_eq!(
         row(&h, "web").await.certificate_serial.as_deref(),
         Some(serial.as_str())
+    );
+    // Declared in the config file: the API may not delete it (the next start would declare
+    // it again).
+    let refused = call(&h, Some(&admin), "DELETE", "/api/v1/managed/web", None, 409).await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("[[managed]]"),
+        "{refused}"
     );
     h.clock().advance(HOUR);
     let push = push_number(&edge, 4).await;

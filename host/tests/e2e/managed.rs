@@ -45,10 +45,13 @@ pub(crate) fn managed(name: &str, names: &[&str], targets: &[&str]) -> ManagedCo
 /// Managed certificate `name` as stored.
 pub(crate) async fn row(h: &Harness, name: &str) -> ManagedCertificate {
     let (store, name) = (h.gw.gateway.store.clone(), name.to_owned());
-    tokio::task::spawn_blocking(move || store.managed_certificate(&name))
-        .await
-        .unwrap()
-        .unwrap()
+    tokio::task::spawn_blocking(move || {
+        store
+            .managed_certificate(&name)
+            .unwrap_or_else(|e| panic!("reading managed certificate {name}: {e}"))
+    })
+    .await
+    .unwrap()
 }
 
 /// Waits (up to 10 s) until `edge` has received `count` pushes, and returns the last.

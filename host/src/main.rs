@@ -1,4 +1,5 @@
-//! The `acmegate` command line: serve, init, migrate, eab, admin-cert, bench.
+//! The `acmegate` command line: serve, init, migrate, eab, plugins, audit, certs, admin-cert,
+//! bench.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -65,6 +66,19 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Managed certificates of a running gateway, through its admin API (mTLS): the
+    /// certificates it issues, deploys and renews on its own.
+    Certs {
+        /// The admin API, https://HOST:PORT. Default: admin.listen of the configuration.
+        #[arg(long, env = "ACMEGATE_ADMIN_URL")]
+        admin_url: Option<String>,
+        /// An admin identity: the directory `acmegate admin-cert issue --out DIR` wrote
+        /// (cert.pem, key.pem, ca.pem).
+        #[arg(long, env = "ACMEGATE_ADMIN_IDENTITY")]
+        identity: PathBuf,
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
     /// Client certificates for the mTLS admin API, from the built-in CA (no API needed).
     AdminCert {
         #[command(subcommand)]
@@ -104,6 +118,18 @@ enum AuditCommand {
         #[arg(long)]
         older_than_days: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Every managed certificate: state, next renewal, last deployment outcome.
+    List,
+    /// Renew one now (new key, new certificate, redeployed to its targets).
+    Renew { name: String },
+    /// Pause one: neither renewed nor deployed until resumed.
+    Pause { name: String },
+    /// Resume a paused one (renewed at once if it fell due meanwhile).
+    Resume { name: String },
 }
 
 #[derive(Subcommand)]
@@ -248,9 +274,109 @@ async fn run() -> anyhow::Result<()> {
                     p12_password,
                 },
         } => admin_cert_issue(&cli, cn, *role, out, p12_password).await,
+        Command::Certs {
+            admin_url,
+            identity,
+            command,
+        } => certs(&cli, admin_url.as_deref(), identity, command).await,
         Command::Bench(opts) => acmegate::bench::run(opts.clone()).await.map(|_| ()),
         Command::BenchPlugins(opts) => acmegate::plugin_bench::run(opts.clone()).await,
     }
+}
+
+/// `acmegate certs`: one call to the admin API, its answer printed for an operator. Every
+/// failure (no identity, no connection, a refusal) ends in an error that says why.
+async fn certs(
+    cli: &Cli,
+    admin_url: Option<&str>,
+    identity: &std::path::Path,
+    command: &CertsCommand,
+) -> anyhow::Result<()> {
+    let url = match admin_url {
+        Some(url) => url.to_owned(),
+        None => {
+            let config = load_config(cli)?;
+            let addr = config.admin.listen_addr().context(
+                "admin.listen is empty (the admin API is off): give --admin-url https://HOST:PORT",
+            )?;
+            format!("https://{addr}")
+        }
+    };
+    let client = acmegate::client::admin::AdminClient::new(&url, identity)
+        .context("failed to set up the admin API client")?;
+    let (method, path, verb) = match command {
+        CertsCommand::List => ("GET", "/api/v1/managed?per_page=500".to_owned(), ""),
+        CertsCommand::Renew { name } => (
+            "POST",
+            format!("/api/v1/managed/{name}/renew"),
+            "renewal requested",
+        ),
+        CertsCommand::Pause { name } => ("POST", format!("/api/v1/managed/{name}/pause"), "paused"),
+        CertsCommand::Resume { name } => {
+            ("POST", format!("/api/v1/managed/{name}/resume"), "resumed")
+        }
+    };
+    let answer = client
+        .call(method, &path, None)
+        .await
+        .with_context(|| format!("failed to reach the admin API at {url}"))?;
+    match command {
+        CertsCommand::List => {
+            let items = answer["items"].as_array().cloned().unwrap_or_default();
+            println!("{}", managed_table(&items));
+        }
+        _ => println!(
+            "{}: {verb}; next renewal {}",
+            answer["name"].as_str().unwrap_or_default(),
+            answer["next_renewal_at"].as_str().unwrap_or_default()
+        ),
+    }
+    Ok(())
+}
+
+/// Managed certificates as a table: one line each.
+fn managed_table(items: &[serde_json::Value]) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    let mut rows = vec![[
+        "NAME".to_owned(),
+        "STATE".to_owned(),
+        "NEXT RENEWAL".to_owned(),
+        "SERIAL".to_owned(),
+        "LAST DEPLOYMENT".to_owned(),
+    ]];
+    for m in items {
+        let deployment = match &m["last_deployment"] {
+            serde_json::Value::Null => "-".to_owned(),
+            d if d["deployed"] == true => format!("deployed {}", text(&d["serial"])),
+            d => format!(
+                "FAILED {} ({} failure(s)): {}",
+                text(&d["serial"]),
+                m["failures"],
+                text(&m["last_error"])
+            ),
+        };
+        rows.push([
+            text(&m["name"]),
+            text(&m["state"]),
+            text(&m["next_renewal_at"]),
+            text(&m["certificate_serial"]),
+            deployment,
+        ]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let mut line = String::new();
+            for (i, width) in widths.iter().enumerate() {
+                line.push_str(&format!("{:<width$}  ", r[i]));
+            }
+            line.push_str(&r[4]);
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 async fn serve(cli: &Cli) -> anyhow::Result<()> {

@@ -353,6 +353,10 @@ pub async fn start_at(
         notifiers: loaded.notifiers,
         targets: loaded.targets,
         deployments: Default::default(),
+        managed_key: Arc::new(
+            crate::ca::purpose_key(&secret, crate::authority::managed::KEY_PURPOSE)
+                .context("failed to derive the managed keys' sealing key")?,
+        ),
         plugin_reloads: Default::default(),
         loaded_plugins: watched.clone(),
         form_key,
@@ -362,8 +366,12 @@ pub async fn start_at(
     crate::authority::renewal::retire_issuers(&gateway, &gateway.config.issuance.retired_issuers)
         .await
         .context("failed to move the renewal windows of the retired issuers' certificates")?;
+    crate::authority::managed::declare_configured(&gateway)
+        .await
+        .context("failed to declare the [[managed]] certificates")?;
     let (tx, rx) = watch::channel(false);
     let worker = issuance::spawn_worker(gateway.clone(), rx.clone());
+    let managed = crate::authority::managed::spawn_worker(gateway.clone(), rx.clone());
     let validations = crate::authority::validation::spawn_worker(gateway.clone(), rx.clone());
     // Always: deployments owed from before (a target since removed, a replica that died) are
     // settled even by a gateway that has no targets now.
@@ -425,6 +433,7 @@ pub async fn start_at(
         let _ = worker.await;
         let _ = validations.await;
         let _ = deployments.await;
+        let _ = managed.await;
         for task in housekeeping {
             let _ = task.await;
         }

@@ -29,7 +29,11 @@ pub async fn list(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiErr
             .get("expiring_before")
             .map(|t| parse_time(t, now))
             .transpose()?,
-        origin: super::acme::state_filter(req, "origin", &["acme", "admin", "identity"])?,
+        origin: super::acme::state_filter(
+            req,
+            "origin",
+            &["acme", "admin", "identity", "managed"],
+        )?,
         issuer: q.get("issuer").cloned(),
         valid_at: None,
     };

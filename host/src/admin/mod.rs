@@ -21,6 +21,7 @@ mod console;
 pub mod eab;
 mod error;
 pub mod keygen;
+mod managed;
 mod operations;
 pub mod routes;
 mod summary;

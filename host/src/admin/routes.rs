@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::auth::Role;
-use super::{acme, certificates, client, eab, operations, summary, AdminRequest, ApiError};
+use super::{
+    acme, certificates, client, eab, managed, operations, summary, AdminRequest, ApiError,
+};
 use crate::authority::Gateway;
 use crate::reply::Reply;
 
@@ -37,6 +39,13 @@ enum Handler {
     GetCertificate,
     RevokeCertificate,
     DeployCertificate,
+    ListManaged,
+    CreateManaged,
+    GetManaged,
+    DeleteManaged,
+    RenewManaged,
+    PauseManaged,
+    ResumeManaged,
     ListEabKeys,
     CreateEabKey,
     RevokeEabKey,
@@ -158,6 +167,48 @@ pub static ROUTES: &[Route] = &[
         "/api/v1/certificates/{serial}/deploy",
         "Deploy a certificate to its targets now (one attempt each, then verify)",
         Handler::DeployCertificate,
+    ),
+    admin(
+        "GET",
+        "/api/v1/managed",
+        "List managed certificates: state, next renewal, last deployment outcome",
+        Handler::ListManaged,
+    ),
+    admin(
+        "POST",
+        "/api/v1/managed",
+        "Declare a managed certificate: the gateway issues, deploys and renews it",
+        Handler::CreateManaged,
+    ),
+    admin(
+        "GET",
+        "/api/v1/managed/{name}",
+        "One managed certificate",
+        Handler::GetManaged,
+    ),
+    admin(
+        "DELETE",
+        "/api/v1/managed/{name}",
+        "Stop managing a certificate declared over the API (its certificates stay valid)",
+        Handler::DeleteManaged,
+    ),
+    admin(
+        "POST",
+        "/api/v1/managed/{name}/renew",
+        "Renew a managed certificate now (new key, new certificate, redeployed)",
+        Handler::RenewManaged,
+    ),
+    admin(
+        "POST",
+        "/api/v1/managed/{name}/pause",
+        "Pause a managed certificate: neither renewed nor deployed until resumed",
+        Handler::PauseManaged,
+    ),
+    admin(
+        "POST",
+        "/api/v1/managed/{name}/resume",
+        "Resume a paused managed certificate (renewed at once if it fell due meanwhile)",
+        Handler::ResumeManaged,
     ),
     admin(
         "GET",
@@ -313,6 +364,13 @@ pub(super) async fn dispatch(
         Handler::GetCertificate => certificates::get(gw, req).await,
         Handler::RevokeCertificate => certificates::revoke(gw, req).await,
         Handler::DeployCertificate => certificates::deploy(gw, req).await,
+        Handler::ListManaged => managed::list(gw, req).await,
+        Handler::CreateManaged => managed::create(gw, req).await,
+        Handler::GetManaged => managed::get(gw, req).await,
+        Handler::DeleteManaged => managed::delete(gw, req).await,
+        Handler::RenewManaged => managed::renew(gw, req).await,
+        Handler::PauseManaged => managed::pause(gw, req, true).await,
+        Handler::ResumeManaged => managed::pause(gw, req, false).await,
         Handler::ListEabKeys => eab::list(gw, req).await,
         Handler::CreateEabKey => eab::create(gw, req).await,
         Handler::RevokeEabKey => eab::revoke(gw, req).await,

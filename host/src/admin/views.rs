@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::ApiError;
 use crate::reply::{rfc3339, Reply};
-use crate::store::{Account, Certificate, Order, Page, PageRequest};
+use crate::store::{Account, Certificate, ManagedCertificate, Order, Page, PageRequest};
 
 /// Largest page a listing returns, whatever the request asks.
 pub const MAX_PER_PAGE: u32 = 500;
@@ -110,6 +110,30 @@ pub fn certificate(c: &Certificate) -> Value {
         "account_id": c.account_id,
         "order_id": c.order_id,
         "created_at": rfc3339(c.created_at),
+    })
+}
+
+/// A managed certificate as operators see it: its definition, state, next renewal and the
+/// outcome of its last deployment. Its key stays out, sealed or not.
+pub fn managed(m: &ManagedCertificate) -> Value {
+    serde_json::json!({
+        "name": m.name,
+        "names": json_text(&m.names),
+        "profile": m.profile,
+        "key_type": m.key_type,
+        "targets": json_text(&m.targets),
+        "renew_at_percent": m.renew_at_percent,
+        "renew_policy": if m.renew_at_percent.is_some() { "percent" } else { "ari" },
+        "state": m.state,
+        "declared": m.declared,
+        "next_renewal_at": rfc3339(m.next_renewal_at),
+        "certificate_serial": m.certificate_serial,
+        "deployed_serial": m.deployed_serial,
+        "last_deployment": m.last_deployment.as_deref().map(json_text),
+        "failures": m.failures,
+        "last_error": m.last_error,
+        "created_at": rfc3339(m.created_at),
+        "updated_at": rfc3339(m.updated_at),
     })
 }
 

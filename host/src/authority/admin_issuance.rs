@@ -115,7 +115,9 @@ fn key_error(e: CaError) -> AdminIssueError {
 
 /// A fresh key of the requested type and a CSR (DER) for it naming the requested names; the
 /// common name defaults to the first DNS name.
-fn key_and_csr(request: &GenerateRequest) -> Result<(PrivateKey, Vec<u8>), AdminIssueError> {
+pub(crate) fn key_and_csr(
+    request: &GenerateRequest,
+) -> Result<(PrivateKey, Vec<u8>), AdminIssueError> {
     if request.dns_names.is_empty() && request.ip_addrs.is_empty() {
         return Err(AdminIssueError::BadRequest(
             "name at least one DNS name (dns_names) or IP address (ip_addresses)".into(),
@@ -150,6 +152,23 @@ async fn issue_and_store(
     actor: &str,
     private_key: Option<String>,
 ) -> Result<Certificate, AdminIssueError> {
+    let cert = issue_certificate(gw, csr, profile, crate::store::ORIGIN_ADMIN).await?;
+    let deployments = super::deploy::owed(gw, &cert, private_key.is_some());
+    let cert = store_with_deployments(gw, cert, actor, &deployments).await?;
+    super::notify::issued(gw, &cert).await;
+    super::deploy::start(gw, deployments, private_key);
+    Ok(cert)
+}
+
+/// Issues `csr` (for exactly the names it asks) under `profile` through the profile's issuer,
+/// refusing the names an ACME order could not carry: the certificate to store, of `origin`.
+/// Nothing is stored: the caller stores it with what belongs to it in one transaction.
+pub(crate) async fn issue_certificate(
+    gw: &Gateway,
+    csr: Csr,
+    profile: &Profile,
+    origin: &str,
+) -> Result<Certificate, AdminIssueError> {
     if csr.dns_names.is_empty() && csr.ip_addrs.is_empty() {
         return Err(AdminIssueError::BadRequest(
             "the CSR names no DNS name or IP address (in its SANs or CN)".into(),
@@ -183,17 +202,12 @@ async fn issue_and_store(
         account_url: request_url,
     };
     let chain = issue_and_wait(gw, &profile.issuer, request).await?;
-    let cert = chain.into_certificate(
+    Ok(chain.into_certificate(
         &profile.issuer,
-        crate::store::ORIGIN_ADMIN,
+        origin,
         serde_json::to_string(&identifiers).unwrap_or_else(|_| "[]".into()),
         subject,
-    );
-    let deployments = super::deploy::owed(gw, &cert, private_key.is_some());
-    let cert = store_with_deployments(gw, cert, actor, &deployments).await?;
-    super::notify::issued(gw, &cert).await;
-    super::deploy::start(gw, deployments, private_key);
-    Ok(cert)
+    ))
 }
 
 /// Stores a certificate issued outside an ACME order, at `actor`'s request (admin API

@@ -202,15 +202,27 @@ pub fn start(gw: &Arc<Gateway>, jobs: Vec<DeploymentJob>, private_key: Option<St
 /// Deploys `cert` to `target` now, once, and records the outcome like a queued deployment's:
 /// for an operator redeploying on demand, who waits for the answer.
 pub async fn deploy_now(gw: &Gateway, target: &Target, cert: &Certificate) -> Report {
+    let report = deploy_once(gw, target, cert, None).await;
+    if !report.deployed {
+        notify_failure(gw, cert, &report);
+    }
+    report
+}
+
+/// One deploy (and verify) of `cert` to `target`, with `private_key` (PEM) when the gateway
+/// holds the certificate's key, audited; the caller decides whom to tell and whether to retry.
+pub async fn deploy_once(
+    gw: &Gateway,
+    target: &Target,
+    cert: &Certificate,
+    private_key: Option<String>,
+) -> Report {
     let mut report = Report::new(&target.name, &target.deployer_name);
     report.attempts = 1;
-    report.settle(attempt_once(target, &deployment(target, cert, None)).await);
+    report.settle(attempt_once(target, &deployment(target, cert, private_key)).await);
     let event = outcome_event(cert, &report);
     if let Err(e) = gw.db(move |s| s.record(event)).await {
         tracing::error!(error = %e, "failed to record a deployment in the audit log");
-    }
-    if !report.deployed {
-        notify_failure(gw, cert, &report);
     }
     report
 }

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod expiry;
 pub mod housekeeping;
 pub mod issuance;
+pub mod managed;
 pub mod notify;
 pub mod orders;
 mod problems;
@@ -94,6 +95,8 @@ pub struct Gateway {
     pub targets: Vec<deploy::Target>,
     /// This process's deployment worker doorbell and the generated keys it holds.
     pub deployments: deploy::Queue,
+    /// Seals managed certificates' private keys at rest ([`managed::KEY_PURPOSE`]).
+    pub managed_key: Arc<ring::aead::LessSafeKey>,
     /// Hot reloads done and failed since start.
     pub plugin_reloads: Arc<crate::plugins::watcher::ReloadStats>,
     /// Every configured plugin as loaded (the handles follow hot reloads), for status.

@@ -1,5 +1,5 @@
-//! Certificate events for the notifier plugins: issued, renewed, revoked, failed (issuance or
-//! deployment), and
+//! Certificate events for the notifier plugins: issued, renewed, revoked, failed (issuance,
+//! deployment, a managed certificate's renewal or deployment), and
 //! expiring (from `crate::authority::expiry`). Each goes to every configured notifier in the background,
 //! so a slow or broken notifier never delays or fails the change it reports; a failed delivery
 //! is logged (the plugin's counters and last error show it in the admin API).
@@ -124,6 +124,57 @@ pub fn deploy_failed(gw: &Gateway, cert: &Certificate, target: &str, detail: &st
         cert.serial
     );
     failure(gw, Some(cert), message);
+}
+
+/// Managed certificate `name` got `cert`: `renewed` when it replaced `replaced`, else
+/// `issued` (its first certificate); sent once every target has it.
+pub fn managed_renewed(gw: &Gateway, name: &str, cert: &Certificate, replaced: Option<&str>) {
+    let (kind, message) = match replaced {
+        Some(old) => (
+            EventType::Renewed,
+            format!(
+                "managed certificate {name} renewed: {} replaces {old}, deployed to its targets",
+                cert.serial
+            ),
+        ),
+        None => (
+            EventType::Issued,
+            format!(
+                "managed certificate {name} issued: {}, deployed to its targets",
+                cert.serial
+            ),
+        ),
+    };
+    emit(
+        gw,
+        NotifierEvent {
+            kind,
+            severity: Severity::Info,
+            certificate: Some(certificate(gw, cert)),
+            days_left: None,
+            message,
+        },
+    );
+}
+
+/// A round of managed certificate work failed: its renewal (`cert` is `None`) or the
+/// deployment of `cert`, for the `attempts`-th time in a row. A warning that will be retried,
+/// until `critical`: the operator must act.
+pub fn managed_failed(gw: &Gateway, cert: Option<&Certificate>, message: String, critical: bool) {
+    emit(
+        gw,
+        NotifierEvent {
+            kind: EventType::Failed,
+            severity: if critical {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            certificate: cert.map(|c| certificate(gw, c)),
+            days_left: None,
+            message,
+        },
+    );
 }
 
 /// Issuance for an order failed for good.

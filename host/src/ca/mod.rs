@@ -36,6 +36,7 @@ pub use decode::{serial_hex, KeyKind};
 /// PEM armour for DER (64-column base64), for certificates, CRLs and keys alike.
 pub use der::pem;
 use issue::{CertSpec, LeafNames, LeafUrls, CLOCK_SKEW_SECS};
+pub use keystore::SecretBytes;
 
 pub use profile::{ExtendedKeyUsage, KeyPolicy, Profile};
 
@@ -428,6 +429,63 @@ pub fn parse_csr_for(der: &[u8], profile: &Profile) -> Result<Csr, CaError> {
 pub fn purpose_key(secret: &KeySecret, purpose: &[u8]) -> Result<ring::aead::LessSafeKey, CaError> {
     let material = keystore::resolve(secret, &SystemRandom::new())?;
     keystore::purpose_key(&material, purpose)
+}
+
+/// Seals `plaintext` for storage under a [`purpose_key`]: base64 of a random nonce and the
+/// AES-256-GCM ciphertext, with `aad` bound to it so that a value moved to another slot (row,
+/// plugin key) does not open. The one way secrets other than the CA keys are kept at rest
+/// (plugin state, managed certificates' keys).
+pub fn seal_at_rest(
+    key: &ring::aead::LessSafeKey,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<String, CaError> {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let mut nonce = [0u8; ring::aead::NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| CaError::KeyStore("no randomness for sealing".into()))?;
+    let mut body = plaintext.to_vec();
+    key.seal_in_place_append_tag(
+        ring::aead::Nonce::assume_unique_for_key(nonce),
+        ring::aead::Aad::from(aad),
+        &mut body,
+    )
+    .map_err(|_| CaError::KeyStore("sealing failed".into()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode([&nonce[..], &body].concat()))
+}
+
+/// Opens a value sealed by [`seal_at_rest`] with the same key and `aad`; `what` names it in
+/// errors (a value changed in the database, moved, or sealed under another CA key secret).
+pub fn open_at_rest(
+    key: &ring::aead::LessSafeKey,
+    aad: &[u8],
+    sealed: &str,
+    what: &str,
+) -> Result<SecretBytes, CaError> {
+    use base64::Engine;
+    let failed = |why: &str| CaError::KeyStore(format!("{what} {why}"));
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .map_err(|_| failed("is not base64"))?;
+    if bytes.len() < ring::aead::NONCE_LEN {
+        return Err(failed("is too short"));
+    }
+    let mut body = bytes.split_off(ring::aead::NONCE_LEN);
+    let nonce =
+        ring::aead::Nonce::try_assume_unique_for_key(&bytes).map_err(|_| failed("bad nonce"))?;
+    let opened = key.open_in_place(nonce, ring::aead::Aad::from(aad), &mut body);
+    let plain = match opened {
+        Ok(plain) => plain.to_vec(),
+        Err(_) => {
+            return Err(failed(
+                "does not open: changed in the database, or another CA key secret",
+            ))
+        }
+    };
+    body.iter_mut().for_each(|b| *b = 0);
+    Ok(SecretBytes::new(plain))
 }
 
 /// An HMAC key for `purpose` from the CA key secret (the audit log's chain key).

@@ -17,6 +17,8 @@ use crate::acme::{Identifier, Problem};
 use crate::ca::keys::{EcdsaEncoding, KeyType, PrivateKey, Signer};
 pub use transport::Transport;
 
+pub mod admin;
+
 /// Errors of the client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -28,6 +30,13 @@ pub enum ClientError {
     Api(Problem),
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The admin API refused a request: its status and `{error, detail}` answer.
+    #[error("the admin API answered {status} ({error}): {detail}")]
+    Admin {
+        status: u16,
+        error: String,
+        detail: String,
+    },
 }
 
 /// Account key algorithms the client can use.

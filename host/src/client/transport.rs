@@ -45,6 +45,16 @@ fn http_err(e: impl std::fmt::Display) -> ClientError {
 impl Transport {
     /// A transport for `https://host:port` trusting the PEM certificates in `roots_pem`.
     pub fn new(url: &http::Uri, roots_pem: &[u8]) -> Result<Transport, ClientError> {
+        Self::with_identity(url, roots_pem, None)
+    }
+
+    /// [`Transport::new`], presenting a client certificate when `identity` (its chain and its
+    /// key, PEM) is given: the admin API's mTLS.
+    pub fn with_identity(
+        url: &http::Uri,
+        roots_pem: &[u8],
+        identity: Option<(&[u8], &[u8])>,
+    ) -> Result<Transport, ClientError> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(roots_pem) {
             roots.add(cert.map_err(http_err)?).map_err(http_err)?;
@@ -53,11 +63,22 @@ impl Transport {
             return Err(ClientError::Http("no CA certificate to trust".into()));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(http_err)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let mut cfg = match identity {
+            None => cfg.with_no_client_auth(),
+            Some((chain_pem, key_pem)) => {
+                let chain = CertificateDer::pem_slice_iter(chain_pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| http_err(format!("client certificate: {e}")))?;
+                let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem)
+                    .map_err(|e| http_err(format!("client key: {e}")))?;
+                cfg.with_client_auth_cert(chain, key)
+                    .map_err(|e| http_err(format!("client certificate and key: {e}")))?
+            }
+        };
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let host = url
             .host()

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::ca::Profile;
 
 mod issuance;
+mod managed;
 mod retention;
 mod targets;
 
 pub use issuance::{IssuanceConfig, RetryPolicy};
+pub use managed::ManagedConfig;
 pub use retention::RetentionConfig;
 pub use targets::{TargetConfig, DEFAULT_ATTEMPTS};
 
@@ -73,6 +75,9 @@ pub struct Config {
     /// Where issued certificates are deployed (`[[targets]]`), each through a
     /// `target-deployer` plugin.
     pub targets: Vec<TargetConfig>,
+    /// Certificates the gateway keeps on its own (`[[managed]]`): issued, deployed to their
+    /// targets and renewed without an ACME client.
+    pub managed: Vec<ManagedConfig>,
     pub admin: AdminConfig,
     pub log: LogConfig,
 }
@@ -256,6 +261,7 @@ impl Default for Config {
             retention: Default::default(),
             plugins: Vec::new(),
             targets: Vec::new(),
+            managed: Vec::new(),
             admin: AdminConfig::default(),
             log: LogConfig::default(),
         }
@@ -483,6 +489,11 @@ impl Config {
                 )));
             }
         }
+        let target_names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        let profile_names: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
+        let profile_names: Vec<&str> = profile_names.iter().map(String::as_str).collect();
+        managed::check_config(&self.managed, &profile_names, &target_names)
+            .map_err(ConfigError::Invalid)?;
         let database_url = self.database_url();
         crate::store::DatabaseUrl::parse(&database_url).map_err(|e| {
             ConfigError::Invalid(format!(
@@ -933,6 +944,18 @@ ed25519 = true
 # deployer = "edge-push"
 # names = ["example.com", "*.example.com"]
 # config = { url = "https://edge-api.internal.example/certificate" }
+#
+# A certificate the gateway keeps on its own for a service that runs no ACME client: it
+# generates the key, issues, deploys to the targets and renews before expiry
+# (docs/lifecycle.md):
+#
+# [[managed]]
+# name = "edge-www"
+# names = ["www.example.com", "example.com"]
+# profile = "default"
+# key_type = "p256"
+# targets = ["edge"]
+# renew_at_percent = 66   # or leave out: renew in the certificate's ARI window
 "#;
 
 #[cfg(test)]

@@ -9,10 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
-use ring::aead::{Aad, LessSafeKey, Nonce, NONCE_LEN};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::aead::LessSafeKey;
 
 use super::bindings::wit::types::CapabilityError;
 use crate::store::Store;
@@ -62,19 +59,7 @@ impl KvState {
         key: &str,
         value: &[u8],
     ) -> Result<String, CapabilityError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| failed("no randomness"))?;
-        let mut body = value.to_vec();
-        sealer
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(self.aad(key)),
-                &mut body,
-            )
-            .map_err(|_| failed("sealing failed"))?;
-        Ok(B64.encode([&nonce[..], &body].concat()))
+        crate::ca::seal_at_rest(sealer, &self.aad(key), value).map_err(failed)
     }
 
     fn open(
@@ -83,23 +68,9 @@ impl KvState {
         key: &str,
         stored: &str,
     ) -> Result<Vec<u8>, CapabilityError> {
-        let bytes = B64
-            .decode(stored)
-            .map_err(|_| failed("stored value is not base64"))?;
-        if bytes.len() < NONCE_LEN {
-            return Err(failed("stored value too short"));
-        }
-        let (nonce, body) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| failed("bad nonce"))?;
-        let mut body = body.to_vec();
-        let plain = sealer
-            .open_in_place(nonce, Aad::from(self.aad(key)), &mut body)
-            .map_err(|_| {
-                failed(format!(
-                    "value of {key:?} does not open: changed in the database, or another CA key secret"
-                ))
-            })?;
-        Ok(plain.to_vec())
+        crate::ca::open_at_rest(sealer, &self.aad(key), stored, &format!("value of {key:?}"))
+            .map(|plain| plain.as_slice().to_vec())
+            .map_err(failed)
     }
 
     fn memory(
@@ -215,6 +186,8 @@ impl KvRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
 
     fn sealer() -> Arc<LessSafeKey> {
         let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &[9u8; 32]).unwrap();

@@ -38,34 +38,33 @@ impl Store {
             .limit(limit)
             .select(DeploymentJob::as_select())
             .load(&mut *self.conn()?)?;
-        let mut claimed = Vec::with_capacity(due.len());
-        for job in due {
-            let (old, who) = (job.clone(), owner.to_owned());
-            let won = self.write(move |c| {
-                Ok(diesel::update(
-                    deployment_jobs::table
-                        .find((&old.certificate_id, &old.target))
-                        .filter(deployment_jobs::lease_until.eq(old.lease_until))
-                        .filter(deployment_jobs::next_attempt_at.eq(old.next_attempt_at)),
-                )
-                .set((
-                    deployment_jobs::lease_owner.eq(&who),
-                    deployment_jobs::lease_until.eq(lease_until),
-                    deployment_jobs::next_attempt_at.eq(lease_until),
-                ))
-                .execute(c)?
-                    == 1)
-            })?;
-            if won {
-                claimed.push(DeploymentJob {
-                    lease_owner: Some(owner.to_owned()),
-                    lease_until,
-                    next_attempt_at: lease_until,
-                    ..job
-                });
-            }
-        }
-        Ok(claimed)
+        let who = owner.to_owned();
+        self.claim_each(
+            due,
+            |job| {
+                let (old, who) = (job.clone(), who.clone());
+                move |c: &mut super::conn::DbConnection| {
+                    Ok(diesel::update(
+                        deployment_jobs::table
+                            .find((&old.certificate_id, &old.target))
+                            .filter(deployment_jobs::lease_until.eq(old.lease_until))
+                            .filter(deployment_jobs::next_attempt_at.eq(old.next_attempt_at)),
+                    )
+                    .set((
+                        deployment_jobs::lease_owner.eq(&who),
+                        deployment_jobs::lease_until.eq(lease_until),
+                        deployment_jobs::next_attempt_at.eq(lease_until),
+                    ))
+                    .execute(c)?)
+                }
+            },
+            |job| DeploymentJob {
+                lease_owner: Some(owner.to_owned()),
+                lease_until,
+                next_attempt_at: lease_until,
+                ..job
+            },
+        )
     }
 
     /// Records a failed attempt: `job` as given (attempts, when it is due, who holds it

@@ -61,31 +61,30 @@ impl Store {
             .limit(limit)
             .select(IssuanceJob::as_select())
             .load(&mut *self.conn()?)?;
-        let mut claimed = Vec::with_capacity(due.len());
-        for job in due {
-            let (id, old_until, who) = (job.order_id.clone(), job.lease_until, owner.to_owned());
-            let won = self.write(move |c| {
-                Ok(diesel::update(
-                    issuance_jobs::table
-                        .find(&id)
-                        .filter(issuance_jobs::lease_until.eq(old_until)),
-                )
-                .set((
-                    issuance_jobs::lease_owner.eq(&who),
-                    issuance_jobs::lease_until.eq(lease_until),
-                ))
-                .execute(c)?
-                    == 1)
-            })?;
-            if won {
-                claimed.push(IssuanceJob {
-                    lease_owner: Some(owner.to_owned()),
-                    lease_until,
-                    ..job
-                });
-            }
-        }
-        Ok(claimed)
+        let who = owner.to_owned();
+        self.claim_each(
+            due,
+            |job| {
+                let (id, old_until, who) = (job.order_id.clone(), job.lease_until, who.clone());
+                move |c: &mut super::conn::DbConnection| {
+                    Ok(diesel::update(
+                        issuance_jobs::table
+                            .find(&id)
+                            .filter(issuance_jobs::lease_until.eq(old_until)),
+                    )
+                    .set((
+                        issuance_jobs::lease_owner.eq(&who),
+                        issuance_jobs::lease_until.eq(lease_until),
+                    ))
+                    .execute(c)?)
+                }
+            },
+            |job| IssuanceJob {
+                lease_owner: Some(owner.to_owned()),
+                lease_until,
+                ..job
+            },
+        )
     }
 
     /// Records a failed or unfinished attempt and releases the lease: the job is due again at

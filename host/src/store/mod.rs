@@ -14,6 +14,7 @@ mod ca_pin;
 mod conn;
 mod deployment;
 mod issuance;
+mod managed;
 pub mod model;
 mod nonces;
 mod plugin_state;
@@ -123,6 +124,23 @@ impl From<DieselError> for StoreError {
             }
         }
     }
+}
+
+/// The audit event of a certificate's issuance.
+fn issue_event(cert: &Certificate) -> Event {
+    Event::new(
+        "certificate.issue",
+        format!("certificate/{}", cert.serial),
+        serde_json::json!({
+            "origin": cert.origin,
+            "issuer": cert.issuer,
+            "order": cert.order_id,
+            "account": cert.account_id,
+            "subject": cert.subject,
+            "identifiers": json_text(&cert.identifiers),
+            "not_after": cert.not_after,
+        }),
+    )
 }
 
 /// `Ok` when `may` says the move of `what` from `from` to `to` is one RFC 8555 §7.1.6 allows.
@@ -249,6 +267,29 @@ impl Store {
                 conn.transaction(f)
             }
         }
+    }
+
+    /// Leases each of `due` (rows read as due) with `cas`, a compare-and-set on the lease the
+    /// row was read with that answers how many rows it changed, and returns the rows won as
+    /// `claimed` makes them. Of several processes claiming at once exactly one gets each row:
+    /// the claim of every lease-based queue (issuance, validation, deployment, managed
+    /// certificates).
+    fn claim_each<T, W>(
+        &self,
+        due: Vec<T>,
+        cas: impl Fn(&T) -> W,
+        claimed: impl Fn(T) -> T,
+    ) -> Result<Vec<T>>
+    where
+        W: FnOnce(&mut conn::DbConnection) -> Result<usize> + Send + 'static,
+    {
+        let mut won = Vec::with_capacity(due.len());
+        for row in due {
+            if self.write(cas(&row))? == 1 {
+                won.push(claimed(row));
+            }
+        }
+        Ok(won)
     }
 
     /// Runs a trivial query; for readiness checks.
@@ -582,20 +623,7 @@ impl Store {
         deployments: &[DeploymentJob],
     ) -> Result<()> {
         let (cert, deployments) = (cert.clone(), deployments.to_vec());
-        let event = Event::new(
-            "certificate.issue",
-            format!("certificate/{}", cert.serial),
-            serde_json::json!({
-                "origin": cert.origin,
-                "issuer": cert.issuer,
-                "order": cert.order_id,
-                "account": cert.account_id,
-                "subject": cert.subject,
-                "identifiers": json_text(&cert.identifiers),
-                "not_after": cert.not_after,
-            }),
-        );
-        self.write_audited(event, move |c| {
+        self.write_audited(issue_event(&cert), move |c| {
             diesel::insert_into(certificates::table)
                 .values(&cert)
                 .execute(c)?;

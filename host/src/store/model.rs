@@ -100,7 +100,8 @@ pub struct Certificate {
     pub created_at: i64,
     /// The issuer that signed it: "builtin" or an issuer plugin's name.
     pub issuer: String,
-    /// How it was requested: [`ORIGIN_ACME`], [`ORIGIN_ADMIN`] or [`ORIGIN_IDENTITY`].
+    /// How it was requested: [`ORIGIN_ACME`], [`ORIGIN_ADMIN`], [`ORIGIN_IDENTITY`] or
+    /// [`ORIGIN_MANAGED`].
     pub origin: String,
     /// Subject common name of admin-issued certificates; empty for ACME ones.
     pub subject: String,
@@ -112,6 +113,8 @@ pub const ORIGIN_ACME: &str = "acme";
 pub const ORIGIN_ADMIN: &str = "admin";
 /// An admin API identity (`acmegate admin-cert issue`, or a client's renewal of its own).
 pub const ORIGIN_IDENTITY: &str = "identity";
+/// A managed certificate's, issued by the gateway on its own (`crate::authority::managed`).
+pub const ORIGIN_MANAGED: &str = "managed";
 
 /// An External Account Binding key (RFC 8555 §7.3.4).
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -200,3 +203,61 @@ pub struct IssuanceJob {
     pub last_error: Option<String>,
     pub created_at: i64,
 }
+
+/// A certificate the gateway keeps on its own (see `migrations/*_managed_certificates`).
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::managed_certificates)]
+pub struct ManagedCertificate {
+    pub name: String,
+    /// JSON array of DNS names and IP addresses.
+    pub names: String,
+    pub profile: String,
+    pub key_type: String,
+    /// JSON array of `[[targets]]` names.
+    pub targets: String,
+    /// Renew at this percentage of the lifetime; `None`: in the ARI window.
+    pub renew_at_percent: Option<i32>,
+    /// [`MANAGED_ACTIVE`] or [`MANAGED_PAUSED`].
+    pub state: String,
+    /// Declared in the config file rather than by an admin.
+    pub declared: bool,
+    /// When the row is next due (the renewal, or a retry).
+    pub next_renewal_at: i64,
+    pub certificate_serial: Option<String>,
+    /// The current key, sealed (`crate::ca::seal_at_rest`). Secret even sealed: never logged.
+    pub sealed_key: Option<String>,
+    /// When the current certificate is to be renewed, on the gateway's clock.
+    pub renew_at: Option<i64>,
+    /// The certificate every target last received.
+    pub deployed_serial: Option<String>,
+    /// JSON: when and what the last deployment came to.
+    pub last_deployment: Option<String>,
+    /// Consecutive failed attempts.
+    pub failures: i32,
+    pub last_error: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ManagedCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedCertificate")
+            .field("name", &self.name)
+            .field("names", &self.names)
+            .field("state", &self.state)
+            .field("next_renewal_at", &self.next_renewal_at)
+            .field("certificate_serial", &self.certificate_serial)
+            .field("sealed_key", &self.sealed_key.as_ref().map(|_| "<sealed>"))
+            .field("deployed_serial", &self.deployed_serial)
+            .field("failures", &self.failures)
+            .field("lease_owner", &self.lease_owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A managed certificate the gateway renews when due.
+pub const MANAGED_ACTIVE: &str = "active";
+/// A managed certificate an admin paused: nothing is renewed or deployed until resumed.
+pub const MANAGED_PAUSED: &str = "paused";

@@ -221,6 +221,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    managed_certificates (name) {
+        name -> Text,
+        names -> Text,
+        profile -> Text,
+        key_type -> Text,
+        targets -> Text,
+        renew_at_percent -> Nullable<Integer>,
+        state -> Text,
+        declared -> Bool,
+        next_renewal_at -> BigInt,
+        certificate_serial -> Nullable<Text>,
+        sealed_key -> Nullable<Text>,
+        renew_at -> Nullable<BigInt>,
+        deployed_serial -> Nullable<Text>,
+        last_deployment -> Nullable<Text>,
+        failures -> Integer,
+        last_error -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     eab_keys,
     accounts,
@@ -240,5 +265,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     audit_head,
     expiry_notices,
-    scheduled_tasks
+    scheduled_tasks,
+    managed_certificates
 );

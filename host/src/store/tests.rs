@@ -135,6 +135,7 @@ both_backends!(
     database_size_is_measured,
     statements_and_commits_are_counted,
     overview_counts_states_expiries_and_activity,
+    managed_certificates_are_claimed_once_and_kept_by_their_holder,
 );
 
 /// The overview counts each state once, lists only the valid certificates expiring inside
@@ -197,6 +198,142 @@ fn overview_counts_states_expiries_and_activity(store: &Store) {
     assert_eq!(by_issuer("upstream"), (1, vec!["05".to_string()]));
     assert_eq!(by_issuer("builtin").0, 4);
     assert_eq!(by_issuer("nobody").0, 0);
+}
+
+fn managed_row(name: &str, due: i64) -> ManagedCertificate {
+    ManagedCertificate {
+        name: name.into(),
+        names: r#"["m.example"]"#.into(),
+        profile: "default".into(),
+        key_type: "p256".into(),
+        targets: r#"["edge"]"#.into(),
+        renew_at_percent: None,
+        state: MANAGED_ACTIVE.into(),
+        declared: true,
+        next_renewal_at: due,
+        certificate_serial: None,
+        sealed_key: None,
+        renew_at: None,
+        deployed_serial: None,
+        last_deployment: None,
+        failures: 0,
+        last_error: None,
+        lease_owner: None,
+        lease_until: 0,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+/// A due row goes to one claimer; its certificate is stored only by the lease holder; the
+/// round's outcome releases it; a declared change of names makes it due, a paused row is
+/// never claimed, renew-now makes it due and reissued.
+fn managed_certificates_are_claimed_once_and_kept_by_their_holder(store: &Store) {
+    assert!(store.declare_managed(&managed_row("web", 10), 5).unwrap());
+    assert!(
+        !store.declare_managed(&managed_row("web", 10), 6).unwrap(),
+        "unchanged"
+    );
+    assert!(
+        store
+            .claim_due_managed("p1", 9, 100, 10)
+            .unwrap()
+            .is_empty(),
+        "not due"
+    );
+    let won = store.claim_due_managed("p1", 10, 100, 10).unwrap();
+    assert_eq!(won.len(), 1);
+    assert_eq!(won[0].lease_owner.as_deref(), Some("p1"));
+    assert!(
+        store
+            .claim_due_managed("p2", 11, 100, 10)
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    let managed_cert = Certificate {
+        order_id: None,
+        account_id: None,
+        origin: ORIGIN_MANAGED.into(),
+        ..cert("m1", "0m1", "o1")
+    };
+    let refused = store.store_managed_certificate("web", "p2", &managed_cert, "sealed", 50, 11);
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert!(store.certificate_by_serial("0m1").is_err(), "rolled back");
+    store
+        .store_managed_certificate("web", "p1", &managed_cert, "sealed", 50, 11)
+        .unwrap();
+    let done = ManagedCertificate {
+        deployed_serial: Some("0m1".into()),
+        next_renewal_at: 50,
+        ..won[0].clone()
+    };
+    assert!(
+        !store.finish_managed(&done, "p2", 12).unwrap(),
+        "only the holder"
+    );
+    assert!(store.finish_managed(&done, "p1", 12).unwrap());
+    let row = store.managed_certificate("web").unwrap();
+    assert_eq!(
+        (
+            row.certificate_serial.as_deref(),
+            row.sealed_key.as_deref(),
+            row.renew_at
+        ),
+        (Some("0m1"), Some("sealed"), Some(50))
+    );
+    assert_eq!((row.lease_owner, row.next_renewal_at), (None, 50));
+    // Lease over but not due: nobody; due: whoever claims first (a crashed holder's lease ran out).
+    assert!(store
+        .claim_due_managed("p2", 49, 200, 10)
+        .unwrap()
+        .is_empty());
+    // A new definition of its names: due at once.
+    let renamed = ManagedCertificate {
+        names: r#"["n.example"]"#.into(),
+        ..managed_row("web", 10)
+    };
+    assert!(store.declare_managed(&renamed, 20).unwrap());
+    let row = store.managed_certificate("web").unwrap();
+    assert_eq!(
+        (row.names.as_str(), row.next_renewal_at),
+        (r#"["n.example"]"#, 20)
+    );
+    assert_eq!(row.certificate_serial.as_deref(), Some("0m1"), "kept");
+    // Paused: never claimed; resumed: claimed.
+    assert!(store.set_managed_state("web", MANAGED_PAUSED, 21).unwrap());
+    assert!(store
+        .claim_due_managed("p2", 30, 200, 10)
+        .unwrap()
+        .is_empty());
+    assert!(store.set_managed_state("web", MANAGED_ACTIVE, 22).unwrap());
+    let won = store.claim_due_managed("p2", 30, 200, 10).unwrap();
+    assert_eq!(won.len(), 1);
+    // Renew now: due, and nothing counts as owed a deployment.
+    store.renew_managed_now("web", 31).unwrap();
+    let row = store.managed_certificate("web").unwrap();
+    assert_eq!(
+        (row.next_renewal_at, row.deployed_serial),
+        (31, row.certificate_serial.clone())
+    );
+    assert!(matches!(
+        store.renew_managed_now("nosuch", 31),
+        Err(StoreError::NotFound)
+    ));
+    // An admin's create refuses a taken name; delete removes.
+    assert!(matches!(
+        store.create_managed(&managed_row("web", 1)),
+        Err(StoreError::Conflict(_))
+    ));
+    store.delete_managed("web").unwrap();
+    assert!(matches!(
+        store.delete_managed("web"),
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.managed_certificates().unwrap().is_empty());
 }
 
 fn deployment(target: &str, owner: &str, until: i64, with_key: bool) -> DeploymentJob {

@@ -80,34 +80,32 @@ impl Store {
             .limit(limit)
             .select(ValidationJob::as_select())
             .load(&mut *self.conn()?)?;
-        let mut claimed = Vec::with_capacity(abandoned.len());
-        for job in abandoned {
-            let (id, old_until, who) =
-                (job.challenge_id.clone(), job.lease_until, owner.to_owned());
-            let won = self.write(move |c| {
-                Ok(diesel::update(
-                    validation_jobs::table
-                        .find(&id)
-                        .filter(validation_jobs::lease_until.eq(old_until)),
-                )
-                .set((
-                    validation_jobs::lease_owner.eq(&who),
-                    validation_jobs::lease_until.eq(lease_until),
-                    validation_jobs::attempts.eq(validation_jobs::attempts + 1),
-                ))
-                .execute(c)?
-                    == 1)
-            })?;
-            if won {
-                claimed.push(ValidationJob {
-                    attempts: job.attempts + 1,
-                    lease_owner: Some(owner.to_owned()),
-                    lease_until,
-                    ..job
-                });
-            }
-        }
-        Ok(claimed)
+        let who = owner.to_owned();
+        self.claim_each(
+            abandoned,
+            |job| {
+                let (id, old_until, who) = (job.challenge_id.clone(), job.lease_until, who.clone());
+                move |c: &mut super::conn::DbConnection| {
+                    Ok(diesel::update(
+                        validation_jobs::table
+                            .find(&id)
+                            .filter(validation_jobs::lease_until.eq(old_until)),
+                    )
+                    .set((
+                        validation_jobs::lease_owner.eq(&who),
+                        validation_jobs::lease_until.eq(lease_until),
+                        validation_jobs::attempts.eq(validation_jobs::attempts + 1),
+                    ))
+                    .execute(c)?)
+                }
+            },
+            |job| ValidationJob {
+                attempts: job.attempts + 1,
+                lease_owner: Some(owner.to_owned()),
+                lease_until,
+                ..job
+            },
+        )
     }
 
     /// Forgets the leases of `owner` (every lease when `None`), on issuance, validation and

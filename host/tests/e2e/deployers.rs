@@ -22,14 +22,14 @@ use crate::support::*;
 /// A deployment target as a platform team might run one: a certificate API on 127.0.0.1
 /// (POST installs a certificate, GET answers the serial installed) and a TLS listener that
 /// serves the last pushed chain whose key came with it.
-struct Edge {
+pub(crate) struct Edge {
     api_port: u16,
     tls_port: u16,
-    pushes: Arc<Mutex<Vec<Value>>>,
+    pub(crate) pushes: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Edge {
-    async fn start() -> Edge {
+    pub(crate) async fn start() -> Edge {
         let pushes = Arc::new(Mutex::new(Vec::<Value>::new()));
         let serving: Arc<RwLock<Option<Arc<rustls::sign::CertifiedKey>>>> = Default::default();
         let (log, install) = (pushes.clone(), serving.clone());
@@ -58,12 +58,12 @@ impl Edge {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/certificate", self.api_port)
     }
 
     /// The push of certificate `serial`, once it arrived.
-    async fn push_of(&self, serial: &str) -> Value {
+    pub(crate) async fn push_of(&self, serial: &str) -> Value {
         arrived(&self.pushes, "serial", serial).await
     }
 }
@@ -113,7 +113,7 @@ async fn tls_listener(serving: Arc<RwLock<Option<Arc<rustls::sign::CertifiedKey>
     port
 }
 
-fn target(name: &str, names: &[&str], attempts: u32, config: Value) -> TargetConfig {
+pub(crate) fn target(name: &str, names: &[&str], attempts: u32, config: Value) -> TargetConfig {
     target_of("push", name, names, attempts, config)
 }
 
@@ -143,7 +143,7 @@ pub(crate) fn toml_table(value: Value) -> toml::Table {
         .unwrap()
 }
 
-fn push_deployer(config: Value) -> PluginConfig {
+pub(crate) fn push_deployer(config: Value) -> PluginConfig {
     let mut grants = toml::Table::new();
     grants.insert(
         "http_hosts".into(),

@@ -15,6 +15,7 @@ mod files_deployer;
 mod issuance;
 mod lego;
 mod limits;
+mod managed;
 mod notifications;
 mod plugin_issuer;
 mod plugin_reload;

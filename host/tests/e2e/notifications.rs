@@ -205,3 +205,92 @@ async fn chat_notifier_js(backend: Backend) {
 }
 
 crate::on_both_backends!(chat_notifier_js, chat_notifier_js);
+
+/// How many `expiring` notices the receiver has for certificate `serial`.
+fn expiring_notices(received: &Mutex<Vec<Value>>, serial: &str) -> Vec<Value> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|v| v["event"] == "expiring" && v["certificate"]["serial"] == serial)
+        .cloned()
+        .collect()
+}
+
+/// Expiry notices on the gateway's clock, moved through a certificate's last 30 days with a
+/// restart at each threshold (the check runs at every start) and a second restart after it:
+/// each of the 30, 14, 7 and 0-day notices reaches the notifier exactly once.
+async fn expiry_notices_once_each_across_restarts(backend: Backend) {
+    let (port, received) = webhook().await;
+    let hook = webhook_notifier("hook", &format!("http://127.0.0.1:{port}/hook"));
+    let mut h = Harness::start_with(backend, move |c| {
+        c.acme.auto_approve = true;
+        c.plugins = vec![hook];
+    })
+    .await;
+    let acme = account(&h).await;
+    let (_, chain) = acme
+        .issue(&[Identifier::dns("expiry.example")], "http-01", None)
+        .await
+        .unwrap();
+    let pem = h.path("expiry.pem");
+    std::fs::write(&pem, &chain).unwrap();
+    let serial = serial(&pem);
+    let store = h.gw.gateway.store.clone();
+    let lookup = serial.clone();
+    let not_after = tokio::task::spawn_blocking(move || store.certificate_by_serial(&lookup))
+        .await
+        .unwrap()
+        .unwrap()
+        .not_after;
+    assert!(
+        not_after - h.gw.gateway.now() > 31 * 86_400,
+        "a certificate with more than 30 days to live"
+    );
+    assert!(expiring_notices(&received, &serial).is_empty());
+
+    const HOUR: i64 = 3_600;
+    for (sent, (threshold, severity)) in [
+        (30, "info"),
+        (14, "warning"),
+        (7, "warning"),
+        (0, "critical"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // An hour past the threshold's point.
+        let point = not_after - threshold * 86_400 + HOUR;
+        h.clock().advance(point - h.gw.gateway.now());
+        let config = h.gw.gateway.config.clone();
+        h = h.restart(config, || {}).await;
+        let notice = eventually(&format!("the {threshold}-day notice"), || {
+            let notices = expiring_notices(&received, &serial);
+            (notices.len() > sent).then(|| notices[sent].clone())
+        })
+        .await;
+        assert_eq!(notice["severity"], severity, "{notice}");
+        assert_eq!(notice["days_left"], (threshold - 1).max(0), "{notice}");
+        // The scheduled check and another start find it sent.
+        assert_eq!(
+            acmegate::authority::expiry::check(&h.gw.gateway)
+                .await
+                .unwrap(),
+            0
+        );
+        let config = h.gw.gateway.config.clone();
+        h = h.restart(config, || {}).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(
+            expiring_notices(&received, &serial).len(),
+            sent + 1,
+            "no second {threshold}-day notice"
+        );
+    }
+    h.gw.shutdown().await;
+}
+
+crate::on_both_backends!(
+    expiry_notices_once_each_across_restarts,
+    expiry_notices_once_each_across_restarts
+);

@@ -148,6 +148,33 @@ impl Store {
         })
     }
 
+    /// Inside a write transaction: the managed certificates whose current certificate is one
+    /// of `serials` become due at `at` (or stay due earlier) and will be issued anew, because
+    /// that certificate was revoked or its renewal window moved to now (incident response, an
+    /// issuer retired, a key compromise): what the gateway tells ARI clients it does itself.
+    /// Returns how many rows it touched.
+    pub(crate) fn make_managed_due(
+        c: &mut super::conn::DbConnection,
+        serials: &[String],
+        at: i64,
+    ) -> Result<usize> {
+        let mut touched = 0;
+        for chunk in serials.chunks(500) {
+            touched += diesel::update(
+                mc::table
+                    .filter(mc::certificate_serial.eq_any(chunk))
+                    .filter(mc::next_renewal_at.gt(at)),
+            )
+            .set((
+                mc::next_renewal_at.eq(at),
+                mc::deployed_serial.eq(mc::certificate_serial),
+                mc::updated_at.eq(at),
+            ))
+            .execute(c)?;
+        }
+        Ok(touched)
+    }
+
     /// Makes managed certificate `name` due at `now`: the worker renews it on its next round,
     /// and issues anew even when a deployment was owed. NotFound when there is none.
     pub fn renew_managed_now(&self, name: &str, now: i64) -> Result<()> {

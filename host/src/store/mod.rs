@@ -708,6 +708,8 @@ impl Store {
                     .execute(c)?;
             }
             if changed == 1 {
+                // A managed certificate that was revoked is replaced at once.
+                Store::make_managed_due(c, std::slice::from_ref(&serial), at)?;
                 use schema::revocation_generation as g;
                 diesel::update(g::table.find(1))
                     .set(g::generation.eq(g::generation + 1))

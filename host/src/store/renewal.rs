@@ -268,6 +268,7 @@ impl Store {
                 serials.extend(moved);
             }
             serials.sort();
+            Store::make_managed_due(c, &serials, request.at)?;
             if serials.is_empty() && request.reason != RENEW_ADMIN {
                 return Ok((serials, None));
             }

@@ -136,6 +136,7 @@ both_backends!(
     statements_and_commits_are_counted,
     overview_counts_states_expiries_and_activity,
     managed_certificates_are_claimed_once_and_kept_by_their_holder,
+    managed_certificates_follow_moved_windows_and_revocations,
 );
 
 /// The overview counts each state once, lists only the valid certificates expiring inside
@@ -198,6 +199,75 @@ fn overview_counts_states_expiries_and_activity(store: &Store) {
     assert_eq!(by_issuer("upstream"), (1, vec!["05".to_string()]));
     assert_eq!(by_issuer("builtin").0, 4);
     assert_eq!(by_issuer("nobody").0, 0);
+}
+
+/// What moves an ACME client's renewal moves a managed certificate's: its certificate's window
+/// moved to now by a renew-now, or its revocation, makes the row due then, to be issued anew.
+fn managed_certificates_follow_moved_windows_and_revocations(store: &Store) {
+    seeded(store);
+    let holding = |name: &str, serial: &str, issuer: &str| {
+        assert!(store.declare_managed(&managed_row(name, 10), 5).unwrap());
+        let won = store.claim_due_managed("p1", 10, 100, 10).unwrap();
+        assert_eq!(won.len(), 1);
+        let issued = Certificate {
+            order_id: None,
+            account_id: None,
+            origin: ORIGIN_MANAGED.into(),
+            issuer: issuer.into(),
+            not_after: 10_000,
+            ..cert(&format!("c-{name}"), serial, "o1")
+        };
+        store
+            .store_managed_certificate(name, "p1", &issued, "sealed", 5_000, 11)
+            .unwrap();
+        let done = ManagedCertificate {
+            deployed_serial: Some(serial.into()),
+            next_renewal_at: 5_000,
+            ..won[0].clone()
+        };
+        assert!(store.finish_managed(&done, "p1", 12).unwrap());
+    };
+    holding("moved", "0a1", "retired-ca");
+    holding("revoked", "0a2", "builtin");
+    let moved = store
+        .renew_now(&RenewNow {
+            filter: RenewNowFilter {
+                issuer: Some("retired-ca".into()),
+                ..Default::default()
+            },
+            at: 100,
+            reason: RENEW_ADMIN,
+            explanation_url: None,
+        })
+        .unwrap();
+    assert_eq!(moved, ["0a1"]);
+    let row = store.managed_certificate("moved").unwrap();
+    assert_eq!(row.next_renewal_at, 100);
+    assert_eq!(
+        row.deployed_serial, row.certificate_serial,
+        "issued anew, not redeployed"
+    );
+    assert_eq!(
+        store
+            .managed_certificate("revoked")
+            .unwrap()
+            .next_renewal_at,
+        5_000
+    );
+    assert!(store.revoke_certificate("0a2", 4, 200).unwrap());
+    assert_eq!(
+        store
+            .managed_certificate("revoked")
+            .unwrap()
+            .next_renewal_at,
+        200
+    );
+    // Due earlier already: a later move leaves it.
+    assert!(store.revoke_certificate("0a1", 4, 300).unwrap());
+    assert_eq!(
+        store.managed_certificate("moved").unwrap().next_renewal_at,
+        100
+    );
 }
 
 fn managed_row(name: &str, due: i64) -> ManagedCertificate {

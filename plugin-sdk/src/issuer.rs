@@ -14,7 +14,7 @@ pub use self::acmegate::plugin::types::{
     ProblemType,
 };
 pub use self::acmegate::plugin::{
-    clock, commands, dns, files, http, log, random, secrets, state, tls_probe, zmq,
+    clock, commands, dns, files, http, log, random, secrets, smtp, state, tls_probe, zmq,
 };
 pub use self::exports::acmegate::plugin::issuer::{
     IssueOutcome, IssueRequest, IssuerError, PendingIssue, RevokeRequest,

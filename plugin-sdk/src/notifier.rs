@@ -13,7 +13,7 @@ pub use self::acmegate::plugin::types::{
     CapabilityError, Identifier, IdentifierType, NotifierInfo, PluginInfo, PluginKind,
 };
 pub use self::acmegate::plugin::{
-    clock, commands, dns, files, http, log, random, secrets, state, tls_probe, zmq,
+    clock, commands, dns, files, http, log, random, secrets, smtp, state, tls_probe, zmq,
 };
 pub use self::exports::acmegate::plugin::notifications::{Certificate, Event, EventType, Severity};
 

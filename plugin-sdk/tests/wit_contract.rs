@@ -3,7 +3,7 @@
 
 use wit_parser::Resolve;
 
-const CAPABILITIES: [&str; 11] = [
+const CAPABILITIES: [&str; 12] = [
     "log",
     "clock",
     "random",
@@ -15,6 +15,7 @@ const CAPABILITIES: [&str; 11] = [
     "secrets",
     "files",
     "commands",
+    "smtp",
 ];
 
 #[test]

@@ -15,12 +15,10 @@ pub fn emit(gw: &Gateway, event: NotifierEvent) {
         let (notifier, event) = (notifier.clone(), event.clone());
         tokio::spawn(async move {
             let name = notifier.info().name;
-            match notifier.notify(&event).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(notifier = %name, error = %e, "notification not delivered")
-                }
-                Err(fault) => tracing::warn!(notifier = %name, error = %fault, "notifier failed"),
+            // A delivery the plugin reports failed is its own error, not a fault: it shows as
+            // the plugin's last error in its status, and a fault counts towards quarantine.
+            if let Err(e) = notifier.notify(&event).await {
+                tracing::warn!(notifier = %name, error = %e, "notification not delivered");
             }
         });
     }

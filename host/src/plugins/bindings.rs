@@ -107,6 +107,7 @@ macro_rules! world {
                     "acmegate:plugin/secrets": super::capabilities::acmegate::plugin::secrets,
                     "acmegate:plugin/files": super::capabilities::acmegate::plugin::files,
                     "acmegate:plugin/commands": super::capabilities::acmegate::plugin::commands,
+                    "acmegate:plugin/smtp": super::capabilities::acmegate::plugin::smtp,
                 },
             });
         }

@@ -14,7 +14,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::wit::{
-    clock, commands, dns, files, http, log, random, secrets, state, tls_probe, types, zmq,
+    clock, commands, dns, files, http, log, random, secrets, smtp, state, tls_probe, types, zmq,
 };
 use super::limits::{LOG_LINES_PER_CALL, LOG_LINE_MAX_BYTES, RANDOM_MAX_BYTES};
 use types::CapabilityError;
@@ -36,7 +36,9 @@ use types::CapabilityError;
 /// - `files_dir`: the one directory whose files the plugin may read and replace
 ///   (`files` capability, see [`super::files`]);
 /// - `commands`: named argv lists the plugin may run by name (`commands` capability, see
-///   [`super::commands`]), e.g. `reload-nginx = ["nginx", "-s", "reload"]`.
+///   [`super::commands`]), e.g. `reload-nginx = ["nginx", "-s", "reload"]`;
+/// - `smtp`: the mail relay, sender and recipients of the `smtp` capability (see
+///   [`super::smtp_client`]).
 ///
 /// WASI is linked for guests built for it, with no files, environment, network or stdio.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -60,6 +62,7 @@ pub struct Grants {
     pub secrets: BTreeMap<String, SecretValue>,
     pub files_dir: Option<std::path::PathBuf>,
     pub commands: BTreeMap<String, Vec<String>>,
+    pub smtp: Option<super::smtp_client::SmtpGrant>,
 }
 
 /// A secret given to a plugin; its `Debug` never shows the value.
@@ -70,6 +73,11 @@ pub struct SecretValue(String);
 impl SecretValue {
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
+    }
+
+    /// The value, for the one place that must hand it on (a relay's password).
+    pub(crate) fn reveal(&self) -> &str {
+        &self.0
     }
 }
 
@@ -348,6 +356,9 @@ pub fn grant_needed(import: &str) -> Option<&'static str> {
         "secrets" => "secrets = { NAME = \"...\" }",
         "files" => "files_dir = \"/DIRECTORY\"",
         "commands" => "commands = { NAME = [\"PROGRAM\", \"ARGUMENT\"] }",
+        "smtp" => {
+            "smtp = { server = \"HOST:PORT\", from = \"ADDRESS\", recipients = [\"ADDRESS\"] }"
+        }
         _ => return None,
     })
 }
@@ -400,6 +411,9 @@ impl Grants {
                     dir.display().to_string()
                 ));
             }
+        }
+        if let Some(smtp) = &self.smtp {
+            smtp.check()?;
         }
         for (name, argv) in &self.commands {
             if argv.first().is_none_or(|program| program.is_empty()) {
@@ -564,6 +578,18 @@ impl commands::Host for HostState {
             ));
         };
         super::commands::run(&self.plugin, &name, argv, timeout_ms).await
+    }
+}
+
+impl smtp::Host for HostState {
+    async fn send(&mut self, message: smtp::Message) -> Result<String, CapabilityError> {
+        let Some(grant) = self.grants.smtp.clone() else {
+            return Err(self.denied(
+                "e-mail",
+                "smtp = { server = \"HOST:PORT\", from = \"...\", recipients = [...] }",
+            ));
+        };
+        super::smtp_client::send(&self.plugin, &grant, message).await
     }
 }
 

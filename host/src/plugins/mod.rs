@@ -30,6 +30,7 @@ pub mod limits;
 mod live;
 mod notifier;
 mod runtime;
+mod smtp_client;
 mod state;
 mod tls_client;
 mod validator;

@@ -39,9 +39,10 @@ pub struct Event {
 }
 
 impl NotifierPlugin {
-    /// Delivers `event` in a fresh, configured instance. The inner `Err` is the plugin's own
-    /// delivery failure; the outer one a fault of the call (or a refused configuration).
-    pub async fn notify(&self, event: &Event) -> Result<Result<(), String>, PluginError> {
+    /// Delivers `event` in a fresh, configured instance. `PluginError::Plugin` is the plugin's
+    /// own delivery failure (kept as its last error, not a fault); the others are faults of the
+    /// call or a refused configuration.
+    pub async fn notify(&self, event: &Event) -> Result<(), PluginError> {
         let wit_event = wit_notify::Event {
             event_type: event.kind,
             severity: event.severity,
@@ -61,7 +62,6 @@ impl NotifierPlugin {
                     .acmegate_plugin_notifications()
                     .call_notify(store, &wit_event)
                     .await
-                    .map(Ok)
             })
             .await
     }

@@ -294,3 +294,193 @@ crate::on_both_backends!(
     expiry_notices_once_each_across_restarts,
     expiry_notices_once_each_across_restarts
 );
+
+/// aiosmtpd (PyPI, a real SMTP server) on 127.0.0.1, writing what it receives to a Maildir;
+/// with `starttls`, it offers STARTTLS with a certificate for `localhost` (its CA's PEM is
+/// returned for the grant's `ca_files`) and refuses mail before it. Stopped on drop.
+struct Smtpd {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl Smtpd {
+    fn start(dir: &std::path::Path, starttls: bool) -> (Smtpd, Option<std::path::PathBuf>) {
+        let python =
+            crate::support::installed_tool("aiosmtpd_venv.sh", "aiosmtpd-venv").join("bin/python");
+        let port = free_port();
+        let maildir = dir.join("mail");
+        let mut args: Vec<String> = vec![
+            "-m".into(),
+            "aiosmtpd".into(),
+            "-n".into(),
+            "-l".into(),
+            format!("127.0.0.1:{port}"),
+        ];
+        let mut ca = None;
+        if starttls {
+            let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+            let (pem, key) = (dir.join("smtp.pem"), dir.join("smtp.key"));
+            std::fs::write(&pem, cert.cert.pem()).unwrap();
+            std::fs::write(&key, cert.signing_key.serialize_pem()).unwrap();
+            args.extend([
+                "--tlscert".into(),
+                pem.display().to_string(),
+                "--tlskey".into(),
+                key.display().to_string(),
+            ]);
+            ca = Some(pem);
+        }
+        args.extend([
+            "-c".into(),
+            "aiosmtpd.handlers.Mailbox".into(),
+            maildir.display().to_string(),
+        ]);
+        let smtpd = Smtpd {
+            child: std::process::Command::new(python)
+                .args(&args)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .expect("aiosmtpd runs"),
+            port,
+            maildir,
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (smtpd, ca);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("aiosmtpd did not listen on {port}");
+    }
+
+    /// The messages received so far, as text.
+    fn received(&self) -> Vec<String> {
+        std::fs::read_dir(self.maildir.join("new"))
+            .map(|entries| {
+                entries
+                    .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn email_notifier(name: &str, port: u16, ca: Option<&std::path::Path>, to: &str) -> PluginConfig {
+    let mut smtp = json!({
+        "server": format!("localhost:{port}"),
+        "from": "acmegate@example.org",
+        "recipients": ["pki@example.org", "@ops.example.org"],
+    });
+    if let Some(ca) = ca {
+        smtp["ca_files"] = json!([ca]);
+    }
+    let table = |v: Value| {
+        toml::Value::try_from(v)
+            .unwrap()
+            .as_table()
+            .cloned()
+            .unwrap()
+    };
+    PluginConfig {
+        name: name.into(),
+        kind: "notifier".into(),
+        file: plugin_component("email-notifier"),
+        config: table(json!({"to": [to]})),
+        grants: table(json!({"smtp": smtp})),
+    }
+}
+
+/// The e-mail notifier through a real SMTP server: delivered over STARTTLS (the relay's
+/// certificate checked against the granted CA) from the granted sender with the event in the
+/// subject and the serial in the body; a relay without STARTTLS gets nothing (the default
+/// requires it), and a recipient the grant does not allow gets nothing either. Each failure is
+/// the plugin's last error, naming why.
+async fn email_notifier_delivers_over_starttls(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (tls_dir, plain_dir) = (dir.path().join("tls"), dir.path().join("plain"));
+    std::fs::create_dir_all(&tls_dir).unwrap();
+    std::fs::create_dir_all(&plain_dir).unwrap();
+    let (secure, ca) = Smtpd::start(&tls_dir, true);
+    let (plain, _) = Smtpd::start(&plain_dir, false);
+    let plugins = vec![
+        email_notifier("mail", secure.port, ca.as_deref(), "pki@example.org"),
+        email_notifier("cleartext", plain.port, None, "pki@example.org"),
+        email_notifier("stranger", secure.port, ca.as_deref(), "boss@example.com"),
+    ];
+    let h = Harness::start_with(backend, move |c| {
+        c.acme.auto_approve = true;
+        c.plugins = plugins;
+    })
+    .await;
+    let admin = crate::admin_api::identity(&h, "ops", acmegate::admin::Role::Admin).await;
+    let acme = account(&h).await;
+    let (_, chain) = acme
+        .issue(&[Identifier::dns("mail.example")], "http-01", None)
+        .await
+        .expect("issuance");
+    let pem = h.path("mail.pem");
+    std::fs::write(&pem, &chain).unwrap();
+    let serial = serial(&pem);
+
+    let mail = eventually("a message over STARTTLS", || {
+        secure.received().into_iter().next()
+    })
+    .await;
+    assert!(mail.contains("From: acmegate@example.org"), "{mail}");
+    assert!(mail.contains("To: pki@example.org"), "{mail}");
+    assert!(
+        mail.contains("Subject: [acmegate] Certificate issued (info): mail.example"),
+        "{mail}"
+    );
+    assert!(mail.contains(&serial), "{mail}");
+
+    let last_error = |name: &'static str| {
+        let h = &h;
+        let admin = &admin;
+        async move {
+            let listed =
+                crate::admin_api::call(h, Some(admin), "GET", "/api/v1/plugins", None, 200).await;
+            listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["last_error"].as_str().map(String::from))
+        }
+    };
+    let mut errors = (None, None);
+    for _ in 0..100 {
+        errors = (last_error("cleartext").await, last_error("stranger").await);
+        if errors.0.is_some() && errors.1.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let cleartext = errors.0.expect("the cleartext relay's failure is recorded");
+    assert!(
+        cleartext.contains("STARTTLS is not supported"),
+        "{cleartext}"
+    );
+    let stranger = errors.1.expect("the refused recipient is recorded");
+    assert!(stranger.contains("smtp.recipients"), "{stranger}");
+    assert!(plain.received().is_empty(), "nothing in clear");
+    assert_eq!(
+        secure.received().len(),
+        1,
+        "nothing to a recipient not granted"
+    );
+    h.gw.shutdown().await;
+}
+
+crate::on_both_backends!(
+    email_notifier_delivers_over_starttls,
+    email_notifier_delivers_over_starttls
+);

@@ -17,6 +17,28 @@ pub use self::acmegate::plugin::{
 };
 pub use self::exports::acmegate::plugin::notifications::{Certificate, Event, EventType, Severity};
 
+/// A severity's rank, for filters: info 0, warning 1, critical 2.
+pub fn severity_rank(severity: Severity) -> u8 {
+    match severity {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Critical => 2,
+    }
+}
+
+/// The rank of an operator's `min_severity` setting (`info`, the default when absent,
+/// `warning` or `critical`), or the message that names the bad value.
+pub fn min_severity_rank(setting: Option<&str>) -> Result<u8, String> {
+    match setting {
+        None | Some("info") => Ok(0),
+        Some("warning") => Ok(1),
+        Some("critical") => Ok(2),
+        Some(other) => Err(format!(
+            "min_severity {other:?} is not info, warning or critical"
+        )),
+    }
+}
+
 /// A notifier. Implement this and name the type in [`notifier_plugin!`].
 pub trait NotifierPlugin: Sized + 'static {
     /// What the plugin is; must not depend on configuration.

@@ -32,16 +32,8 @@ struct Email {
     min_rank: u8,
 }
 
-fn rank(severity: Severity) -> u8 {
-    match severity {
-        Severity::Info => 0,
-        Severity::Warning => 1,
-        Severity::Critical => 2,
-    }
-}
-
 fn severity_name(severity: Severity) -> &'static str {
-    ["info", "warning", "critical"][usize::from(rank(severity))]
+    ["info", "warning", "critical"][usize::from(severity_rank(severity))]
 }
 
 fn title(kind: EventType) -> &'static str {
@@ -121,21 +113,12 @@ impl NotifierPlugin for Email {
         if config.to.is_empty() {
             return Err("to = [] names no recipient".into());
         }
-        let min_rank = match config.min_severity.as_deref() {
-            None | Some("info") => 0,
-            Some("warning") => 1,
-            Some("critical") => 2,
-            Some(other) => {
-                return Err(format!(
-                    "min_severity {other:?} is not info, warning or critical"
-                ))
-            }
-        };
+        let min_rank = min_severity_rank(config.min_severity.as_deref())?;
         Ok(Email { config, min_rank })
     }
 
     fn notify(&self, event: Event) -> Result<(), String> {
-        if rank(event.severity) < self.min_rank {
+        if severity_rank(event.severity) < self.min_rank {
             return Ok(());
         }
         let (subject, body) = compose(&self.config.subject_prefix, &event);

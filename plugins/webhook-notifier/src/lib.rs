@@ -30,14 +30,6 @@ fn default_timeout() -> u32 {
     5_000
 }
 
-fn rank(severity: Severity) -> u8 {
-    match severity {
-        Severity::Info => 0,
-        Severity::Warning => 1,
-        Severity::Critical => 2,
-    }
-}
-
 struct Webhook {
     config: Config,
     min_rank: u8,
@@ -92,21 +84,12 @@ impl NotifierPlugin for Webhook {
         if !config.url.starts_with("https://") && !config.url.starts_with("http://") {
             return Err(format!("url {:?} is not an http(s) URL", config.url));
         }
-        let min_rank = match config.min_severity.as_deref() {
-            None | Some("info") => 0,
-            Some("warning") => 1,
-            Some("critical") => 2,
-            Some(other) => {
-                return Err(format!(
-                    "min_severity {other:?} is not info, warning or critical"
-                ))
-            }
-        };
+        let min_rank = min_severity_rank(config.min_severity.as_deref())?;
         Ok(Webhook { config, min_rank })
     }
 
     fn notify(&self, event: Event) -> Result<(), String> {
-        if rank(event.severity) < self.min_rank {
+        if severity_rank(event.severity) < self.min_rank {
             return Ok(());
         }
         let severity = match event.severity {

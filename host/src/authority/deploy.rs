@@ -259,8 +259,9 @@ fn job_key(job: &DeploymentJob) -> (String, String) {
 }
 
 /// How long a process holds a deployment it attempts; after a crash the job waits this long
-/// before another process takes it over. The issuance lease: both cover a plugin call.
-fn lease_seconds(gw: &Gateway) -> i64 {
+/// before another process takes it over. The issuance lease: both cover a plugin call. The
+/// managed certificates' worker holds its rows as long (an issuer call and a few deployer calls).
+pub(super) fn lease_seconds(gw: &Gateway) -> i64 {
     gw.config.issuance.lease_seconds.max(1)
 }
 

@@ -111,7 +111,7 @@ pub fn spawn_worker(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) -> JoinHa
         loop {
             let owner = gw.issuance.owner().to_owned();
             let t = gw.now();
-            let lease_until = t + lease_seconds(&gw);
+            let lease_until = t + super::deploy::lease_seconds(&gw);
             match gw
                 .db(move |s| s.claim_due_managed(&owner, t, lease_until, CLAIM_BATCH))
                 .await
@@ -132,12 +132,6 @@ pub fn spawn_worker(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) -> JoinHa
             }
         }
     })
-}
-
-/// How long a round may take before another process takes the row over: the issuance lease,
-/// which covers an issuer call and a few deployer calls.
-fn lease_seconds(gw: &Gateway) -> i64 {
-    gw.config.issuance.lease_seconds.max(1)
 }
 
 /// What the last deployment of a managed certificate came to, as the row keeps it.

@@ -24,6 +24,20 @@ pub fn emit(gw: &Gateway, event: NotifierEvent) {
     }
 }
 
+/// An info event (`issued` or `renewed`) about the stored certificate `cert`.
+fn issued_event(gw: &Gateway, kind: EventType, cert: &Certificate, message: String) {
+    emit(
+        gw,
+        NotifierEvent {
+            kind,
+            severity: Severity::Info,
+            certificate: Some(certificate(gw, cert)),
+            days_left: None,
+            message,
+        },
+    );
+}
+
 /// What notifiers learn about a stored certificate.
 fn certificate(gw: &Gateway, cert: &Certificate) -> EventCertificate {
     EventCertificate {
@@ -59,15 +73,11 @@ pub async fn issued(gw: &Gateway, cert: &Certificate) {
     } else {
         (EventType::Issued, "issued")
     };
-    emit(
+    issued_event(
         gw,
-        NotifierEvent {
-            kind,
-            severity: Severity::Info,
-            certificate: Some(certificate(gw, cert)),
-            days_left: None,
-            message: format!("certificate {} {verb} by {}", cert.serial, cert.issuer),
-        },
+        kind,
+        cert,
+        format!("certificate {} {verb} by {}", cert.serial, cert.issuer),
     );
 }
 
@@ -143,16 +153,7 @@ pub fn managed_renewed(gw: &Gateway, name: &str, cert: &Certificate, replaced: O
             ),
         ),
     };
-    emit(
-        gw,
-        NotifierEvent {
-            kind,
-            severity: Severity::Info,
-            certificate: Some(certificate(gw, cert)),
-            days_left: None,
-            message,
-        },
-    );
+    issued_event(gw, kind, cert, message);
 }
 
 /// A round of managed certificate work failed: its renewal (`cert` is `None`) or the

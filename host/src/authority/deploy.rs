@@ -23,11 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::acme::name_policy::{self, NamePattern};
 use crate::acme::Identifier;
+use crate::authority::leases::{spawn_claiming, Pace};
 use crate::authority::Gateway;
 pub use crate::config::TargetConfig;
 use crate::plugins::{DeployerPlugin, Deployment, VerifyOutcome};
@@ -227,11 +228,10 @@ pub async fn deploy_once(
     report
 }
 
-/// This process's part of the deployment queue: its worker's doorbell and the generated keys
-/// it holds for deployments not yet settled.
+/// This process's part of the deployment queue: the generated keys it holds for deployments
+/// not yet settled.
 #[derive(Debug, Default)]
 pub struct Queue {
-    wake: Notify,
     keys: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -267,38 +267,22 @@ pub(super) fn lease_seconds(gw: &Gateway) -> i64 {
 
 /// Runs the deployment worker until `stop` turns true: claims deployments that are due (this
 /// process's retries, and the jobs of processes that died) and attempts each.
-pub fn spawn_worker(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let owner = gw.issuance.owner().to_owned();
-            let t = gw.now();
-            let lease_until = t + lease_seconds(&gw);
-            match gw
-                .db(move |s| s.claim_due_deployments(&owner, t, lease_until, CLAIM_BATCH))
-                .await
-            {
-                Ok(jobs) => {
-                    for job in jobs {
-                        let gw = gw.clone();
-                        tokio::spawn(async move { attempt(&gw, job).await });
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "deployment worker cannot read its jobs"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-                _ = gw.deployments.wake.notified() => {}
-                _ = stop.changed() => break,
-            }
-        }
-    })
+pub fn spawn_worker(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let pace = Pace {
+        what: "deployment jobs",
+        // A retry falls due, or a dead process's job is noticed, within this time.
+        poll: Duration::from_secs(1),
+        lease_seconds: lease_seconds(&gw),
+        batch: 16,
+    };
+    spawn_claiming(
+        gw,
+        stop,
+        pace,
+        |s, owner, t, until, batch| s.claim_due_deployments(owner, t, until, batch),
+        |gw, job| async move { attempt(&gw, job).await },
+    )
 }
-
-/// The worker's longest sleep: a retry falls due, or a dead process's job is noticed, within
-/// this time.
-const IDLE_POLL: Duration = Duration::from_secs(1);
-/// Jobs claimed per round.
-const CLAIM_BATCH: i64 = 16;
 
 /// Why an attempt did not deploy.
 enum Failure {

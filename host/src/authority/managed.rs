@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::admin_issuance::{self, AdminIssueError, GenerateRequest};
 use super::deploy::Report;
+use super::leases::{spawn_claiming, Pace};
 use super::Gateway;
 use crate::acme::renewal::default_window;
 use crate::config::ManagedConfig;
@@ -106,32 +107,20 @@ pub async fn declare_configured(gw: &Gateway) -> Result<(), StoreError> {
 
 /// Runs the managed certificates' worker until `stop` turns true: every [`TICK`], claims the
 /// rows due on the gateway's clock and works each in the background.
-pub fn spawn_worker(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let owner = gw.issuance.owner().to_owned();
-            let t = gw.now();
-            let lease_until = t + super::deploy::lease_seconds(&gw);
-            match gw
-                .db(move |s| s.claim_due_managed(&owner, t, lease_until, CLAIM_BATCH))
-                .await
-            {
-                Ok(rows) => {
-                    for row in rows {
-                        let gw = gw.clone();
-                        tokio::spawn(async move { round(&gw, row).await });
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "managed certificates worker cannot read its rows")
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
-                _ = stop.changed() => break,
-            }
-        }
-    })
+pub fn spawn_worker(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let pace = Pace {
+        what: "managed certificates",
+        poll: TICK,
+        lease_seconds: super::deploy::lease_seconds(&gw),
+        batch: CLAIM_BATCH,
+    };
+    spawn_claiming(
+        gw,
+        stop,
+        pace,
+        |s, owner, t, until, batch| s.claim_due_managed(owner, t, until, batch),
+        |gw, row| async move { round(&gw, row).await },
+    )
 }
 
 /// What the last deployment of a managed certificate came to, as the row keeps it.

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod expiry;
 pub mod housekeeping;
 pub mod issuance;
+mod leases;
 pub mod managed;
 pub mod notify;
 pub mod orders;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::acme::{ChallengeStatus, ChallengeType, Identifier, IdentifierType, Problem};
+use crate::authority::leases::{spawn_claiming, Pace};
 use crate::authority::Gateway;
 use crate::jws::key_authorization;
 use crate::plugins::{ValidationOutcome, ValidatorPlugin};
@@ -271,38 +272,21 @@ async fn plugin_decision(
 
 /// Runs the worker that takes over abandoned validations (of a process that died) until
 /// `stop` turns true.
-pub fn spawn_worker(
-    gw: Arc<Gateway>,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let (owner, t) = (gw.issuance.owner().to_owned(), gw.now());
-            let claimed = gw
-                .db(move |s| s.claim_abandoned_validations(&owner, t, lease_until(t), CLAIM_BATCH))
-                .await;
-            let full = match claimed {
-                Ok(jobs) => {
-                    let full = jobs.len() == CLAIM_BATCH as usize;
-                    for job in jobs {
-                        tracing::info!(challenge = %job.challenge_id, attempt = job.attempts, "resuming an interrupted validation");
-                        tokio::spawn(attempt(gw.clone(), job));
-                    }
-                    full
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "validation worker cannot read its jobs");
-                    false
-                }
-            };
-            if full {
-                // More may be waiting: claim again at once.
-                continue;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
-                _ = stop.changed() => break,
-            }
-        }
-    })
+pub fn spawn_worker(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let pace = Pace {
+        what: "interrupted validations",
+        poll: POLL,
+        lease_seconds: i64::try_from(LEASE.as_secs()).unwrap_or(30),
+        batch: CLAIM_BATCH,
+    };
+    spawn_claiming(
+        gw,
+        stop,
+        pace,
+        |s, owner, t, until, batch| s.claim_abandoned_validations(owner, t, until, batch),
+        |gw, job| {
+            tracing::info!(challenge = %job.challenge_id, attempt = job.attempts, "resuming an interrupted validation");
+            attempt(gw, job)
+        },
+    )
 }

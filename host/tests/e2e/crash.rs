@@ -705,3 +705,115 @@ fn store_url(dir: &Path, database_url: &str) -> String {
         database_url.to_string()
     }
 }
+
+/// A managed certificate's round killed with SIGKILL between issuance and deployment: the
+/// certificate and its sealed key were stored in one transaction before the deployer ran, so
+/// the process started again (once the dead one's lease ran out) deploys that same
+/// certificate: nothing is issued twice, nothing is stuck, the audit chain is intact.
+async fn managed_round_killed_mid_deployment(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let dns = TestDnsServer::start().await.expect("test DNS server");
+    let database_url = match backend {
+        Backend::Sqlite => String::new(),
+        Backend::Postgres => acmegate_testkit::db::fresh_postgres_url(),
+    };
+    // A target whose first push hangs long enough for the kill to land inside the round.
+    let pushes = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let log = pushes.clone();
+    let target = http_peer(move |request| {
+        if request.method == "POST" {
+            let push: Value = serde_json::from_slice(&request.body).expect("JSON push");
+            let first = {
+                let mut log = log.lock().unwrap();
+                log.push(push);
+                log.len() == 1
+            };
+            if first {
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            return (200, json!({"installed": true}).to_string());
+        }
+        match log.lock().unwrap().last() {
+            Some(push) => (200, json!({"serial": push["serial"]}).to_string()),
+            None => (404, String::new()),
+        }
+    })
+    .await;
+    let extra = format!(
+        r#"[issuance]
+lease_seconds = 3
+[[plugins]]
+name = "push"
+kind = "target-deployer"
+file = "{}"
+[plugins.config]
+timeout_ms = 10000
+[plugins.grants]
+http_hosts = ["127.0.0.1"]
+http_plain = true
+http_private = true
+[[targets]]
+name = "edge"
+deployer = "push"
+names = []
+attempts = 3
+[targets.config]
+url = "http://127.0.0.1:{target}/certificate"
+[[managed]]
+name = "web"
+names = ["web.example.internal"]
+targets = ["edge"]
+"#,
+        plugin_component("http-push-deployer").display()
+    );
+    let mut gw = Gateway::configured(&dir, &database_url, free_port(), &dns, &extra);
+    gw.start().await;
+    let first = eventually("the first push", || {
+        pushes.lock().unwrap().first().map(|p| p["serial"].clone())
+    })
+    .await;
+    gw.signal("-KILL");
+
+    let url = store_url(&dir, &database_url);
+    let store = acmegate::store::Store::open(&url).unwrap();
+    let cut = store.managed_certificate("web").unwrap();
+    assert_eq!(cut.certificate_serial.as_deref(), first.as_str());
+    assert_eq!(
+        cut.deployed_serial, None,
+        "killed before the round was recorded"
+    );
+
+    gw.start().await;
+    let again = eventually("a push after the restart", || {
+        pushes.lock().unwrap().get(1).map(|p| p["serial"].clone())
+    })
+    .await;
+    assert_eq!(
+        again, first,
+        "the stored certificate is deployed, not a new one"
+    );
+    let mut deployed = None;
+    for _ in 0..100 {
+        deployed = store.managed_certificate("web").unwrap().deployed_serial;
+        if deployed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(deployed.as_deref(), first.as_str());
+    gw.signal("-TERM");
+    let managed = acmegate::store::CertificateFilter {
+        origin: Some("managed".into()),
+        ..Default::default()
+    };
+    let issued = store
+        .list_certificates(&managed, acmegate::store::PageRequest::first(10))
+        .unwrap();
+    assert_eq!(issued.total, 1, "issued once across the kill");
+    audit_intact(&dir);
+}
+crate::on_both_backends!(
+    managed_round_killed_mid_deployment,
+    managed_round_killed_mid_deployment
+);

@@ -230,3 +230,55 @@ crate::on_both_backends!(
     nginx_serves_what_the_files_deployer_wrote,
     nginx_serves_what_the_files_deployer_wrote
 );
+
+/// A managed certificate (1-hour profile) whose target is nginx: the gateway writes its key
+/// and chain at start and again at each renewal as the test moves the clock, reloads nginx,
+/// and nginx serves each new certificate to OpenSSL's client.
+async fn nginx_serves_each_renewal_of_a_managed_certificate(backend: Backend) {
+    use crate::managed::{eventually_row, managed, with_hour_profile, HOUR};
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = Nginx::start(dir.path());
+    let deployer = files_deployer(&nginx);
+    let probe = json!({"host": "127.0.0.1", "port": nginx.port, "server_name": "files.example"});
+    let h = Harness::start_with(backend, move |c| {
+        with_hour_profile(c);
+        c.plugins = vec![deployer];
+        c.targets = vec![target_of(
+            "files",
+            "nginx",
+            &[],
+            3,
+            json!({"chain": "fullchain.pem", "key": "privkey.pem", "reload": "reload-nginx",
+                   "probe": probe}),
+        )];
+        c.managed = vec![managed("web", &["files.example"], &["nginx"])];
+    })
+    .await;
+    let mut served = Vec::new();
+    for round in 0..3 {
+        if round > 0 {
+            h.clock().advance(HOUR);
+        }
+        let row = eventually_row(&h, "web", |r| {
+            r.deployed_serial
+                .as_ref()
+                .is_some_and(|s| !served.contains(s))
+        })
+        .await;
+        let serial = row.deployed_serial.unwrap();
+        let now = nginx.served_serial().expect("nginx serves");
+        assert_eq!(
+            trimmed(&now),
+            trimmed(&serial),
+            "round {round}: nginx serves it"
+        );
+        served.push(serial);
+    }
+    assert_eq!(mode(&dir.path().join("certs/privkey.pem")), 0o600);
+    h.gw.shutdown().await;
+}
+
+crate::on_both_backends!(
+    nginx_serves_each_renewal_of_a_managed_certificate,
+    nginx_serves_each_renewal_of_a_managed_certificate
+);

@@ -19,10 +19,10 @@ use crate::notifications::{webhook, webhook_notifier};
 use crate::on_both_backends;
 use crate::support::*;
 
-const HOUR: i64 = 3_600;
+pub(crate) const HOUR: i64 = 3_600;
 
 /// The default profile and `hour`: 1-hour certificates.
-fn with_hour_profile(c: &mut Config) {
+pub(crate) fn with_hour_profile(c: &mut Config) {
     let hour = acmegate::ca::Profile {
         name: "hour".into(),
         validity_hours: 1,
@@ -247,8 +247,147 @@ async fn renewed_and_redeployed_as_time_moves(backend: Backend) {
     );
 }
 
+/// Two replicas on one PostgreSQL database and one clock (the test moves it): every renewal of
+/// a managed certificate is issued, deployed and told once, by whichever replica claims the
+/// row, however both replicas' workers race for it each second.
+async fn renewed_once_across_replicas() {
+    let edge = Edge::start().await;
+    let (hook_port, received) = webhook().await;
+    let edge_url = edge.url();
+    let h = Harness::start_with(Backend::Postgres, move |c| {
+        with_hour_profile(c);
+        c.plugins = vec![
+            push_deployer(json!({"timeout_ms": 3000})),
+            webhook_notifier("hook", &format!("http://127.0.0.1:{hook_port}/hook")),
+        ];
+        c.targets = vec![target("edge", &[], 3, json!({"url": edge_url}))];
+        c.managed = vec![managed("web", &["web.example.internal"], &["edge"])];
+    })
+    .await;
+    let mut config = h.gw.gateway.config.clone();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    let other = acmegate::server::start_at(config, None, h.clock().clone())
+        .await
+        .expect("second replica starts");
+    let admin = identity(&h, "ops", Role::Admin).await;
+
+    let mut serials = vec![push_number(&edge, 1).await["serial"].clone()];
+    still(&edge, 1).await;
+    for count in 2..=4 {
+        h.clock().advance(HOUR);
+        let push = push_number(&edge, count).await;
+        key_matches_certificate(&push);
+        serials.push(push["serial"].clone());
+        still(&edge, count).await;
+    }
+    serials.dedup();
+    assert_eq!(
+        serials.len(),
+        4,
+        "a new certificate each round: {serials:?}"
+    );
+    let issued = call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/v1/certificates?origin=managed",
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(
+        issued["total"], 4,
+        "one certificate issued per round: {issued}"
+    );
+    let told = |event: &str| {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v["event"] == event)
+            .count()
+    };
+    assert_eq!(
+        (told("issued"), told("renewed")),
+        (1, 3),
+        "each round told once"
+    );
+    assert_eq!(
+        row(&h, "web").await.deployed_serial.map(Value::from),
+        serials.last().cloned()
+    );
+    other.shutdown().await;
+}
+
+on_both_backends!(
+    managed_certificate_with_a_damaged_sealed_key_is_issued_anew,
+    damaged_sealed_key_is_issued_anew
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_certificates_renew_once_across_replicas() {
+    renewed_once_across_replicas().await;
+}
+
+/// Runs `sql` on the gateway's database from outside, as damage would reach it.
+fn tamper(config: &Config, sql: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let url = config.database_url();
+    let changed = match url.strip_prefix("sqlite://") {
+        Some(path) => diesel::sql_query(sql)
+            .execute(&mut diesel::SqliteConnection::establish(path).expect("open SQLite")),
+        None => diesel::sql_query(sql)
+            .execute(&mut diesel::PgConnection::establish(&url).expect("open PostgreSQL")),
+    };
+    assert_eq!(changed.expect("tampering runs"), 1, "{sql}");
+}
+
+/// A managed certificate whose deployment is still owed but whose sealed key no longer opens
+/// (the row damaged) is not stuck retrying for ever: the next round issues a new key and
+/// certificate and deploys those.
+async fn damaged_sealed_key_is_issued_anew(backend: Backend) {
+    let edge = Edge::start().await;
+    let down = format!("http://127.0.0.1:{}/certificate", free_port());
+    let h = Harness::start_with(backend, move |c| {
+        with_hour_profile(c);
+        c.plugins = vec![push_deployer(json!({"timeout_ms": 3000}))];
+        c.targets = vec![target("edge", &[], 3, json!({"url": down}))];
+        c.managed = vec![managed("web", &["web.example.internal"], &["edge"])];
+    })
+    .await;
+    // Issued, but the target is down: the deployment is owed.
+    let first = eventually_row(&h, "web", |r| r.failures >= 1).await;
+    let issued = first.certificate_serial.clone().expect("issued once");
+    assert_eq!(first.deployed_serial, None);
+
+    let mut config = h.gw.gateway.config.clone();
+    config.targets[0].config = crate::deployers::toml_table(json!({"url": edge.url()}));
+    let damage = config.clone();
+    let h = h
+        .restart(config, move || {
+            tamper(
+                &damage,
+                "UPDATE managed_certificates SET sealed_key = 'damaged' WHERE name = 'web'",
+            )
+        })
+        .await;
+    h.clock().advance(HOUR / 4);
+    let push = push_number(&edge, 1).await;
+    key_matches_certificate(&push);
+    let renewed = push["serial"].as_str().unwrap();
+    assert_ne!(
+        renewed, issued,
+        "a new certificate, not the one whose key is lost"
+    );
+    let now = eventually_row(&h, "web", |r| r.deployed_serial.is_some()).await;
+    assert_eq!(now.certificate_serial.as_deref(), Some(renewed));
+    assert_eq!(now.deployed_serial.as_deref(), Some(renewed));
+    assert_ne!(now.sealed_key.as_deref(), Some("damaged"));
+    still(&edge, 1).await;
+}
+
 /// Waits (up to 10 s) until managed certificate `name` is as `wanted` says, and returns it.
-async fn eventually_row(
+pub(crate) async fn eventually_row(
     h: &Harness,
     name: &str,
     wanted: impl Fn(&ManagedCertificate) -> bool,

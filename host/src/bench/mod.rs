@@ -3,9 +3,10 @@
 //! file with auto-approve) and, with `--pebble`, against Debian's Pebble on the same machine.
 
 pub mod pebble;
+pub mod steadiness;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use anyhow::Context;
 
 use crate::acme::Identifier;
 use crate::client::{AccountKey, AcmeClient, KeyAlg};
+use steadiness::Steadiness;
 
 /// Options of `acmegate bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -20,6 +22,11 @@ pub struct BenchOptions {
     /// Full orders to run against each server.
     #[arg(short = 'n', long, default_value_t = 200)]
     pub orders: usize,
+    /// Run for this many seconds instead of a number of orders, and report whether the pace
+    /// held: throughput in the first and last minute (a third of a shorter run) and the
+    /// process's memory over the run.
+    #[arg(long, value_name = "SECS", conflicts_with = "orders")]
+    pub duration: Option<u64>,
     /// Orders in flight at once (one ACME account per worker).
     #[arg(short = 'c', long, default_value_t = 32)]
     pub concurrency: usize,
@@ -68,6 +75,8 @@ pub struct BenchReport {
     pub nonces: Option<NonceCost>,
     /// For the in-process gateway, what an order costs its database (see [`StorageCost`]).
     pub storage: Option<StorageCost>,
+    /// For a timed run (`--duration`), whether its pace and memory held (see [`Steadiness`]).
+    pub steadiness: Option<Steadiness>,
 }
 
 /// What the run's orders cost the database, per order.
@@ -257,12 +266,31 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Runs `opts.orders` full orders at `opts.concurrency` against `directory`, from a runtime
 /// of its own whose threads ([`LOAD_THREADS`]) are measured apart: `cpu_seconds` is this
 /// process's CPU without them (the in-process gateway's; the caller replaces it for a server
-/// elsewhere).
+/// elsewhere). A timed run samples this process's memory.
 pub async fn run_load(
     target: &str,
     directory: &str,
     roots_pem: &[u8],
     opts: &BenchOptions,
+) -> anyhow::Result<BenchReport> {
+    run_load_watching(
+        target,
+        directory,
+        roots_pem,
+        opts,
+        "/proc/self/status".into(),
+    )
+    .await
+}
+
+/// [`run_load`], sampling in a timed run the memory of the process whose `/proc/PID/status`
+/// is `status`: the server's, where it runs apart.
+async fn run_load_watching(
+    target: &str,
+    directory: &str,
+    roots_pem: &[u8],
+    opts: &BenchOptions,
+    status: PathBuf,
 ) -> anyhow::Result<BenchReport> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -282,18 +310,33 @@ pub async fn run_load(
     let process_before = process_cpu_seconds();
     let load_before = load_threads_cpu_seconds();
     let started = Instant::now();
-    let outcome = runtime.spawn(orders(clients, &opts)).await?;
+    let duration = opts.duration.map(Duration::from_secs);
+    let window = duration.map(Steadiness::window_for);
+    let done = Arc::new(AtomicBool::new(false));
+    let memory =
+        window.map(|w| runtime.spawn(sample_rss(status.clone(), started, w / 10, done.clone())));
+    let outcome = runtime.spawn(orders(clients, &opts, started)).await?;
     let elapsed = started.elapsed();
     let load_cpu_seconds = load_threads_cpu_seconds() - load_before;
     let process = process_cpu_seconds() - process_before;
+    done.store(true, Ordering::Relaxed);
+    let rss = match memory {
+        Some(task) => task.await?,
+        None => Vec::new(),
+    };
     runtime.shutdown_background();
-    let (mut latencies, errors) = outcome;
+    let Outcome {
+        mut latencies,
+        completed_at,
+        errors,
+    } = outcome;
     if let Some(first) = errors.first() {
         eprintln!(
             "{target}: {} orders failed; first error: {first}",
             errors.len()
         );
     }
+    let steadiness = window.map(|w| Steadiness::measure(&completed_at, elapsed, w, &rss));
     latencies.sort_by(|a, b| a.total_cmp(b));
     Ok(BenchReport {
         target: target.into(),
@@ -308,7 +351,36 @@ pub async fn run_load(
         database: None,
         nonces: None,
         storage: None,
+        steadiness,
     })
+}
+
+/// Samples the resident memory of the process of `status` every `every` (seconds since
+/// `started`, MB) until `done` is set.
+async fn sample_rss(
+    status: PathBuf,
+    started: Instant,
+    every: Duration,
+    done: Arc<AtomicBool>,
+) -> Vec<(f64, f64)> {
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+    while !done.load(Ordering::Relaxed) {
+        tick.tick().await;
+        samples.push((started.elapsed().as_secs_f64(), steadiness::rss_mb(&status)));
+    }
+    samples
+}
+
+/// What the load workers brought back.
+#[derive(Default)]
+struct Outcome {
+    /// Each completed order's latency in milliseconds.
+    latencies: Vec<f64>,
+    /// When each completed order completed, in seconds since the run started.
+    completed_at: Vec<f64>,
+    /// Why each failed order failed.
+    errors: Vec<String>,
 }
 
 /// One client with its own account per worker.
@@ -332,32 +404,42 @@ async fn clients(
     Ok(clients)
 }
 
-/// The run: each client orders until `opts.orders` were started; returns the latencies in
-/// milliseconds of the orders that completed, and the errors of the others.
+/// The run: each client orders until `opts.orders` were started, or until `opts.duration`
+/// has passed since `started`.
 fn orders(
     clients: Vec<AcmeClient>,
     opts: &BenchOptions,
-) -> impl std::future::Future<Output = (Vec<f64>, Vec<String>)> + Send + 'static {
+    started: Instant,
+) -> impl std::future::Future<Output = Outcome> + Send + 'static {
     let next = Arc::new(AtomicUsize::new(0));
     let total = opts.orders;
+    let deadline = opts
+        .duration
+        .map(|secs| started + Duration::from_secs(secs));
     let order_timeout = Duration::from_secs(opts.order_timeout_secs.max(1));
     async move {
         let mut tasks = Vec::new();
         for client in clients {
             let next = next.clone();
+            let more = move || match deadline {
+                Some(deadline) => Instant::now() < deadline,
+                None => next.fetch_add(1, Ordering::Relaxed) < total,
+            };
             tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = Vec::new();
-                while next.fetch_add(1, Ordering::Relaxed) < total {
+                let mut outcome = Outcome::default();
+                while more() {
                     let name = format!("{}.bench.test", crate::ids::new_id());
                     let t = Instant::now();
                     let ids = [Identifier::dns(name)];
                     let order = client.issue(&ids, "http-01", None);
                     match tokio::time::timeout(order_timeout, order).await {
-                        Ok(Ok(_)) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
-                        Ok(Err(e)) => errors.push(e.to_string()),
+                        Ok(Ok(_)) => {
+                            outcome.latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                            outcome.completed_at.push(started.elapsed().as_secs_f64());
+                        }
+                        Ok(Err(e)) => outcome.errors.push(e.to_string()),
                         Err(_) => {
-                            errors.push(format!(
+                            outcome.errors.push(format!(
                                 "order unfinished after {order_timeout:?}; server stalled?"
                             ));
                             // A stalled server stalls every worker; stop this one.
@@ -365,20 +447,21 @@ fn orders(
                         }
                     }
                 }
-                (latencies, errors)
+                outcome
             }));
         }
-        let (mut latencies, mut errors) = (Vec::new(), Vec::new());
+        let mut all = Outcome::default();
         for t in tasks {
             match t.await {
-                Ok((l, e)) => {
-                    latencies.extend(l);
-                    errors.extend(e);
+                Ok(o) => {
+                    all.latencies.extend(o.latencies);
+                    all.completed_at.extend(o.completed_at);
+                    all.errors.extend(o.errors);
                 }
-                Err(e) => errors.push(format!("a load worker failed: {e}")),
+                Err(e) => all.errors.push(format!("a load worker failed: {e}")),
             }
         }
-        (latencies, errors)
+        all
     }
 }
 
@@ -490,7 +573,11 @@ async fn bench_pebble(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             .map(|path| stat_cpu_seconds(std::path::Path::new(path)))
     };
     let cpu_before = server_cpu();
-    let mut report = run_load("pebble", &directory, root.as_bytes(), opts).await?;
+    let status = match pebble.pid() {
+        Some(pid) => PathBuf::from(format!("/proc/{pid}/status")),
+        None => "/proc/self/status".into(),
+    };
+    let mut report = run_load_watching("pebble", &directory, root.as_bytes(), opts, status).await?;
     // Pebble's CPU lives in its own process.
     report.cpu_seconds = server_cpu()
         .zip(cpu_before)
@@ -505,9 +592,13 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
         Some(url) => crate::store::redacted_url(url),
         None => "durable SQLite (synchronous=FULL)".to_string(),
     };
+    let amount = match opts.duration {
+        Some(secs) => format!("{secs} s"),
+        None => format!("{} orders", opts.orders),
+    };
     println!(
-        "{} orders per server, concurrency {}, {:?} account keys, {database}",
-        opts.orders, opts.concurrency, opts.key_alg
+        "{amount} per server, concurrency {}, {:?} account keys, {database}",
+        opts.concurrency, opts.key_alg
     );
     let mut reports = Vec::new();
     let gateway = match (&opts.directory, &opts.ca_cert) {
@@ -529,6 +620,9 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
     }
     if let Some(storage) = &gateway.storage {
         println!("{}", storage.line(gateway.orders));
+    }
+    if let Some(steadiness) = &gateway.steadiness {
+        println!("{}", steadiness.line());
     }
     if let Some(nonces) = &gateway.nonces {
         println!(

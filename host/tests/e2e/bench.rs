@@ -10,6 +10,7 @@ use crate::support::Backend;
 async fn bench_completes_every_order(backend: Backend) {
     let opts = BenchOptions {
         orders: 12,
+        duration: None,
         concurrency: 3,
         directory: None,
         ca_cert: None,
@@ -22,6 +23,8 @@ async fn bench_completes_every_order(backend: Backend) {
     assert_eq!(reports.len(), 1);
     let report = &reports[0];
     assert_eq!((report.orders, report.errors), (12, 0), "{}", report.line());
+    // A counted run is not a timed one.
+    assert_eq!(report.steadiness, None);
     assert!(
         report.p50_ms > 0.0 && report.p99_ms >= report.p50_ms,
         "{}",
@@ -94,3 +97,50 @@ async fn bench_completes_every_order(backend: Backend) {
     }
 }
 crate::on_both_backends!(bench_completes_every_order, bench_completes_every_order);
+
+/// `--duration` runs orders until the time is up, not to a count, and reports whether the pace
+/// and memory held: the first and last windows' throughput and the process's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_for_a_duration() {
+    let opts = BenchOptions {
+        orders: 1,
+        duration: Some(3),
+        concurrency: 2,
+        directory: None,
+        ca_cert: None,
+        database_url: None,
+        pebble: false,
+        key_alg: KeyAlg::Es256,
+        order_timeout_secs: 20,
+    };
+    let reports = run(opts).await.expect("bench runs");
+    let report = &reports[0];
+    // Far more than the one order `orders` asked for: the clock, not the count, ended it.
+    assert!(
+        report.orders > 10 && report.errors == 0,
+        "{}",
+        report.line()
+    );
+    assert!(
+        report.elapsed >= std::time::Duration::from_secs(3),
+        "{:?}",
+        report.elapsed
+    );
+    let steadiness = report
+        .steadiness
+        .as_ref()
+        .expect("a timed run's steadiness");
+    assert_eq!(steadiness.window, std::time::Duration::from_secs(1));
+    assert!(
+        steadiness.first_per_second > 0.0 && steadiness.last_per_second > 0.0,
+        "{}",
+        steadiness.line()
+    );
+    assert!(
+        steadiness.rss_after_first_mb > 1.0
+            && steadiness.rss_max_mb >= steadiness.rss_end_mb
+            && steadiness.rss_max_mb >= steadiness.rss_after_first_mb,
+        "{}",
+        steadiness.line()
+    );
+}

@@ -486,6 +486,7 @@ async fn a_load_run_through_the_balancer_has_no_errors() {
     let roots = std::fs::read(&h.root_pem).unwrap();
     let opts = acmegate::bench::BenchOptions {
         orders: 60,
+        duration: None,
         concurrency: 6,
         directory: Some(h.directory()),
         ca_cert: Some(h.root_pem.clone()),

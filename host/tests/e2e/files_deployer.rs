@@ -46,9 +46,13 @@ impl Nginx {
                  location / {{ return 200 \"ok\\n\"; }}\n  }}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        // Its output goes to error.log: a worker that outlived the test must not hold the test
+        // harness's stdout open (CI's tee would wait on it for ever).
         let child = Command::new("nginx")
             .args(Self::args(dir))
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("nginx runs (Debian package nginx, installed by .ci/run)");
         let nginx = Nginx {
@@ -96,11 +100,21 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// Stops the master and waits for it: on `stop` it ends its workers (those of every
+    /// reload) before it exits. Killing it outright would leave them running, orphaned.
     fn drop(&mut self) {
         let _ = Command::new("nginx")
             .args(Self::args(&self.dir))
             .args(["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status();
+        for _ in 0..100 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -162,17 +162,41 @@ impl Auditor {
             mac: String::new(),
         };
         entry.mac = entry_mac(&self.key, &entry);
-        diesel::insert_into(audit_log::table)
-            .values(&entry)
-            .execute(c)?;
         let seal = head_seal(&self.key, entry.seq, &entry.mac);
-        diesel::update(audit_head::table.find(1))
-            .set((
-                audit_head::seq.eq(entry.seq),
-                audit_head::mac.eq(&entry.mac),
-                audit_head::seal.eq(seal),
-            ))
-            .execute(c)?;
+        match c {
+            // One statement, one round trip: the entry and the head it moves to.
+            DbConnection::Pg(pg) => {
+                use diesel::sql_types::{BigInt, Text};
+                diesel::sql_query(
+                    "WITH entry AS (INSERT INTO audit_log \
+                       (seq, at, actor, action, resource, details, prev_mac, mac) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)) \
+                     UPDATE audit_head SET seq = $1, mac = $8, seal = $9 WHERE id = 1",
+                )
+                .bind::<BigInt, _>(entry.seq)
+                .bind::<BigInt, _>(entry.at)
+                .bind::<Text, _>(&entry.actor)
+                .bind::<Text, _>(&entry.action)
+                .bind::<Text, _>(&entry.resource)
+                .bind::<Text, _>(&entry.details)
+                .bind::<Text, _>(&entry.prev_mac)
+                .bind::<Text, _>(&entry.mac)
+                .bind::<Text, _>(&seal)
+                .execute(pg)?;
+            }
+            DbConnection::Sqlite(sqlite) => {
+                diesel::insert_into(audit_log::table)
+                    .values(&entry)
+                    .execute(sqlite)?;
+                diesel::update(audit_head::table.find(1))
+                    .set((
+                        audit_head::seq.eq(entry.seq),
+                        audit_head::mac.eq(&entry.mac),
+                        audit_head::seal.eq(seal),
+                    ))
+                    .execute(sqlite)?;
+            }
+        }
         Ok(())
     }
 }

@@ -102,11 +102,37 @@ pub async fn list_orders(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply,
     Ok(paging.reply(page, views::order))
 }
 
+/// One order with its certificate's serial, its authorizations and their challenges, each
+/// with the problem document that failed it: what an operator needs to tell a subscriber why
+/// an order is invalid.
 pub async fn get_order(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let id = req.param(0).to_owned();
-    let order = gw
-        .db(move |s| s.order(&id))
+    let (order, authorizations, serial) = gw
+        .db(move |s| {
+            let order = s.order(&id)?;
+            // The certificate by its serial too: the one name operators and the console use.
+            let serial = match &order.certificate_id {
+                Some(cert) => Some(s.certificate(cert)?.serial),
+                None => None,
+            };
+            let authorizations = s
+                .authorizations_for_order(&id)?
+                .into_iter()
+                .map(|a| {
+                    let challenges = s.challenges_for_authorization(&a.id)?;
+                    Ok((a, challenges))
+                })
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+            Ok((order, authorizations, serial))
+        })
         .await
         .map_err(|e| ApiError::store(e, "order"))?;
-    Ok(Reply::json(StatusCode::OK, &views::order(&order)))
+    let now = gw.now();
+    let mut view = views::order(&order);
+    view["certificate_serial"] = serial.into();
+    view["authorizations"] = authorizations
+        .iter()
+        .map(|(a, challenges)| views::authorization(a, challenges, now))
+        .collect();
+    Ok(Reply::json(StatusCode::OK, &view))
 }

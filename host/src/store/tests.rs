@@ -955,6 +955,14 @@ fn replacements_and_moved_windows(store: &Store) {
         ..Default::default()
     };
     assert!(renew(by(&["example"])).is_empty(), "names match exactly");
+    assert!(
+        renew(RenewNowFilter {
+            serials: vec!["ac".into()],
+            ..Default::default()
+        })
+        .is_empty(),
+        "serials match exactly"
+    );
     assert!(renew(RenewNowFilter {
         issuer: Some("upki".into()),
         ..Default::default()
@@ -970,6 +978,13 @@ fn replacements_and_moved_windows(store: &Store) {
         ..Default::default()
     })
     .is_empty());
+    assert_eq!(
+        renew(RenewNowFilter {
+            serials: vec!["ab".into()],
+            ..Default::default()
+        }),
+        ["ab"]
+    );
     assert_eq!(
         renew(RenewNowFilter {
             profile: Some("default".into()),

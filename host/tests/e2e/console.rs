@@ -1012,7 +1012,9 @@ fn screenshot_dir() -> std::path::PathBuf {
 /// Debian's Chromium, driven by playwright-core (console.mjs) with the operators' client
 /// certificates: an admin revokes through the form (the CRL then lists it), an auditor sees
 /// every page and is refused every change, a client certificate and no certificate get no
-/// console, and a cross-site form post is refused. Screenshots of each page land in
+/// console, and a cross-site form post is refused; the accounts, orders, managed and EAB pages
+/// are reached through the navigation, an order page shows its challenges with a visible
+/// keyboard focus, and the orders pages fit a 390 px phone. Screenshots of each page land in
 /// `$CARGO_TARGET_DIR/console-screenshots`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_chromium() {
@@ -1086,6 +1088,13 @@ async fn console_in_chromium() {
         "audit",
         "plugins",
         "auditor-certificate",
+        "accounts",
+        "orders",
+        "order",
+        "orders-phone",
+        "order-phone",
+        "managed",
+        "eab-keys",
     ] {
         let png = std::fs::read(shots.join(format!("{shot}.png"))).expect("screenshot written");
         assert!(

@@ -1141,13 +1141,19 @@ async fn pages_stay_fast_with_ten_thousand_certificates() {
     .await
     .unwrap();
     eprintln!("stored {COUNT} certificates in {:?}", started.elapsed());
-    for path in [
-        "/console/",
-        "/console/certificates",
-        "/console/certificates?page=150",
-        "/console/certificates?name=host9999.bulk",
-        "/console/audit",
-        "/console/audit?page=100",
+    // Each listing renders one page of rows, never the table: (path, rows expected).
+    for (path, rows) in [
+        ("/console/", None),
+        ("/console/certificates", Some(50)),
+        ("/console/certificates?page=150", Some(50)),
+        ("/console/certificates?page=201", Some(1)),
+        ("/console/certificates?name=host9999.bulk", Some(1)),
+        ("/console/audit", Some(50)),
+        ("/console/audit?page=100", Some(50)),
+        ("/console/managed", None),
+        ("/console/accounts", None),
+        ("/console/orders", None),
+        ("/console/eab-keys", None),
     ] {
         let started = std::time::Instant::now();
         let page = fetch(&h, Some(&admin), "GET", path, None, &[]).await;
@@ -1158,6 +1164,16 @@ async fn pages_stay_fast_with_ten_thousand_certificates() {
             took < std::time::Duration::from_secs(1),
             "GET {path} took {took:?}"
         );
+        // Body rows of the page's listing table: every `<tr>` but the header row.
+        let listed = page
+            .body
+            .split("<tbody>")
+            .nth(1)
+            .map_or(0, |body| body.matches("<tr>").count());
+        match rows {
+            Some(rows) => assert_eq!(listed, rows, "{path}"),
+            None => assert!(listed <= 50, "{path} renders {listed} rows"),
+        }
     }
     let list = fetch(&h, Some(&admin), "GET", "/console/certificates", None, &[]).await;
     assert!(

@@ -667,6 +667,15 @@ async fn actions_and_pages(backend: Backend) {
                     "{path} links to {section}"
                 );
             }
+            // Every visible input and select is labelled (each sits in its own <label>).
+            let body = &page.body;
+            let fields = body.matches("<input").count() - body.matches("type=\"hidden\"").count()
+                + body.matches("<select").count();
+            assert_eq!(
+                body.matches("<label>").count(),
+                fields,
+                "{path}: unlabelled input"
+            );
         }
     }
     let get = |path: String| {

@@ -104,7 +104,7 @@ pub static ROUTES: &[Route] = &[
     admin(
         "GET",
         "/api/v1/accounts",
-        "List ACME accounts (filter: status)",
+        "List ACME accounts, each with its number of orders (filter: status)",
         Handler::ListAccounts,
     ),
     admin(

@@ -680,6 +680,12 @@ fn orders_and_pagination(store: &Store) {
         page2.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
         ["o3", "o4", "o5"]
     );
+    // Counted per account in one query; an account without orders is left out.
+    assert_eq!(
+        store.order_counts(&["a1".into(), "nobody".into()]).unwrap(),
+        [("a1".to_string(), 5)]
+    );
+    assert!(store.order_counts(&[]).unwrap().is_empty());
     // An order whose authorization insert fails leaves nothing behind.
     let bad = store.insert_order(&order("o9", "a1"), &[authz("z1", "o9", "a1")], &[]);
     assert!(bad.is_err());

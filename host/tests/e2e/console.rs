@@ -690,6 +690,22 @@ async fn actions_and_pages(backend: Backend) {
             && accounts.contains("mailto:ops@example.org"),
         "{accounts}"
     );
+    // Each account with its number of orders, linked to them; the API lists the same count.
+    assert!(
+        accounts.contains(&format!("href=\"/console/orders?account={account}\">1</a>")),
+        "{accounts}"
+    );
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/accounts", None, 200).await;
+    let counts: Vec<(&str, i64)> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), a["orders"].as_i64().unwrap()))
+        .collect();
+    assert!(
+        counts.contains(&(account.as_str(), 1)) && counts.contains(&(shop_account.as_str(), 1)),
+        "{listed}"
+    );
     let detail = get(format!("/console/accounts/{account}")).await;
     assert!(
         detail.contains(&format!("href=\"/console/orders/{failed}\""))

@@ -1,6 +1,6 @@
-//! ACME accounts: a listing paged on the server (`GET /api/v1/accounts`), one account with
-//! its orders (`GET /api/v1/accounts/{id}`, `GET /api/v1/orders?account=`), and deactivation
-//! (`POST /api/v1/accounts/{id}/deactivate`).
+//! ACME accounts: a listing paged on the server with each account's number of orders, linked
+//! to them (`GET /api/v1/accounts`), one account with its orders (`GET /api/v1/accounts/{id}`,
+//! `GET /api/v1/orders?account=`), and deactivation (`POST /api/v1/accounts/{id}/deactivate`).
 
 use super::super::html::{self, esc, segment, text};
 use super::super::{see_other, View, PREFIX};
@@ -33,11 +33,12 @@ pub async fn list(view: &View<'_>) -> Result<Reply, ApiError> {
                 text(&a["eab_kid"]),
                 when(&a["created_at"]),
                 format!(
-                    "<a href=\"{PREFIX}/orders{}\">orders</a>",
+                    "<a href=\"{PREFIX}/orders{}\">{}</a>",
                     esc(&html::query(&[(
                         "account",
                         a["id"].as_str().unwrap_or_default()
-                    )]))
+                    )])),
+                    text(&a["orders"])
                 ),
             ]
         })

@@ -1,5 +1,6 @@
 //! ACME accounts and their orders, as operators see them: list, get, deactivate an account.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -43,11 +44,21 @@ pub(super) fn status_filter<T: std::str::FromStr<Err = String>>(
 pub async fn list_accounts(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let paging = Paging::from_query(&req.query, gw.config.admin.per_page)?;
     let status = status_filter(req, ACCOUNT_STATES)?;
-    let page = gw
-        .db(move |s| s.list_accounts(status, paging.request()))
+    let (page, counts) = gw
+        .db(move |s| {
+            let page = s.list_accounts(status, paging.request())?;
+            let ids: Vec<String> = page.items.iter().map(|a| a.id.clone()).collect();
+            let counts: HashMap<String, i64> = s.order_counts(&ids)?.into_iter().collect();
+            Ok((page, counts))
+        })
         .await
         .map_err(|e| ApiError::store(e, "accounts"))?;
-    Ok(paging.reply(page, views::account))
+    // Each account with its number of orders: one grouped count for the page, not per row.
+    Ok(paging.reply(page, |a| {
+        let mut view = views::account(a);
+        view["orders"] = counts.get(&a.id).copied().unwrap_or(0).into();
+        view
+    }))
 }
 
 pub async fn get_account(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
@@ -102,11 +113,37 @@ pub async fn list_orders(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply,
     Ok(paging.reply(page, views::order))
 }
 
+/// One order with its certificate's serial, its authorizations and their challenges, each
+/// with the problem document that failed it: what an operator needs to tell a subscriber why
+/// an order is invalid.
 pub async fn get_order(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
     let id = req.param(0).to_owned();
-    let order = gw
-        .db(move |s| s.order(&id))
+    let (order, authorizations, serial) = gw
+        .db(move |s| {
+            let order = s.order(&id)?;
+            // The certificate by its serial too: the one name operators and the console use.
+            let serial = match &order.certificate_id {
+                Some(cert) => Some(s.certificate(cert)?.serial),
+                None => None,
+            };
+            let authorizations = s
+                .authorizations_for_order(&id)?
+                .into_iter()
+                .map(|a| {
+                    let challenges = s.challenges_for_authorization(&a.id)?;
+                    Ok((a, challenges))
+                })
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+            Ok((order, authorizations, serial))
+        })
         .await
         .map_err(|e| ApiError::store(e, "order"))?;
-    Ok(Reply::json(StatusCode::OK, &views::order(&order)))
+    let now = gw.now();
+    let mut view = views::order(&order);
+    view["certificate_serial"] = serial.into();
+    view["authorizations"] = authorizations
+        .iter()
+        .map(|(a, challenges)| views::authorization(a, challenges, now))
+        .collect();
+    Ok(Reply::json(StatusCode::OK, &view))
 }

@@ -198,6 +198,9 @@ struct RenewNowBody {
     /// Identifiers (dns names with `*.` for wildcards, IP addresses); a certificate naming any.
     #[serde(default)]
     names: Vec<String>,
+    /// Serials (any spelling `normalize_serial` reads); a certificate with any.
+    #[serde(default)]
+    serials: Vec<String>,
     profile: Option<String>,
     issuer: Option<String>,
     /// notBefore at or after: RFC 3339, Unix seconds or `-30d`-style days from now.
@@ -221,6 +224,7 @@ pub async fn renew_now(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, A
             .iter()
             .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
             .collect(),
+        serials: body.serials.iter().map(|s| normalize_serial(s)).collect(),
         profile: body.profile,
         issuer: body.issuer,
         issued_after: time(&body.issued_after)?,
@@ -228,13 +232,14 @@ pub async fn renew_now(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, A
         unmoved_only: false,
     };
     if filter.names.is_empty()
+        && filter.serials.is_empty()
         && filter.profile.is_none()
         && filter.issuer.is_none()
         && filter.issued_after.is_none()
         && filter.issued_before.is_none()
     {
         return Err(ApiError::bad_request(
-            "give at least one of names, profile, issuer, issued_after, issued_before: \
+            "give at least one of names, serials, profile, issuer, issued_after, issued_before: \
              renew-now moves the window of every certificate that matches",
         ));
     }

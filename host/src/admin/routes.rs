@@ -104,7 +104,7 @@ pub static ROUTES: &[Route] = &[
     admin(
         "GET",
         "/api/v1/accounts",
-        "List ACME accounts (filter: status)",
+        "List ACME accounts, each with its number of orders (filter: status)",
         Handler::ListAccounts,
     ),
     admin(
@@ -147,7 +147,7 @@ pub static ROUTES: &[Route] = &[
     admin(
         "POST",
         "/api/v1/certificates/renew-now",
-        "Move the ARI renewal window of every matching certificate into the past (filter: names, profile, issuer, issued_after, issued_before)",
+        "Move the ARI renewal window of every matching certificate into the past (filter: names, serials, profile, issuer, issued_after, issued_before)",
         Handler::RenewNow,
     ),
     admin(

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::ApiError;
 use crate::reply::{rfc3339, Reply};
-use crate::store::{Account, Certificate, ManagedCertificate, Order, Page, PageRequest};
+use crate::store::{
+    Account, Authorization, Certificate, Challenge, ManagedCertificate, Order, Page, PageRequest,
+};
 
 /// Largest page a listing returns, whatever the request asks.
 pub const MAX_PER_PAGE: u32 = 500;
@@ -91,6 +93,26 @@ pub fn order(o: &Order) -> Value {
         "certificate_id": o.certificate_id,
         "created_at": rfc3339(o.created_at),
         "replaces": o.replaces,
+    })
+}
+
+/// An authorization (RFC 8555 §7.1.4) with its challenges (§8), as of `now`: a pending or
+/// valid one past its expiry reads `expired`, as the ACME side reports it.
+pub fn authorization(a: &Authorization, challenges: &[Challenge], now: i64) -> Value {
+    let status = crate::acme::state::authz_status(a.status, a.expires, now);
+    serde_json::json!({
+        "id": a.id,
+        "identifier": { "type": a.identifier_type, "value": a.identifier_value },
+        "wildcard": a.wildcard,
+        "status": status,
+        "expires": rfc3339(a.expires),
+        "challenges": challenges.iter().map(|c| serde_json::json!({
+            "id": c.id,
+            "type": c.kind,
+            "status": c.status,
+            "validated": c.validated.map(rfc3339),
+            "error": c.error.as_deref().map(json_text),
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -47,6 +47,9 @@ pub struct RenewalState {
 pub struct RenewNowFilter {
     /// Certificates that name any of these identifiers (exactly, `*.` included).
     pub names: Vec<String>,
+    /// Certificates with one of these serials (lower-case hex, as stored): the console's
+    /// "renew now" on one certificate.
+    pub serials: Vec<String>,
     /// Certificates of orders under this profile.
     pub profile: Option<String>,
     pub issuer: Option<String>,
@@ -89,6 +92,9 @@ fn matching_ids(c: &mut DbConnection, f: &RenewNowFilter, now: i64) -> Result<Ve
         }
         if let Some(issuer) = &f.issuer {
             q = q.filter(certificates::issuer.eq(issuer.clone()));
+        }
+        if !f.serials.is_empty() {
+            q = q.filter(certificates::serial.eq_any(f.serials.clone()));
         }
         if let Some(t) = f.issued_after {
             q = q.filter(certificates::not_before.ge(t));
@@ -280,6 +286,7 @@ impl Store {
                     "reason": request.reason,
                     "filter": {
                         "names": f.names,
+                        "serials": f.serials,
                         "profile": f.profile,
                         "issuer": f.issuer,
                         "issued_after": f.issued_after,

@@ -680,6 +680,12 @@ fn orders_and_pagination(store: &Store) {
         page2.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
         ["o3", "o4", "o5"]
     );
+    // Counted per account in one query; an account without orders is left out.
+    assert_eq!(
+        store.order_counts(&["a1".into(), "nobody".into()]).unwrap(),
+        [("a1".to_string(), 5)]
+    );
+    assert!(store.order_counts(&[]).unwrap().is_empty());
     // An order whose authorization insert fails leaves nothing behind.
     let bad = store.insert_order(&order("o9", "a1"), &[authz("z1", "o9", "a1")], &[]);
     assert!(bad.is_err());
@@ -955,6 +961,14 @@ fn replacements_and_moved_windows(store: &Store) {
         ..Default::default()
     };
     assert!(renew(by(&["example"])).is_empty(), "names match exactly");
+    assert!(
+        renew(RenewNowFilter {
+            serials: vec!["ac".into()],
+            ..Default::default()
+        })
+        .is_empty(),
+        "serials match exactly"
+    );
     assert!(renew(RenewNowFilter {
         issuer: Some("upki".into()),
         ..Default::default()
@@ -970,6 +984,13 @@ fn replacements_and_moved_windows(store: &Store) {
         ..Default::default()
     })
     .is_empty());
+    assert_eq!(
+        renew(RenewNowFilter {
+            serials: vec!["ab".into()],
+            ..Default::default()
+        }),
+        ["ab"]
+    );
     assert_eq!(
         renew(RenewNowFilter {
             profile: Some("default".into()),

@@ -78,6 +78,23 @@ try {
   await page.screenshot({ path: `${shots}/audit.png`, fullPage: true });
   await page.goto(`${base}/console/plugins`);
   await page.screenshot({ path: `${shots}/plugins.png`, fullPage: true });
+  // The accounts, orders, managed and EAB pages, each reached from the navigation.
+  for (const [label, shot] of [['Accounts', 'accounts'], ['Orders', 'orders'], ['Managed', 'managed'],
+    ['EAB keys', 'eab-keys']]) {
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: label }).click();
+    check((await page.locator('a[aria-current=page]').innerText()) === label, `${label} is the current section`);
+    await page.screenshot({ path: `${shots}/${shot}.png`, fullPage: true });
+  }
+  await page.goto(`${base}/console/orders`);
+  await page.locator('table a[href*="/console/orders/"]').first().click();
+  check(/^Order /.test(await page.locator('h1').innerText()), 'an order page');
+  check(await page.locator('td', { hasText: 'http-01' }).count() > 0, 'the order shows its challenges');
+  // Keyboard focus is visible: the first Tab lands on the skip link, outlined.
+  await page.keyboard.press('Tab');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  check(outline === 'solid', `focused element outline ${outline}`);
+  await page.screenshot({ path: `${shots}/order.png`, fullPage: true });
+  const orderUrl = page.url();
   check(csp.length === 0, `no CSP violation: ${csp.join('; ')}`);
   seen.admin_revoked = env('REVOKE');
 
@@ -88,6 +105,12 @@ try {
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `the phone overview scrolls sideways by ${overflow}px`);
   await small.screenshot({ path: `${shots}/overview-phone.png`, fullPage: true });
+  for (const [url, shot] of [[`${base}/console/orders`, 'orders-phone'], [orderUrl, 'order-phone']]) {
+    await small.goto(url);
+    const wide = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(wide <= 0, `${shot} scrolls sideways by ${wide}px`);
+    await small.screenshot({ path: `${shots}/${shot}.png`, fullPage: true });
+  }
   await phone.close();
 
   // --- a cross-site form post: another origin's page makes the admin's browser post a

@@ -462,6 +462,554 @@ async fn pages_roles_and_forms(backend: Backend) {
 
 crate::on_both_backends!(pages_roles_and_forms_over_curl, pages_roles_and_forms);
 
+/// An order the gateway failed: its dns-01 challenge answered, but CAA names another CA
+/// (RFC 8659), so its authorization is invalid with a `caa` problem. Returns the order's id.
+async fn caa_refused_order(h: &Harness, acme: &acmegate::client::AcmeClient, name: &str) -> String {
+    use base64::Engine as _;
+    h.dns.set_caa(name, vec![(0, "issue", "other-ca.example")]);
+    let reply = acme
+        .new_order(&[acmegate::acme::Identifier::dns(name)], None)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let order_url = reply.location().expect("order URL");
+    let order = reply.json().unwrap();
+    let authz_url = order["authorizations"][0].as_str().unwrap();
+    let authz = acme.post(authz_url, None).await.unwrap().json().unwrap();
+    let chall = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "dns-01")
+        .unwrap()
+        .clone();
+    let thumb = acmegate::jws::thumbprint(acme.key.jwk()).unwrap();
+    let key_auth = format!("{}.{thumb}", chall["token"].as_str().unwrap());
+    h.dns.add_txt(
+        &format!("_acme-challenge.{name}"),
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            key_auth.as_bytes(),
+        )),
+    );
+    acme.post(chall["url"].as_str().unwrap(), Some(&json!({})))
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let done = acme
+        .poll(authz_url, std::time::Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "invalid", "{done}");
+    // Read by its client, the order is invalid too (RFC 8555 §7.1.6), with its own problem.
+    let order = acme.post(&order_url, None).await.unwrap().json().unwrap();
+    assert_eq!(order["status"], "invalid", "{order}");
+    order_url.rsplit('/').next().unwrap().to_string()
+}
+
+/// The text of the first `<code>` after `label` in a page (the fields of the EAB answer page).
+fn code_after(body: &str, label: &str) -> String {
+    let at = body
+        .find(label)
+        .unwrap_or_else(|| panic!("{label} in {body}"));
+    let rest = &body[at..];
+    let start = rest.find("<code").unwrap();
+    let start = start + rest[start..].find('>').unwrap() + 1;
+    let end = start + rest[start..].find("</code>").unwrap();
+    rest[start..end].to_string()
+}
+
+/// Waits (up to 30 s) until the admin API's answer to `GET path` satisfies `done`.
+async fn api_until(
+    h: &Harness,
+    who: &Identity,
+    path: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..300 {
+        let answer = call(h, Some(who), "GET", path, None, 200).await;
+        if done(&answer) {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: GET {path} never got there");
+}
+
+/// The console's accounts, orders, EAB keys, managed certificates, plugin switches and the
+/// certificate actions, with data from real lego and ACME orders: every page renders for an
+/// admin and an auditor, every action works for the admin (its effect checked through the JSON
+/// API) and is refused to the auditor by the API, leaving nothing changed.
+async fn actions_and_pages(backend: Backend) {
+    let allowlist = crate::support::plugin_component("allowlist-validator");
+    // A target whose endpoint is down: a deployment there fails at once, and says so in the
+    // audit log. It covers no issued name, so only an explicit deploy reaches it.
+    let down = format!(
+        "http://127.0.0.1:{}/certificate",
+        crate::support::free_port()
+    );
+    let h = Harness::start_with(backend, move |c| {
+        c.plugins = vec![
+            acmegate::plugins::PluginConfig {
+                name: "policy".into(),
+                kind: "challenge-validator".into(),
+                file: allowlist,
+                config: toml::toml! { default = ["*.console.test"] },
+                grants: toml::Table::new(),
+            },
+            crate::deployers::push_deployer(json!({"timeout_ms": 3000})),
+        ];
+        c.targets = vec![crate::deployers::target(
+            "down",
+            &["nothing.console.test"],
+            1,
+            json!({"url": down}),
+        )];
+    })
+    .await;
+    let cert = lego_http_run(&h, "shop.console.test", "lego run for the console").await;
+    let issued = serial(&cert);
+    let acme = crate::support::account(&h).await;
+    let failed = caa_refused_order(&h, &acme, "caa.console.test").await;
+    let admin = identity(&h, "ops-console", Role::Admin).await;
+    let auditor = identity(&h, "inspector", Role::Auditor).await;
+    let origin = format!(
+        "Origin: https://localhost:{}",
+        h.gw.admin_addr.unwrap().port()
+    );
+    let order = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/orders/{failed}"),
+        None,
+        200,
+    )
+    .await;
+    let account = order["account_id"].as_str().unwrap().to_string();
+    let challenge = order["authorizations"][0]["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "dns-01")
+        .unwrap();
+    assert_eq!(
+        challenge["error"]["type"], "urn:ietf:params:acme:error:caa",
+        "{order}"
+    );
+    let shop = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/certificates/{issued}"),
+        None,
+        200,
+    )
+    .await;
+    let shop_order = shop["order_id"].as_str().unwrap().to_string();
+    let shop_account = shop["account_id"].as_str().unwrap().to_string();
+    call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/managed",
+        Some(json!({"name": "web", "names": ["managed.console.test"]})),
+        201,
+    )
+    .await;
+    let first = api_until(&h, &admin, "/api/v1/managed/web", "managed issued", |m| {
+        m["certificate_serial"].is_string()
+    })
+    .await["certificate_serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Every new page answers both roles, with the frame's navigation to every section and no
+    // markup from data.
+    let pages = [
+        "/console/managed".to_string(),
+        "/console/accounts".to_string(),
+        "/console/accounts?status=valid".to_string(),
+        format!("/console/accounts/{account}"),
+        "/console/orders".to_string(),
+        format!("/console/orders?account={account}"),
+        format!("/console/orders/{failed}"),
+        format!("/console/orders/{shop_order}"),
+        "/console/eab-keys".to_string(),
+        "/console/plugins".to_string(),
+        format!("/console/certificates/{issued}"),
+    ];
+    for who in [&admin, &auditor] {
+        for path in &pages {
+            let page = fetch(&h, Some(who), "GET", path, None, &[]).await;
+            assert_eq!(page.status, 200, "GET {path}: {}", page.body);
+            assert_eq!(page.header("content-security-policy"), Some(CSP), "{path}");
+            assert!(
+                !page.body.contains("<script") && !page.body.contains("style="),
+                "{path}"
+            );
+            for section in [
+                "certificates",
+                "managed",
+                "accounts",
+                "orders",
+                "eab-keys",
+                "audit",
+                "plugins",
+            ] {
+                assert!(
+                    page.body
+                        .contains(&format!("<a href=\"/console/{section}\"")),
+                    "{path} links to {section}"
+                );
+            }
+            // Every visible input and select is labelled (each sits in its own <label>).
+            let body = &page.body;
+            let fields = body.matches("<input").count() - body.matches("type=\"hidden\"").count()
+                + body.matches("<select").count();
+            assert_eq!(
+                body.matches("<label>").count(),
+                fields,
+                "{path}: unlabelled input"
+            );
+        }
+    }
+    let get = |path: String| {
+        let (h, admin) = (&h, &admin);
+        async move { fetch(h, Some(admin), "GET", &path, None, &[]).await.body }
+    };
+    let accounts = get("/console/accounts".into()).await;
+    assert!(
+        accounts.contains("2 account(s), newest first, page 1 of 1")
+            && accounts.contains(&account)
+            && accounts.contains(&shop_account)
+            && accounts.contains("mailto:ops@example.org"),
+        "{accounts}"
+    );
+    // Each account with its number of orders, linked to them; the API lists the same count.
+    assert!(
+        accounts.contains(&format!("href=\"/console/orders?account={account}\">1</a>")),
+        "{accounts}"
+    );
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/accounts", None, 200).await;
+    let counts: Vec<(&str, i64)> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), a["orders"].as_i64().unwrap()))
+        .collect();
+    assert!(
+        counts.contains(&(account.as_str(), 1)) && counts.contains(&(shop_account.as_str(), 1)),
+        "{listed}"
+    );
+    let detail = get(format!("/console/accounts/{account}")).await;
+    assert!(
+        detail.contains(&format!("href=\"/console/orders/{failed}\""))
+            && detail.contains("1 order(s), newest first")
+            && detail.contains("Deactivate this account"),
+        "{detail}"
+    );
+    let failed_page = get(format!("/console/orders/{failed}")).await;
+    assert!(
+        failed_page.contains("caa.console.test")
+            && failed_page.contains("dns-01")
+            && failed_page.contains("urn:ietf:params:acme:error:caa")
+            && failed_page.contains("badge-bad\">invalid"),
+        "{failed_page}"
+    );
+    let shop_page = get(format!("/console/orders/{shop_order}")).await;
+    assert!(
+        shop_page.contains(&format!("href=\"/console/certificates/{issued}\""))
+            && shop_page.contains("http-01")
+            && shop_page.contains("badge-ok\">valid"),
+        "{shop_page}"
+    );
+    let orders = get("/console/orders".into()).await;
+    assert!(
+        orders.contains("2 order(s), newest first") && orders.contains("<code>unauthorized</code>"),
+        "{orders}"
+    );
+    let managed = get("/console/managed".into()).await;
+    assert!(
+        managed.contains("<strong>web</strong>")
+            && managed.contains("managed.console.test")
+            && managed.contains("badge-ok\">active")
+            && managed.contains(&format!("href=\"/console/certificates/{first}\"")),
+        "{managed}"
+    );
+
+    // The auditor sees no action form, and each action, posted with the auditor's own token
+    // from a same-origin page, is refused by the API: nothing changes.
+    let actions = [
+        format!("/console/certificates/{issued}/renew-now"),
+        format!("/console/certificates/{issued}/deploy"),
+        format!("/console/accounts/{account}/deactivate"),
+        "/console/eab-keys".to_string(),
+        "/console/eab-keys/eab-none/revoke".to_string(),
+        "/console/plugins/policy/disable".to_string(),
+        "/console/plugins/policy/enable".to_string(),
+        "/console/managed/web/renew".to_string(),
+        "/console/managed/web/pause".to_string(),
+        "/console/managed/web/resume".to_string(),
+    ];
+    let seen = fetch(&h, Some(&auditor), "GET", "/console/managed", None, &[]).await;
+    let token = seen.form_token();
+    for path in &pages {
+        let page = fetch(&h, Some(&auditor), "GET", path, None, &[]).await;
+        assert!(
+            !page.body.contains("method=\"post\""),
+            "a form for the auditor on {path}"
+        );
+    }
+    for action in &actions {
+        let form = format!("form_token={token}&label=x&targets=down");
+        let page = fetch(&h, Some(&auditor), "POST", action, Some(&form), &[&origin]).await;
+        assert_eq!(page.status, 403, "auditor POST {action}: {}", page.body);
+        assert!(
+            page.body.contains("auditor role is read-only"),
+            "{action}: {}",
+            page.body
+        );
+    }
+    let unchanged = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/certificates/{issued}"),
+        None,
+        200,
+    )
+    .await;
+    assert!(unchanged["renewal"]["moved"].is_null(), "{unchanged}");
+    let trail =
+        format!("/api/v1/audit?resource=certificate/{issued}&action=certificate.deploy_failed");
+    assert_eq!(
+        call(&h, Some(&admin), "GET", &trail, None, 200).await["total"],
+        0
+    );
+    let acct = format!("/api/v1/accounts/{account}");
+    assert_eq!(
+        call(&h, Some(&admin), "GET", &acct, None, 200).await["status"],
+        "valid"
+    );
+    assert_eq!(
+        call(&h, Some(&admin), "GET", "/api/v1/eab-keys", None, 200).await["total"],
+        0
+    );
+    let plugins = call(&h, Some(&admin), "GET", "/api/v1/plugins", None, 200).await;
+    assert_eq!(plugins["items"][0]["enabled"], true, "{plugins}");
+    assert_eq!(
+        call(&h, Some(&admin), "GET", "/api/v1/managed/web", None, 200).await["state"],
+        "active"
+    );
+
+    // The admin acts; each form answers with a redirect to the page that shows the effect,
+    // and the API confirms it.
+    let token = fetch(&h, Some(&admin), "GET", "/console/managed", None, &[])
+        .await
+        .form_token();
+    let post = |action: String, fields: &'static str| {
+        let (h, admin, origin, token) = (&h, &admin, &origin, &token);
+        async move {
+            let form = format!("form_token={token}{fields}");
+            fetch(h, Some(admin), "POST", &action, Some(&form), &[origin]).await
+        }
+    };
+    let expect_redirect = |page: &Page, to: &str| {
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.header("location"), Some(to));
+    };
+
+    // Renew now: the certificate's ARI window is moved into the past, by an admin.
+    let done = post(format!("/console/certificates/{issued}/renew-now"), "").await;
+    expect_redirect(
+        &done,
+        &format!("/console/certificates/{issued}?done=renew-now"),
+    );
+    let moved = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/certificates/{issued}"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(moved["renewal"]["moved"], "admin", "{moved}");
+    let page = get(format!("/console/certificates/{issued}?done=renew-now")).await;
+    assert!(
+        page.contains("(moved: admin)") && page.contains("renew at once"),
+        "{page}"
+    );
+
+    // Deploy to the named target: one attempt, its failure in the audit log and the trail.
+    let done = post(
+        format!("/console/certificates/{issued}/deploy"),
+        "&targets=down",
+    )
+    .await;
+    expect_redirect(
+        &done,
+        &format!("/console/certificates/{issued}?done=deployed"),
+    );
+    assert_eq!(
+        call(&h, Some(&admin), "GET", &trail, None, 200).await["total"],
+        1
+    );
+    let page = get(format!("/console/certificates/{issued}?done=deployed")).await;
+    assert!(page.contains("certificate.deploy_failed"), "{page}");
+    let unknown = post(
+        format!("/console/certificates/{issued}/deploy"),
+        "&targets=nowhere",
+    )
+    .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    // Deactivate the account that failed its order.
+    let done = post(format!("/console/accounts/{account}/deactivate"), "").await;
+    expect_redirect(
+        &done,
+        &format!("/console/accounts/{account}?done=deactivated"),
+    );
+    assert_eq!(
+        call(&h, Some(&admin), "GET", &acct, None, 200).await["status"],
+        "deactivated"
+    );
+    let page = get(format!("/console/accounts/{account}?done=deactivated")).await;
+    assert!(
+        page.contains("badge-warn\">deactivated") && !page.contains("Deactivate this account"),
+        "{page}"
+    );
+
+    // An EAB key: its HMAC key on the answer page only, and it binds a new account.
+    let created = post(
+        "/console/eab-keys".into(),
+        "&label=console+team&allowed_names=*.eab.console.test&profile=",
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let kid = code_after(&created.body, "Key id");
+    let hmac = code_after(&created.body, "HMAC key (base64url)");
+    assert!(kid.starts_with("eab-") && hmac.len() >= 43, "{kid} {hmac}");
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/eab-keys", None, 200).await;
+    assert_eq!(listed["items"][0]["kid"], kid.as_str());
+    assert_eq!(listed["items"][0]["label"], "console team");
+    assert_eq!(
+        listed["items"][0]["allowed_names"],
+        json!(["*.eab.console.test"])
+    );
+    assert!(
+        !listed.to_string().contains(&hmac),
+        "the API never shows the HMAC again"
+    );
+    let list_page = get("/console/eab-keys".into()).await;
+    assert!(
+        list_page.contains(&kid) && !list_page.contains(&hmac),
+        "{list_page}"
+    );
+    let mut bound = crate::support::client(&h, acmegate::client::KeyAlg::Es256).await;
+    let secret = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&hmac)
+            .unwrap()
+    };
+    bound
+        .new_account(
+            &["mailto:eab@example.org"],
+            Some((kid.as_str(), secret.as_slice())),
+        )
+        .await
+        .expect("the shown HMAC key binds an account");
+    let done = post(format!("/console/eab-keys/{kid}/revoke"), "").await;
+    expect_redirect(&done, "/console/eab-keys?done=revoked");
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/eab-keys", None, 200).await;
+    assert_eq!(listed["items"][0]["state"], "revoked", "{listed}");
+    assert!(listed["items"][0]["account_id"].is_string(), "{listed}");
+
+    // Plugins: disabled, then enabled again.
+    let done = post("/console/plugins/policy/disable".into(), "").await;
+    expect_redirect(&done, "/console/plugins?done=disabled");
+    let plugins = call(&h, Some(&admin), "GET", "/api/v1/plugins", None, 200).await;
+    assert_eq!(plugins["items"][0]["enabled"], false, "{plugins}");
+    let page = get("/console/plugins?done=disabled".into()).await;
+    assert!(
+        page.contains("badge-warn\">disabled")
+            && page.contains("action=\"/console/plugins/policy/enable\""),
+        "{page}"
+    );
+    let done = post("/console/plugins/policy/enable".into(), "").await;
+    expect_redirect(&done, "/console/plugins?done=enabled");
+    let plugins = call(&h, Some(&admin), "GET", "/api/v1/plugins", None, 200).await;
+    assert_eq!(plugins["items"][0]["enabled"], true, "{plugins}");
+
+    // Managed: renewed now (a new serial), paused, resumed.
+    let done = post("/console/managed/web/renew".into(), "").await;
+    expect_redirect(&done, "/console/managed?done=renew");
+    api_until(&h, &admin, "/api/v1/managed/web", "managed renewed", |m| {
+        m["certificate_serial"].is_string() && m["certificate_serial"] != first.as_str()
+    })
+    .await;
+    let done = post("/console/managed/web/pause".into(), "").await;
+    expect_redirect(&done, "/console/managed?done=pause");
+    assert_eq!(
+        call(&h, Some(&admin), "GET", "/api/v1/managed/web", None, 200).await["state"],
+        "paused"
+    );
+    let page = get("/console/managed?done=pause".into()).await;
+    assert!(
+        page.contains("action=\"/console/managed/web/resume\""),
+        "{page}"
+    );
+    let done = post("/console/managed/web/resume".into(), "").await;
+    expect_redirect(&done, "/console/managed?done=resume");
+    assert_eq!(
+        call(&h, Some(&admin), "GET", "/api/v1/managed/web", None, 200).await["state"],
+        "active"
+    );
+
+    // Every action of the console is audited as the admin who took it.
+    let audit = call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/v1/audit?per_page=200",
+        None,
+        200,
+    )
+    .await;
+    let taken: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("admin:ops-console "))
+        })
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in [
+        "certificate.renew_now",
+        "account.update",
+        "eab.create",
+        "eab.revoke",
+        "plugin.disable",
+        "plugin.enable",
+        "managed.renew",
+        "managed.state",
+    ] {
+        assert!(taken.contains(&action), "{action} missing from {taken:?}");
+    }
+    h.gw.shutdown().await;
+}
+
+crate::on_both_backends!(console_actions_and_pages_over_curl, actions_and_pages);
+
 /// Profiles beside the default (90 days): name and lifetime in days.
 const LIFETIMES: [(&str, u32); 4] = [
     ("days-4", 4),
@@ -489,7 +1037,9 @@ fn screenshot_dir() -> std::path::PathBuf {
 /// Debian's Chromium, driven by playwright-core (console.mjs) with the operators' client
 /// certificates: an admin revokes through the form (the CRL then lists it), an auditor sees
 /// every page and is refused every change, a client certificate and no certificate get no
-/// console, and a cross-site form post is refused. Screenshots of each page land in
+/// console, and a cross-site form post is refused; the accounts, orders, managed and EAB pages
+/// are reached through the navigation, an order page shows its challenges with a visible
+/// keyboard focus, and the orders pages fit a 390 px phone. Screenshots of each page land in
 /// `$CARGO_TARGET_DIR/console-screenshots`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_chromium() {
@@ -563,6 +1113,13 @@ async fn console_in_chromium() {
         "audit",
         "plugins",
         "auditor-certificate",
+        "accounts",
+        "orders",
+        "order",
+        "orders-phone",
+        "order-phone",
+        "managed",
+        "eab-keys",
     ] {
         let png = std::fs::read(shots.join(format!("{shot}.png"))).expect("screenshot written");
         assert!(
@@ -609,13 +1166,19 @@ async fn pages_stay_fast_with_ten_thousand_certificates() {
     .await
     .unwrap();
     eprintln!("stored {COUNT} certificates in {:?}", started.elapsed());
-    for path in [
-        "/console/",
-        "/console/certificates",
-        "/console/certificates?page=150",
-        "/console/certificates?name=host9999.bulk",
-        "/console/audit",
-        "/console/audit?page=100",
+    // Each listing renders one page of rows, never the table: (path, rows expected).
+    for (path, rows) in [
+        ("/console/", None),
+        ("/console/certificates", Some(50)),
+        ("/console/certificates?page=150", Some(50)),
+        ("/console/certificates?page=201", Some(1)),
+        ("/console/certificates?name=host9999.bulk", Some(1)),
+        ("/console/audit", Some(50)),
+        ("/console/audit?page=100", Some(50)),
+        ("/console/managed", None),
+        ("/console/accounts", None),
+        ("/console/orders", None),
+        ("/console/eab-keys", None),
     ] {
         let started = std::time::Instant::now();
         let page = fetch(&h, Some(&admin), "GET", path, None, &[]).await;
@@ -626,6 +1189,16 @@ async fn pages_stay_fast_with_ten_thousand_certificates() {
             took < std::time::Duration::from_secs(1),
             "GET {path} took {took:?}"
         );
+        // Body rows of the page's listing table: every `<tr>` but the header row.
+        let listed = page
+            .body
+            .split("<tbody>")
+            .nth(1)
+            .map_or(0, |body| body.matches("<tr>").count());
+        match rows {
+            Some(rows) => assert_eq!(listed, rows, "{path}"),
+            None => assert!(listed <= 50, "{path} renders {listed} rows"),
+        }
     }
     let list = fetch(&h, Some(&admin), "GET", "/console/certificates", None, &[]).await;
     assert!(

@@ -55,9 +55,13 @@ pub fn segment(text: &str) -> String {
 }
 
 /// The console's sections, in the order the navigation lists them.
-pub const SECTIONS: [(&str, &str); 4] = [
+pub const SECTIONS: [(&str, &str); 8] = [
     ("overview", "Overview"),
     ("certificates", "Certificates"),
+    ("managed", "Managed"),
+    ("accounts", "Accounts"),
+    ("orders", "Orders"),
+    ("eab-keys", "EAB keys"),
     ("audit", "Audit log"),
     ("plugins", "Plugins"),
 ];
@@ -141,6 +145,26 @@ pub fn notice(kind: &str, message: &str) -> String {
     format!(
         "<p class=\"notice notice-{kind}\" role=\"{role}\">{}</p>",
         esc(message)
+    )
+}
+
+/// A one-button POST form to `action` (already a console path) with the token, extra
+/// `fields` (already markup: labelled inputs) and a submit button; `danger` marks a button
+/// whose action cannot be undone.
+pub fn action_form(
+    action: &str,
+    form_token: &str,
+    fields: &str,
+    label: &str,
+    danger: bool,
+) -> String {
+    let class = if danger { " class=\"danger\"" } else { "" };
+    format!(
+        "<form class=\"action\" method=\"post\" action=\"{}\">{}{fields}\
+         <button type=\"submit\"{class}>{}</button></form>",
+        esc(action),
+        token_field(form_token),
+        esc(label),
     )
 }
 

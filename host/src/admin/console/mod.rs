@@ -195,10 +195,30 @@ pub async fn serve(
         (true, ["certificates", serial, "revoke"]) => {
             pages::certificates::revoke(&view, serial).await
         }
+        (true, ["certificates", serial, "renew-now"]) => {
+            pages::certificates::renew_now(&view, serial).await
+        }
+        (true, ["certificates", serial, "deploy"]) => {
+            pages::certificates::deploy(&view, serial).await
+        }
+        (false, ["managed"]) => pages::managed::list(&view).await,
+        (true, ["managed", name, verb]) if pages::managed::is_action(verb) => {
+            pages::managed::act(&view, name, verb).await
+        }
+        (false, ["accounts"]) => pages::accounts::list(&view).await,
+        (false, ["accounts", id]) => pages::accounts::show(&view, id).await,
+        (true, ["accounts", id, "deactivate"]) => pages::accounts::deactivate(&view, id).await,
+        (false, ["orders"]) => pages::orders::list(&view).await,
+        (false, ["orders", id]) => pages::orders::show(&view, id).await,
+        (false, ["eab-keys"]) => pages::eab::list(&view).await,
+        (true, ["eab-keys"]) => pages::eab::create(&view).await,
+        (true, ["eab-keys", kid, "revoke"]) => pages::eab::revoke(&view, kid).await,
         (false, ["audit"]) => pages::audit::show(&view).await,
         (false, ["plugins"]) => pages::plugins::show(&view).await,
-        (true, ["plugins", "reload"]) => pages::plugins::reload(&view, None).await,
-        (true, ["plugins", name, "reload"]) => pages::plugins::reload(&view, Some(name)).await,
+        (true, ["plugins", "reload"]) => pages::plugins::act(&view, None, "reload").await,
+        (true, ["plugins", name, verb]) if pages::plugins::is_action(verb) => {
+            pages::plugins::act(&view, Some(name), verb).await
+        }
         _ => Err(ApiError::not_found(format!(
             "no console page {} {path}",
             parts.method

@@ -1,9 +1,9 @@
 //! The audit log: filtered and paged (`GET /api/v1/audit`), with the chain's verification
 //! (`GET /api/v1/audit/verify`) stated plainly at the top.
 
-use super::super::html::{self, esc, text};
-use super::super::{View, PREFIX};
-use super::{query, when};
+use super::super::html::{self, text};
+use super::super::View;
+use super::{when, Listing};
 use crate::admin::ApiError;
 use crate::reply::Reply;
 
@@ -14,8 +14,6 @@ const FILTERS: [(&str, &str, &str); 5] = [
     ("since", "Since", "-7d"),
     ("until", "Until", "RFC 3339"),
 ];
-
-const PER_PAGE: u32 = 50;
 
 pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
     let verdict = view.get("/api/v1/audit/verify", Default::default()).await?;
@@ -37,39 +35,14 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
             ),
         )
     };
-    let page: u32 = view
-        .query
-        .get("page")
-        .and_then(|p| p.parse().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(1);
-    let chosen: Vec<(&str, &str)> = FILTERS
+    let keys: Vec<&str> = FILTERS.iter().map(|(k, _, _)| *k).collect();
+    let listing = Listing::new(&view.query, "/audit", &keys);
+    let fields: String = FILTERS
         .iter()
-        .map(|(k, _, _)| {
-            (
-                *k,
-                view.query.get(*k).map(String::as_str).unwrap_or_default(),
-            )
-        })
+        .map(|(key, label, hint)| listing.input(key, label, hint))
         .collect();
-    main.push_str(&format!(
-        "<form class=\"search\" method=\"get\" action=\"{PREFIX}/audit\" role=\"search\">"
-    ));
-    for ((key, label, hint), (_, value)) in FILTERS.iter().zip(&chosen) {
-        main.push_str(&format!(
-            "<label>{label} <input name=\"{key}\" value=\"{}\" placeholder=\"{hint}\"></label>",
-            esc(value)
-        ));
-    }
-    main.push_str("<button type=\"submit\">Filter</button></form>");
-    let mut api_query = query(&[
-        ("per_page", &PER_PAGE.to_string()),
-        ("page", &page.to_string()),
-    ]);
-    for (k, v) in chosen.iter().filter(|(_, v)| !v.is_empty()) {
-        api_query.insert(k.to_string(), v.to_string());
-    }
-    let answer = match view.get("/api/v1/audit", api_query).await {
+    main.push_str(&listing.search_form(&fields, "Filter"));
+    let answer = match view.get("/api/v1/audit", listing.api_query()).await {
         Ok(answer) => answer,
         Err(e) if e.status == http::StatusCode::BAD_REQUEST => {
             main.push_str(&html::notice("bad", &e.detail));
@@ -77,41 +50,19 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
         }
         Err(e) => return Err(e),
     };
-    let rows = rows(&answer, true);
-    let total = answer["total"].as_u64().unwrap_or(0);
-    let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
     main.push_str(&html::table(
-        &format!("{total} entries, newest first, page {page} of {pages}"),
+        &format!("{}, newest first", listing.caption(&answer, "entries")),
         &["#", "At (UTC)", "Actor", "Action", "Resource", "Details"],
-        &rows,
+        &rows(&answer, true),
     ));
-    let link = |p: u32, label: &str, rel: &str| {
-        let p = p.to_string();
-        let mut pairs = chosen.clone();
-        pairs.push(("page", &p));
-        format!(
-            "<a rel=\"{rel}\" href=\"{PREFIX}/audit{}\">{label}</a>",
-            esc(&html::query(&pairs))
-        )
-    };
-    main.push_str("<nav class=\"pager\" aria-label=\"Pages\">");
-    if page > 1 {
-        main.push_str(&link(page - 1, "← Newer", "prev"));
-    }
-    if u64::from(page) < pages {
-        main.push_str(&link(page + 1, "Older →", "next"));
-    }
-    main.push_str("</nav>");
+    main.push_str(&listing.pager(&answer, ("← Newer", "Older →")));
     Ok(view.page("Audit log", "audit", &main))
 }
 
 /// The table rows of an audit API answer's `items`: sequence, time, actor, action, the
 /// resource when `with_resource` (a certificate's own trail leaves it out), and the details.
 pub(super) fn rows(answer: &serde_json::Value, with_resource: bool) -> Vec<Vec<String>> {
-    answer["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    super::items(answer)
         .map(|e| {
             let mut row = vec![
                 text(&e["seq"]),

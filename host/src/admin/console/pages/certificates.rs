@@ -1,14 +1,16 @@
 //! Certificates: a search paged on the server (`GET /api/v1/certificates`), one certificate with
-//! its chain and audit trail, and revocation with a reason (`POST .../revoke`).
+//! its chain and audit trail, and its actions: renew now (`POST .../renew-now` filtered by its
+//! serial), deploy (`POST .../{serial}/deploy`) and revocation with a reason
+//! (`POST .../{serial}/revoke`).
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::super::html::{self, esc, segment, text};
+use super::super::html::{self, segment, text};
 use super::super::{see_other, View, PREFIX};
-use super::{query, when};
-use crate::admin::{ApiError, Role};
+use super::{done_notice, items, joined, link, may_act, query, when, Listing};
+use crate::admin::ApiError;
 use crate::reply::Reply;
 
 /// The filters the search form offers, each passed to the API as is.
@@ -21,34 +23,10 @@ const FILTERS: [&str; 6] = [
     "expiring_before",
 ];
 
-/// Rows per page: a screenful, and cheap to render at any table size.
-const PER_PAGE: u32 = 50;
-
 pub async fn list(view: &View<'_>) -> Result<Reply, ApiError> {
-    let chosen: Vec<(&str, &str)> = FILTERS
-        .iter()
-        .map(|k| {
-            (
-                *k,
-                view.query.get(*k).map(String::as_str).unwrap_or_default(),
-            )
-        })
-        .collect();
-    let page: u32 = view
-        .query
-        .get("page")
-        .and_then(|p| p.parse().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(1);
-    let mut api_query = query(&[
-        ("per_page", &PER_PAGE.to_string()),
-        ("page", &page.to_string()),
-    ]);
-    for (k, v) in chosen.iter().filter(|(_, v)| !v.is_empty()) {
-        api_query.insert(k.to_string(), v.to_string());
-    }
-    let form = search_form(&chosen);
-    let answer = match view.get("/api/v1/certificates", api_query).await {
+    let listing = Listing::new(&view.query, "/certificates", &FILTERS);
+    let form = search_form(&listing);
+    let answer = match view.get("/api/v1/certificates", listing.api_query()).await {
         Ok(answer) => answer,
         // A filter the API refuses is shown above the form, not as an error page.
         Err(e) if e.status == http::StatusCode::BAD_REQUEST => {
@@ -58,17 +36,10 @@ pub async fn list(view: &View<'_>) -> Result<Reply, ApiError> {
         Err(e) => return Err(e),
     };
     let now = view.gw.now();
-    let rows: Vec<Vec<String>> = answer["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = items(&answer)
         .map(|c| {
             vec![
-                format!(
-                    "<a href=\"{PREFIX}/certificates/{}\"><code>{}</code></a>",
-                    segment(c["serial"].as_str().unwrap_or_default()),
-                    text(&c["serial"])
-                ),
+                link("certificates", &c["serial"]),
                 names(c),
                 state(c, now),
                 text(&c["issuer"]),
@@ -77,10 +48,8 @@ pub async fn list(view: &View<'_>) -> Result<Reply, ApiError> {
             ]
         })
         .collect();
-    let total = answer["total"].as_u64().unwrap_or(0);
-    let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
     let table = html::table(
-        &format!("{total} certificate(s), page {page} of {pages}"),
+        &listing.caption(&answer, "certificate(s)"),
         &[
             "Serial",
             "Names",
@@ -91,80 +60,44 @@ pub async fn list(view: &View<'_>) -> Result<Reply, ApiError> {
         ],
         &rows,
     );
-    let mut pager = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
-    let link = |p: u32, label: &str, rel: &str| {
-        let p = p.to_string();
-        let mut pairs = chosen.clone();
-        pairs.push(("page", &p));
-        format!(
-            "<a rel=\"{rel}\" href=\"{PREFIX}/certificates{}\">{label}</a>",
-            esc(&html::query(&pairs))
-        )
-    };
-    if page > 1 {
-        pager.push_str(&link(page - 1, "← Previous", "prev"));
-    }
-    if u64::from(page) < pages {
-        pager.push_str(&link(page + 1, "Next →", "next"));
-    }
-    pager.push_str("</nav>");
+    let pager = listing.pager(&answer, ("← Previous", "Next →"));
     let main = format!("{form}{table}{pager}");
     Ok(view.page("Certificates", "certificates", &main))
 }
 
-fn search_form(chosen: &[(&str, &str)]) -> String {
-    let value = |k: &str| {
-        chosen
-            .iter()
-            .find(|(key, _)| *key == k)
-            .map_or("", |(_, v)| *v)
-    };
-    let select = |name: &str, label: &str, options: &[(&str, &str)]| {
-        let mut out = format!("<label>{label} <select name=\"{name}\">");
-        for (v, l) in options {
-            let selected = if value(name) == *v { " selected" } else { "" };
-            let _ = write!(out, "<option value=\"{v}\"{selected}>{l}</option>");
-        }
-        out.push_str("</select></label>");
-        out
-    };
-    format!(
-        "<form class=\"search\" method=\"get\" action=\"{PREFIX}/certificates\" role=\"search\">\
-         <label>Name <input name=\"name\" value=\"{}\" placeholder=\"www.example.internal\"></label>\
-         <label>Serial <input name=\"serial\" value=\"{}\" placeholder=\"hex\"></label>\
-         {}{}\
-         <label>Issuer <input name=\"issuer\" value=\"{}\" placeholder=\"builtin\"></label>\
-         <label>Expiring before <input name=\"expiring_before\" value=\"{}\" placeholder=\"30d\"></label>\
-         <button type=\"submit\">Search</button></form>",
-        esc(value("name")),
-        esc(value("serial")),
-        select(
+fn search_form(listing: &Listing<'_>) -> String {
+    let fields = [
+        listing.input("name", "Name", "www.example.internal"),
+        listing.input("serial", "Serial", "hex"),
+        listing.select(
             "status",
             "State",
-            &[("", "any"), ("valid", "valid"), ("revoked", "revoked")]
+            &[("", "any"), ("valid", "valid"), ("revoked", "revoked")],
         ),
-        select(
+        listing.select(
             "origin",
             "Origin",
-            &[("", "any"), ("acme", "ACME"), ("admin", "admin"), ("identity", "identity")]
+            &[
+                ("", "any"),
+                ("acme", "ACME"),
+                ("admin", "admin"),
+                ("identity", "identity"),
+                ("managed", "managed"),
+            ],
         ),
-        esc(value("issuer")),
-        esc(value("expiring_before")),
-    )
+        listing.input("issuer", "Issuer", "builtin"),
+        listing.input("expiring_before", "Expiring before", "30d"),
+    ];
+    listing.search_form(&fields.concat(), "Search")
 }
 
 /// The identifiers, or the subject for certificates without any (identities).
 fn names(c: &Value) -> String {
-    let ids: Vec<String> = c["identifiers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|i| text(i.get("value").unwrap_or(i)))
-        .collect();
+    let ids = joined(&c["identifiers"], "");
     if ids.is_empty() {
         text(&c["subject"])
     } else {
-        ids.join(", ")
+        ids
     }
 }
 
@@ -210,13 +143,24 @@ pub async fn show(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
         .await?;
     let now = view.gw.now();
     let parsed = &c["parsed"];
-    let mut main = String::new();
-    if view.query.get("done").map(String::as_str) == Some("revoked") {
-        main.push_str(&html::notice(
-            "ok",
-            "The certificate is revoked; the CRL lists it.",
-        ));
-    }
+    let mut main = done_notice(
+        view,
+        &[
+            ("revoked", "The certificate is revoked; the CRL lists it."),
+            (
+                "renew-now",
+                "Its renewal window now lies in the past: its ACME client is told to renew at once (RFC 9773).",
+            ),
+            (
+                "deployed",
+                "Deployed once to each target; the audit trail below has each target's outcome.",
+            ),
+            (
+                "no-targets",
+                "No target covers this certificate's names: nothing was deployed.",
+            ),
+        ],
+    );
     main.push_str(&html::fields(&[
         ("Serial", format!("<code>{}</code>", text(&c["serial"]))),
         ("State", state(&c, now)),
@@ -235,18 +179,26 @@ pub async fn show(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
                 text(&parsed["sha256_fingerprint"])
             ),
         ),
-        ("ACME account", text(&c["account_id"])),
-        ("ACME order", text(&c["order_id"])),
+        ("ACME account", link("accounts", &c["account_id"])),
+        ("ACME order", link("orders", &c["order_id"])),
         (
             "Renewal window",
             match &c["renewal"] {
                 Value::Null => "–".into(),
-                r => format!("{} – {}", when(&r["window_start"]), when(&r["window_end"])),
+                r if r["moved"].is_null() => {
+                    format!("{} – {}", when(&r["window_start"]), when(&r["window_end"]))
+                }
+                r => format!(
+                    "{} – {} (moved: {})",
+                    when(&r["window_start"]),
+                    when(&r["window_end"]),
+                    text(&r["moved"])
+                ),
             },
         ),
     ]));
     if c["status"] == "valid" {
-        main.push_str(&revoke_form(view, &serial));
+        main.push_str(&actions(view, &serial));
     }
     let rows = super::audit::rows(&trail, false);
     let _ = write!(
@@ -259,26 +211,38 @@ pub async fn show(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
     Ok(view.page(&format!("Certificate {serial}"), "certificates", &main))
 }
 
-/// The revocation form, for admins; an auditor is told why there is none (and the API would
-/// refuse the change anyway).
-fn revoke_form(view: &View<'_>, serial: &str) -> String {
-    if view.caller.role != Role::Admin {
-        return html::notice(
-            "info",
-            "Your role is read-only: revocation needs an admin certificate.",
-        );
+/// A valid certificate's actions, for admins: renew now, deploy, revoke. An auditor is told
+/// why there are none.
+fn actions(view: &View<'_>, serial: &str) -> String {
+    if let Err(why) = may_act(view, "renewing, deploying and revoking") {
+        return why;
     }
+    let action = |verb: &str| format!("{PREFIX}/certificates/{}/{verb}", segment(serial));
     let mut options = String::new();
     for r in REASONS {
         let _ = write!(options, "<option value=\"{r}\">{r}</option>");
     }
     format!(
-        "<section aria-labelledby=\"revoke\"><h2 id=\"revoke\">Revoke</h2>\
-         <form class=\"action\" method=\"post\" action=\"{PREFIX}/certificates/{}/revoke\">{}\
-         <label>Reason <select name=\"reason\">{options}</select></label>\
-         <button type=\"submit\" class=\"danger\">Revoke this certificate</button></form></section>",
-        segment(serial),
-        html::token_field(&view.form_token),
+        "<section aria-labelledby=\"renew\"><h2 id=\"renew\">Renew now</h2>\
+         <p>Moves this certificate's ARI renewal window into the past, so that its ACME client renews it at its next check.</p>{}</section>\
+         <section aria-labelledby=\"deploy\"><h2 id=\"deploy\">Deploy</h2>\
+         <p>Deploys the chain once to each target (and verifies it there).</p>{}</section>\
+         <section aria-labelledby=\"revoke\"><h2 id=\"revoke\">Revoke</h2>{}</section>",
+        html::action_form(&action("renew-now"), &view.form_token, "", "Renew now", false),
+        html::action_form(
+            &action("deploy"),
+            &view.form_token,
+            "<label>Targets <input name=\"targets\" placeholder=\"every target that covers its names\"></label>",
+            "Deploy now",
+            false,
+        ),
+        html::action_form(
+            &action("revoke"),
+            &view.form_token,
+            &format!("<label>Reason <select name=\"reason\">{options}</select></label>"),
+            "Revoke this certificate",
+            true,
+        ),
     )
 }
 
@@ -296,9 +260,62 @@ pub async fn revoke(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
             serde_json::json!({ "reason": reason }),
         )
         .await?;
-    let serial = answer["serial"].as_str().unwrap_or(serial);
+    back(&answer, serial, "revoked")
+}
+
+/// The renew-now form's action: the API's renew-now filtered by this one serial.
+pub async fn renew_now(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
+    let answer = view
+        .post(
+            "/api/v1/certificates/renew-now",
+            serde_json::json!({ "serials": [serial] }),
+        )
+        .await?;
+    if answer["count"] == 0 {
+        return Err(ApiError::conflict(format!(
+            "certificate {serial} is not valid and unexpired: nothing to renew"
+        )));
+    }
+    back(&answer["serials"][0], serial, "renew-now")
+}
+
+/// The deploy form's action: the API's deploy, to the named targets (comma-separated) or to
+/// every target that covers the certificate.
+pub async fn deploy(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
+    let targets: Vec<&str> = view
+        .form
+        .get("targets")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let body = if targets.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "targets": targets })
+    };
+    let answer = view
+        .post(&format!("/api/v1/certificates/{serial}/deploy"), body)
+        .await?;
+    let none = answer["deployments"].as_array().is_none_or(Vec::is_empty);
+    back(
+        &answer,
+        serial,
+        if none { "no-targets" } else { "deployed" },
+    )
+}
+
+/// Back to the certificate page (its serial as the API answered it in `answer`, a
+/// certificate or the serial itself), with `done` for its notice.
+fn back(answer: &Value, serial: &str, done: &str) -> Result<Reply, ApiError> {
+    let serial = answer
+        .as_str()
+        .or_else(|| answer["serial"].as_str())
+        .unwrap_or(serial);
     Ok(see_other(format!(
-        "{PREFIX}/certificates/{}?done=revoked",
+        "{PREFIX}/certificates/{}?done={done}",
         segment(serial)
     )))
 }

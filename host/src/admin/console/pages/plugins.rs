@@ -1,25 +1,31 @@
-//! Plugins: status, counters and last error (`GET /api/v1/plugins`), and reload of one or all
-//! (`POST /api/v1/plugins/{name}/reload`, `POST /api/v1/plugins/reload`).
+//! Plugins: status, counters and last error (`GET /api/v1/plugins`), reload of one or all
+//! (`POST /api/v1/plugins/{name}/reload`, `POST /api/v1/plugins/reload`), and switching one
+//! off and on (`POST /api/v1/plugins/{name}/disable|enable`).
 
 use super::super::html::{self, segment, text};
 use super::super::{see_other, View, PREFIX};
-use super::when;
-use crate::admin::{ApiError, Role};
+use super::{done_notice, items, may_act, when};
+use crate::admin::ApiError;
 use crate::reply::Reply;
+
+/// The one-plugin actions: the API verb, the `done` its redirect carries, and its notice.
+const ACTIONS: [(&str, &str, &str); 3] = [
+    ("reload", "reloaded", "Reloaded."),
+    (
+        "disable",
+        "disabled",
+        "Disabled: its calls fail at once without running it, on every replica.",
+    ),
+    ("enable", "enabled", "Enabled: its calls run it again."),
+];
 
 pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
     let answer = view.get("/api/v1/plugins", Default::default()).await?;
-    let admin = view.caller.role == Role::Admin;
-    let reload_button = |action: &str, label: &str| {
-        format!(
-            "<form class=\"inline\" method=\"post\" action=\"{action}\">{}<button type=\"submit\">{label}</button></form>",
-            html::token_field(&view.form_token)
-        )
+    let admin = may_act(view, "reloading and switching plugins");
+    let button = |action: String, label: &str, danger: bool| {
+        html::action_form(&action, &view.form_token, "", label, danger)
     };
-    let rows: Vec<Vec<String>> = answer["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = items(&answer)
         .map(|p| {
             let name = p["name"].as_str().unwrap_or_default();
             let mut row = vec![
@@ -33,10 +39,16 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
                 text(&p["faults"]),
                 text(&p["last_error"]),
             ];
-            if admin {
-                row.push(reload_button(
-                    &format!("{PREFIX}/plugins/{}/reload", segment(name)),
-                    "Reload",
+            if admin.is_ok() {
+                let action = |verb: &str| format!("{PREFIX}/plugins/{}/{verb}", segment(name));
+                let switch = if p["enabled"] == false {
+                    button(action("enable"), "Enable", false)
+                } else {
+                    button(action("disable"), "Disable", true)
+                };
+                row.push(format!(
+                    "{}{switch}",
+                    button(action("reload"), "Reload", false)
                 ));
             }
             row
@@ -53,13 +65,11 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
         "Faults",
         "Last error",
     ];
-    if admin {
-        headers.push("Action");
+    if admin.is_ok() {
+        headers.push("Actions");
     }
-    let mut main = String::new();
-    if view.query.get("done").map(String::as_str) == Some("reloaded") {
-        main.push_str(&html::notice("ok", "Reloaded."));
-    }
+    let notices: Vec<(&str, &str)> = ACTIONS.iter().map(|(_, done, msg)| (*done, *msg)).collect();
+    let mut main = done_notice(view, &notices);
     main.push_str(&html::notice(
         "info",
         &format!(
@@ -67,22 +77,36 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
             answer["reloads"], answer["reload_failures"]
         ),
     ));
+    if let Err(why) = &admin {
+        main.push_str(why);
+    }
     main.push_str(&html::table("Configured plugins", &headers, &rows));
-    if admin && !rows.is_empty() {
-        main.push_str(&reload_button(
-            &format!("{PREFIX}/plugins/reload"),
+    if admin.is_ok() && !rows.is_empty() {
+        main.push_str(&button(
+            format!("{PREFIX}/plugins/reload"),
             "Reload every plugin",
+            false,
         ));
     }
     Ok(view.page("Plugins", "plugins", &main))
 }
 
-/// The reload forms' action: the API's reload of one plugin or of all, then back to the list.
-pub async fn reload(view: &View<'_>, name: Option<&str>) -> Result<Reply, ApiError> {
+/// The one-plugin forms' target: the API's reload, disable or enable of `name` (every plugin
+/// for a reload without one), then back to the list with the action's notice.
+pub async fn act(view: &View<'_>, name: Option<&str>, verb: &str) -> Result<Reply, ApiError> {
     let path = match name {
-        Some(name) => format!("/api/v1/plugins/{name}/reload"),
-        None => "/api/v1/plugins/reload".to_owned(),
+        Some(name) => format!("/api/v1/plugins/{name}/{verb}"),
+        None => format!("/api/v1/plugins/{verb}"),
     };
     view.post(&path, serde_json::json!({})).await?;
-    Ok(see_other(format!("{PREFIX}/plugins?done=reloaded")))
+    let done = ACTIONS
+        .iter()
+        .find(|(v, _, _)| *v == verb)
+        .map_or("", |(_, done, _)| *done);
+    Ok(see_other(format!("{PREFIX}/plugins?done={done}")))
+}
+
+/// Whether `verb` is a one-plugin action of this page.
+pub fn is_action(verb: &str) -> bool {
+    ACTIONS.iter().any(|(v, _, _)| *v == verb)
 }

@@ -383,6 +383,7 @@ async fn a_plugin_for_another_contract_major_is_refused_naming_both_versions() {
         Err(err @ PluginError::IncompatibleVersion { .. }) => {
             let text = err.to_string();
             assert!(text.contains("acmegate:plugin@1.0.0"), "{text}");
+            assert!(text.contains("acmegate:plugin@0.2.x"), "{text}");
             assert!(text.contains("acmegate:plugin@0.1.x"), "{text}");
         }
         other => panic!("expected an incompatible version, got {other:?}"),

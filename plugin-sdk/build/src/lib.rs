@@ -64,15 +64,20 @@ impl Options {
     /// Defaults: `<target>/plugins/` for components and `<target>/wasm-plugins/` for cargo,
     /// where `<target>` is `$CARGO_TARGET_DIR` or `<workspace>/target`.
     pub fn for_workspace(workspace: &Path) -> Self {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target"));
+        let target = target_dir(workspace);
         Self {
             workspace: workspace.to_path_buf(),
             out_dir: target.join("plugins"),
             wasm_target_dir: target.join("wasm-plugins"),
         }
     }
+}
+
+/// `$CARGO_TARGET_DIR`, or `<workspace>/target`.
+fn target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
 }
 
 /// The acmegate workspace being built or tested: the nearest ancestor holding

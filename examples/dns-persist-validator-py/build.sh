@@ -24,7 +24,7 @@ done
 mkdir -p "$out_dir"
 out="$(cd "$out_dir" && pwd)/$name.wasm"
 # The build tool itself is an input: a new pinned version must rebuild.
-inputs=("$here/app.py" "$here/records.py" "$here/build.sh" "$root"/plugin-sdk/wit/*.wit)
+inputs=("$here/app.py" "$here/records.py" "$here/build.sh" "$root"/plugin-sdk/wit-0.1.0/*.wit)
 
 up_to_date() { [ -f "$out" ] && [ -z "$(find "${inputs[@]}" -newer "$out")" ]; }
 if up_to_date; then
@@ -65,11 +65,12 @@ if [ "$(componentize_py --version 2>/dev/null)" != "componentize-py $version" ];
     --target "$tools" "componentize-py==$version"
 fi
 
-# -d takes the WIT directory (one package over several files), -w the world in it. The
+# -d takes the WIT directory (one package over several files), -w the world in it: the 0.1.0
+# contract, on purpose (docs/plugins.md, "Contract versions"). The
 # generated bindings (module `wit_world`) exist only inside the build.
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
-componentize_py -q -d "$root/plugin-sdk/wit" -w challenge-validator \
+componentize_py -q -d "$root/plugin-sdk/wit-0.1.0" -w challenge-validator \
   componentize app -p "$here" -o "$tmp"
 mv "$tmp" "$out"
 echo "$out $(stat -c %s "$out") bytes"

@@ -30,7 +30,7 @@ done
 mkdir -p "$out_dir"
 out="$(cd "$out_dir" && pwd)/$name.wasm"
 # The sources, the contract and the builder with its pinned versions are all inputs.
-inputs=("$example"/*.js "$root"/plugin-sdk/wit/*.wit "$here"/componentize.* "$here"/package*.json)
+inputs=("$example"/*.js "$root"/plugin-sdk/wit-0.1.0/*.wit "$here"/componentize.* "$here"/package*.json)
 
 up_to_date() { [ -f "$out" ] && [ -z "$(find "${inputs[@]}" -newer "$out")" ]; }
 if up_to_date; then
@@ -64,8 +64,9 @@ fi
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 # Node resolves the API from the script's directory upwards, so the builder runs from the
-# private install, reading the example where it is.
+# private install, reading the example where it is. The JavaScript examples stay on the 0.1.0
+# contract, on purpose (docs/plugins.md, "Contract versions").
 cp "$here/componentize.mjs" "$tools/componentize.mjs"
-node "$tools/componentize.mjs" "$root/plugin-sdk/wit" "$world" "$example/app.js" "$tmp"
+node "$tools/componentize.mjs" "$root/plugin-sdk/wit-0.1.0" "$world" "$example/app.js" "$tmp"
 mv "$tmp" "$out"
 echo "$out $(stat -c %s "$out") bytes"

@@ -614,14 +614,15 @@ async fn plugins_inspect(cli: &Cli, file: &std::path::Path) -> anyhow::Result<()
     println!("file      {}", file.display());
     println!("sha256    {}", found.sha256);
     let speaks = acmegate::plugins::supported_contracts();
+    let contract = found.contract.as_deref().unwrap_or("none");
     match &found.incompatible {
-        None => println!("contract  {speaks} (loads on this gateway)"),
+        None => println!("contract  {contract} (loads on this gateway, which speaks {speaks})"),
         Some(version) => {
             println!("contract  {version}: does NOT load on this gateway, which speaks {speaks}")
         }
     }
     println!(
-        "kind      {}",
+        "world     {}",
         found
             .kind()
             .unwrap_or("none (it exports no plugin interface)")

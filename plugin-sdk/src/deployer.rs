@@ -10,11 +10,13 @@ wit_bindgen::generate!({
 });
 
 pub use self::acmegate::plugin::types::{
-    CapabilityError, DeployerInfo, Identifier, IdentifierType, PluginInfo, PluginKind,
+    CapabilityError, DeployerInfo, Identifier, IdentifierType, PluginError, PluginInfo, PluginKind,
 };
 pub use self::acmegate::plugin::{
-    clock, commands, dns, files, http, log, random, secrets, smtp, state, tls_probe, zmq,
+    clock, commands, files, http, log, random, secrets, state, tls_probe,
 };
+
+crate::plugin_error_conversions!(PluginError);
 pub use self::exports::acmegate::plugin::deployer::{Deployment, Target, VerifyOutcome};
 
 /// What a target that serves the serial `served` (any spelling: `00:0A:BC`, `abc`) says of the
@@ -67,12 +69,13 @@ pub trait DeployerPlugin: Sized + 'static {
     fn configure(config: &str) -> Result<Self, String>;
 
     /// Installs the certificate on `deployment.target` (its name and the operator's `config`
-    /// for it, JSON). `Ok` carries a short receipt for the audit log; `Err` says why, and the
-    /// gateway retries with backoff.
-    fn deploy(&self, deployment: Deployment) -> Result<String, String>;
+    /// for it, JSON). `Ok` carries a short receipt for the audit log; `Err` says why:
+    /// `Retryable` and the gateway retries with backoff, `Permanent` (e.g. a target `config`
+    /// this deployer cannot use) and the deployment fails at once.
+    fn deploy(&self, deployment: Deployment) -> Result<String, PluginError>;
 
     /// Checks that `target` serves the certificate with `serial` (lowercase hex).
-    fn verify(&self, target: Target, serial: String) -> Result<VerifyOutcome, String>;
+    fn verify(&self, target: Target, serial: String) -> Result<VerifyOutcome, PluginError>;
 }
 
 /// Exports a [`DeployerPlugin`] type as the plugin's component exports.
@@ -101,7 +104,7 @@ macro_rules! deployer_plugin {
             {
                 fn deploy(
                     deployment: $crate::deployer::Deployment,
-                ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
+                ) -> ::core::result::Result<::std::string::String, $crate::deployer::PluginError> {
                     $crate::__private::with_instance(|p: &$plugin| {
                         $crate::deployer::DeployerPlugin::deploy(p, deployment)
                     })
@@ -112,7 +115,7 @@ macro_rules! deployer_plugin {
                     serial: ::std::string::String,
                 ) -> ::core::result::Result<
                     $crate::deployer::VerifyOutcome,
-                    ::std::string::String,
+                    $crate::deployer::PluginError,
                 > {
                     $crate::__private::with_instance(|p: &$plugin| {
                         $crate::deployer::DeployerPlugin::verify(p, target, serial)

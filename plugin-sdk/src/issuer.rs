@@ -13,9 +13,7 @@ pub use self::acmegate::plugin::types::{
     CapabilityError, Identifier, IdentifierType, IssuerInfo, PluginInfo, PluginKind, Problem,
     ProblemType,
 };
-pub use self::acmegate::plugin::{
-    clock, commands, dns, files, http, log, random, secrets, smtp, state, tls_probe, zmq,
-};
+pub use self::acmegate::plugin::{clock, http, log, random, secrets, state, zmq};
 pub use self::exports::acmegate::plugin::issuer::{
     IssueOutcome, IssueRequest, IssuerError, PendingIssue, RevokeRequest,
 };
@@ -114,7 +112,7 @@ pub fn __with<T: 'static, R>(
     f: impl FnOnce(&T) -> Result<R, IssuerError>,
 ) -> Result<R, IssuerError> {
     let mut outcome = None;
-    let configured = crate::__private::with_instance::<T, ()>(|p| {
+    let configured = crate::__private::with_instance::<T, (), String>(|p| {
         outcome = Some(f(p));
         Ok(())
     });

@@ -11,11 +11,16 @@
 //! impl ValidatorPlugin for Mine {
 //!     fn describe() -> PluginInfo { /* kind, name, version */ }
 //!     fn configure(config: &str) -> Result<Self, String> { /* parse JSON */ }
-//!     fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, String> { .. }
+//!     fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, PluginError> { .. }
 //! }
 //!
 //! acmegate_plugin_sdk::validator_plugin!(Mine);
 //! ```
+//!
+//! Errors of validators, deployers and notifiers are [`PluginError`]-s of their module
+//! (`validator::PluginError`, ...): `Retryable` when the same call may succeed later,
+//! `Permanent` when none can. A `String` converts into `Retryable`, so `?` on a
+//! `Result<_, String>` keeps working (and means what a 0.1.0 plugin's error meant).
 //!
 //! Each call from the gateway runs in a fresh instance: `configure` runs first with the
 //! operator's configuration, then the call, then the instance is dropped. So the value built by
@@ -25,8 +30,9 @@
 // must also resolve inside the crate itself.
 extern crate self as acmegate_plugin_sdk;
 
-/// The contract version this SDK implements; the gateway refuses plugins whose major differs.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The contract version this SDK implements (`acmegate:plugin@0.2.0`). Gateways that speak
+/// 0.2 load it; they also load plugins built against 0.1.0.
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// The runtime support the generated bindings use; not for plugin authors.
 #[doc(hidden)]
@@ -48,16 +54,40 @@ pub mod __private {
     }
 
     /// Runs `f` on the configured value, or fails when `configure` has not succeeded.
-    pub fn with_instance<T: Any, R>(f: impl FnOnce(&T) -> Result<R, String>) -> Result<R, String> {
+    pub fn with_instance<T: Any, R, E: From<String>>(
+        f: impl FnOnce(&T) -> Result<R, E>,
+    ) -> Result<R, E> {
         INSTANCE.with(|slot| {
             let slot = slot.borrow();
             match slot.as_ref().and_then(|v| v.downcast_ref::<T>()) {
                 Some(value) => f(value),
-                None => Err("plugin called before a successful configure".to_string()),
+                None => Err(E::from(
+                    "plugin called before a successful configure".to_string(),
+                )),
             }
         })
     }
 }
+
+/// `From<String>` and `From<&str>` for a kind's generated `PluginError`, as `Retryable`.
+#[cfg(any(feature = "validator", feature = "notifier", feature = "deployer"))]
+macro_rules! plugin_error_conversions {
+    ($error:ty) => {
+        impl From<String> for $error {
+            fn from(message: String) -> Self {
+                Self::Retryable(message)
+            }
+        }
+
+        impl From<&str> for $error {
+            fn from(message: &str) -> Self {
+                Self::Retryable(message.to_string())
+            }
+        }
+    };
+}
+#[cfg(any(feature = "validator", feature = "notifier", feature = "deployer"))]
+pub(crate) use plugin_error_conversions;
 
 #[cfg(feature = "validator")]
 pub mod validator;

@@ -10,11 +10,11 @@ wit_bindgen::generate!({
 });
 
 pub use self::acmegate::plugin::types::{
-    CapabilityError, Identifier, IdentifierType, NotifierInfo, PluginInfo, PluginKind,
+    CapabilityError, Identifier, IdentifierType, NotifierInfo, PluginError, PluginInfo, PluginKind,
 };
-pub use self::acmegate::plugin::{
-    clock, commands, dns, files, http, log, random, secrets, smtp, state, tls_probe, zmq,
-};
+pub use self::acmegate::plugin::{clock, http, log, random, secrets, smtp, state};
+
+crate::plugin_error_conversions!(PluginError);
 pub use self::exports::acmegate::plugin::notifications::{Certificate, Event, EventType, Severity};
 
 /// A severity's rank, for filters: info 0, warning 1, critical 2.
@@ -49,7 +49,7 @@ pub trait NotifierPlugin: Sized + 'static {
 
     /// Delivers one event; an error is logged and counted by the gateway (which does not
     /// retry: a notifier that must not lose events keeps its own queue in `state`).
-    fn notify(&self, event: Event) -> Result<(), String>;
+    fn notify(&self, event: Event) -> Result<(), PluginError>;
 }
 
 /// Exports a [`NotifierPlugin`] type as the plugin's component exports.
@@ -78,7 +78,7 @@ macro_rules! notifier_plugin {
             {
                 fn notify(
                     event: $crate::notifier::Event,
-                ) -> ::core::result::Result<(), ::std::string::String> {
+                ) -> ::core::result::Result<(), $crate::notifier::PluginError> {
                     $crate::__private::with_instance(|p: &$plugin| {
                         $crate::notifier::NotifierPlugin::notify(p, event)
                     })

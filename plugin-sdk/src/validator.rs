@@ -10,12 +10,12 @@ wit_bindgen::generate!({
 });
 
 pub use self::acmegate::plugin::types::{
-    CapabilityError, Identifier, IdentifierType, PluginInfo, PluginKind, Problem, ProblemType,
-    ValidatorInfo,
+    CapabilityError, Identifier, IdentifierType, PluginError, PluginInfo, PluginKind, Problem,
+    ProblemType, ValidatorInfo,
 };
-pub use self::acmegate::plugin::{
-    clock, commands, dns, files, http, log, random, secrets, smtp, state, tls_probe, zmq,
-};
+pub use self::acmegate::plugin::{clock, dns, http, log, random, secrets, state, tls_probe};
+
+crate::plugin_error_conversions!(PluginError);
 pub use self::exports::acmegate::plugin::validator::{
     ChallengeRequest, OrderRequest, PolicyDecision, ValidationOutcome,
 };
@@ -30,11 +30,11 @@ pub trait ValidatorPlugin: Sized + 'static {
     fn configure(config: &str) -> Result<Self, String>;
 
     /// Decides a challenge (RFC 8555 §7.5.1). `Err` means the plugin failed, not the client.
-    fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, String>;
+    fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, PluginError>;
 
     /// The newOrder policy (RFC 8555 §7.4); only called when `describe` sets
     /// `new_order_policy`. Allows everything unless overridden.
-    fn check_new_order(&self, order: OrderRequest) -> Result<PolicyDecision, String> {
+    fn check_new_order(&self, order: OrderRequest) -> Result<PolicyDecision, PluginError> {
         let _ = order;
         Ok(PolicyDecision::Allow)
     }
@@ -72,16 +72,16 @@ macro_rules! validator_plugin {
             impl $crate::validator::exports::acmegate::plugin::validator::Guest for __AcmegateValidator {
                 fn validate(
                     request: $crate::validator::ChallengeRequest,
-                ) -> ::core::result::Result<$crate::validator::ValidationOutcome, ::std::string::String> {
-                    $crate::__private::with_instance::<$plugin, _>(|p| {
+                ) -> ::core::result::Result<$crate::validator::ValidationOutcome, $crate::validator::PluginError> {
+                    $crate::__private::with_instance::<$plugin, _, _>(|p| {
                         $crate::validator::ValidatorPlugin::validate(p, request)
                     })
                 }
 
                 fn check_new_order(
                     order: $crate::validator::OrderRequest,
-                ) -> ::core::result::Result<$crate::validator::PolicyDecision, ::std::string::String> {
-                    $crate::__private::with_instance::<$plugin, _>(|p| {
+                ) -> ::core::result::Result<$crate::validator::PolicyDecision, $crate::validator::PluginError> {
+                    $crate::__private::with_instance::<$plugin, _, _>(|p| {
                         $crate::validator::ValidatorPlugin::check_new_order(p, order)
                     })
                 }

@@ -78,7 +78,7 @@ impl ValidatorPlugin for DnsPersist {
         })
     }
 
-    fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, String> {
+    fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, PluginError> {
         let id = &request.identifier;
         let base = id.value.strip_prefix("*.").unwrap_or(&id.value);
         let name = format!("_validation-persist.{base}");

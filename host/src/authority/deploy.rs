@@ -8,7 +8,9 @@
 //! the certificate, so a process that dies after issuing still owes it and any replica (or the
 //! next start) delivers it. The issuing process attempts at once, in the background, so a slow
 //! target never delays the ACME client; a deploy error, a fault, or a verify that does not find
-//! the certificate is retried with a doubling backoff by whichever process holds the job.
+//! the certificate is retried with a doubling backoff by whichever process holds the job,
+//! except an error the deployer calls permanent (`plugin-error.permanent`, e.g. a target whose
+//! configuration it cannot use), which fails the deployment at once.
 //! The outcome (deployed with the plugin's receipt, or failed after the target's last attempt)
 //! is audited in the transaction that deletes the job, and a failure is reported to the
 //! notifiers as `failed`.
@@ -31,7 +33,7 @@ use crate::acme::Identifier;
 use crate::authority::leases::{spawn_claiming, Pace};
 use crate::authority::Gateway;
 pub use crate::config::TargetConfig;
-use crate::plugins::{DeployerPlugin, Deployment, VerifyOutcome};
+use crate::plugins::{DeployerPlugin, Deployment, PluginError, VerifyOutcome};
 use crate::store::{Certificate, DeploymentJob, Event, ORIGIN_IDENTITY};
 
 /// Pause before the second attempt, doubled for each further one: a target that is
@@ -220,7 +222,11 @@ pub async fn deploy_once(
 ) -> Report {
     let mut report = Report::new(&target.name, &target.deployer_name);
     report.attempts = 1;
-    report.settle(attempt_once(target, &deployment(target, cert, private_key)).await);
+    report.settle(
+        attempt_once(target, &deployment(target, cert, private_key))
+            .await
+            .map_err(Failure::into_message),
+    );
     let event = outcome_event(cert, &report);
     if let Err(e) = gw.db(move |s| s.record(event)).await {
         tracing::error!(error = %e, "failed to record a deployment in the audit log");
@@ -285,11 +291,30 @@ pub fn spawn_worker(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> JoinHandle
 }
 
 /// Why an attempt did not deploy.
+#[derive(Debug, PartialEq, Eq)]
 enum Failure {
     /// Worth another attempt if the target has any left.
     Retry(String),
-    /// No attempt can succeed (the target is gone, or the key is).
+    /// No attempt can succeed (the target is gone, or the key is, or the deployer said so).
     Final(String),
+}
+
+impl Failure {
+    /// A deployer call's error: final when the plugin said no retry can succeed; everything
+    /// else (its retryable errors, a 0.1.0 plugin's errors, faults, quarantine) is retried.
+    fn of(error: PluginError) -> Failure {
+        if error.is_permanent() {
+            Failure::Final(error.to_string())
+        } else {
+            Failure::Retry(error.to_string())
+        }
+    }
+
+    fn into_message(self) -> String {
+        match self {
+            Failure::Retry(message) | Failure::Final(message) => message,
+        }
+    }
 }
 
 /// One attempt at a job this process holds, then its record: settled (deployed, or failed
@@ -322,9 +347,7 @@ async fn attempt(gw: &Arc<Gateway>, job: DeploymentJob) {
              succeeded; generate a new certificate for this target"
                 .into(),
         )),
-        Some(target) => attempt_once(target, &deployment(target, &cert, key))
-            .await
-            .map_err(Failure::Retry),
+        Some(target) => attempt_once(target, &deployment(target, &cert, key)).await,
     };
     let last = target.is_none_or(|t| report.attempts >= t.attempts);
     let owner = gw.issuance.owner().to_owned();
@@ -333,7 +356,7 @@ async fn attempt(gw: &Arc<Gateway>, job: DeploymentJob) {
             reschedule(gw, &job, report.attempts, &error, &owner).await
         }
         outcome => {
-            report.settle(outcome.map_err(|(Failure::Retry(e) | Failure::Final(e))| e));
+            report.settle(outcome.map_err(Failure::into_message));
             gw.deployments.forget_key(&job);
             let event = outcome_event(&cert, &report);
             let (id, name) = (job.certificate_id.clone(), job.target.clone());
@@ -408,12 +431,12 @@ fn notify_failure(gw: &Gateway, cert: &Certificate, report: &Report) {
 async fn attempt_once(
     target: &Target,
     deployment: &Deployment,
-) -> Result<(String, String), String> {
+) -> Result<(String, String), Failure> {
     let receipt = target
         .deployer
         .deploy(deployment)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(Failure::of)?;
     if !target.verify {
         return Ok((receipt, "skipped".into()));
     }
@@ -421,15 +444,15 @@ async fn attempt_once(
         .deployer
         .verify(&target.name, &target.config, &deployment.serial)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(Failure::of)?
     {
         VerifyOutcome::Deployed => Ok((receipt, "deployed".into())),
-        VerifyOutcome::Mismatch(what) => Err(format!(
+        VerifyOutcome::Mismatch(what) => Err(Failure::Retry(format!(
             "deployed ({receipt}) but the target serves another certificate: {what}"
-        )),
-        VerifyOutcome::Missing => Err(format!(
+        ))),
+        VerifyOutcome::Missing => Err(Failure::Retry(format!(
             "deployed ({receipt}) but the target serves no certificate"
-        )),
+        ))),
     }
 }
 
@@ -460,5 +483,29 @@ mod tests {
             "a certificate of no names goes nowhere"
         );
         assert!(covers(&[], &[other]), "no patterns: every certificate");
+    }
+
+    #[test]
+    fn a_permanent_deployer_error_is_final_and_the_others_are_retried() {
+        let plugin_error = |permanent| PluginError::Plugin {
+            plugin: "push".into(),
+            call: "deploy",
+            message: "bad target".into(),
+            permanent,
+        };
+        assert_eq!(
+            Failure::of(plugin_error(true)),
+            Failure::Final("plugin push failed permanently in deploy: bad target".into())
+        );
+        assert_eq!(
+            Failure::of(plugin_error(false)),
+            Failure::Retry("plugin push failed in deploy: bad target".into())
+        );
+        let fault = PluginError::Trap {
+            plugin: "push".into(),
+            call: "deploy",
+            detail: "unreachable".into(),
+        };
+        assert!(matches!(Failure::of(fault), Failure::Retry(_)));
     }
 }

@@ -2,6 +2,8 @@
 //! and `verify` calls.
 
 use super::bindings::deployer::exports::acmegate::plugin::deployer as wit_deployer;
+use super::bindings::Versioned;
+use super::compat;
 use super::limits::DEPLOYER_LIMITS;
 use super::validator::identifier_to_wit;
 use super::PluginError;
@@ -60,7 +62,8 @@ pub enum VerifyOutcome {
 
 impl DeployerPlugin {
     /// Installs `deployment` on its target. `Ok` is the plugin's receipt; the plugin's own
-    /// failure and faults of the call are both `Err`, with the plugin's message.
+    /// failure (`PluginError::Plugin`, permanent or not) and faults of the call are both
+    /// `Err`.
     pub async fn deploy(&self, deployment: &Deployment) -> Result<String, PluginError> {
         let wit = wit_deployer::Deployment {
             target: wit_deployer::Target {
@@ -78,11 +81,13 @@ impl DeployerPlugin {
             not_after: deployment.not_after,
         };
         self.version()
-            .call("deploy", async |bindings, store| {
-                bindings
+            .call("deploy", async |bindings, store| match bindings {
+                Versioned::Current(b) => Ok(b
                     .acmegate_plugin_deployer()
                     .call_deploy(store, &wit)
-                    .await
+                    .await?
+                    .map_err(compat::failure)),
+                Versioned::V0_1(b) => compat::deploy(b, store, &wit).await,
             })
             .await
     }
@@ -101,11 +106,13 @@ impl DeployerPlugin {
         };
         let outcome = self
             .version()
-            .call("verify", async |bindings, store| {
-                bindings
+            .call("verify", async |bindings, store| match bindings {
+                Versioned::Current(b) => Ok(b
                     .acmegate_plugin_deployer()
                     .call_verify(store, &target, serial)
-                    .await
+                    .await?
+                    .map_err(compat::failure)),
+                Versioned::V0_1(b) => compat::verify(b, store, &target, serial).await,
             })
             .await?;
         Ok(match outcome {

@@ -11,12 +11,14 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum PluginError {
     /// The plugin ran and reported a failure through the WIT `result` (expected errors, e.g.
-    /// a backend it depends on is down).
-    #[error("plugin {plugin} failed in {call}: {message}")]
+    /// a backend it depends on is down). `permanent`: the plugin said no retry can succeed
+    /// (`plugin-error.permanent`); 0.1.0 plugins' errors are never permanent.
+    #[error("plugin {plugin} failed{} in {call}: {message}", if *permanent { " permanently" } else { "" })]
     Plugin {
         plugin: String,
         call: &'static str,
         message: String,
+        permanent: bool,
     },
     /// The operator's configuration was refused by the plugin's `configure`.
     #[error("plugin {plugin} refused its configuration: {message}")]
@@ -79,6 +81,16 @@ pub enum PluginError {
     Runtime(String),
 }
 
+/// A failure a plugin reported through its WIT `result`: the `plugin-error` of the current
+/// contract, or a 0.1.0 plugin's bare string (retryable, see `compat`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The same call may succeed later.
+    Retryable(String),
+    /// No retry can succeed.
+    Permanent(String),
+}
+
 /// Which time limit a call hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeLimit {
@@ -106,6 +118,17 @@ impl PluginError {
             Self::Trap { .. } | Self::Timeout { .. } | Self::OutOfMemory { .. }
         )
     }
+
+    /// Whether the plugin said that no retry of this call can succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::Plugin {
+                permanent: true,
+                ..
+            }
+        )
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +143,13 @@ mod tests {
                 plugin: p(),
                 call: "validate",
                 message: "down".into(),
+                permanent: false,
+            },
+            PluginError::Plugin {
+                plugin: p(),
+                call: "deploy",
+                message: "no such directory".into(),
+                permanent: true,
             },
             PluginError::Config {
                 plugin: p(),
@@ -150,7 +180,7 @@ mod tests {
             PluginError::IncompatibleVersion {
                 plugin: p(),
                 found: "acmegate:plugin@1.0.0".into(),
-                supported: "acmegate:plugin@0.1.x".into(),
+                supported: "acmegate:plugin@0.2.x or acmegate:plugin@0.1.x".into(),
             },
             PluginError::InvalidModule {
                 plugin: p(),
@@ -168,8 +198,18 @@ mod tests {
         let faults: Vec<bool> = all.iter().map(PluginError::is_fault).collect();
         assert_eq!(
             faults,
-            [false, false, true, true, true, false, false, false, false, false]
+            [false, false, false, true, true, true, false, false, false, false, false]
         );
+        let permanent: Vec<bool> = all.iter().map(PluginError::is_permanent).collect();
+        assert_eq!(
+            permanent,
+            [false, true, false, false, false, false, false, false, false, false, false]
+        );
+        assert_eq!(
+            all[1].to_string(),
+            "plugin p1 failed permanently in deploy: no such directory"
+        );
+        assert_eq!(all[0].to_string(), "plugin p1 failed in validate: down");
         assert!(PluginError::Runtime("x".into()).to_string().contains("x"));
     }
 }

@@ -5,7 +5,9 @@ use wasmtime::Store;
 
 use super::bindings::issuer::exports::acmegate::plugin::issuer as wit_issuer;
 use super::bindings::issuer::IssuerConnector;
+use super::bindings::{v0_1, Versioned};
 use super::capabilities::HostState;
+use super::compat;
 use super::limits::ISSUER_LIMITS;
 use super::validator::{identifier_to_wit, problem_from_wit};
 use super::{PluginError, PluginKind};
@@ -63,7 +65,7 @@ impl IssuerPlugin {
         &self,
         call: &'static str,
         f: impl AsyncFnOnce(
-            &IssuerConnector,
+            &Versioned<IssuerConnector, v0_1::issuer::IssuerConnector>,
             &mut Store<HostState>,
         ) -> wasmtime::Result<Result<R, wit_issuer::IssuerError>>,
     ) -> IssuerResult<R> {
@@ -93,10 +95,13 @@ impl IssuerPlugin {
             order: request.order_url.clone(),
         };
         let answer = self
-            .call("issue", async |b, store| {
-                b.acmegate_plugin_issuer()
-                    .call_issue(store, &wit_request)
-                    .await
+            .call("issue", async |b, store| match b {
+                Versioned::Current(b) => {
+                    b.acmegate_plugin_issuer()
+                        .call_issue(store, &wit_request)
+                        .await
+                }
+                Versioned::V0_1(b) => compat::issue(b, store, &wit_request).await,
             })
             .await?;
         Ok(answer.map(outcome_from_wit))
@@ -104,8 +109,9 @@ impl IssuerPlugin {
 
     pub async fn poll(&self, handle: &str) -> IssuerResult<PluginIssueOutcome> {
         let answer = self
-            .call("poll", async |b, store| {
-                b.acmegate_plugin_issuer().call_poll(store, handle).await
+            .call("poll", async |b, store| match b {
+                Versioned::Current(b) => b.acmegate_plugin_issuer().call_poll(store, handle).await,
+                Versioned::V0_1(b) => compat::poll(b, store, handle).await,
             })
             .await?;
         Ok(answer.map(outcome_from_wit))
@@ -123,26 +129,31 @@ impl IssuerPlugin {
             serial: serial_hex.into(),
             reason,
         };
-        self.call("revoke", async |b, store| {
-            b.acmegate_plugin_issuer()
-                .call_revoke(store, &request)
-                .await
+        self.call("revoke", async |b, store| match b {
+            Versioned::Current(b) => {
+                b.acmegate_plugin_issuer()
+                    .call_revoke(store, &request)
+                    .await
+            }
+            Versioned::V0_1(b) => compat::revoke(b, store, &request).await,
         })
         .await
     }
 
     /// The issuing CA's chain, PEM.
     pub async fn ca_chain(&self) -> IssuerResult<String> {
-        self.call("ca-chain", async |b, store| {
-            b.acmegate_plugin_issuer().call_ca_chain(store).await
+        self.call("ca-chain", async |b, store| match b {
+            Versioned::Current(b) => b.acmegate_plugin_issuer().call_ca_chain(store).await,
+            Versioned::V0_1(b) => compat::ca_chain(b, store).await,
         })
         .await
     }
 
     /// The CA's current CRL, DER.
     pub async fn crl(&self) -> IssuerResult<Vec<u8>> {
-        self.call("crl", async |b, store| {
-            b.acmegate_plugin_issuer().call_crl(store).await
+        self.call("crl", async |b, store| match b {
+            Versioned::Current(b) => b.acmegate_plugin_issuer().call_crl(store).await,
+            Versioned::V0_1(b) => compat::crl(b, store).await,
         })
         .await
     }

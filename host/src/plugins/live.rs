@@ -56,7 +56,10 @@ impl<W: World> Loaded<W> {
     pub(crate) async fn call<R>(
         &self,
         call: &'static str,
-        f: impl AsyncFnOnce(&W::Bindings, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+        f: impl AsyncFnOnce(
+            &W::Bindings,
+            &mut Store<HostState>,
+        ) -> wasmtime::Result<Result<R, super::error::Failure>>,
     ) -> Result<R, super::PluginError> {
         let inner = self;
         inner
@@ -65,9 +68,9 @@ impl<W: World> Loaded<W> {
                 let (bindings, configured) =
                     W::instantiate_configured(&inner.pre, store, &inner.calls.config).await?;
                 if let Err(message) = configured {
-                    return Ok(Err(format!(
+                    return Ok(Err(super::error::Failure::Retryable(format!(
                         "configure failed in a fresh instance: {message}"
-                    )));
+                    ))));
                 }
                 f(&bindings, store).await
             })

@@ -1,5 +1,6 @@
 //! The plugin runtime: WebAssembly components implementing the WIT contract in
-//! `plugin-sdk/wit/` (`acmegate:plugin@0.1.0`), run in wasmtime. The only code of the gateway
+//! `plugin-sdk/wit/` (`acmegate:plugin@0.2.0`, and 0.1.0 from `plugin-sdk/wit-0.1.0/` through
+//! `compat`), run in wasmtime. The only code of the gateway
 //! that touches wasmtime.
 //!
 //! By role: [`limits`] (every limit, with why), `engine` (one engine, epoch ticker, pooling
@@ -18,6 +19,7 @@ mod bindings;
 mod cache;
 mod capabilities;
 mod commands;
+mod compat;
 mod configured;
 mod deployer;
 mod dns_client;
@@ -44,7 +46,7 @@ mod tests;
 pub use capabilities::{grant_needed, sanitize_line, Grants, HttpRefusal, SecretValue};
 pub use configured::{PluginConfig, CONFIGURABLE_KINDS};
 pub use deployer::{DeployerPlugin, Deployment, VerifyOutcome};
-pub use error::{PluginError, TimeLimit};
+pub use error::{Failure, PluginError, TimeLimit};
 pub use issuer::{
     IssuerPlugin, IssuerResult, PluginIssueError, PluginIssueOutcome, PluginIssueRequest,
 };
@@ -55,7 +57,7 @@ pub use runtime::{
 };
 pub use state::StateBacking;
 pub use validator::{PolicyDecision, ValidationOutcome, ValidatorPlugin};
-pub use version::{supported as supported_contracts, CONTRACT_PACKAGE, CONTRACT_VERSION};
+pub use version::{supported as supported_contracts, Contract, CONTRACT_PACKAGE, CONTRACT_VERSION};
 
 use crate::acme::types::IdentifierType;
 use bindings::wit::types as wit;

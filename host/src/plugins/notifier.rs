@@ -1,6 +1,8 @@
 //! Notifier plugins: loading with the describe + configure canary, and the `notify` call.
 
 use super::bindings::notifier::exports::acmegate::plugin::notifications as wit_notify;
+use super::bindings::Versioned;
+use super::compat;
 use super::limits::NOTIFIER_LIMITS;
 use super::validator::identifier_to_wit;
 use super::PluginError;
@@ -57,11 +59,13 @@ impl NotifierPlugin {
             message: event.message.clone(),
         };
         self.version()
-            .call("notify", async |bindings, store| {
-                bindings
+            .call("notify", async |bindings, store| match bindings {
+                Versioned::Current(b) => Ok(b
                     .acmegate_plugin_notifications()
                     .call_notify(store, &wit_event)
-                    .await
+                    .await?
+                    .map_err(compat::failure)),
+                Versioned::V0_1(b) => compat::notify(b, store, &wit_event).await,
             })
             .await
     }

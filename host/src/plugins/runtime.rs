@@ -19,7 +19,7 @@ use super::bindings::capabilities::HostCapabilities;
 use super::cache::{hex, sha256, ArtifactCache};
 use super::capabilities::{Grants, HostState};
 use super::engine::{build_engine, EpochTicker};
-use super::error::{PluginError, TimeLimit};
+use super::error::{Failure, PluginError, TimeLimit};
 use super::limits::{Limits, MAX_PLUGIN_MEMORY, QUARANTINE_AFTER, QUARANTINE_BASE, QUARANTINE_MAX};
 use super::state::{KvRegistry, KvState};
 use super::version;
@@ -134,6 +134,8 @@ impl PluginRuntime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime)?;
         HostCapabilities::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(runtime)?;
+        // Components built against 0.1.0 import the same capabilities under their 0.1.0 names.
+        super::bindings::add_v0_1_capabilities_to_linker(&mut linker).map_err(runtime)?;
         let cache = options
             .cache_dir
             .as_deref()
@@ -166,10 +168,11 @@ impl PluginRuntime {
     ) -> Result<Arc<super::live::Loaded<W>>, PluginError> {
         let prepared = self.prepare(spec, default_limits).await?;
         let calls = prepared.calls;
-        let pre = W::pre(prepared.pre).map_err(|e| PluginError::InvalidModule {
-            plugin: calls.name.to_string(),
-            detail: format!("not a {}: {e:#}", W::NAME),
-        })?;
+        let pre =
+            W::pre(prepared.pre, prepared.contract).map_err(|e| PluginError::InvalidModule {
+                plugin: calls.name.to_string(),
+                detail: format!("not a {}: {e:#}", W::NAME),
+            })?;
         let (info, configured) = calls
             .call(CANARY_CALL, async |store| {
                 Ok(Ok(
@@ -188,7 +191,7 @@ impl PluginRuntime {
     ) -> Result<Prepared, PluginError> {
         let name = spec.name.clone();
         let (component, digest, cached) = self.read_and_compile(&name, &spec.path).await?;
-        self.check_version(&name, &component)?;
+        let contract = self.check_version(&name, &component)?;
         let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             PluginError::InvalidModule {
                 plugin: name.clone(),
@@ -205,6 +208,7 @@ impl PluginRuntime {
         tracing::info!(plugin = %name, sha256 = %hex(&digest), cached, "compiled plugin");
         Ok(Prepared {
             pre,
+            contract,
             calls: CallContext {
                 engine: self.inner.engine.clone(),
                 kv: self.inner.kv.for_plugin(&name),
@@ -269,25 +273,38 @@ impl PluginRuntime {
         let (imports, exports) = self.interface_names(&component);
         let incompatible =
             version::first_incompatible(imports.iter().chain(&exports).map(String::as_str));
+        let contract = exports
+            .iter()
+            .chain(&imports)
+            .find_map(|name| name.strip_prefix("acmegate:plugin/")?.split_once('@'))
+            .map(|(_, v)| format!("{}@{v}", version::CONTRACT_PACKAGE));
         Ok(Inspection {
             sha256: hex(&digest),
             imports,
             exports,
+            contract,
             incompatible,
         })
     }
 
-    fn check_version(&self, name: &str, component: &Component) -> Result<(), PluginError> {
+    /// The contract line `component` speaks, which picks its bindings; an error for one this
+    /// gateway does not speak. A component that names none of our interfaces is taken as
+    /// current and fails to link with a message naming what it lacks.
+    fn check_version(
+        &self,
+        name: &str,
+        component: &Component,
+    ) -> Result<version::Contract, PluginError> {
         let (imports, exports) = self.interface_names(component);
         let names = imports.iter().chain(&exports).map(String::as_str);
-        if let Some(found) = version::first_incompatible(names) {
-            return Err(PluginError::IncompatibleVersion {
+        match version::contract_of(names) {
+            Ok(contract) => Ok(contract.unwrap_or(version::Contract::V0_2)),
+            Err(found) => Err(PluginError::IncompatibleVersion {
                 plugin: name.into(),
                 found,
                 supported: version::supported(),
-            });
+            }),
         }
-        Ok(())
     }
 }
 
@@ -300,6 +317,8 @@ pub struct Inspection {
     pub imports: Vec<String>,
     /// Every export: the world's interfaces.
     pub exports: Vec<String>,
+    /// The contract version its interface names carry (`acmegate:plugin@0.2.0`), if any.
+    pub contract: Option<String>,
     /// The first contract version this gateway does not speak (it would not load), if any.
     pub incompatible: Option<String>,
 }
@@ -360,6 +379,8 @@ fn check_component_header(name: &str, bytes: &[u8]) -> Result<(), PluginError> {
 /// A linked component and its call context, before the world-specific canary.
 pub(crate) struct Prepared {
     pub(crate) pre: InstancePre<HostState>,
+    /// The contract line it speaks, which picks its bindings.
+    pub(crate) contract: version::Contract,
     pub(crate) calls: CallContext,
 }
 
@@ -547,7 +568,7 @@ impl CallContext {
     pub(crate) async fn call<R>(
         &self,
         call: &'static str,
-        f: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+        f: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, Failure>>,
     ) -> Result<R, PluginError> {
         // The load canary (describe + configure) runs even for a disabled plugin, so that an
         // operator can reload it before switching it back on.
@@ -605,16 +626,23 @@ impl CallContext {
     fn classify<R>(
         &self,
         call: &'static str,
-        outcome: wasmtime::Result<Result<R, String>>,
+        outcome: wasmtime::Result<Result<R, Failure>>,
         state: &HostState,
     ) -> Result<R, PluginError> {
         let plugin = self.name.to_string();
         match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(message)) => Err(PluginError::Plugin {
+            Ok(Err(Failure::Retryable(message))) => Err(PluginError::Plugin {
                 plugin,
                 call,
                 message,
+                permanent: false,
+            }),
+            Ok(Err(Failure::Permanent(message))) => Err(PluginError::Plugin {
+                plugin,
+                call,
+                message,
+                permanent: true,
             }),
             // The limiter's flag tells an allocation failure from other traps: a Rust guest
             // whose `memory.grow` fails aborts with `unreachable`.

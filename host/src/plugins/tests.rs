@@ -32,6 +32,22 @@ fn component(name: &str) -> PathBuf {
     built().join(format!("{name}.wasm"))
 }
 
+/// The directory of the in-tree plugins as built against `acmegate:plugin@0.1.0` (the plugins
+/// and SDK of `CONTRACT_0_1_REVISION`), built on first use beside the current ones.
+fn built_v0_1() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let workspace = acmegate_plugin_build::workspace_root();
+        acmegate_plugin_build::build_revision(
+            &workspace,
+            acmegate_plugin_build::CONTRACT_0_1_REVISION,
+            "0.1.0",
+        )
+        .unwrap_or_else(|e| panic!("building the 0.1.0 plugins failed: {e}"))
+        .out_dir
+    })
+}
+
 /// One runtime for the whole test binary, as in the gateway.
 fn runtime() -> &'static PluginRuntime {
     static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
@@ -383,6 +399,7 @@ async fn a_plugin_for_another_contract_major_is_refused_naming_both_versions() {
         Err(err @ PluginError::IncompatibleVersion { .. }) => {
             let text = err.to_string();
             assert!(text.contains("acmegate:plugin@1.0.0"), "{text}");
+            assert!(text.contains("acmegate:plugin@0.2.x"), "{text}");
             assert!(text.contains("acmegate:plugin@0.1.x"), "{text}");
         }
         other => panic!("expected an incompatible version, got {other:?}"),
@@ -664,4 +681,132 @@ async fn issuer_loading_checks_world_and_configuration() {
     let err = runtime().load_issuer(spec).await.unwrap_err();
     assert!(matches!(err, PluginError::Config { .. }), "{err}");
     assert!(err.to_string().contains("sometimes"));
+}
+
+/// Builds of the same in-tree plugins against 0.1.0 and 0.2.0 load in one runtime and answer
+/// alike; a 0.1.0 plugin's bare string error is retryable, while a 0.2.0 deployer's permanent
+/// error (a target configuration it cannot use) stays permanent.
+#[tokio::test]
+async fn builds_of_0_1_and_0_2_serve_side_by_side() {
+    let allowlist_config = serde_json::json!({"default": ["*.internal.example"]}).to_string();
+    let files_target = |version: &str| Deployment {
+        target: format!("web-{version}"),
+        target_config: "{}".into(),
+        identifiers: vec![Identifier::dns("www.internal.example")],
+        serial: "0a".into(),
+        chain: String::new(),
+        private_key: None,
+        not_after: 0,
+    };
+    let chain = "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n";
+    for (version, dir) in [("0.1.0", built_v0_1()), ("0.2.0", built())] {
+        let file = |name: &str| dir.join(format!("{name}.wasm"));
+        let inspection = runtime()
+            .inspect(&file("allowlist-validator"))
+            .await
+            .unwrap();
+        assert_eq!(
+            inspection.contract,
+            Some(format!("acmegate:plugin@{version}")),
+            "{inspection:?}"
+        );
+        assert_eq!(inspection.incompatible, None);
+
+        // A validator: the same answers from both builds.
+        let mut spec = PluginSpec::new(format!("allow-{version}"), file("allowlist-validator"));
+        spec.config = allowlist_config.clone();
+        let allow = runtime().load_validator(spec).await.expect(version);
+        assert_eq!(allow.info().name, "allowlist-validator");
+        let good = Identifier::dns("www.internal.example");
+        assert_eq!(
+            validate(&allow, &good).await.unwrap(),
+            ValidationOutcome::Valid,
+            "{version}"
+        );
+        let bad = Identifier::dns("www.example.com");
+        assert!(
+            matches!(
+                validate(&allow, &bad).await.unwrap(),
+                ValidationOutcome::Invalid(p) if p.identifier.as_ref() == Some(&bad)
+            ),
+            "{version}"
+        );
+        assert!(
+            matches!(
+                allow.check_new_order(ACCOUNT, &[good, bad], None).await.unwrap(),
+                PolicyDecision::Refuse(p) if p.subproblems.len() == 1
+            ),
+            "{version}"
+        );
+
+        // A validator's own error: retryable in both (0.1.0: a bare string; 0.2.0: `?` on a
+        // string).
+        let mut spec = PluginSpec::new(format!("hostile-{version}"), file("hostile-validator"));
+        spec.limits = Some(fast_limits());
+        let hostile = runtime().load_validator(spec).await.expect(version);
+        match validate(&hostile, &Identifier::dns("forbidden-host.test")).await {
+            Err(e @ PluginError::Plugin { .. }) => {
+                assert!(!e.is_permanent(), "{version}: {e}");
+                assert!(e.to_string().contains("denied"), "{e}");
+            }
+            other => panic!("{version}: expected the plugin's error, got {other:?}"),
+        }
+
+        // A deployer given a target configuration it cannot use: 0.2.0 says no retry can
+        // succeed; 0.1.0 could not say so, and is retried.
+        let files = runtime()
+            .load_deployer(PluginSpec::new(
+                format!("files-{version}"),
+                file("files-deployer"),
+            ))
+            .await
+            .expect(version);
+        let err = files.deploy(&files_target(version)).await.unwrap_err();
+        assert!(err.to_string().contains("bad config"), "{err}");
+        assert_eq!(err.is_permanent(), version == "0.2.0", "{version}: {err}");
+        let err = files.verify("web", "{}", "0a").await.unwrap_err();
+        assert_eq!(err.is_permanent(), version == "0.2.0", "{version}: {err}");
+
+        // A notifier whose receiver is down: its own (retryable) error in both.
+        let mut spec = PluginSpec::new(format!("hook-{version}"), file("webhook-notifier"));
+        spec.config = serde_json::json!({"url": "http://127.0.0.1:9/hook"}).to_string();
+        spec.grants.http_hosts = vec!["127.0.0.1".into()];
+        spec.grants.http_plain = true;
+        spec.grants.http_private = true;
+        let hook = runtime().load_notifier(spec).await.expect(version);
+        let event = NotifierEvent {
+            kind: EventType::Failed,
+            severity: Severity::Critical,
+            certificate: None,
+            days_left: None,
+            message: "a test".into(),
+        };
+        match hook.notify(&event).await {
+            Err(e @ PluginError::Plugin { .. }) => {
+                assert!(!e.is_permanent(), "{version}: {e}");
+                assert!(e.to_string().contains("webhook unreachable"), "{e}");
+            }
+            other => panic!("{version}: expected the plugin's error, got {other:?}"),
+        }
+
+        // An issuer: answers and typed errors pass through either way.
+        let mut spec = PluginSpec::new(format!("scripted-{version}"), file("scripted-issuer"));
+        spec.config = serde_json::json!({"mode": "pending", "chain": chain}).to_string();
+        let pending = runtime().load_issuer(spec).await.expect(version);
+        let handle = match pending.issue(&issue_request()).await.unwrap().unwrap() {
+            PluginIssueOutcome::Pending { handle, .. } => handle,
+            other => panic!("{version}: expected pending, got {other:?}"),
+        };
+        assert_eq!(
+            pending.poll(&handle).await.unwrap(),
+            Ok(PluginIssueOutcome::Issued(chain.into()))
+        );
+        let mut spec = PluginSpec::new(format!("down-{version}"), file("scripted-issuer"));
+        spec.config = serde_json::json!({"mode": "unavailable"}).to_string();
+        let down = runtime().load_issuer(spec).await.expect(version);
+        assert_eq!(
+            down.issue(&issue_request()).await.unwrap(),
+            Err(PluginIssueError::Unavailable(1))
+        );
+    }
 }

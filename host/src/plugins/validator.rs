@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::bindings::validator::exports::acmegate::plugin::validator as wit_validator;
 use super::bindings::wit::types as wit;
+use super::bindings::Versioned;
+use super::compat;
 use super::limits::VALIDATOR_LIMITS;
 use super::{PluginError, PluginKind};
 use crate::acme::problem::{Problem, ProblemType};
@@ -59,11 +61,13 @@ impl ValidatorPlugin {
         };
         let outcome = self
             .version()
-            .call("validate", async |bindings, store| {
-                bindings
+            .call("validate", async |bindings, store| match bindings {
+                Versioned::Current(b) => Ok(b
                     .acmegate_plugin_validator()
                     .call_validate(store, &request)
-                    .await
+                    .await?
+                    .map_err(compat::failure)),
+                Versioned::V0_1(b) => compat::validate(b, store, &request).await,
             })
             .await?;
         Ok(match outcome {
@@ -102,11 +106,13 @@ impl ValidatorPlugin {
             profile: profile.map(str::to_string),
         };
         let decision = version
-            .call("check-new-order", async |bindings, store| {
-                bindings
+            .call("check-new-order", async |bindings, store| match bindings {
+                Versioned::Current(b) => Ok(b
                     .acmegate_plugin_validator()
                     .call_check_new_order(store, &order)
-                    .await
+                    .await?
+                    .map_err(compat::failure)),
+                Versioned::V0_1(b) => compat::check_new_order(b, store, &order).await,
             })
             .await?;
         Ok(match decision {

@@ -449,9 +449,10 @@ fn readme_admin_example_runs_and_audit_verify_catches_tampering() {
 }
 
 /// `acmegate plugins inspect` shows what a component declares before anyone loads it: its
-/// kind, whether its contract loads here, and each capability it imports with the grant it
-/// needs (the uPKI connector imports zmq and no http; the webhook notifier the
-/// reverse); a component of another contract major and a file that is no component are named.
+/// world, its contract version (0.2.0, or 0.1.0 for an older build) and whether it loads
+/// here, and each capability it imports with the grant it needs (the uPKI connector imports
+/// zmq and no http; the webhook notifier the reverse); a component of another contract major
+/// and a file that is no component are named.
 #[test]
 fn plugins_inspect_shows_kind_contract_and_grants() {
     let dir = tempfile::tempdir().unwrap();
@@ -466,17 +467,38 @@ fn plugins_inspect_shows_kind_contract_and_grants() {
     let upki = inspect("upki-issuer");
     let shown = text(&upki);
     assert!(upki.status.success(), "{shown}");
-    assert!(shown.contains("kind      issuer-connector"), "{shown}");
-    assert!(shown.contains("(loads on this gateway)"), "{shown}");
+    assert!(shown.contains("world     issuer-connector"), "{shown}");
     assert!(
-        shown.contains("acmegate:plugin/zmq@0.1.0\tgrant: zmq_endpoints"),
+        shown.contains("contract  acmegate:plugin@0.2.0 (loads on this gateway"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("acmegate:plugin/zmq@0.2.0\tgrant: zmq_endpoints"),
         "{shown}"
     );
     assert!(!shown.contains("acmegate:plugin/http@"), "{shown}");
     let webhook = text(&inspect("webhook-notifier"));
-    assert!(webhook.contains("kind      notifier"), "{webhook}");
+    assert!(webhook.contains("world     notifier"), "{webhook}");
     assert!(webhook.contains("grant: http_hosts"), "{webhook}");
     assert!(!webhook.contains("zmq"), "{webhook}");
+    // The same connector built against 0.1.0 (the contract before per-kind imports) loads too,
+    // and says which contract it speaks.
+    let old = acmegate(dir.path())
+        .args(["plugins", "inspect"])
+        .arg(crate::plugin_versions::plugin_component_v0_1("upki-issuer"))
+        .output()
+        .unwrap();
+    let shown = text(&old);
+    assert!(old.status.success(), "{shown}");
+    assert!(
+        shown.contains("contract  acmegate:plugin@0.1.0 (loads on this gateway"),
+        "{shown}"
+    );
+    assert!(shown.contains("world     issuer-connector"), "{shown}");
+    assert!(
+        shown.contains("acmegate:plugin/zmq@0.1.0\tgrant: zmq_endpoints"),
+        "{shown}"
+    );
     let other_major = text(&inspect("wrong-major"));
     assert!(
         other_major.contains("does NOT load on this gateway"),

@@ -20,6 +20,7 @@ mod notifications;
 mod plugin_issuer;
 mod plugin_reload;
 mod plugin_validators;
+mod plugin_versions;
 mod protocol;
 mod relying_parties;
 mod replicas;

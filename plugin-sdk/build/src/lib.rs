@@ -11,8 +11,9 @@
 //! a component with `wit-component`'s `ComponentEncoder`.
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 pub mod cargo;
 pub mod toolchain;
@@ -39,6 +40,8 @@ pub enum BuildError {
     Componentize { module: String, detail: String },
     #[error("no plugin projects under {0} (expected plugins/Cargo.toml or examples/*/Cargo.toml)")]
     NothingToBuild(String),
+    #[error("failed to extract revision {revision} with git archive: {detail}")]
+    Revision { revision: String, detail: String },
 }
 
 impl BuildError {
@@ -64,15 +67,103 @@ impl Options {
     /// Defaults: `<target>/plugins/` for components and `<target>/wasm-plugins/` for cargo,
     /// where `<target>` is `$CARGO_TARGET_DIR` or `<workspace>/target`.
     pub fn for_workspace(workspace: &Path) -> Self {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target"));
+        let target = target_dir(workspace);
         Self {
             workspace: workspace.to_path_buf(),
             out_dir: target.join("plugins"),
             wasm_target_dir: target.join("wasm-plugins"),
         }
     }
+}
+
+/// `$CARGO_TARGET_DIR`, or `<workspace>/target`.
+fn target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+}
+
+/// The last revision whose in-tree plugins and SDK speak `acmegate:plugin@0.1.0`. The gateway's
+/// tests load builds of it beside the current ones ([`build_revision`]), which proves that
+/// 0.1.0 components keep loading and working.
+pub const CONTRACT_0_1_REVISION: &str = "363c162";
+
+/// Builds the in-tree plugins of git `revision` of `workspace` (its root `Cargo.toml`, which
+/// the SDK inherits from, `plugins/` and `plugin-sdk/`, extracted with `git archive` once into
+/// `<target>/plugins-<label>-src/`) into `<target>/plugins-<label>/`, with a wasm target dir of
+/// their own (`<target>/wasm-plugins-<label>/`) so the current builds are not overwritten.
+/// Returns the options it built with; cargo makes a second call cheap.
+pub fn build_revision(
+    workspace: &Path,
+    revision: &str,
+    label: &str,
+) -> Result<Options, BuildError> {
+    let target = target_dir(workspace);
+    let src = target.join(format!("plugins-{label}-src"));
+    if !src.join("plugins/Cargo.toml").is_file() {
+        extract(workspace, revision, &target, &src)?;
+    }
+    let options = Options {
+        workspace: src,
+        out_dir: target.join(format!("plugins-{label}")),
+        wasm_target_dir: target.join(format!("wasm-plugins-{label}")),
+    };
+    build_all(&options)?;
+    Ok(options)
+}
+
+/// `git archive REVISION Cargo.toml plugins plugin-sdk | tar -x` into `src`, through a
+/// temporary directory renamed into place, so a concurrent or interrupted extraction never
+/// leaves a partial tree behind.
+fn extract(workspace: &Path, revision: &str, target: &Path, src: &Path) -> Result<(), BuildError> {
+    let failed = |detail: String| BuildError::Revision {
+        revision: revision.to_string(),
+        detail,
+    };
+    let tmp = target.join(format!(".{}.{}", revision, std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(BuildError::io(format!("create {}", tmp.display())))?;
+    let archive = Command::new("git")
+        .arg("-C")
+        .arg(workspace)
+        .args([
+            "archive",
+            "--format=tar",
+            revision,
+            "Cargo.toml",
+            "plugins",
+            "plugin-sdk",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(BuildError::io("run git archive"))?;
+    if !archive.status.success() {
+        return Err(failed(format!("git archive exited {}", archive.status)));
+    }
+    let mut tar = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(&tmp)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(BuildError::io("run tar"))?;
+    if let Some(mut stdin) = tar.stdin.take() {
+        stdin
+            .write_all(&archive.stdout)
+            .map_err(BuildError::io("write to tar"))?;
+    }
+    let status = tar.wait().map_err(BuildError::io("wait for tar"))?;
+    if !status.success() {
+        return Err(failed(format!("tar exited {status}")));
+    }
+    if let Err(e) = fs::rename(&tmp, src) {
+        let _ = fs::remove_dir_all(&tmp);
+        // Another process extracted it first.
+        if !src.join("plugins/Cargo.toml").is_file() {
+            return Err(BuildError::io(format!("rename to {}", src.display()))(e));
+        }
+    }
+    Ok(())
 }
 
 /// The acmegate workspace being built or tested: the nearest ancestor holding

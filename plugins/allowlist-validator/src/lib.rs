@@ -148,7 +148,7 @@ impl ValidatorPlugin for Allowlist {
         })
     }
 
-    fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, String> {
+    fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, PluginError> {
         if !self.challenge_types.contains(&request.challenge_type) {
             return Ok(ValidationOutcome::Invalid(problem(
                 ProblemType::Unauthorized,
@@ -170,7 +170,7 @@ impl ValidatorPlugin for Allowlist {
         }
     }
 
-    fn check_new_order(&self, order: OrderRequest) -> Result<PolicyDecision, String> {
+    fn check_new_order(&self, order: OrderRequest) -> Result<PolicyDecision, PluginError> {
         let refused: Vec<Problem> = order
             .identifiers
             .iter()

@@ -117,7 +117,7 @@ impl NotifierPlugin for Email {
         Ok(Email { config, min_rank })
     }
 
-    fn notify(&self, event: Event) -> Result<(), String> {
+    fn notify(&self, event: Event) -> Result<(), PluginError> {
         if severity_rank(event.severity) < self.min_rank {
             return Ok(());
         }
@@ -128,7 +128,7 @@ impl NotifierPlugin for Email {
             body,
         })
         .map(|_| ())
-        .map_err(|e| format!("mail not sent: {e:?}"))
+        .map_err(|e| PluginError::Retryable(format!("mail not sent: {e:?}")))
     }
 }
 

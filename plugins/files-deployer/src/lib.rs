@@ -190,9 +190,11 @@ impl DeployerPlugin for FilesDeployer {
         Ok(FilesDeployer { config })
     }
 
-    fn deploy(&self, deployment: Deployment) -> Result<String, String> {
-        let config = target_config(&deployment.target)?;
-        let files = plan(&config, &deployment)?;
+    fn deploy(&self, deployment: Deployment) -> Result<String, PluginError> {
+        // A target configuration or a key this deployer cannot use stays so until the operator
+        // acts: no retry can succeed. Writing and reloading may (a full disk, a busy server).
+        let config = target_config(&deployment.target).map_err(PluginError::Permanent)?;
+        let files = plan(&config, &deployment).map_err(PluginError::Permanent)?;
         let mut receipt = Vec::new();
         for file in &files {
             files::write(&file.path, file.contents.as_bytes(), file.mode)
@@ -207,18 +209,18 @@ impl DeployerPlugin for FilesDeployer {
         Ok(receipt)
     }
 
-    fn verify(&self, target: Target, serial: String) -> Result<VerifyOutcome, String> {
-        let config = target_config(&target)?;
-        match &config.probe {
+    fn verify(&self, target: Target, serial: String) -> Result<VerifyOutcome, PluginError> {
+        let config = target_config(&target).map_err(PluginError::Permanent)?;
+        Ok(match &config.probe {
             Some(probe) => verify_by_probe(
                 &probe.host,
                 probe.port,
                 probe.server_name.as_deref(),
                 &serial,
                 self.config.timeout_ms,
-            ),
-            None => self.verify_by_file(&config.chain, &serial),
-        }
+            )?,
+            None => self.verify_by_file(&config.chain, &serial)?,
+        })
     }
 }
 

@@ -108,7 +108,7 @@ impl ValidatorPlugin for HttpCheck {
         Ok(HttpCheck(config))
     }
 
-    fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, String> {
+    fn validate(&self, request: ChallengeRequest) -> Result<ValidationOutcome, PluginError> {
         match self.ask(
             &request.account,
             &request.identifier,
@@ -126,7 +126,7 @@ impl ValidatorPlugin for HttpCheck {
         }
     }
 
-    fn check_new_order(&self, order: OrderRequest) -> Result<PolicyDecision, String> {
+    fn check_new_order(&self, order: OrderRequest) -> Result<PolicyDecision, PluginError> {
         let mut refused = Vec::new();
         for id in &order.identifiers {
             let answer = self.ask(&order.account, id, None)?;

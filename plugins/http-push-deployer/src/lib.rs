@@ -188,31 +188,44 @@ impl DeployerPlugin for HttpPush {
         Ok(HttpPush { config })
     }
 
-    fn deploy(&self, deployment: Deployment) -> Result<String, String> {
-        let target = target_config(&deployment.target)?;
+    fn deploy(&self, deployment: Deployment) -> Result<String, PluginError> {
+        // A target configuration this deployer cannot use stays so until the operator acts.
+        let target = target_config(&deployment.target).map_err(PluginError::Permanent)?;
         let body = body(&deployment, target.send_key).to_string().into_bytes();
         let response = self.send(&target, "POST", body)?;
         if !(200..300).contains(&response.status) {
-            return Err(format!(
+            let refused = format!(
                 "{} refused the certificate: HTTP {}",
                 target.url, response.status
-            ));
+            );
+            return Err(refusal(response.status, refused));
         }
         Ok(receipt(&target.url, &response))
     }
 
-    fn verify(&self, target: Target, serial: String) -> Result<VerifyOutcome, String> {
-        let config = target_config(&target)?;
-        match &config.probe {
+    fn verify(&self, target: Target, serial: String) -> Result<VerifyOutcome, PluginError> {
+        let config = target_config(&target).map_err(PluginError::Permanent)?;
+        Ok(match &config.probe {
             Some(probe) => verify_by_probe(
                 &probe.host,
                 probe.port,
                 probe.server_name.as_deref(),
                 &serial,
                 self.config.timeout_ms,
-            ),
-            None => self.verify_by_get(&config, &serial),
-        }
+            )?,
+            None => self.verify_by_get(&config, &serial)?,
+        })
+    }
+}
+
+/// An HTTP refusal of a push as the gateway should take it: a client error (RFC 9110 §15.5)
+/// says the request itself is wrong and resending it cannot help, except 408 (Request Timeout)
+/// and 429 (Too Many Requests), which ask for a later attempt; server errors are retryable.
+fn refusal(status: u16, message: String) -> PluginError {
+    match status {
+        408 | 429 => PluginError::Retryable(message),
+        400..=499 => PluginError::Permanent(message),
+        _ => PluginError::Retryable(message),
     }
 }
 
@@ -252,6 +265,20 @@ mod tests {
             name: "edge".into(),
             config: config.into(),
         }
+    }
+
+    #[test]
+    fn client_errors_are_permanent_and_the_rest_retryable() {
+        let kind = |status| match refusal(status, String::new()) {
+            PluginError::Permanent(_) => "permanent",
+            PluginError::Retryable(_) => "retryable",
+        };
+        assert_eq!(kind(400), "permanent");
+        assert_eq!(kind(403), "permanent");
+        assert_eq!(kind(408), "retryable");
+        assert_eq!(kind(429), "retryable");
+        assert_eq!(kind(500), "retryable");
+        assert_eq!(kind(503), "retryable");
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl NotifierPlugin for Webhook {
         Ok(Webhook { config, min_rank })
     }
 
-    fn notify(&self, event: Event) -> Result<(), String> {
+    fn notify(&self, event: Event) -> Result<(), PluginError> {
         if severity_rank(event.severity) < self.min_rank {
             return Ok(());
         }
@@ -120,7 +120,7 @@ impl NotifierPlugin for Webhook {
         })
         .map_err(|e| format!("webhook unreachable: {e:?}"))?;
         if !(200..300).contains(&response.status) {
-            return Err(format!("webhook answered {}", response.status));
+            return Err(format!("webhook answered {}", response.status).into());
         }
         Ok(())
     }

@@ -85,6 +85,21 @@ impl Nginx {
         ]
     }
 
+    /// The serial nginx serves once it serves `serial` (compared without leading zeros), or
+    /// the last one it served after 5 s. A reload is asynchronous: for a moment after it,
+    /// a worker of the old generation may still take a connection.
+    fn serial_once_it_serves(&self, serial: &str) -> Option<String> {
+        let mut last = None;
+        for _ in 0..100 {
+            last = self.served_serial();
+            if last.as_deref().map(trimmed) == Some(trimmed(serial)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        last
+    }
+
     /// The serial (lowercase hex) of the leaf nginx serves for `files.example`, by OpenSSL's
     /// own TLS client; `None` while it is not answering.
     fn served_serial(&self) -> Option<String> {
@@ -200,7 +215,9 @@ async fn nginx_serves_what_the_files_deployer_wrote(backend: Backend) {
         "{receipt}"
     );
     // OpenSSL, not the plugin, sees nginx serve the new certificate after the reload.
-    let served = nginx.served_serial().expect("nginx still serves");
+    let served = nginx
+        .serial_once_it_serves(&serial)
+        .expect("nginx still serves");
     assert_ne!(served, first);
     assert_eq!(trimmed(&served), trimmed(&serial));
     let certs = dir.path().join("certs");
@@ -280,7 +297,7 @@ async fn nginx_serves_each_renewal_of_a_managed_certificate(backend: Backend) {
         })
         .await;
         let serial = row.deployed_serial.unwrap();
-        let now = nginx.served_serial().expect("nginx serves");
+        let now = nginx.serial_once_it_serves(&serial).expect("nginx serves");
         assert_eq!(
             trimmed(&now),
             trimmed(&serial),

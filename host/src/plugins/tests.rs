@@ -32,22 +32,6 @@ fn component(name: &str) -> PathBuf {
     built().join(format!("{name}.wasm"))
 }
 
-/// The directory of the in-tree plugins as built against `acmegate:plugin@0.1.0` (the plugins
-/// and SDK of `CONTRACT_0_1_REVISION`), built on first use beside the current ones.
-fn built_v0_1() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let workspace = acmegate_plugin_build::workspace_root();
-        acmegate_plugin_build::build_revision(
-            &workspace,
-            acmegate_plugin_build::CONTRACT_0_1_REVISION,
-            "0.1.0",
-        )
-        .unwrap_or_else(|e| panic!("building the 0.1.0 plugins failed: {e}"))
-        .out_dir
-    })
-}
-
 /// One runtime for the whole test binary, as in the gateway.
 fn runtime() -> &'static PluginRuntime {
     static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
@@ -699,7 +683,10 @@ async fn builds_of_0_1_and_0_2_serve_side_by_side() {
         not_after: 0,
     };
     let chain = "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n";
-    for (version, dir) in [("0.1.0", built_v0_1()), ("0.2.0", built())] {
+    for (version, dir) in [
+        ("0.1.0", acmegate_plugin_build::contract_0_1_plugins()),
+        ("0.2.0", built()),
+    ] {
         let file = |name: &str| dir.join(format!("{name}.wasm"));
         let inspection = runtime()
             .inspect(&file("allowlist-validator"))

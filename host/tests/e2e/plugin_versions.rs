@@ -19,18 +19,7 @@ use crate::support::*;
 
 /// The 0.1.0 build of the in-tree plugin `name`.
 pub(crate) fn plugin_component_v0_1(name: &str) -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let workspace = acmegate_plugin_build::workspace_root();
-        acmegate_plugin_build::build_revision(
-            &workspace,
-            acmegate_plugin_build::CONTRACT_0_1_REVISION,
-            "0.1.0",
-        )
-        .unwrap_or_else(|e| panic!("building the 0.1.0 plugins failed: {e}"))
-        .out_dir
-    })
-    .join(format!("{name}.wasm"))
+    acmegate_plugin_build::contract_0_1_plugins().join(format!("{name}.wasm"))
 }
 
 /// Plain HTTP and TLS probes to 127.0.0.1, where the tests' peers listen.

@@ -112,6 +112,18 @@ pub fn build_revision(
     Ok(options)
 }
 
+/// The directory of this workspace's in-tree plugins as built at [`CONTRACT_0_1_REVISION`]
+/// (`acmegate:plugin@0.1.0`), built on the first call of the process; for tests, which
+/// panic if it cannot be built.
+pub fn contract_0_1_plugins() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        build_revision(&workspace_root(), CONTRACT_0_1_REVISION, "0.1.0")
+            .unwrap_or_else(|e| panic!("building the 0.1.0 plugins failed: {e}"))
+            .out_dir
+    })
+}
+
 /// `git archive REVISION Cargo.toml plugins plugin-sdk | tar -x` into `src`, through a
 /// temporary directory renamed into place, so a concurrent or interrupted extraction never
 /// leaves a partial tree behind.

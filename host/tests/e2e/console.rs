@@ -738,7 +738,10 @@ async fn actions_and_pages(backend: Backend) {
         managed.contains("<strong>web</strong>")
             && managed.contains("managed.console.test")
             && managed.contains("badge-ok\">active")
-            && managed.contains(&format!("href=\"/console/certificates/{first}\"")),
+            && managed.contains(&format!("href=\"/console/certificates/{first}\""))
+            // Each row's buttons name the row for a screen reader.
+            && managed.contains("aria-label=\"Renew now managed certificate web\">Renew now</button>")
+            && managed.contains("aria-label=\"Pause managed certificate web\">Pause</button>"),
         "{managed}"
     );
 
@@ -908,7 +911,11 @@ async fn actions_and_pages(backend: Backend) {
     );
     let list_page = get("/console/eab-keys".into()).await;
     assert!(
-        list_page.contains(&kid) && !list_page.contains(&hmac),
+        list_page.contains(&kid)
+            && !list_page.contains(&hmac)
+            && list_page.contains(&format!(
+                "aria-label=\"Revoke EAB key {kid}\">Revoke</button>"
+            )),
         "{list_page}"
     );
     let mut bound = crate::support::client(&h, acmegate::client::KeyAlg::Es256).await;
@@ -931,7 +938,13 @@ async fn actions_and_pages(backend: Backend) {
     assert_eq!(listed["items"][0]["state"], "revoked", "{listed}");
     assert!(listed["items"][0]["account_id"].is_string(), "{listed}");
 
-    // Plugins: disabled, then enabled again.
+    // Plugins: disabled, then enabled again; each button names its plugin.
+    let page = get("/console/plugins".into()).await;
+    assert!(
+        page.contains("aria-label=\"Reload plugin policy\">Reload</button>")
+            && page.contains("aria-label=\"Disable plugin policy\">Disable</button>"),
+        "{page}"
+    );
     let done = post("/console/plugins/policy/disable".into(), "").await;
     expect_redirect(&done, "/console/plugins?done=disabled");
     let plugins = call(&h, Some(&admin), "GET", "/api/v1/plugins", None, 200).await;
@@ -939,7 +952,8 @@ async fn actions_and_pages(backend: Backend) {
     let page = get("/console/plugins?done=disabled".into()).await;
     assert!(
         page.contains("badge-warn\">disabled")
-            && page.contains("action=\"/console/plugins/policy/enable\""),
+            && page.contains("action=\"/console/plugins/policy/enable\"")
+            && page.contains("aria-label=\"Enable plugin policy\">Enable</button>"),
         "{page}"
     );
     let done = post("/console/plugins/policy/enable".into(), "").await;
@@ -962,7 +976,8 @@ async fn actions_and_pages(backend: Backend) {
     );
     let page = get("/console/managed?done=pause".into()).await;
     assert!(
-        page.contains("action=\"/console/managed/web/resume\""),
+        page.contains("action=\"/console/managed/web/resume\"")
+            && page.contains("aria-label=\"Resume managed certificate web\">Resume</button>"),
         "{page}"
     );
     let done = post("/console/managed/web/resume".into(), "").await;
@@ -1061,6 +1076,17 @@ async fn console_in_chromium() {
         )
         .await;
     }
+    // An EAB key, revoked in the browser through the button its row names.
+    let eab = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/eab-keys",
+        Some(json!({"label": "browser"})),
+        201,
+    )
+    .await;
+    let kid = eab["kid"].as_str().expect("kid").to_string();
     let auditor = identity(&h, "inspector", Role::Auditor).await;
     let client = identity(&h, "billing", Role::Client).await;
     let shots = screenshot_dir();
@@ -1073,7 +1099,8 @@ async fn console_in_chromium() {
         .env("PLAYWRIGHT_DIR", &playwright)
         .env("SHOTS", &shots)
         .env("REVOKE", revoke)
-        .env("KEEP", keep);
+        .env("KEEP", keep)
+        .env("KID", &kid);
     for (role, id) in [
         ("ADMIN", &admin),
         ("AUDITOR", &auditor),
@@ -1092,6 +1119,9 @@ async fn console_in_chromium() {
     .expect("console.mjs prints what it saw");
     assert_eq!(seen["admin_revoked"], revoke.as_str());
     assert_eq!(seen["cross_site"], 403);
+    assert_eq!(seen["eab_revoked"], kid.as_str());
+    let keys = call(&h, Some(&admin), "GET", "/api/v1/eab-keys", None, 200).await;
+    assert_eq!(keys["items"][0]["state"], "revoked", "{keys}");
     assert_eq!(seen["auditor"], json!([403, 403]));
     assert_eq!(seen["client"], 403);
     // What the browser did is what the gateway holds: one revocation, in the CRL.

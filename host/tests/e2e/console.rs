@@ -871,6 +871,30 @@ async fn actions_and_pages(backend: Backend) {
     )
     .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
+    // The deploy form offers the targets that cover the certificate, as checkboxes: none for
+    // this one, "down" for a certificate of the name it covers; ticking none is refused.
+    let page = get(format!("/console/certificates/{issued}")).await;
+    assert!(
+        page.contains("No target covers this certificate") && !page.contains("name=\"targets\""),
+        "{page}"
+    );
+    let covered = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates/generate",
+        Some(json!({"dns_names": ["nothing.console.test"]})),
+        201,
+    )
+    .await;
+    let covered = covered["serial"].as_str().expect("serial").to_string();
+    let page = get(format!("/console/certificates/{covered}")).await;
+    assert!(
+        page.contains("<input type=\"checkbox\" name=\"targets\" value=\"down\" checked> down"),
+        "{page}"
+    );
+    let none = post(format!("/console/certificates/{covered}/deploy"), "").await;
+    assert_eq!(none.status, 400, "{}", none.body);
 
     // Deactivate the account that failed its order.
     let done = post(format!("/console/accounts/{account}/deactivate"), "").await;

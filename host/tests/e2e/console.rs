@@ -1049,6 +1049,50 @@ async fn actions_and_pages(backend: Backend) {
 
 crate::on_both_backends!(console_actions_and_pages_over_curl, actions_and_pages);
 
+/// An order its client abandoned reads `invalid` once past its expiry (RFC 8555 §7.1.6) in
+/// the API's list and detail, the console's orders page and the overview's failed orders,
+/// though its stored status never moved: no client polled it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_orders_read_invalid_past_their_expiry() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let acme = crate::support::account(&h).await;
+    acme.new_order(
+        &[acmegate::acme::Identifier::dns("gone.console.test")],
+        None,
+    )
+    .await
+    .expect("an order");
+    let admin = identity(&h, "ops-console", Role::Admin).await;
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/orders", None, 200).await;
+    assert_eq!(listed["items"][0]["status"], "pending", "{listed}");
+    let id = listed["items"][0]["id"].as_str().unwrap().to_string();
+    let failed = |summary: serde_json::Value| summary["failed_orders"]["7d"].as_i64().unwrap();
+    let before = failed(call(&h, Some(&admin), "GET", "/api/v1/summary", None, 200).await);
+    // Past the order's 24 hours: nobody polls it.
+    h.clock().advance(25 * 3600);
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/orders", None, 200).await;
+    assert_eq!(listed["items"][0]["status"], "invalid", "{listed}");
+    let order = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/orders/{id}"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(order["status"], "invalid", "{order}");
+    let summary = call(&h, Some(&admin), "GET", "/api/v1/summary", None, 200).await;
+    assert_eq!(failed(summary), before + 1);
+    let page = fetch(&h, Some(&admin), "GET", "/console/orders", None, &[]).await;
+    assert!(
+        page.body.contains("badge-bad\">invalid") && !page.body.contains("badge-warn\">pending"),
+        "{}",
+        page.body
+    );
+    h.gw.shutdown().await;
+}
+
 /// Profiles beside the default (90 days): name and lifetime in days.
 const LIFETIMES: [(&str, u32); 4] = [
     ("days-4", 4),

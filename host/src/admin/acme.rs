@@ -110,7 +110,8 @@ pub async fn list_orders(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply,
         .db(move |s| s.list_orders(&filter, paging.request()))
         .await
         .map_err(|e| ApiError::store(e, "orders"))?;
-    Ok(paging.reply(page, views::order))
+    let now = gw.now();
+    Ok(paging.reply(page, |o| views::order(o, now)))
 }
 
 /// One order with its certificate's serial, its authorizations and their challenges, each
@@ -139,7 +140,7 @@ pub async fn get_order(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, A
         .await
         .map_err(|e| ApiError::store(e, "order"))?;
     let now = gw.now();
-    let mut view = views::order(&order);
+    let mut view = views::order(&order, now);
     view["certificate_serial"] = serial.into();
     view["authorizations"] = authorizations
         .iter()

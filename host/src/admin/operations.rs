@@ -105,6 +105,44 @@ pub fn plugins(gw: &Arc<Gateway>) -> Result<Reply, ApiError> {
     Ok(Reply::json(StatusCode::OK, &body))
 }
 
+/// The configured deploy targets: name, deployer, the name patterns they cover, verify and
+/// attempts; never their `config`, which may hold a deployer's credentials. With `serial`,
+/// only the targets that cover that certificate: where a deploy that names none goes.
+pub async fn targets(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {
+    let covering: Option<Vec<String>> = match req.query.get("serial") {
+        None => None,
+        Some(serial) => {
+            let cert = super::certificates::by_serial(gw, serial).await?;
+            Some(
+                crate::authority::deploy::targets_for(gw, &cert)
+                    .into_iter()
+                    .map(|t| t.name.clone())
+                    .collect(),
+            )
+        }
+    };
+    let items = gw
+        .config
+        .targets
+        .iter()
+        .filter(|t| {
+            covering
+                .as_ref()
+                .is_none_or(|names| names.contains(&t.name))
+        })
+        .map(|t| {
+            serde_json::json!({
+                "name": t.name,
+                "deployer": t.deployer,
+                "names": t.names,
+                "verify": t.verify,
+                "attempts": t.attempts,
+            })
+        })
+        .collect();
+    Ok(Reply::json(StatusCode::OK, &whole_list(items)))
+}
+
 /// The loaded plugin the route names, and the runtime.
 fn named_plugin<'a>(
     gw: &'a Gateway,

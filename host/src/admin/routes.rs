@@ -52,6 +52,7 @@ enum Handler {
     ListProfiles,
     RegenerateCrl,
     ListPlugins,
+    ListTargets,
     ReloadPlugins,
     ReloadPlugin,
     EnablePlugin,
@@ -247,6 +248,12 @@ pub static ROUTES: &[Route] = &[
         Handler::ListPlugins,
     ),
     admin(
+        "GET",
+        "/api/v1/targets",
+        "Deploy targets: name, deployer plugin, the names they cover, never their config (filter: serial, the targets that cover that certificate)",
+        Handler::ListTargets,
+    ),
+    admin(
         "POST",
         "/api/v1/plugins/reload",
         "Reload every plugin from its file",
@@ -377,6 +384,7 @@ pub(super) async fn dispatch(
         Handler::ListProfiles => operations::profiles(gw),
         Handler::RegenerateCrl => operations::regenerate_crl(gw, req).await,
         Handler::ListPlugins => operations::plugins(gw),
+        Handler::ListTargets => operations::targets(gw, req).await,
         Handler::ReloadPlugins => operations::reload_plugins(gw, req).await,
         Handler::ReloadPlugin => operations::reload_plugin(gw, req).await,
         Handler::EnablePlugin => operations::switch_plugin(gw, req, true).await,

@@ -311,7 +311,18 @@ impl Store {
             );
             failed_since.push(
                 orders::table
-                    .filter(orders::status.eq(OrderStatus::Invalid))
+                    // Pending and ready orders past their expiry are invalid (RFC 8555
+                    // §7.1.6) though stored as they were: their client never came back.
+                    .filter(
+                        orders::status
+                            .eq(OrderStatus::Invalid)
+                            .or(orders::status
+                                .eq(OrderStatus::Pending)
+                                .and(orders::expires.le(now)))
+                            .or(orders::status
+                                .eq(OrderStatus::Ready)
+                                .and(orders::expires.le(now))),
+                    )
                     .filter(orders::created_at.ge(t))
                     .count()
                     .get_result(c)?,

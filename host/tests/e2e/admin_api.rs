@@ -1135,3 +1135,72 @@ async fn plugins_switched_and_reloaded_by_an_admin() {
     .await;
     h.gw.shutdown().await;
 }
+
+/// `GET /api/v1/targets` lists the deploy targets without their config (it may hold a
+/// deployer's credentials), to admins and auditors alike; `serial` keeps the targets that
+/// cover that certificate, and an unknown serial is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_targets_listed_without_their_config() {
+    let h = Harness::start_with(Backend::Sqlite, |c| {
+        c.plugins = vec![crate::deployers::push_deployer(json!({"timeout_ms": 3000}))];
+        c.targets = vec![
+            crate::deployers::target(
+                "edge",
+                &["*.edge.test"],
+                2,
+                json!({"url": "http://127.0.0.1:9/edge", "token": "s3cret-token"}),
+            ),
+            crate::deployers::target("all", &[], 1, json!({"url": "http://127.0.0.1:9/all"})),
+        ];
+    })
+    .await;
+    let admin = identity(&h, "ops", Role::Admin).await;
+    let auditor = identity(&h, "inspector", Role::Auditor).await;
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/targets", None, 200).await;
+    assert_eq!(listed["total"], 2, "{listed}");
+    assert_eq!(
+        listed["items"][0],
+        json!({"name": "edge", "deployer": "push", "names": ["*.edge.test"], "verify": true, "attempts": 2})
+    );
+    assert_eq!(listed["items"][1]["names"], json!([]), "{listed}");
+    assert!(!listed.to_string().contains("s3cret"), "{listed}");
+    assert_eq!(
+        call(&h, Some(&auditor), "GET", "/api/v1/targets", None, 200).await,
+        listed
+    );
+    let covering = |name: &'static str| {
+        let (h, admin) = (&h, &admin);
+        async move {
+            let cert = call(
+                h,
+                Some(admin),
+                "POST",
+                "/api/v1/certificates/generate",
+                Some(json!({"dns_names": [name]})),
+                201,
+            )
+            .await;
+            let serial = cert["serial"].as_str().expect("serial").to_string();
+            let path = format!("/api/v1/targets?serial={serial}");
+            let found = call(h, Some(admin), "GET", &path, None, 200).await;
+            found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(covering("a.edge.test").await, ["edge", "all"]);
+    assert_eq!(covering("b.other.test").await, ["all"]);
+    call(
+        &h,
+        Some(&admin),
+        "GET",
+        "/api/v1/targets?serial=ffff01",
+        None,
+        404,
+    )
+    .await;
+    h.gw.shutdown().await;
+}

@@ -85,6 +85,14 @@ try {
     check((await page.locator('a[aria-current=page]').innerText()) === label, `${label} is the current section`);
     await page.screenshot({ path: `${shots}/${shot}.png`, fullPage: true });
   }
+  // A row's button is found by the name that says which row it acts on.
+  await page.goto(`${base}/console/eab-keys`);
+  const revokeKey = page.getByRole('button', { name: `Revoke EAB key ${env('KID')}`, exact: true });
+  check(await revokeKey.count() === 1, 'the EAB key row has a button named after the key');
+  await Promise.all([page.waitForNavigation(), revokeKey.click()]);
+  check(/done=revoked/.test(page.url()), `EAB revoke answered: ${await page.innerText('body')}`);
+  check(await revokeKey.count() === 0, 'a revoked key has no revoke button');
+  seen.eab_revoked = env('KID');
   await page.goto(`${base}/console/orders`);
   await page.locator('table a[href*="/console/orders/"]').first().click();
   check(/^Order /.test(await page.locator('h1').innerText()), 'an order page');

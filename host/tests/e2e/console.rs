@@ -738,7 +738,10 @@ async fn actions_and_pages(backend: Backend) {
         managed.contains("<strong>web</strong>")
             && managed.contains("managed.console.test")
             && managed.contains("badge-ok\">active")
-            && managed.contains(&format!("href=\"/console/certificates/{first}\"")),
+            && managed.contains(&format!("href=\"/console/certificates/{first}\""))
+            // Each row's buttons name the row for a screen reader.
+            && managed.contains("aria-label=\"Renew now managed certificate web\">Renew now</button>")
+            && managed.contains("aria-label=\"Pause managed certificate web\">Pause</button>"),
         "{managed}"
     );
 
@@ -868,6 +871,30 @@ async fn actions_and_pages(backend: Backend) {
     )
     .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
+    // The deploy form offers the targets that cover the certificate, as checkboxes: none for
+    // this one, "down" for a certificate of the name it covers; ticking none is refused.
+    let page = get(format!("/console/certificates/{issued}")).await;
+    assert!(
+        page.contains("No target covers this certificate") && !page.contains("name=\"targets\""),
+        "{page}"
+    );
+    let covered = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/certificates/generate",
+        Some(json!({"dns_names": ["nothing.console.test"]})),
+        201,
+    )
+    .await;
+    let covered = covered["serial"].as_str().expect("serial").to_string();
+    let page = get(format!("/console/certificates/{covered}")).await;
+    assert!(
+        page.contains("<input type=\"checkbox\" name=\"targets\" value=\"down\" checked> down"),
+        "{page}"
+    );
+    let none = post(format!("/console/certificates/{covered}/deploy"), "").await;
+    assert_eq!(none.status, 400, "{}", none.body);
 
     // Deactivate the account that failed its order.
     let done = post(format!("/console/accounts/{account}/deactivate"), "").await;
@@ -908,7 +935,11 @@ async fn actions_and_pages(backend: Backend) {
     );
     let list_page = get("/console/eab-keys".into()).await;
     assert!(
-        list_page.contains(&kid) && !list_page.contains(&hmac),
+        list_page.contains(&kid)
+            && !list_page.contains(&hmac)
+            && list_page.contains(&format!(
+                "aria-label=\"Revoke EAB key {kid}\">Revoke</button>"
+            )),
         "{list_page}"
     );
     let mut bound = crate::support::client(&h, acmegate::client::KeyAlg::Es256).await;
@@ -931,7 +962,13 @@ async fn actions_and_pages(backend: Backend) {
     assert_eq!(listed["items"][0]["state"], "revoked", "{listed}");
     assert!(listed["items"][0]["account_id"].is_string(), "{listed}");
 
-    // Plugins: disabled, then enabled again.
+    // Plugins: disabled, then enabled again; each button names its plugin.
+    let page = get("/console/plugins".into()).await;
+    assert!(
+        page.contains("aria-label=\"Reload plugin policy\">Reload</button>")
+            && page.contains("aria-label=\"Disable plugin policy\">Disable</button>"),
+        "{page}"
+    );
     let done = post("/console/plugins/policy/disable".into(), "").await;
     expect_redirect(&done, "/console/plugins?done=disabled");
     let plugins = call(&h, Some(&admin), "GET", "/api/v1/plugins", None, 200).await;
@@ -939,7 +976,8 @@ async fn actions_and_pages(backend: Backend) {
     let page = get("/console/plugins?done=disabled".into()).await;
     assert!(
         page.contains("badge-warn\">disabled")
-            && page.contains("action=\"/console/plugins/policy/enable\""),
+            && page.contains("action=\"/console/plugins/policy/enable\"")
+            && page.contains("aria-label=\"Enable plugin policy\">Enable</button>"),
         "{page}"
     );
     let done = post("/console/plugins/policy/enable".into(), "").await;
@@ -962,7 +1000,8 @@ async fn actions_and_pages(backend: Backend) {
     );
     let page = get("/console/managed?done=pause".into()).await;
     assert!(
-        page.contains("action=\"/console/managed/web/resume\""),
+        page.contains("action=\"/console/managed/web/resume\"")
+            && page.contains("aria-label=\"Resume managed certificate web\">Resume</button>"),
         "{page}"
     );
     let done = post("/console/managed/web/resume".into(), "").await;
@@ -1009,6 +1048,50 @@ async fn actions_and_pages(backend: Backend) {
 }
 
 crate::on_both_backends!(console_actions_and_pages_over_curl, actions_and_pages);
+
+/// An order its client abandoned reads `invalid` once past its expiry (RFC 8555 §7.1.6) in
+/// the API's list and detail, the console's orders page and the overview's failed orders,
+/// though its stored status never moved: no client polled it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_orders_read_invalid_past_their_expiry() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let acme = crate::support::account(&h).await;
+    acme.new_order(
+        &[acmegate::acme::Identifier::dns("gone.console.test")],
+        None,
+    )
+    .await
+    .expect("an order");
+    let admin = identity(&h, "ops-console", Role::Admin).await;
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/orders", None, 200).await;
+    assert_eq!(listed["items"][0]["status"], "pending", "{listed}");
+    let id = listed["items"][0]["id"].as_str().unwrap().to_string();
+    let failed = |summary: serde_json::Value| summary["failed_orders"]["7d"].as_i64().unwrap();
+    let before = failed(call(&h, Some(&admin), "GET", "/api/v1/summary", None, 200).await);
+    // Past the order's 24 hours: nobody polls it.
+    h.clock().advance(25 * 3600);
+    let listed = call(&h, Some(&admin), "GET", "/api/v1/orders", None, 200).await;
+    assert_eq!(listed["items"][0]["status"], "invalid", "{listed}");
+    let order = call(
+        &h,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/orders/{id}"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(order["status"], "invalid", "{order}");
+    let summary = call(&h, Some(&admin), "GET", "/api/v1/summary", None, 200).await;
+    assert_eq!(failed(summary), before + 1);
+    let page = fetch(&h, Some(&admin), "GET", "/console/orders", None, &[]).await;
+    assert!(
+        page.body.contains("badge-bad\">invalid") && !page.body.contains("badge-warn\">pending"),
+        "{}",
+        page.body
+    );
+    h.gw.shutdown().await;
+}
 
 /// Profiles beside the default (90 days): name and lifetime in days.
 const LIFETIMES: [(&str, u32); 4] = [
@@ -1061,6 +1144,17 @@ async fn console_in_chromium() {
         )
         .await;
     }
+    // An EAB key, revoked in the browser through the button its row names.
+    let eab = call(
+        &h,
+        Some(&admin),
+        "POST",
+        "/api/v1/eab-keys",
+        Some(json!({"label": "browser"})),
+        201,
+    )
+    .await;
+    let kid = eab["kid"].as_str().expect("kid").to_string();
     let auditor = identity(&h, "inspector", Role::Auditor).await;
     let client = identity(&h, "billing", Role::Client).await;
     let shots = screenshot_dir();
@@ -1073,7 +1167,8 @@ async fn console_in_chromium() {
         .env("PLAYWRIGHT_DIR", &playwright)
         .env("SHOTS", &shots)
         .env("REVOKE", revoke)
-        .env("KEEP", keep);
+        .env("KEEP", keep)
+        .env("KID", &kid);
     for (role, id) in [
         ("ADMIN", &admin),
         ("AUDITOR", &auditor),
@@ -1092,6 +1187,9 @@ async fn console_in_chromium() {
     .expect("console.mjs prints what it saw");
     assert_eq!(seen["admin_revoked"], revoke.as_str());
     assert_eq!(seen["cross_site"], 403);
+    assert_eq!(seen["eab_revoked"], kid.as_str());
+    let keys = call(&h, Some(&admin), "GET", "/api/v1/eab-keys", None, 200).await;
+    assert_eq!(keys["items"][0]["state"], "revoked", "{keys}");
     assert_eq!(seen["auditor"], json!([403, 403]));
     assert_eq!(seen["client"], 403);
     // What the browser did is what the gateway holds: one revocation, in the CRL.

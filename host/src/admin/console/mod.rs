@@ -157,7 +157,7 @@ pub async fn serve(
         ));
     }
     let form: BTreeMap<String, String> = if post {
-        url::form_urlencoded::parse(body).into_owned().collect()
+        joined_fields(body)
     } else {
         BTreeMap::new()
     };
@@ -230,4 +230,33 @@ pub async fn serve(
 /// page does not repeat the action).
 fn see_other(location: String) -> Reply {
     respond(StatusCode::SEE_OTHER, "text/plain", "").location(location)
+}
+/// A posted form's fields; a field sent more than once (the deploy form's target
+/// checkboxes) is one comma-separated value, in the order sent.
+fn joined_fields(body: &[u8]) -> BTreeMap<String, String> {
+    let mut form: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in url::form_urlencoded::parse(body).into_owned() {
+        match form.get_mut(&k) {
+            Some(all) => {
+                all.push(',');
+                all.push_str(&v);
+            }
+            None => {
+                form.insert(k, v);
+            }
+        }
+    }
+    form
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_sent_twice_is_one_comma_separated_value() {
+        let form = joined_fields(b"targets=edge&form_token=t&targets=all+in&targets=");
+        assert_eq!(form["targets"], "edge,all in,");
+        assert_eq!(form["form_token"], "t");
+    }
 }

@@ -155,10 +155,6 @@ pub async fn show(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
                 "deployed",
                 "Deployed once to each target; the audit trail below has each target's outcome.",
             ),
-            (
-                "no-targets",
-                "No target covers this certificate's names: nothing was deployed.",
-            ),
         ],
     );
     main.push_str(&html::fields(&[
@@ -198,7 +194,10 @@ pub async fn show(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
         ),
     ]));
     if c["status"] == "valid" {
-        main.push_str(&actions(view, &serial));
+        let targets = view
+            .get("/api/v1/targets", query(&[("serial", &serial)]))
+            .await?;
+        main.push_str(&actions(view, &serial, &targets));
     }
     let rows = super::audit::rows(&trail, false);
     let _ = write!(
@@ -211,9 +210,9 @@ pub async fn show(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
     Ok(view.page(&format!("Certificate {serial}"), "certificates", &main))
 }
 
-/// A valid certificate's actions, for admins: renew now, deploy, revoke. An auditor is told
-/// why there are none.
-fn actions(view: &View<'_>, serial: &str) -> String {
+/// A valid certificate's actions, for admins: renew now, deploy (to the `targets` that cover
+/// it, each a checkbox), revoke. An auditor is told why there are none.
+fn actions(view: &View<'_>, serial: &str, targets: &Value) -> String {
     if let Err(why) = may_act(view, "renewing, deploying and revoking") {
         return why;
     }
@@ -222,6 +221,28 @@ fn actions(view: &View<'_>, serial: &str) -> String {
     for r in REASONS {
         let _ = write!(options, "<option value=\"{r}\">{r}</option>");
     }
+    let mut boxes = String::new();
+    for t in items(targets) {
+        let _ = write!(
+            boxes,
+            "<label class=\"check\"><input type=\"checkbox\" name=\"targets\" value=\"{name}\" checked> \
+             {name} <span class=\"hint\">({} to {})</span></label>",
+            text(&t["deployer"]),
+            joined(&t["names"], "any name"),
+            name = text(&t["name"]),
+        );
+    }
+    let deploy = if boxes.is_empty() {
+        "<p>No target covers this certificate's names: there is nowhere to deploy it.</p>".into()
+    } else {
+        html::action_form(
+            &action("deploy"),
+            &view.form_token,
+            &format!("<fieldset><legend>Targets that cover its names</legend>{boxes}</fieldset>"),
+            "Deploy now",
+            false,
+        )
+    };
     format!(
         "<section aria-labelledby=\"renew\"><h2 id=\"renew\">Renew now</h2>\
          <p>Moves this certificate's ARI renewal window into the past, so that its ACME client renews it at its next check.</p>{}</section>\
@@ -229,13 +250,7 @@ fn actions(view: &View<'_>, serial: &str) -> String {
          <p>Deploys the chain once to each target (and verifies it there).</p>{}</section>\
          <section aria-labelledby=\"revoke\"><h2 id=\"revoke\">Revoke</h2>{}</section>",
         html::action_form(&action("renew-now"), &view.form_token, "", "Renew now", false),
-        html::action_form(
-            &action("deploy"),
-            &view.form_token,
-            "<label>Targets <input name=\"targets\" placeholder=\"every target that covers its names\"></label>",
-            "Deploy now",
-            false,
-        ),
+        deploy,
         html::action_form(
             &action("revoke"),
             &view.form_token,
@@ -279,8 +294,9 @@ pub async fn renew_now(view: &View<'_>, serial: &str) -> Result<Reply, ApiError>
     back(&answer["serials"][0], serial, "renew-now")
 }
 
-/// The deploy form's action: the API's deploy, to the named targets (comma-separated) or to
-/// every target that covers the certificate.
+/// The deploy form's action: the API's deploy, to the targets ticked (a field sent once per
+/// target, or comma-separated). None ticked deploys nowhere: it is refused, not taken as the
+/// API's "every covering target".
 pub async fn deploy(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
     let targets: Vec<&str> = view
         .form
@@ -291,20 +307,18 @@ pub async fn deploy(view: &View<'_>, serial: &str) -> Result<Reply, ApiError> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect();
-    let body = if targets.is_empty() {
-        serde_json::json!({})
-    } else {
-        serde_json::json!({ "targets": targets })
-    };
+    if targets.is_empty() {
+        return Err(ApiError::bad_request(
+            "tick at least one target to deploy to",
+        ));
+    }
     let answer = view
-        .post(&format!("/api/v1/certificates/{serial}/deploy"), body)
+        .post(
+            &format!("/api/v1/certificates/{serial}/deploy"),
+            serde_json::json!({ "targets": targets }),
+        )
         .await?;
-    let none = answer["deployments"].as_array().is_none_or(Vec::is_empty);
-    back(
-        &answer,
-        serial,
-        if none { "no-targets" } else { "deployed" },
-    )
+    back(&answer, serial, "deployed")
 }
 
 /// Back to the certificate page (its serial as the API answered it in `answer`, a

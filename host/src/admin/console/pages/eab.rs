@@ -29,14 +29,12 @@ pub async fn list(view: &View<'_>) -> Result<Reply, ApiError> {
                 row.push(if state == "revoked" {
                     "–".into()
                 } else {
-                    html::action_form(
-                        &format!(
-                            "{PREFIX}/eab-keys/{}/revoke",
-                            segment(k["kid"].as_str().unwrap_or_default())
-                        ),
+                    let kid = k["kid"].as_str().unwrap_or_default();
+                    html::row_action_form(
+                        &format!("{PREFIX}/eab-keys/{}/revoke", segment(kid)),
                         &view.form_token,
-                        "",
                         "Revoke",
+                        &format!("EAB key {kid}"),
                         true,
                     )
                 });

@@ -92,13 +92,13 @@ fn deployment(m: &Value) -> String {
 
 /// Renew now always; pause or resume by the state.
 fn actions(view: &View<'_>, m: &Value, state: &str) -> String {
-    let name = segment(m["name"].as_str().unwrap_or_default());
+    let name = m["name"].as_str().unwrap_or_default();
     let form = |verb: &str, label: &str| {
-        html::action_form(
-            &format!("{PREFIX}/managed/{name}/{verb}"),
+        html::row_action_form(
+            &format!("{PREFIX}/managed/{}/{verb}", segment(name)),
             &view.form_token,
-            "",
             label,
+            &format!("managed certificate {name}"),
             false,
         )
     };

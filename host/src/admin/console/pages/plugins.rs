@@ -22,8 +22,14 @@ const ACTIONS: [(&str, &str, &str); 3] = [
 pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
     let answer = view.get("/api/v1/plugins", Default::default()).await?;
     let admin = may_act(view, "reloading and switching plugins");
-    let button = |action: String, label: &str, danger: bool| {
-        html::action_form(&action, &view.form_token, "", label, danger)
+    let button = |action: String, label: &str, name: &str, danger: bool| {
+        html::row_action_form(
+            &action,
+            &view.form_token,
+            label,
+            &format!("plugin {name}"),
+            danger,
+        )
     };
     let rows: Vec<Vec<String>> = items(&answer)
         .map(|p| {
@@ -42,13 +48,13 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
             if admin.is_ok() {
                 let action = |verb: &str| format!("{PREFIX}/plugins/{}/{verb}", segment(name));
                 let switch = if p["enabled"] == false {
-                    button(action("enable"), "Enable", false)
+                    button(action("enable"), "Enable", name, false)
                 } else {
-                    button(action("disable"), "Disable", true)
+                    button(action("disable"), "Disable", name, true)
                 };
                 row.push(format!(
                     "{}{switch}",
-                    button(action("reload"), "Reload", false)
+                    button(action("reload"), "Reload", name, false)
                 ));
             }
             row
@@ -82,8 +88,10 @@ pub async fn show(view: &View<'_>) -> Result<Reply, ApiError> {
     }
     main.push_str(&html::table("Configured plugins", &headers, &rows));
     if admin.is_ok() && !rows.is_empty() {
-        main.push_str(&button(
-            format!("{PREFIX}/plugins/reload"),
+        main.push_str(&html::action_form(
+            &format!("{PREFIX}/plugins/reload"),
+            &view.form_token,
+            "",
             "Reload every plugin",
             false,
         ));

@@ -17,6 +17,7 @@ pub use self::acmegate::plugin::{
 };
 
 crate::plugin_error_conversions!(PluginError);
+crate::identifier_helpers!(Identifier, IdentifierType);
 pub use self::exports::acmegate::plugin::deployer::{Deployment, Target, VerifyOutcome};
 
 /// What a target that serves the serial `served` (any spelling: `00:0A:BC`, `abc`) says of the

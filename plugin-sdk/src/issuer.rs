@@ -13,6 +13,7 @@ pub use self::acmegate::plugin::types::{
     CapabilityError, Identifier, IdentifierType, IssuerInfo, PluginInfo, PluginKind, Problem,
     ProblemType,
 };
+crate::identifier_helpers!(Identifier, IdentifierType);
 pub use self::acmegate::plugin::{clock, http, log, random, secrets, state, zmq};
 pub use self::exports::acmegate::plugin::issuer::{
     IssueOutcome, IssueRequest, IssuerError, PendingIssue, RevokeRequest,

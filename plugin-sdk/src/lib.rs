@@ -89,6 +89,52 @@ macro_rules! plugin_error_conversions {
 #[cfg(any(feature = "validator", feature = "notifier", feature = "deployer"))]
 pub(crate) use plugin_error_conversions;
 
+/// What every world's copy of the contract's identifier types can do: its RFC 8555 name, and
+/// the JSON form `{"type": "dns", "value": "a.example"}` (RFC 8555 §9.7.7) that plugins send
+/// to their peers.
+#[cfg(any(
+    feature = "validator",
+    feature = "issuer",
+    feature = "notifier",
+    feature = "deployer"
+))]
+macro_rules! identifier_helpers {
+    ($identifier:ty, $kind:ty) => {
+        impl $kind {
+            /// The identifier type as RFC 8555 names it: `dns` or `ip`.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    Self::Dns => "dns",
+                    Self::Ip => "ip",
+                }
+            }
+        }
+
+        impl ::serde::Serialize for $identifier {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use ::serde::ser::SerializeStruct;
+                let mut object = s.serialize_struct("Identifier", 2)?;
+                object.serialize_field("type", self.kind.as_str())?;
+                object.serialize_field("value", &self.value)?;
+                object.end()
+            }
+        }
+    };
+}
+#[cfg(any(
+    feature = "validator",
+    feature = "issuer",
+    feature = "notifier",
+    feature = "deployer"
+))]
+pub(crate) use identifier_helpers;
+
+/// Parses an operator's plugin configuration (the JSON text `configure` receives) into `T`,
+/// or the message the gateway shows for a configuration it refuses.
+pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
+    serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))
+}
+
 #[cfg(feature = "validator")]
 pub mod validator;
 
@@ -103,3 +149,21 @@ pub mod deployer;
 
 /// Certificates in PEM and their serial numbers, for plugins that check what a target holds.
 pub mod x509;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_configuration_parses_or_says_why_not() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Config {
+            url: String,
+        }
+        let config: Config = super::parse_config(r#"{"url": "https://x"}"#).unwrap();
+        assert_eq!(config.url, "https://x");
+        let refused = super::parse_config::<Config>("{}").unwrap_err();
+        assert!(
+            refused.starts_with("invalid configuration: missing field `url`"),
+            "{refused}"
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub use self::acmegate::plugin::types::{
 pub use self::acmegate::plugin::{clock, http, log, random, secrets, smtp, state};
 
 crate::plugin_error_conversions!(PluginError);
+crate::identifier_helpers!(Identifier, IdentifierType);
 pub use self::exports::acmegate::plugin::notifications::{Certificate, Event, EventType, Severity};
 
 /// A severity's rank, for filters: info 0, warning 1, critical 2.

@@ -16,6 +16,7 @@ pub use self::acmegate::plugin::types::{
 pub use self::acmegate::plugin::{clock, dns, http, log, random, secrets, state, tls_probe};
 
 crate::plugin_error_conversions!(PluginError);
+crate::identifier_helpers!(Identifier, IdentifierType);
 pub use self::exports::acmegate::plugin::validator::{
     ChallengeRequest, OrderRequest, PolicyDecision, ValidationOutcome,
 };

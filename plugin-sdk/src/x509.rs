@@ -42,8 +42,40 @@ pub fn serial_hex(cert: &[u8]) -> Option<String> {
     if tag == VERSION {
         (tag, value, _) = tlv(rest)?;
     }
-    let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
-    (tag == INTEGER).then(|| normalize_serial(&hex))
+    (tag == INTEGER).then(|| serial_from_bytes(value))
+}
+
+/// A serial's big-endian bytes (the content of its DER INTEGER) in the gateway's form.
+pub fn serial_from_bytes(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    normalize_serial(&hex)
+}
+
+/// `der` as a PEM block labelled `label` (`CERTIFICATE`, `X509 CRL`, ...): standard base64 in
+/// lines of 64 characters (RFC 7468).
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::with_capacity(der.len().div_ceil(3) * 4);
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
 }
 
 /// Lowercase, without separators or leading zeros: `00:AB:cd` and `abcd` are one serial.
@@ -146,6 +178,33 @@ mod tests {
         assert_eq!(serial_hex(&skeleton(&[0x42], false)).as_deref(), Some("42"));
         assert_eq!(serial_hex(b"\x30\x05\x30"), None, "truncated");
         assert_eq!(serial_hex(b""), None);
+    }
+
+    #[test]
+    fn pem_encoding_is_base64_in_lines_of_64_and_reads_back() {
+        // RFC 4648 §10's vectors, padding included.
+        for (der, b64) in [
+            (&b"f"[..], "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(
+                pem_encode("X", der),
+                format!("-----BEGIN X-----\n{b64}\n-----END X-----\n")
+            );
+        }
+        let der: Vec<u8> = (0..=255).collect();
+        let pem = pem_encode("CERTIFICATE", &der);
+        assert!(pem.lines().all(|l| l.len() <= 64), "{pem}");
+        assert_eq!(pem.lines().nth(1).map(str::len), Some(64));
+        assert_eq!(pem_certificates(&pem), vec![der]);
+    }
+
+    #[test]
+    fn serial_bytes_read_as_the_gateway_writes_serials() {
+        assert_eq!(serial_from_bytes(&[0x00, 0x8f, 0x01]), "8f01");
+        assert_eq!(serial_from_bytes(&[0]), "0");
     }
 
     #[test]

@@ -68,8 +68,7 @@ impl ValidatorPlugin for DnsPersist {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         if config.issuer_domain.is_empty() {
             return Err("issuer_domain must name this CA (e.g. its CAA issuer domain)".into());
         }

@@ -311,8 +311,7 @@ impl IssuerPlugin for Upstream {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         if !config.directory.starts_with("https://") && !config.directory.starts_with("http://") {
             return Err(format!(
                 "directory must be a URL, not {:?}",
@@ -325,22 +324,11 @@ impl IssuerPlugin for Upstream {
     fn issue(&self, request: IssueRequest) -> Result<IssueOutcome, IssuerError> {
         let mut session = self.session()?;
         self.account(&mut session)?;
-        let identifiers: Vec<Value> = request
-            .identifiers
-            .iter()
-            .map(|i| {
-                let kind = match i.kind {
-                    IdentifierType::Dns => "dns",
-                    IdentifierType::Ip => "ip",
-                };
-                json!({"type": kind, "value": i.value})
-            })
-            .collect();
         let new_order = self.url(&session, "newOrder")?;
         let response = self.post(
             &mut session,
             &new_order,
-            Some(&json!({"identifiers": identifiers})),
+            Some(&json!({"identifiers": request.identifiers})),
         )?;
         if response.status != 201 {
             return Err(upstream_error("newOrder", &response));

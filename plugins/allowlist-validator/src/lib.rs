@@ -134,8 +134,7 @@ impl ValidatorPlugin for Allowlist {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         let accounts = config
             .accounts
             .iter()

@@ -108,8 +108,7 @@ impl NotifierPlugin for Email {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("bad configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         if config.to.is_empty() {
             return Err("to = [] names no recipient".into());
         }

@@ -185,8 +185,7 @@ impl DeployerPlugin for FilesDeployer {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("bad configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         Ok(FilesDeployer { config })
     }
 

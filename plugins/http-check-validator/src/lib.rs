@@ -45,13 +45,9 @@ impl HttpCheck {
         id: &Identifier,
         challenge: Option<&str>,
     ) -> Result<Answer, String> {
-        let kind = match id.kind {
-            IdentifierType::Dns => "dns",
-            IdentifierType::Ip => "ip",
-        };
         let body = json!({
             "account": account,
-            "identifier": {"type": kind, "value": id.value},
+            "identifier": id,
             "challenge_type": challenge.map_or(Value::Null, Value::from),
         });
         let response = http::send(&http::Request {
@@ -100,8 +96,7 @@ impl ValidatorPlugin for HttpCheck {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         if !config.url.starts_with("https://") && !config.url.starts_with("http://") {
             return Err(format!("url must be an http(s) URL, not {:?}", config.url));
         }

@@ -133,21 +133,10 @@ impl HttpPush {
 
 /// The JSON body of a push.
 fn body(deployment: &Deployment, send_key: bool) -> Value {
-    let identifiers: Vec<Value> = deployment
-        .identifiers
-        .iter()
-        .map(|id| {
-            let kind = match id.kind {
-                IdentifierType::Dns => "dns",
-                IdentifierType::Ip => "ip",
-            };
-            json!({"type": kind, "value": id.value})
-        })
-        .collect();
     let mut body = json!({
         "target": deployment.target.name,
         "serial": deployment.serial,
-        "identifiers": identifiers,
+        "identifiers": deployment.identifiers,
         "chain": deployment.chain,
         "not_after": deployment.not_after,
     });
@@ -183,8 +172,7 @@ impl DeployerPlugin for HttpPush {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("bad configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         Ok(HttpPush { config })
     }
 
@@ -253,7 +241,11 @@ mod tests {
     fn the_key_is_sent_only_when_held_and_allowed() {
         let with = body(&deployment(Some("KEY")), true);
         assert_eq!(with["private_key"], "KEY");
-        assert_eq!(with["identifiers"][0]["type"], "dns");
+        // The SDK's JSON form of identifiers, as RFC 8555 writes them.
+        assert_eq!(
+            with["identifiers"],
+            json!([{"type": "dns", "value": "www.example.com"}])
+        );
         assert!(body(&deployment(Some("KEY")), false)
             .get("private_key")
             .is_none());

@@ -82,19 +82,6 @@ const REASONS: [&str; 11] = [
     "aACompromise",
 ];
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 fn problem(kind: ProblemType, detail: String) -> IssuerError {
     IssuerError::Rejected(Problem {
         kind,
@@ -291,8 +278,7 @@ impl IssuerPlugin for Upki {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         if !config.endpoint.starts_with("tcp://") {
             return Err(format!(
                 "endpoint must be tcp://host:port, not {:?}",
@@ -334,7 +320,7 @@ impl IssuerPlugin for Upki {
             .unwrap_or_else(|| "server".into());
         let leaf = match self.call(
             "sign",
-            json!({"csr": pem("CERTIFICATE REQUEST", &der), "profile": profile}),
+            json!({"csr": acmegate_plugin_sdk::x509::pem_encode("CERTIFICATE REQUEST", &der), "profile": profile}),
         )? {
             Reply::Answer(data) => data["certificate"]
                 .as_str()

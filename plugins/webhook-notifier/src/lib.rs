@@ -46,20 +46,9 @@ fn event_name(kind: EventType) -> &'static str {
 }
 
 fn certificate(c: &Certificate) -> Value {
-    let identifiers: Vec<Value> = c
-        .identifiers
-        .iter()
-        .map(|id| {
-            let kind = match id.kind {
-                IdentifierType::Dns => "dns",
-                IdentifierType::Ip => "ip",
-            };
-            json!({"type": kind, "value": id.value})
-        })
-        .collect();
     json!({
         "serial": c.serial,
-        "identifiers": identifiers,
+        "identifiers": c.identifiers,
         "not_before": c.not_before,
         "not_after": c.not_after,
         "account": c.account,
@@ -79,8 +68,7 @@ impl NotifierPlugin for Webhook {
     }
 
     fn configure(config: &str) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| format!("bad configuration: {e}"))?;
+        let config: Config = acmegate_plugin_sdk::parse_config(config)?;
         if !config.url.starts_with("https://") && !config.url.starts_with("http://") {
             return Err(format!("url {:?} is not an http(s) URL", config.url));
         }

@@ -23,8 +23,12 @@ const SQLITE_POOL_SIZE: u32 = 8;
 /// PostgreSQL serves many sessions; 16 per replica leaves room for several replicas under
 /// the server's default max_connections of 100.
 const PG_POOL_SIZE: u32 = 16;
-/// Connections a pool keeps open when idle.
-const MIN_IDLE: u32 = 2;
+/// Connections a pool opens ahead of demand: none. r2d2 opens them on a background thread;
+/// one still inside `PQconnectdb` (OpenSSL, for `sslmode=prefer`) when a short command such as
+/// `acmegate audit verify` returns met OpenSSL's exit-time cleanup and the process died of
+/// SIGSEGV after printing its answer (5 runs in 40 on PostgreSQL). Opened on demand, every
+/// connection is established before the call that needed it returns; idle ones stay pooled.
+const MIN_IDLE: u32 = 0;
 
 /// A connection to either backend; diesel generates the dispatch.
 #[derive(diesel::MultiConnection)]

@@ -687,7 +687,8 @@ fn audit_intact(dir: &Path) {
     let text = String::from_utf8_lossy(&verified.stdout);
     assert!(
         verified.status.success() && text.contains("intact"),
-        "audit verify: {text} {}",
+        "audit verify ({}): {text} {}",
+        verified.status,
         String::from_utf8_lossy(&verified.stderr)
     );
 }

@@ -24,9 +24,15 @@ pub(super) struct Pace {
     pub batch: i64,
 }
 
+/// How long a stopping worker waits for the pieces it started before it abandons them to
+/// their leases: as long as the listeners give open connections to finish.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// Runs a worker until `stop` turns true: claims up to `pace.batch` pieces with
 /// `claim(store, owner, now, lease_until, batch)` on the gateway's clock and spawns
-/// `work(gateway, piece)` for each.
+/// `work(gateway, piece)` for each. On stop it waits (up to [`DRAIN`]) for the pieces under
+/// way, so that a gateway that has shut down writes nothing more: a piece still running after
+/// that is aborted, and its lease hands it to the next process.
 pub(super) fn spawn_claiming<T, Claim, Work, Fut>(
     gw: Arc<Gateway>,
     mut stop: watch::Receiver<bool>,
@@ -45,7 +51,9 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(async move {
+        let mut running = tokio::task::JoinSet::new();
         loop {
+            while running.try_join_next().is_some() {}
             let (owner, t) = (gw.issuance.owner().to_owned(), gw.now());
             let (lease_until, batch, claim) =
                 (t + pace.lease_seconds.max(1), pace.batch, claim.clone());
@@ -56,7 +64,7 @@ where
                 Ok(pieces) => {
                     let full = pieces.len() >= usize::try_from(batch).unwrap_or(usize::MAX);
                     for piece in pieces {
-                        tokio::spawn(work(gw.clone(), piece));
+                        running.spawn(work(gw.clone(), piece));
                     }
                     full
                 }
@@ -72,6 +80,18 @@ where
                 _ = tokio::time::sleep(pace.poll) => {}
                 _ = stop.changed() => break,
             }
+        }
+        let drained = tokio::time::timeout(DRAIN, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                unfinished = running.len(),
+                "{} still under way {DRAIN:?} after shutdown began; their leases hand them on",
+                pace.what
+            );
+            running.shutdown().await;
         }
     })
 }

@@ -334,8 +334,14 @@ fn tamper(config: &Config, sql: &str) {
     use diesel::{Connection, RunQueryDsl};
     let url = config.database_url();
     let changed = match url.strip_prefix("sqlite://") {
-        Some(path) => diesel::sql_query(sql)
-            .execute(&mut diesel::SqliteConnection::establish(path).expect("open SQLite")),
+        Some(path) => {
+            let mut db = diesel::SqliteConnection::establish(path).expect("open SQLite");
+            // Waits out a write still finishing, as any second writer of the file would.
+            diesel::sql_query("PRAGMA busy_timeout = 5000")
+                .execute(&mut db)
+                .expect("set a busy timeout");
+            diesel::sql_query(sql).execute(&mut db)
+        }
         None => diesel::sql_query(sql)
             .execute(&mut diesel::PgConnection::establish(&url).expect("open PostgreSQL")),
     };

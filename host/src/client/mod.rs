@@ -423,12 +423,7 @@ impl AcmeClient {
             {
                 return Ok(v);
             }
-            let wait = reply
-                .header("retry-after")
-                .and_then(|s| s.parse::<u64>().ok())
-                .unwrap_or(1)
-                .min(1);
-            tokio::time::sleep(Duration::from_millis(if wait == 0 { 50 } else { 100 })).await;
+            tokio::time::sleep(self.poll_interval).await;
         }
     }
 

@@ -223,6 +223,31 @@ impl Jws {
         }
     }
 
+    /// Whether the DER SubjectPublicKeyInfo `spki_der` holds the key that signed this request,
+    /// `jwk` (RFC 8555 §11.1: an account key must not be certified). EC and Ed25519 keys are
+    /// compared octet for octet, which costs nothing next to the signature check it replaces
+    /// (one P-256 verification per finalize); an RSA key, whose DER form the JWK does not
+    /// carry, by verifying this request's signature with it.
+    pub fn signed_by_spki(&self, jwk: &Map<String, Value>, spki_der: &[u8]) -> bool {
+        let Ok((kind, key)) = crate::ca::public_key(spki_der) else {
+            return false;
+        };
+        let member = |name: &str| {
+            jwk.get(name)
+                .and_then(Value::as_str)
+                .and_then(|v| B64.decode(v).ok())
+        };
+        match kind {
+            KeyKind::Rsa { .. } => self.verify_with_spki(spki_der).is_ok(),
+            // The uncompressed SEC1 point: 0x04 || x || y.
+            KeyKind::Ec(_) => match (member("x"), member("y")) {
+                (Some(x), Some(y)) => key.first() == Some(&4) && key[1..] == [x, y].concat()[..],
+                _ => false,
+            },
+            KeyKind::Ed25519 => member("x").is_some_and(|x| x == key),
+        }
+    }
+
     /// The payload parsed as JSON; POST-as-GET (empty payload) is refused here.
     pub fn json_payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, Problem> {
         serde_json::from_slice(&self.payload)
@@ -656,6 +681,64 @@ pub(crate) mod tests {
         let stranger = ec(EcCurve::P256).to_der_public_key();
         assert!(jws.verify_with_spki(&stranger).is_err());
         assert!(jws.verify_with_spki(spki).is_ok());
+    }
+
+    /// RFC 8555 §11.1 at finalize: a CSR key is recognised as the account key for every key
+    /// type, and no other key is taken for it.
+    #[test]
+    fn the_account_key_is_recognised_in_a_certificate_key() {
+        use josekit::jwk::alg::ed::EdCurve;
+        use josekit::jwk::alg::rsa::RsaKeyPair;
+        let public = |jwk: josekit::jwk::Jwk| jwk.as_ref().clone();
+        let p256 = EcKeyPair::generate(EcCurve::P256).unwrap();
+        let p384 = EcKeyPair::generate(EcCurve::P384).unwrap();
+        let rsa = RsaKeyPair::generate(2048).unwrap();
+        let ed = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+        /// Algorithm, signer, public JWK, SubjectPublicKeyInfo.
+        type Case = (&'static str, Box<dyn JwsSigner>, Map<String, Value>, Vec<u8>);
+        let cases: [Case; 4] = [
+            (
+                "ES256",
+                Box::new(ES256.signer_from_jwk(&p256.to_jwk_private_key()).unwrap()),
+                public(p256.to_jwk_public_key()),
+                p256.to_der_public_key(),
+            ),
+            (
+                "ES384",
+                Box::new(ES384.signer_from_jwk(&p384.to_jwk_private_key()).unwrap()),
+                public(p384.to_jwk_public_key()),
+                p384.to_der_public_key(),
+            ),
+            (
+                "RS256",
+                Box::new(RS256.signer_from_jwk(&rsa.to_jwk_private_key()).unwrap()),
+                public(rsa.to_jwk_public_key()),
+                rsa.to_der_public_key(),
+            ),
+            (
+                "EdDSA",
+                Box::new(EdDSA.signer_from_jwk(&ed.to_jwk_private_key()).unwrap()),
+                public(ed.to_jwk_public_key()),
+                ed.to_der_public_key(),
+            ),
+        ];
+        let stranger = EcKeyPair::generate(EcCurve::P256)
+            .unwrap()
+            .to_der_public_key();
+        for (alg, signer, jwk, spki) in &cases {
+            let header = serde_json::json!({"alg": alg, "url": "u", "kid": "k"});
+            let jws = Jws::parse(&sign(signer.as_ref(), header, b"{}")).unwrap();
+            assert!(jws.signed_by_spki(jwk, spki), "{alg}");
+            assert!(!jws.signed_by_spki(jwk, &stranger), "{alg}");
+            assert!(!jws.signed_by_spki(jwk, b"not DER"), "{alg}");
+            for (other, _, _, other_spki) in &cases {
+                assert_eq!(
+                    jws.signed_by_spki(jwk, other_spki),
+                    other == alg,
+                    "{alg} {other}"
+                );
+            }
+        }
     }
 
     #[test]

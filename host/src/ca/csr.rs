@@ -14,8 +14,22 @@ fn bad(msg: impl Into<String>) -> CaError {
     CaError::BadCsr(msg.into())
 }
 
-/// See [`super::parse_csr`] and [`super::parse_csr_for`] (with `profile`).
-pub fn parse(der: &[u8], profile: Option<&Profile>) -> Result<Csr, CaError> {
+/// Whether parsing checks a CSR's proof of possession (its self-signature).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Possession {
+    /// A CSR as a client sent it: its signature must verify.
+    Verify,
+    /// A CSR this gateway verified when it accepted it and stored it since.
+    VerifiedOnReceipt,
+}
+
+/// See [`super::parse_csr`], [`super::parse_csr_for`] (with `profile`) and
+/// [`super::parse_stored_csr`].
+pub fn parse(
+    der: &[u8],
+    profile: Option<&Profile>,
+    possession: Possession,
+) -> Result<Csr, CaError> {
     // CertificationRequest ::= SEQUENCE { info, signatureAlgorithm, signature BIT STRING }
     let (info, algorithm, sig) = decode(der, |cons| {
         cons.take_sequence(|cons| {
@@ -58,13 +72,15 @@ pub fn parse(der: &[u8], profile: Option<&Profile>) -> Result<Csr, CaError> {
     if let Some(profile) = profile {
         issue::check_profile_key(&spki.kind().map_err(CaError::KeyPolicy)?, profile)?;
     }
-    signature::verify(
-        &spki,
-        algorithm.as_slice(),
-        info.as_slice(),
-        &sig.octet_bytes(),
-    )
-    .map_err(|e| bad(format!("CSR signature: {e}")))?;
+    if possession == Possession::Verify {
+        signature::verify(
+            &spki,
+            algorithm.as_slice(),
+            info.as_slice(),
+            &sig.octet_bytes(),
+        )
+        .map_err(|e| bad(format!("CSR signature: {e}")))?;
+    }
 
     let mut dns_names = Vec::new();
     let mut ip_addrs = Vec::new();
@@ -180,6 +196,20 @@ mod tests {
             assert!(csr.ip_addrs.is_empty());
             assert_eq!(csr.der, der);
         }
+    }
+
+    #[test]
+    fn only_a_stored_csr_skips_the_signature_check() {
+        let der = csr_der(KeyType::P256, None, &["a.example.com"]);
+        // Flip a bit of the signature (the last byte of the DER).
+        let mut forged = der.clone();
+        *forged.last_mut().unwrap() ^= 1;
+        assert_bad(parse_csr(&forged));
+        // What finalize verified and stored reads back with its names, without a second
+        // verification; everything else about it is still parsed and checked.
+        let stored = super::super::parse_stored_csr(&forged).expect("stored CSR");
+        assert_eq!(stored.dns_names, vec!["a.example.com"]);
+        assert_bad(super::super::parse_stored_csr(&forged[..forged.len() - 8]));
     }
 
     /// DER type-length-value with the definite length form (X.690 §8.1.3).
@@ -350,7 +380,7 @@ mod tests {
                 flip in 1u8..=255,
                 cut in any::<bool>(),
             ) {
-                if let Err(e) = parse(&noise, None) {
+                if let Err(e) = parse(&noise, None, Possession::Verify) {
                     prop_assert!(!e.to_string().is_empty());
                 }
                 let mut der = super::super::super::testutil::csr_der(
@@ -364,7 +394,7 @@ mod tests {
                 } else {
                     der[i] ^= flip;
                 }
-                match parse(&der, None) {
+                match parse(&der, None, Possession::Verify) {
                     Ok(_) => prop_assert!(!cut, "a CSR cut at byte {i} parsed"),
                     Err(e) => prop_assert!(!e.to_string().is_empty()),
                 }

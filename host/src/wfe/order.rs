@@ -98,9 +98,7 @@ struct FinalizePayload {
 pub async fn finalize(gw: &Arc<Gateway>, req: &Incoming, id: &str) -> Result<Reply, Problem> {
     let signed = authenticate(gw, req, KeyRule::Kid).await?;
     let body: FinalizePayload = signed.jws.json_payload()?;
-    // The finalize request is signed with the account key, so its signature verifies under
-    // a public key exactly when that key is the account key, whatever its type.
-    let is_account_key = |spki: &[u8]| signed.jws.verify_with_spki(spki).is_ok();
+    let is_account_key = |spki: &[u8]| signed.jws.signed_by_spki(&signed.jwk, spki);
     let view = orders::finalize(gw, signed.account()?, id, &body.csr, is_account_key).await?;
     Ok(order_reply(gw, &view))
 }

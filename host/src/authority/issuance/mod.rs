@@ -228,7 +228,8 @@ fn prepare(
     let der = B64
         .decode(&job.csr)
         .map_err(|e| Problem::server_internal(format!("stored CSR unreadable: {e}")))?;
-    let csr = crate::ca::parse_csr(&der).map_err(crate::authority::ca_problem)?;
+    // Verified at finalize (or by the admin API) before it was stored.
+    let csr = crate::ca::parse_stored_csr(&der).map_err(crate::authority::ca_problem)?;
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
         .map_err(|e| Problem::server_internal(format!("stored identifiers unreadable: {e}")))?;
     let dns_names = identifiers

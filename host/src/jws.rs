@@ -695,7 +695,12 @@ pub(crate) mod tests {
         let rsa = RsaKeyPair::generate(2048).unwrap();
         let ed = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
         /// Algorithm, signer, public JWK, SubjectPublicKeyInfo.
-        type Case = (&'static str, Box<dyn JwsSigner>, Map<String, Value>, Vec<u8>);
+        type Case = (
+            &'static str,
+            Box<dyn JwsSigner>,
+            Map<String, Value>,
+            Vec<u8>,
+        );
         let cases: [Case; 4] = [
             (
                 "ES256",

@@ -616,92 +616,24 @@ pub(crate) mod tests {
         );
     }
 
-    /// Revocation by certificate key (RFC 8555 §7.6): every allowed algorithm verifies with the
-    /// SubjectPublicKeyInfo of the key that signed, and a key of another type or curve is refused.
-    #[test]
-    fn certificate_keys_verify_their_algorithm_only() {
-        use josekit::jwk::alg::ed::EdCurve;
-        use josekit::jwk::alg::rsa::RsaKeyPair;
-        let ec = |curve| EcKeyPair::generate(curve).unwrap();
-        let p256 = ec(EcCurve::P256);
-        let p384 = ec(EcCurve::P384);
-        let p521 = ec(EcCurve::P521);
-        let rsa = RsaKeyPair::generate(2048).unwrap();
-        let ed = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
-        let cases: [(&str, Box<dyn JwsSigner>, Vec<u8>); 5] = [
-            (
-                "ES256",
-                Box::new(ES256.signer_from_jwk(&p256.to_jwk_private_key()).unwrap()),
-                p256.to_der_public_key(),
-            ),
-            (
-                "ES384",
-                Box::new(ES384.signer_from_jwk(&p384.to_jwk_private_key()).unwrap()),
-                p384.to_der_public_key(),
-            ),
-            (
-                "ES512",
-                Box::new(ES512.signer_from_jwk(&p521.to_jwk_private_key()).unwrap()),
-                p521.to_der_public_key(),
-            ),
-            (
-                "RS256",
-                Box::new(RS256.signer_from_jwk(&rsa.to_jwk_private_key()).unwrap()),
-                rsa.to_der_public_key(),
-            ),
-            (
-                "EdDSA",
-                Box::new(EdDSA.signer_from_jwk(&ed.to_jwk_private_key()).unwrap()),
-                ed.to_der_public_key(),
-            ),
-        ];
-        for (alg, signer, spki) in &cases {
-            let header = serde_json::json!({"alg": alg, "url": "u", "kid": "k"});
-            let jws = Jws::parse(&sign(signer.as_ref(), header, b"{}")).unwrap();
-            jws.verify_with_spki(spki)
-                .unwrap_or_else(|e| panic!("{alg}: {e}"));
-            for (other, _, other_spki) in &cases {
-                if other != alg {
-                    let err = jws.verify_with_spki(other_spki).unwrap_err();
-                    assert_eq!(
-                        err.kind,
-                        crate::acme::ProblemType::Unauthorized,
-                        "{alg} {other}"
-                    );
-                }
-            }
-        }
-        let (_, signer, spki) = &cases[0];
-        let jws = Jws::parse(&sign(
-            signer.as_ref(),
-            serde_json::json!({"alg": "ES256", "url": "u", "kid": "k"}),
-            b"{}",
-        ))
-        .unwrap();
-        let stranger = ec(EcCurve::P256).to_der_public_key();
-        assert!(jws.verify_with_spki(&stranger).is_err());
-        assert!(jws.verify_with_spki(spki).is_ok());
-    }
+    /// Algorithm, signer, public JWK and SubjectPublicKeyInfo of a fresh key.
+    type KeyCase = (
+        &'static str,
+        Box<dyn JwsSigner>,
+        Map<String, Value>,
+        Vec<u8>,
+    );
 
-    /// RFC 8555 §11.1 at finalize: a CSR key is recognised as the account key for every key
-    /// type, and no other key is taken for it.
-    #[test]
-    fn the_account_key_is_recognised_in_a_certificate_key() {
+    /// A fresh key for every allowed algorithm.
+    fn a_key_of_every_algorithm() -> [KeyCase; 5] {
         use josekit::jwk::alg::ed::EdCurve;
         use josekit::jwk::alg::rsa::RsaKeyPair;
         let public = |jwk: josekit::jwk::Jwk| jwk.as_ref().clone();
-        let p256 = EcKeyPair::generate(EcCurve::P256).unwrap();
-        let p384 = EcKeyPair::generate(EcCurve::P384).unwrap();
+        let ec = |curve| EcKeyPair::generate(curve).unwrap();
+        let (p256, p384, p521) = (ec(EcCurve::P256), ec(EcCurve::P384), ec(EcCurve::P521));
         let rsa = RsaKeyPair::generate(2048).unwrap();
         let ed = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
-        /// Algorithm, signer, public JWK, SubjectPublicKeyInfo.
-        type Case = (
-            &'static str,
-            Box<dyn JwsSigner>,
-            Map<String, Value>,
-            Vec<u8>,
-        );
-        let cases: [Case; 4] = [
+        [
             (
                 "ES256",
                 Box::new(ES256.signer_from_jwk(&p256.to_jwk_private_key()).unwrap()),
@@ -715,6 +647,12 @@ pub(crate) mod tests {
                 p384.to_der_public_key(),
             ),
             (
+                "ES512",
+                Box::new(ES512.signer_from_jwk(&p521.to_jwk_private_key()).unwrap()),
+                public(p521.to_jwk_public_key()),
+                p521.to_der_public_key(),
+            ),
+            (
                 "RS256",
                 Box::new(RS256.signer_from_jwk(&rsa.to_jwk_private_key()).unwrap()),
                 public(rsa.to_jwk_public_key()),
@@ -726,7 +664,49 @@ pub(crate) mod tests {
                 public(ed.to_jwk_public_key()),
                 ed.to_der_public_key(),
             ),
-        ];
+        ]
+    }
+
+    /// Revocation by certificate key (RFC 8555 §7.6): every allowed algorithm verifies with the
+    /// SubjectPublicKeyInfo of the key that signed, and a key of another type or curve is refused.
+    #[test]
+    fn certificate_keys_verify_their_algorithm_only() {
+        let cases = a_key_of_every_algorithm();
+        for (alg, signer, _, spki) in &cases {
+            let header = serde_json::json!({"alg": alg, "url": "u", "kid": "k"});
+            let jws = Jws::parse(&sign(signer.as_ref(), header, b"{}")).unwrap();
+            jws.verify_with_spki(spki)
+                .unwrap_or_else(|e| panic!("{alg}: {e}"));
+            for (other, _, _, other_spki) in &cases {
+                if other != alg {
+                    let err = jws.verify_with_spki(other_spki).unwrap_err();
+                    assert_eq!(
+                        err.kind,
+                        crate::acme::ProblemType::Unauthorized,
+                        "{alg} {other}"
+                    );
+                }
+            }
+        }
+        let (_, signer, _, spki) = &cases[0];
+        let jws = Jws::parse(&sign(
+            signer.as_ref(),
+            serde_json::json!({"alg": "ES256", "url": "u", "kid": "k"}),
+            b"{}",
+        ))
+        .unwrap();
+        let stranger = EcKeyPair::generate(EcCurve::P256)
+            .unwrap()
+            .to_der_public_key();
+        assert!(jws.verify_with_spki(&stranger).is_err());
+        assert!(jws.verify_with_spki(spki).is_ok());
+    }
+
+    /// RFC 8555 §11.1 at finalize: a CSR key is recognised as the account key for every key
+    /// type, and no other key is taken for it.
+    #[test]
+    fn the_account_key_is_recognised_in_a_certificate_key() {
+        let cases = a_key_of_every_algorithm();
         let stranger = EcKeyPair::generate(EcCurve::P256)
             .unwrap()
             .to_der_public_key();

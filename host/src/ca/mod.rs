@@ -416,9 +416,8 @@ pub fn parse_csr(der: &[u8]) -> Result<Csr, CaError> {
     csr::parse(der, None, csr::Possession::Verify)
 }
 
-/// [`parse_csr`] for a CSR that this gateway verified when a client sent it (finalize, the
-/// admin API) and stored for issuance: its signature is not verified a second time, which
-/// was one of the nine P-256 verifications an ACME order cost.
+/// [`parse_csr`] for a CSR that this gateway verified when an ACME client finalized its order
+/// and stored for issuance: its signature is not verified a second time.
 pub fn parse_stored_csr(der: &[u8]) -> Result<Csr, CaError> {
     csr::parse(der, None, csr::Possession::VerifiedOnReceipt)
 }

@@ -228,7 +228,7 @@ fn prepare(
     let der = B64
         .decode(&job.csr)
         .map_err(|e| Problem::server_internal(format!("stored CSR unreadable: {e}")))?;
-    // Verified at finalize (or by the admin API) before it was stored.
+    // Verified at finalize (`orders::check_csr`), the only place jobs are made from.
     let csr = crate::ca::parse_stored_csr(&der).map_err(crate::authority::ca_problem)?;
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
         .map_err(|e| Problem::server_internal(format!("stored identifiers unreadable: {e}")))?;

@@ -48,6 +48,16 @@ impl Nonces {
         }
     }
 
+    /// When `nonce` expires, if redeeming it at `now` is a write to the database: a sealed
+    /// nonce that opens. `None` for nonces in memory and for any nonce that does not open
+    /// (which [`Nonces::redeem`] refuses without asking the database).
+    pub fn sealed_expiry(&self, nonce: &str, now: i64) -> Option<i64> {
+        match self {
+            Nonces::Local(_) => None,
+            Nonces::Sealed(sealed) => sealed.open(nonce, now),
+        }
+    }
+
     /// Redeems `nonce` at `now`: true exactly once for a nonce this gateway (for `Sealed`,
     /// any replica of it) issued and that has not expired.
     pub async fn redeem(&self, nonce: &str, now: i64, store: &Store) -> Result<bool, StoreError> {

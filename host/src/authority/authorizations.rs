@@ -39,7 +39,7 @@ pub async fn of_account(
 ) -> Result<(Authorization, Vec<Challenge>), Problem> {
     let aid = id.to_string();
     let (authz, challenges) = gw
-        .db(move |s| {
+        .read(move |s| {
             Ok((
                 s.authorization(&aid)?,
                 s.challenges_for_authorization(&aid)?,
@@ -95,7 +95,7 @@ pub async fn challenge_of_account(
 ) -> Result<(Challenge, Authorization), Problem> {
     let cid = id.to_string();
     let challenge = gw
-        .db(move |s| s.challenge(&cid))
+        .read(move |s| s.challenge(&cid))
         .await
         .map_err(|e| store_problem(e, "challenge"))?;
     let (authz, _) = of_account(gw, account, &challenge.authz_id).await?;

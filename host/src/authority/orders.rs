@@ -160,7 +160,7 @@ pub async fn create(gw: &Gateway, account: &Account, body: NewOrder) -> Result<O
 pub async fn current(gw: &Gateway, account: &Account, id: &str) -> Result<OrderView, Problem> {
     let oid = id.to_string();
     let (mut order, authzs) = gw
-        .db(move |s| Ok((s.order(&oid)?, s.authorizations_for_order(&oid)?)))
+        .read(move |s| Ok((s.order(&oid)?, s.authorizations_for_order(&oid)?)))
         .await
         .map_err(|e| store_problem(e, "order"))?;
     if order.account_id != account.id {

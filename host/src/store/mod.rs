@@ -567,11 +567,7 @@ impl Store {
         };
         let (challenge_id, error) = (challenge_id.to_owned(), error.map(str::to_owned));
         self.write_maybe_audited(move |c| {
-            let authz_id: String = challenges::table
-                .find(&challenge_id)
-                .select(challenges::authz_id)
-                .first(c)?;
-            let moved = diesel::update(
+            let authz_id: Option<String> = diesel::update(
                 challenges::table
                     .find(&challenge_id)
                     .filter(challenges::status.eq_any([ChallengeStatus::Pending, ChallengeStatus::Processing])),
@@ -581,11 +577,13 @@ impl Store {
                 challenges::validated.eq(validated),
                 challenges::error.eq(&error),
             ))
-            .execute(c)?;
+            .returning(challenges::authz_id)
+            .get_result(c)
+            .optional()?;
             diesel::delete(schema::validation_jobs::table.find(&challenge_id)).execute(c)?;
-            if moved == 0 {
+            let Some(authz_id) = authz_id else {
                 return Ok((false, None));
-            }
+            };
             // Only a pending authorization is decided by its challenge (§7.1.6).
             diesel::update(
                 authorizations::table

@@ -1,12 +1,12 @@
 //! Rows of the gateway's tables as plain Rust types. Times are Unix seconds; identifiers,
 //! contacts and problems are JSON text so that one schema serves SQLite and PostgreSQL.
 
-use diesel::{Insertable, Queryable, Selectable};
+use diesel::{Insertable, Queryable, QueryableByName, Selectable};
 
 use crate::acme::{AccountStatus, AuthzStatus, CertificateStatus, ChallengeStatus, OrderStatus};
 
 /// An ACME account (RFC 8555 §7.1.2).
-#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = super::schema::accounts)]
 pub struct Account {
     pub id: String,

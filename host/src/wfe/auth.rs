@@ -75,6 +75,9 @@ pub async fn authenticate(gw: &Gateway, req: &Incoming, rule: KeyRule) -> Result
             jws.protected.url.as_deref().unwrap_or("")
         )));
     }
+    let nonce = jws.protected.nonce.as_deref();
+    // Whether the nonce was fresh, when the account lookup redeemed it (sealed nonces).
+    let mut redeemed = None;
     let (account, jwk) = match (&jws.protected.kid, &jws.protected.jwk, rule) {
         (Some(_), _, KeyRule::Jwk) => {
             return Err(Problem::malformed(
@@ -87,7 +90,8 @@ pub async fn authenticate(gw: &Gateway, req: &Incoming, rule: KeyRule) -> Result
             ))
         }
         (Some(kid), _, _) => {
-            let account = account_for_kid(gw, kid).await?;
+            let (account, fresh) = account_for_kid(gw, kid, nonce).await?;
+            redeemed = fresh;
             let jwk: Map<String, Value> = serde_json::from_str(&account.jwk)
                 .map_err(|_| Problem::server_internal("stored account key is unreadable"))?;
             (Some(account), jwk)
@@ -96,17 +100,16 @@ pub async fn authenticate(gw: &Gateway, req: &Incoming, rule: KeyRule) -> Result
         (None, None, _) => return Err(Problem::malformed("JWS has neither \"jwk\" nor \"kid\"")),
     };
     jws.verify_cached(&jwk, &gw.verifiers)?;
-    // Checked after the signature so that a forged request cannot burn a client's nonces.
-    let nonce = jws
-        .protected
-        .nonce
-        .as_deref()
-        .ok_or_else(|| Problem::bad_nonce("JWS protected header has no nonce"))?;
-    let fresh = gw
-        .nonces
-        .redeem(nonce, gw.now(), &gw.store)
-        .await
-        .map_err(|e| store_problem(e, "nonce"))?;
+    // Reported after the signature, so that a forged request learns nothing of nonces.
+    let nonce = nonce.ok_or_else(|| Problem::bad_nonce("JWS protected header has no nonce"))?;
+    let fresh = match redeemed {
+        Some(fresh) => fresh,
+        None => gw
+            .nonces
+            .redeem(nonce, gw.now(), &gw.store)
+            .await
+            .map_err(|e| store_problem(e, "nonce"))?,
+    };
     if !fresh {
         return Err(Problem::bad_nonce(format!(
             "nonce {nonce:?} is unknown, expired or used"
@@ -115,7 +118,14 @@ pub async fn authenticate(gw: &Gateway, req: &Incoming, rule: KeyRule) -> Result
     Ok(Signed { jws, account, jwk })
 }
 
-async fn account_for_kid(gw: &Gateway, kid: &str) -> Result<Account, Problem> {
+/// The valid account `kid` names. When the request's `nonce` is one whose redemption writes to
+/// the database (sealed nonces, PostgreSQL), it is redeemed in the same round trip and whether
+/// it was fresh comes back too; otherwise that is left to the caller (`None`).
+async fn account_for_kid(
+    gw: &Gateway,
+    kid: &str,
+    nonce: Option<&str>,
+) -> Result<(Account, Option<bool>), Problem> {
     let prefix = gw.account_url("");
     let id = kid
         .strip_prefix(&prefix)
@@ -126,7 +136,15 @@ async fn account_for_kid(gw: &Gateway, kid: &str) -> Result<Account, Problem> {
             ))
         })?
         .to_string();
-    let account = gw.db(move |s| s.account(&id)).await.map_err(|e| match e {
+    let sealed = nonce.and_then(|n| Some((n.to_owned(), gw.nonces.sealed_expiry(n, gw.now())?)));
+    let found = match sealed {
+        Some((nonce, expires_at)) => gw
+            .db(move |s| s.account_redeeming_nonce(&id, &nonce, expires_at))
+            .await
+            .map(|(account, fresh)| (account, Some(fresh))),
+        None => gw.read(move |s| s.account(&id)).await.map(|a| (a, None)),
+    };
+    let (account, fresh) = found.map_err(|e| match e {
         crate::store::StoreError::NotFound => {
             Problem::account_does_not_exist(format!("no account at {kid}"))
         }
@@ -139,7 +157,7 @@ async fn account_for_kid(gw: &Gateway, kid: &str) -> Result<Account, Problem> {
             account.status
         )));
     }
-    Ok(account)
+    Ok((account, fresh))
 }
 
 /// The thumbprint of a verified key, for lookups and key authorizations.

@@ -18,7 +18,7 @@ pub async fn download(gw: &Gateway, req: &Incoming, id: &str) -> Result<Reply, P
     let account = signed.account()?;
     let cid = id.to_string();
     let cert = gw
-        .db(move |s| s.certificate(&cid))
+        .read(move |s| s.certificate(&cid))
         .await
         .map_err(|e| store_problem(e, "certificate"))?;
     if cert.account_id.as_deref() != Some(account.id.as_str()) {

@@ -108,7 +108,7 @@ pub async fn finalize(gw: &Arc<Gateway>, job: IssuanceJob) -> Result<Settled, Pr
 /// One attempt at a leased job: issue (or poll), then record the outcome.
 async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreError> {
     let oid = job.order_id.clone();
-    let order = gw.db(move |s| s.order(&oid)).await?;
+    let order = gw.read(move |s| s.order(&oid)).await?;
     let started = std::time::Instant::now();
     let outcome = match prepare(&gw, &order, &job) {
         Err(problem) => Err(IssueError::Rejected(problem)),

@@ -1,7 +1,7 @@
 //! Work any replica does on its own, as often as it likes (every step is idempotent): noticing
 //! other replicas' revocations so that this one's CRL follows within a second, obeying plugin
-//! switches an admin made on another replica, and forgetting redeemed nonces once they could
-//! not be accepted anyway.
+//! switches an admin made on another replica, linking audit entries written on PostgreSQL into
+//! the chain, and forgetting redeemed nonces once they could not be accepted anyway.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,17 +15,22 @@ use crate::nonce::Nonces;
 
 /// How often a replica looks for revocations and plugin switches made elsewhere.
 const REVOCATIONS_EVERY: Duration = Duration::from_secs(1);
+/// How often audit entries waiting on PostgreSQL are linked into the chain: how long an entry
+/// may wait, which bounds how many one linking transaction takes (every read of the log links
+/// first, so readers never see a gap).
+const LINK_AUDIT_EVERY: Duration = Duration::from_millis(100);
 /// How often redeemed nonces are pruned: the table holds at most about this long's worth of
 /// requests beyond the nonces' own lifetime.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// Starts what this gateway needs: both loops when replicas may share its database
-/// (PostgreSQL), none on SQLite, where this process makes every revocation itself and keeps
-/// its nonces in memory. They end when `stop` turns true.
+/// Starts what this gateway needs: the loops when replicas may share its database
+/// (PostgreSQL), none on SQLite, where this process makes every revocation itself, appends to
+/// the audit chain directly and keeps its nonces in memory. They end when `stop` turns true.
 pub fn spawn(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     if gw.store.backend() != "sqlite" {
         tasks.push(tokio::spawn(follow_revocations(gw.clone(), stop.clone())));
+        tasks.push(tokio::spawn(link_audit(gw.clone(), stop.clone())));
         if gw.plugins.is_some() {
             tasks.push(tokio::spawn(follow_plugin_switches(
                 gw.clone(),
@@ -86,6 +91,37 @@ async fn follow_plugin_switches(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
                 }
             }
             *seen = Some(switches);
+        }
+    })
+    .await
+}
+
+/// Links the audit entries written on PostgreSQL (by any replica) into the chain. A failure
+/// is logged when it first happens, not on every retry.
+async fn link_audit(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
+    let failing = Arc::new(std::sync::Mutex::new(None::<String>));
+    super::every(LINK_AUDIT_EVERY, stop, move || {
+        let (gw, failing) = (gw.clone(), failing.clone());
+        async move {
+            let outcome = gw.db(|s| s.link_pending_audit()).await;
+            let mut failing = failing.lock().unwrap_or_else(|e| e.into_inner());
+            match outcome {
+                Ok(linked) => {
+                    if linked > 0 {
+                        tracing::trace!(linked, "audit entries linked into the chain");
+                    }
+                    if failing.take().is_some() {
+                        tracing::info!("audit entries are linked into the chain again");
+                    }
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    if failing.as_deref() != Some(error.as_str()) {
+                        tracing::error!(%error, "linking audit entries failed; retrying");
+                        *failing = Some(error);
+                    }
+                }
+            }
         }
     })
     .await

@@ -156,6 +156,7 @@ impl Store {
     /// chain is not archived. Returns what moved, `None` when nothing was due or another run
     /// moved the checkpoint first.
     pub fn archive_audit(&self, dir: &Path, cutoff: i64, limit: i64) -> Result<Option<Archived>> {
+        self.link_pending_audit()?;
         let key = self
             .auditor
             .as_ref()

@@ -69,6 +69,10 @@ pub enum StoreError {
     /// reaches the database.
     #[error("{0}")]
     Transition(String),
+    /// An audit entry waiting to be linked into the chain (PostgreSQL) does not match its
+    /// seal: it was altered, or it was written under another audit key.
+    #[error("{0}")]
+    AuditAltered(String),
     /// The database URL opens with a scheme the store has no backend for.
     #[error(
         "the scheme {scheme:?} is not supported; expected {}",
@@ -582,7 +586,16 @@ impl Store {
             .optional()?;
             diesel::delete(schema::validation_jobs::table.find(&challenge_id)).execute(c)?;
             let Some(authz_id) = authz_id else {
-                return Ok((false, None));
+                // Decided already, or no such challenge (only then is the extra read paid).
+                let exists: bool = diesel::select(diesel::dsl::exists(
+                    challenges::table.find(&challenge_id),
+                ))
+                .get_result(c)?;
+                return if exists {
+                    Ok((false, None))
+                } else {
+                    Err(StoreError::NotFound)
+                };
             };
             // Only a pending authorization is decided by its challenge (§7.1.6).
             diesel::update(

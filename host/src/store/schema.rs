@@ -193,6 +193,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_pending (id) {
+        id -> Text,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        resource -> Text,
+        details -> Text,
+        mac -> Text,
+    }
+}
+
+diesel::table! {
     audit_head (id) {
         id -> Integer,
         seq -> BigInt,
@@ -263,6 +275,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     revocation_generation,
     plugin_state,
     audit_log,
+    audit_pending,
     audit_head,
     expiry_notices,
     scheduled_tasks,

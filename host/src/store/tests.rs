@@ -122,6 +122,7 @@ both_backends!(
     issuance_jobs_lease_and_settle,
     validation_jobs_lease_and_settle,
     audit_chain_detects_tampering,
+    audit_entries_written_at_once_form_one_chain,
     audit_archive_keeps_the_chain_verifiable,
     expiry_notices_once_per_threshold,
     statuses_are_typed_columns,
@@ -1297,8 +1298,11 @@ fn statements_and_commits_are_counted(store: &Store) {
         .unwrap();
     let (s1, c1) = store.query_counts();
     assert_eq!(c1 - c0, 1, "one write, one commit");
-    // At least the head read, the entry and the head update.
+    // At least BEGIN, the entry and COMMIT.
     assert!(s1 - s0 >= 3, "{} statements", s1 - s0);
+    // On PostgreSQL the entry waits to be linked into the chain: a write of its own.
+    store.link_pending_audit().unwrap();
+    let (s1, c1) = store.query_counts();
     store
         .audit_entries(&AuditFilter::default(), PageRequest::first(1))
         .unwrap();
@@ -1426,6 +1430,80 @@ fn audit_archive_keeps_the_chain_verifiable(store: &Store) {
     assert_eq!(seq, 20);
     assert!(reason.contains("checkpoint"), "{reason}");
     assert!(store.archive_audit(dir.path(), later, 100).is_err());
+}
+
+/// Audited changes made at once on several connections all end up in one intact chain, in
+/// the listing and the verdict alike. On PostgreSQL, where each entry waits to be linked, an
+/// entry altered while it waits is named by the verdict and is never linked.
+fn audit_entries_written_at_once_form_one_chain(store: &Store) {
+    let store = store
+        .clone()
+        .with_auditor(audit_key(b"concurrent audit key"));
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let store = store.acting_as(format!("admin:{t}").as_str());
+            scope.spawn(move || {
+                for i in 0..10 {
+                    store
+                        .record(Event::new(
+                            "test.event",
+                            format!("thing/{t}-{i}"),
+                            serde_json::json!({ "i": i }),
+                        ))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let all = store
+        .audit_entries(&AuditFilter::default(), PageRequest::first(100))
+        .unwrap();
+    assert_eq!(all.total, 60, "every entry is listed");
+    let mut resources: Vec<_> = all.items.iter().map(|e| e.resource.clone()).collect();
+    resources.sort();
+    resources.dedup();
+    assert_eq!(resources.len(), 60, "each entry once");
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact {
+            entries: 60,
+            archived: 0
+        }
+    );
+    if store.backend() != "postgres" {
+        return;
+    }
+    store
+        .record(Event::new(
+            "test.event",
+            "thing/late",
+            serde_json::json!({ "i": 1 }),
+        ))
+        .unwrap();
+    let altered = diesel::sql_query("UPDATE audit_pending SET details = '{\"i\":2}'")
+        .execute(&mut *store.conn().unwrap())
+        .unwrap();
+    assert_eq!(altered, 1, "the entry was waiting");
+    match store.verify_audit().unwrap() {
+        Verdict::Broken { seq, reason } => {
+            assert_eq!(seq, 61);
+            assert!(reason.contains("thing/late"), "{reason}");
+            assert!(reason.contains("altered"), "{reason}");
+        }
+        intact => panic!("an altered waiting entry went unnoticed: {intact:?}"),
+    }
+    assert!(matches!(
+        store.link_pending_audit(),
+        Err(StoreError::AuditAltered(_))
+    ));
+    assert_eq!(
+        store
+            .audit_entries(&AuditFilter::default(), PageRequest::first(1))
+            .unwrap()
+            .total,
+        60,
+        "the linked entries are still listed"
+    );
 }
 
 fn audit_chain_detects_tampering(store: &Store) {

@@ -127,6 +127,7 @@ both_backends!(
     expiry_notices_once_per_threshold,
     statuses_are_typed_columns,
     nonces_are_redeemed_once,
+    a_nonce_is_redeemed_with_its_account,
     the_first_ca_pinned_holds,
     replacements_and_moved_windows,
     retired_issuers_move_each_window_once,
@@ -563,6 +564,31 @@ fn nonces_are_redeemed_once(store: &Store) {
         "not yet expired: kept"
     );
     assert!(store.redeem_nonce("n1", 100).unwrap(), "pruned");
+}
+
+/// The account lookup that redeems the request's nonce in the same round trip answers the
+/// stored account and whether the nonce was fresh: once true, then false, whichever lookup or
+/// plain redemption came first; an unknown account is NotFound, its nonce spent all the same.
+fn a_nonce_is_redeemed_with_its_account(store: &Store) {
+    store.insert_account(&account("a1", "tp1")).unwrap();
+    let (found, fresh) = store.account_redeeming_nonce("a1", "n1", 100).unwrap();
+    assert_eq!((found, fresh), (account("a1", "tp1"), true));
+    let (_, replayed) = store.account_redeeming_nonce("a1", "n1", 100).unwrap();
+    assert!(!replayed, "a replay");
+    assert!(
+        !store.redeem_nonce("n1", 100).unwrap(),
+        "spent for plain redemption too"
+    );
+    assert!(store.redeem_nonce("n2", 100).unwrap());
+    assert!(!store.account_redeeming_nonce("a1", "n2", 100).unwrap().1);
+    assert!(matches!(
+        store.account_redeeming_nonce("nobody", "n3", 100),
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        !store.redeem_nonce("n3", 100).unwrap(),
+        "spent by the failed lookup"
+    );
 }
 
 /// Statuses go in as their RFC 8555 names and come out as the same enum values; a row holding

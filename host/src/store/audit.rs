@@ -52,7 +52,9 @@ pub struct AuditEntry {
     pub mac: String,
 }
 
-/// An entry written on PostgreSQL that waits to be linked into the chain.
+/// An entry as the transaction of its change writes it, before it has a place in the chain:
+/// on PostgreSQL the row that waits to be linked (with its id and seal), on SQLite linked at
+/// once (neither is set).
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_pending)]
 struct Pending {
@@ -153,10 +155,10 @@ pub(super) fn seal(key: &hmac::Key, label: &[u8], seq: i64, mac: &str) -> String
 /// since the epoch, moved on by one at least from the previous id of this process (so that one
 /// process's entries keep their order even within a millisecond or when the clock steps back),
 /// then random bits that keep replicas' ids apart.
-fn pending_id(at_secs: i64) -> String {
+fn pending_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = (chrono::Utc::now().timestamp_millis().max(at_secs * 1000)).max(0) as u64;
+    let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let mut next = 0;
     let _ = LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
         next = (now << 12).max(last + 1);
@@ -177,6 +179,24 @@ fn pending_mac(key: &hmac::Key, p: &Pending) -> String {
     hex(mac.sign().as_ref())
 }
 
+impl Pending {
+    /// This entry as number `seq` of the chain, after the entry whose mac is `prev_mac`.
+    fn chained(self, key: &hmac::Key, seq: i64, prev_mac: String) -> AuditEntry {
+        let mut entry = AuditEntry {
+            seq,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            resource: self.resource,
+            details: self.details,
+            prev_mac,
+            mac: String::new(),
+        };
+        entry.mac = entry_mac(key, &entry);
+        entry
+    }
+}
+
 fn head_seal(key: &hmac::Key, seq: i64, mac: &str) -> String {
     seal(key, b"acmegate audit head v1", seq, mac)
 }
@@ -192,23 +212,18 @@ impl Auditor {
     /// Records `event` inside the caller's transaction on `c`: appended to the chain on SQLite,
     /// written to wait for linking on PostgreSQL (see the module comment).
     pub(super) fn append(&self, c: &mut DbConnection, event: Event) -> Result<()> {
-        let at = chrono::Utc::now().timestamp();
-        let (actor, action, details) = (
-            self.actor.to_string(),
-            event.action.to_string(),
-            event.details.to_string(),
-        );
+        let mut pending = Pending {
+            id: String::new(),
+            at: chrono::Utc::now().timestamp(),
+            actor: self.actor.to_string(),
+            action: event.action.to_string(),
+            resource: event.resource,
+            details: event.details.to_string(),
+            mac: String::new(),
+        };
         match c {
             DbConnection::Pg(pg) => {
-                let mut pending = Pending {
-                    id: pending_id(at),
-                    at,
-                    actor,
-                    action,
-                    resource: event.resource,
-                    details,
-                    mac: String::new(),
-                };
+                pending.id = pending_id();
                 pending.mac = pending_mac(&self.key, &pending);
                 diesel::insert_into(audit_pending::table)
                     .values(&pending)
@@ -220,17 +235,7 @@ impl Auditor {
                     .find(1)
                     .select(Head::as_select())
                     .first(sqlite)?;
-                let mut entry = AuditEntry {
-                    seq: head.seq + 1,
-                    at,
-                    actor,
-                    action,
-                    resource: event.resource,
-                    details,
-                    prev_mac: head.mac,
-                    mac: String::new(),
-                };
-                entry.mac = entry_mac(&self.key, &entry);
+                let entry = pending.chained(&self.key, head.seq + 1, head.mac);
                 let seal = head_seal(&self.key, entry.seq, &entry.mac);
                 diesel::insert_into(audit_log::table)
                     .values(&entry)
@@ -278,17 +283,7 @@ impl Auditor {
                     )));
                 }
                 seq += 1;
-                let mut entry = AuditEntry {
-                    seq,
-                    at: p.at,
-                    actor: p.actor,
-                    action: p.action,
-                    resource: p.resource,
-                    details: p.details,
-                    prev_mac,
-                    mac: String::new(),
-                };
-                entry.mac = entry_mac(&self.key, &entry);
+                let entry = p.chained(&self.key, seq, prev_mac);
                 prev_mac = entry.mac.clone();
                 entries.push(entry);
             }

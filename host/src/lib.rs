@@ -23,6 +23,7 @@ pub mod ca;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod hex;
 mod idle;
 pub mod ids;
 pub mod instance;

@@ -113,15 +113,11 @@ fn detailed(cert: &Certificate) -> Value {
                 "ip_addresses": info.ip_addrs,
                 "not_before": crate::reply::rfc3339(info.not_before),
                 "not_after": crate::reply::rfc3339(info.not_after),
-                "sha256_fingerprint": hex(fingerprint.as_ref()),
+                "sha256_fingerprint": crate::hex::lower(fingerprint.as_ref()),
             });
         }
     }
     view
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub async fn revoke(gw: &Arc<Gateway>, req: &AdminRequest) -> Result<Reply, ApiError> {

@@ -36,6 +36,10 @@ pub struct BenchOptions {
     /// PEM root to trust for --directory.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+    /// The process serving --directory, on this machine: its CPU and memory are reported
+    /// (without it, the CPU column is empty and the memory is the load generator's).
+    #[arg(long, requires = "directory")]
+    pub server_pid: Option<u32>,
     /// Run the in-process gateway on this database (for PostgreSQL: an empty database it may
     /// fill) instead of a temporary durable SQLite file. On PostgreSQL the CPU column counts
     /// this process only, not the database server's.
@@ -63,8 +67,8 @@ pub struct BenchReport {
     pub p90_ms: f64,
     pub p99_ms: f64,
     /// CPU seconds the server used during the run: the in-process gateway's (this process's,
-    /// without the load generator's threads) or Pebble's process; `None` for a server
-    /// elsewhere (`--directory`).
+    /// without the load generator's threads) or the server's process (Pebble's, or
+    /// `--server-pid`); `None` for a server elsewhere.
     pub cpu_seconds: Option<f64>,
     /// CPU seconds the load generator's threads used: what the clients cost, apart.
     pub load_cpu_seconds: f64,
@@ -567,22 +571,30 @@ async fn nonce_cost(gw: &crate::authority::Gateway) -> anyhow::Result<NonceCost>
 async fn bench_pebble(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let pebble = crate::bench::pebble::Pebble::start(false).await?;
     let (directory, root) = (pebble.directory.clone(), pebble.root_pem.clone());
-    let stat = pebble.pid().map(|pid| format!("/proc/{pid}/stat"));
-    let server_cpu = || {
-        stat.as_deref()
-            .map(|path| stat_cpu_seconds(std::path::Path::new(path)))
-    };
+    let report = run_load_on("pebble", &directory, root.as_bytes(), opts, pebble.pid()).await;
+    drop(pebble);
+    report
+}
+
+/// [`run_load`] against a server in its own process, `pid`, whose CPU and memory are the
+/// report's; where the process is not known, the CPU is left out and the memory is this
+/// process's.
+async fn run_load_on(
+    target: &str,
+    directory: &str,
+    roots_pem: &[u8],
+    opts: &BenchOptions,
+    pid: Option<u32>,
+) -> anyhow::Result<BenchReport> {
+    let proc_file = |name: &str| pid.map(|pid| PathBuf::from(format!("/proc/{pid}/{name}")));
+    let stat = proc_file("stat");
+    let server_cpu = || stat.as_deref().map(stat_cpu_seconds);
     let cpu_before = server_cpu();
-    let status = match pebble.pid() {
-        Some(pid) => PathBuf::from(format!("/proc/{pid}/status")),
-        None => "/proc/self/status".into(),
-    };
-    let mut report = run_load_watching("pebble", &directory, root.as_bytes(), opts, status).await?;
-    // Pebble's CPU lives in its own process.
+    let status = proc_file("status").unwrap_or_else(|| "/proc/self/status".into());
+    let mut report = run_load_watching(target, directory, roots_pem, opts, status).await?;
     report.cpu_seconds = server_cpu()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
-    drop(pebble);
     Ok(report)
 }
 
@@ -605,10 +617,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
         (Some(dir), Some(ca)) => {
             let roots =
                 std::fs::read(ca).with_context(|| format!("failed to read {}", ca.display()))?;
-            let mut report = run_load("target", dir, &roots, &opts).await?;
-            // Its CPU is spent elsewhere.
-            report.cpu_seconds = None;
-            report
+            run_load_on("target", dir, &roots, &opts, opts.server_pid).await?
         }
         (Some(_), None) => anyhow::bail!("--directory needs --ca-cert"),
         _ => bench_acmegate(&opts).await?,

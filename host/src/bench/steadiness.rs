@@ -16,8 +16,11 @@ pub struct Steadiness {
     pub last_per_second: f64,
     /// Resident memory of the server's process (for the in-process gateway, with the load
     /// generator's) at the end of the first window, at the end of the run, and the most
-    /// sampled, in MB.
+    /// sampled, in MB; and at half time, so that memory still filling its bounded caches
+    /// after the first window can be told from memory growing without end (which keeps
+    /// growing through the second half).
     pub rss_after_first_mb: f64,
+    pub rss_half_mb: f64,
     pub rss_end_mb: f64,
     pub rss_max_mb: f64,
 }
@@ -59,6 +62,7 @@ impl Steadiness {
             // Completions at the very end count in the last window.
             last_per_second: rate((end - w).max(0.0), end + f64::EPSILON),
             rss_after_first_mb: rss_at(w),
+            rss_half_mb: rss_at(end / 2.0),
             rss_end_mb: rss.last().map_or(0.0, |(_, mb)| *mb),
             rss_max_mb: rss.iter().map(|(_, mb)| *mb).fold(0.0, f64::max),
         }
@@ -69,17 +73,26 @@ impl Steadiness {
         (self.last_per_second / self.first_per_second.max(f64::MIN_POSITIVE) - 1.0) * 100.0
     }
 
+    /// How much the memory grew over the run's second half, in percent of its size at half
+    /// time.
+    pub fn second_half_growth_percent(&self) -> f64 {
+        (self.rss_end_mb / self.rss_half_mb.max(f64::MIN_POSITIVE) - 1.0) * 100.0
+    }
+
     /// The report's line.
     pub fn line(&self) -> String {
         let w = self.window.as_secs_f64();
         format!(
             "steadiness: first {w:.0} s {:.1} orders/s, last {w:.0} s {:.1} orders/s ({:+.1}%); \
-             RSS {:.0} MB after the first {w:.0} s, {:.0} MB at the end, {:.0} MB at most",
+             RSS {:.0} MB after the first {w:.0} s, {:.0} MB at half time, {:.0} MB at the end \
+             ({:+.1}% over the second half), {:.0} MB at most",
             self.first_per_second,
             self.last_per_second,
             self.change_percent(),
             self.rss_after_first_mb,
+            self.rss_half_mb,
             self.rss_end_mb,
+            self.second_half_growth_percent(),
             self.rss_max_mb,
         )
     }
@@ -129,10 +142,20 @@ mod tests {
         assert_eq!((s.first_per_second, s.last_per_second), (10.0, 5.0));
         assert_eq!(s.change_percent(), -50.0);
         assert_eq!(
-            (s.rss_after_first_mb, s.rss_end_mb, s.rss_max_mb),
-            (60.0, 65.0, 70.0)
+            (
+                s.rss_after_first_mb,
+                s.rss_half_mb,
+                s.rss_end_mb,
+                s.rss_max_mb
+            ),
+            (60.0, 60.0, 65.0, 70.0)
         );
         assert!(s.line().contains("(-50.0%)"), "{}", s.line());
+        assert!(
+            s.line().contains("(+8.3% over the second half)"),
+            "{}",
+            s.line()
+        );
     }
 
     #[test]

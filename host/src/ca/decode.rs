@@ -409,7 +409,7 @@ pub fn authority_key_identifier(value: &[u8]) -> Result<Option<Vec<u8>>, String>
 
 /// Serial number as lower-case hex without leading zeros ("0" for zero).
 pub fn serial_hex(content: &[u8]) -> String {
-    let hex: String = content.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::hex::lower(content);
     let trimmed = hex.trim_start_matches('0');
     if trimmed.is_empty() {
         "0".into()

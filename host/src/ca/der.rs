@@ -263,9 +263,7 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
+    use crate::hex::lower as hex;
 
     #[test]
     fn basic_constraints_encodings() {

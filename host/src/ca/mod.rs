@@ -199,12 +199,8 @@ impl Ca {
     /// SHA-256 of the root and of the intermediate certificate (DER), lower-case hex: what
     /// names this CA across replicas and restarts.
     pub fn fingerprints(&self) -> (String, String) {
-        let hex = |der: &[u8]| -> String {
-            ring::digest::digest(&ring::digest::SHA256, der)
-                .as_ref()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
+        let hex = |der: &[u8]| {
+            crate::hex::lower(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
         };
         (hex(&self.root_der), hex(&self.intermediate_der))
     }

@@ -30,10 +30,6 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; DIGEST_LEN] {
     out
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl ArtifactCache {
     pub(crate) fn open(dir: &Path) -> Result<Self, PluginError> {
         let io = |source| PluginError::Io {
@@ -55,7 +51,11 @@ impl ArtifactCache {
     fn path_for(&self, engine: &Engine, component_sha256: &[u8; DIGEST_LEN]) -> PathBuf {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let name = format!("{}-{:016x}.cwasm", hex(component_sha256), hasher.finish());
+        let name = format!(
+            "{}-{:016x}.cwasm",
+            crate::hex::lower(component_sha256),
+            hasher.finish()
+        );
         self.dir.join(name)
     }
 

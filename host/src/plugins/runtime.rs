@@ -16,7 +16,7 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::capabilities::HostCapabilities;
-use super::cache::{hex, sha256, ArtifactCache};
+use super::cache::{sha256, ArtifactCache};
 use super::capabilities::{Grants, HostState};
 use super::engine::{build_engine, EpochTicker};
 use super::error::{Failure, PluginError, TimeLimit};
@@ -24,6 +24,7 @@ use super::limits::{Limits, MAX_PLUGIN_MEMORY, QUARANTINE_AFTER, QUARANTINE_BASE
 use super::state::{KvRegistry, KvState};
 use super::version;
 use crate::clock::Clock;
+use crate::hex::lower as hex;
 
 /// Runtime settings.
 #[derive(Clone, Debug, Default)]

@@ -196,7 +196,7 @@ async fn is_live_content(watched: &Watched, path: &Path) -> bool {
     let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
     match read {
         Ok(Ok(bytes)) => {
-            super::cache::hex(&super::cache::sha256(&bytes)) == watched.plugin.status().sha256
+            crate::hex::lower(&super::cache::sha256(&bytes)) == watched.plugin.status().sha256
         }
         _ => false,
     }

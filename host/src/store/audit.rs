@@ -125,10 +125,6 @@ fn put(mac: &mut hmac::Context, field: &[u8]) {
     mac.update(field);
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub(super) fn entry_mac(key: &hmac::Key, e: &AuditEntry) -> String {
     let mut mac = hmac::Context::with_key(key);
     mac.update(b"acmegate audit entry v1");
@@ -137,7 +133,7 @@ pub(super) fn entry_mac(key: &hmac::Key, e: &AuditEntry) -> String {
     for field in [&e.actor, &e.action, &e.resource, &e.details, &e.prev_mac] {
         put(&mut mac, field.as_bytes());
     }
-    hex(mac.sign().as_ref())
+    crate::hex::lower(mac.sign().as_ref())
 }
 
 /// A seal over one place in the chain (its entry's number and mac), under `label`: the head
@@ -148,7 +144,7 @@ pub(super) fn seal(key: &hmac::Key, label: &[u8], seq: i64, mac: &str) -> String
     ctx.update(label);
     ctx.update(&seq.to_be_bytes());
     put(&mut ctx, mac.as_bytes());
-    hex(ctx.sign().as_ref())
+    crate::hex::lower(ctx.sign().as_ref())
 }
 
 /// The id of an entry waiting to be linked, which sets its place in the chain: milliseconds
@@ -176,7 +172,7 @@ fn pending_mac(key: &hmac::Key, p: &Pending) -> String {
     for field in [&p.id, &p.actor, &p.action, &p.resource, &p.details] {
         put(&mut mac, field.as_bytes());
     }
-    hex(mac.sign().as_ref())
+    crate::hex::lower(mac.sign().as_ref())
 }
 
 impl Pending {

@@ -14,6 +14,7 @@ async fn bench_completes_every_order(backend: Backend) {
         concurrency: 3,
         directory: None,
         ca_cert: None,
+        server_pid: None,
         database_url: (backend == Backend::Postgres).then(acmegate_testkit::db::fresh_postgres_url),
         pebble: false,
         key_alg: KeyAlg::Es256,
@@ -109,6 +110,7 @@ async fn bench_runs_for_a_duration() {
         concurrency: 2,
         directory: None,
         ca_cert: None,
+        server_pid: None,
         database_url: None,
         pebble: false,
         key_alg: KeyAlg::Es256,
@@ -144,4 +146,43 @@ async fn bench_runs_for_a_duration() {
         "{}",
         steadiness.line()
     );
+}
+
+/// `--directory` with `--server-pid` reports the CPU and memory of the process serving the
+/// directory: here the test's own process, where the harness's gateway runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_reports_the_server_process_it_is_given() {
+    let h =
+        crate::support::Harness::start_with(Backend::Sqlite, |c| c.acme.auto_approve = true).await;
+    let opts = BenchOptions {
+        orders: 1,
+        duration: Some(2),
+        concurrency: 2,
+        directory: Some(h.directory()),
+        ca_cert: Some(h.root_pem.clone()),
+        server_pid: Some(std::process::id()),
+        database_url: None,
+        pebble: false,
+        key_alg: KeyAlg::Es256,
+        order_timeout_secs: 20,
+    };
+    let reports = run(opts.clone()).await.expect("bench runs");
+    let report = &reports[0];
+    assert!(report.orders > 0 && report.errors == 0, "{}", report.line());
+    let cpu = report
+        .cpu_seconds
+        .expect("the server's CPU, read from its /proc entry");
+    assert!(cpu > 0.0, "{}", report.line());
+    let steadiness = report.steadiness.as_ref().expect("a timed run");
+    assert!(steadiness.rss_max_mb > 1.0, "{}", steadiness.line());
+    // Without the process, a directory elsewhere has no CPU column.
+    let elsewhere = run(BenchOptions {
+        server_pid: None,
+        duration: None,
+        orders: 2,
+        ..opts
+    })
+    .await
+    .expect("bench runs");
+    assert_eq!(elsewhere[0].cpu_seconds, None, "{}", elsewhere[0].line());
 }

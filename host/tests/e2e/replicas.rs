@@ -490,6 +490,7 @@ async fn a_load_run_through_the_balancer_has_no_errors() {
         concurrency: 6,
         directory: Some(h.directory()),
         ca_cert: Some(h.root_pem.clone()),
+        server_pid: None,
         database_url: None,
         pebble: false,
         key_alg: acmegate::client::KeyAlg::Es256,

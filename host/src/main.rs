@@ -12,8 +12,8 @@ use acmegate::server;
 
 /// mimalloc instead of glibc's malloc: a full ACME order makes about 4,000 heap allocations
 /// (heaptrack, release build), most of them short-lived strings of diesel's SQL builder, and
-/// glibc's malloc took 8% of the server's instructions (callgrind). Measured in
-/// docs/performance.md. See [`main`] for the huge pages it must not be given.
+/// glibc's per-arena locking and bin management showed in the profile. Measured in
+/// docs/performance.md.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -223,11 +223,6 @@ fn start_logging(format: LogFormat) {
 /// status 1: an operator's mistake, a bad configuration key, is not a crash, so it gets no
 /// backtrace and no `Caused by:` list.
 fn main() -> std::process::ExitCode {
-    // mimalloc asks for transparent huge pages on its 4 MiB segments where the system allows
-    // them on request (Debian's default): with a segment per thread of the blocking pool the
-    // gateway's resident memory went from about 50 MB to 130 MB at the same load. Without
-    // them it stays where glibc's malloc had it. A system that refuses the request is fine.
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

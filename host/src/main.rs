@@ -10,13 +10,6 @@ use clap::{Parser, Subcommand};
 use acmegate::config::{Config, LogFormat};
 use acmegate::server;
 
-/// mimalloc instead of glibc's malloc: a full ACME order makes about 4,000 heap allocations
-/// (heaptrack, release build), most of them short-lived strings of diesel's SQL builder, and
-/// glibc's per-arena locking and bin management showed in the profile. Measured in
-/// docs/performance.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "acmegate",

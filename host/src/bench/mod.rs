@@ -600,9 +600,11 @@ async fn run_load_on(
 
 /// Runs the benchmark as the options say and prints the table.
 pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<BenchReport>> {
-    let database = match &opts.database_url {
-        Some(url) => crate::store::redacted_url(url),
-        None => "durable SQLite (synchronous=FULL)".to_string(),
+    // A server elsewhere runs on whatever its operator chose; only the in-process one is known.
+    let database = match (&opts.directory, &opts.database_url) {
+        (Some(directory), _) => format!("the server at {directory}"),
+        (None, Some(url)) => crate::store::redacted_url(url),
+        (None, None) => "durable SQLite (synchronous=FULL)".to_string(),
     };
     let amount = match opts.duration {
         Some(secs) => format!("{secs} s"),

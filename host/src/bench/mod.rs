@@ -6,7 +6,7 @@ pub mod pebble;
 pub mod steadiness;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -190,19 +190,36 @@ pub const HEADER: &str =
 /// in-process gateway's.
 const LOAD_THREADS: &str = "bench-load";
 
-/// CPU seconds of this process's threads named [`LOAD_THREADS`] (Linux).
+/// CPU nanoseconds of the load generator's threads that have exited: a thread of its
+/// runtime's blocking pool that ends during a run takes its CPU out of `/proc/self/task`, and
+/// the run's share would come out short (negative, once).
+static EXITED_LOAD_THREADS_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Adds the calling thread's CPU time to [`EXITED_LOAD_THREADS_NANOS`]; run by each load
+/// thread as it stops.
+fn count_exiting_load_thread() {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    let nanos = u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(t.tv_nsec).unwrap_or(0);
+    EXITED_LOAD_THREADS_NANOS.fetch_add(nanos, Ordering::Relaxed);
+}
+
+/// CPU seconds of this process's threads named [`LOAD_THREADS`] (Linux), the exited ones
+/// included.
 fn load_threads_cpu_seconds() -> f64 {
+    let exited = EXITED_LOAD_THREADS_NANOS.load(Ordering::Relaxed) as f64 / 1e9;
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
+        return exited;
     };
-    tasks
-        .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|comm| comm.trim_end() == LOAD_THREADS)
-        })
-        .map(|task| task_cpu_seconds(&task.path()))
-        .sum()
+    exited
+        + tasks
+            .flatten()
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim_end() == LOAD_THREADS)
+            })
+            .map(|task| task_cpu_seconds(&task.path()))
+            .sum::<f64>()
 }
 
 /// CPU seconds of one task (`/proc/PID` or `/proc/PID/task/TID`; 0 when unreadable).
@@ -299,6 +316,7 @@ async fn run_load_watching(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(LOAD_THREADS)
+        .on_thread_stop(count_exiting_load_thread)
         .enable_all()
         .build()
         .context("failed to start the load generator's runtime")?;

@@ -10,9 +10,7 @@ pub fn new_id() -> String {
     let mut random = [0u8; 10];
     rand::fill(&mut random);
     let mut id = format!("{:012x}", millis & 0xffff_ffff_ffff);
-    for b in random {
-        id.push_str(&format!("{b:02x}"));
-    }
+    id.push_str(&crate::hex::lower(&random));
     id
 }
 

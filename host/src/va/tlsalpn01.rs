@@ -176,8 +176,8 @@ fn check_certificate(der: &[u8], target: &Target, key_authorization: &str) -> Re
     if digest.as_ref() != expected.as_ref() {
         return Err(Problem::unauthorized(format!(
             "the acmeIdentifier extension holds {}, expected SHA-256 of the key authorization {}",
-            hex(&digest),
-            hex(expected.as_ref())
+            crate::hex::lower(&digest),
+            crate::hex::lower(expected.as_ref())
         )));
     }
     Ok(())
@@ -229,10 +229,6 @@ fn parse_general_names(der: &[u8]) -> Result<Vec<GeneralName>, String> {
             })
         })
         .map_err(|e| e.to_string())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Accepts every certificate, verifies handshake signatures with its key (see

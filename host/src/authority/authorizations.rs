@@ -39,12 +39,7 @@ pub async fn of_account(
 ) -> Result<(Authorization, Vec<Challenge>), Problem> {
     let aid = id.to_string();
     let (authz, challenges) = gw
-        .read(move |s| {
-            Ok((
-                s.authorization(&aid)?,
-                s.challenges_for_authorization(&aid)?,
-            ))
-        })
+        .read(move |s| s.authorization_with_challenges(&aid))
         .await
         .map_err(|e| store_problem(e, "authorization"))?;
     if authz.account_id != account.id {
@@ -94,11 +89,15 @@ pub async fn challenge_of_account(
     id: &str,
 ) -> Result<(Challenge, Authorization), Problem> {
     let cid = id.to_string();
-    let challenge = gw
-        .read(move |s| s.challenge(&cid))
+    let (challenge, authz) = gw
+        .read(move |s| s.challenge_with_authorization(&cid))
         .await
         .map_err(|e| store_problem(e, "challenge"))?;
-    let (authz, _) = of_account(gw, account, &challenge.authz_id).await?;
+    if authz.account_id != account.id {
+        return Err(Problem::unauthorized(
+            "this challenge belongs to another account",
+        ));
+    }
     Ok((challenge, authz))
 }
 

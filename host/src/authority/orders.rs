@@ -160,7 +160,7 @@ pub async fn create(gw: &Gateway, account: &Account, body: NewOrder) -> Result<O
 pub async fn current(gw: &Gateway, account: &Account, id: &str) -> Result<OrderView, Problem> {
     let oid = id.to_string();
     let (mut order, authzs) = gw
-        .read(move |s| Ok((s.order(&oid)?, s.authorizations_for_order(&oid)?)))
+        .read(move |s| s.order_with_authorizations(&oid))
         .await
         .map_err(|e| store_problem(e, "order"))?;
     if order.account_id != account.id {
@@ -244,7 +244,7 @@ pub async fn finalize(
     if !moved {
         return Err(Problem::order_not_ready("order is already being finalized"));
     }
-    let (order, status) = match issuance::finalize(gw, job).await? {
+    let (order, status) = match issuance::finalize(gw, job, order.clone()).await? {
         Settled::Valid(cert) => (
             Order {
                 status: OrderStatus::Valid,

@@ -17,12 +17,14 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::acme::{ChallengeStatus, ChallengeType, Identifier, IdentifierType, Problem};
+use crate::acme::{
+    ChallengeStatus, ChallengeType, Identifier, IdentifierType, OrderStatus, Problem,
+};
 use crate::authority::leases::{spawn_claiming, Pace};
 use crate::authority::Gateway;
 use crate::jws::key_authorization;
 use crate::plugins::{ValidationOutcome, ValidatorPlugin};
-use crate::store::{Authorization, Challenge, StoreError, ValidationJob};
+use crate::store::{Authorization, Challenge, Recorded, StoreError, ValidationJob};
 use crate::va::ValidationRequest;
 
 /// How long a process owns a validation it works on without renewing; after a crash, how long
@@ -53,6 +55,16 @@ pub fn identifier(a: &Authorization) -> Result<Identifier, Problem> {
     })
 }
 
+/// Counts in the metrics what recording a validation outcome of a `kind` challenge changed.
+fn count_recorded(gw: &Gateway, kind: &str, valid: bool, recorded: Recorded) {
+    if let Recorded::Decided { order_ready } = recorded {
+        gw.metrics.validation(kind, valid);
+        if order_ready {
+            gw.metrics.order(OrderStatus::Ready.as_str());
+        }
+    }
+}
+
 /// Starts validating `challenge` (pending, of a pending authorization) for its client, and
 /// returns the challenge as it now stands: `processing`, or `valid` at once when the operator
 /// turned validation off (`acme.auto_approve`). A second response to a challenge already
@@ -70,10 +82,11 @@ pub async fn respond(gw: &Arc<Gateway>, challenge: Challenge) -> Result<Challeng
     if gw.config.acme.auto_approve {
         // DANGER mode (config `acme.auto_approve`): no check at all.
         let (id, at) = (challenge.id.clone(), gw.now());
-        gw.db(move |s| s.record_validation(&id, true, Some(at), None))
+        let recorded = gw
+            .db(move |s| s.record_validation(&id, true, Some(at), None))
             .await
             .map_err(store_problem)?;
-        gw.metrics.validation(&challenge.kind, true);
+        count_recorded(gw, &challenge.kind, true, recorded);
         return Ok(Challenge {
             status: ChallengeStatus::Valid,
             validated: Some(at),
@@ -152,8 +165,7 @@ async fn decide(gw: &Arc<Gateway>, challenge_id: &str) -> Result<(), Problem> {
     let cid = challenge_id.to_owned();
     let (challenge, authz, account) = gw
         .db(move |s| {
-            let challenge = s.challenge(&cid)?;
-            let authz = s.authorization(&challenge.authz_id)?;
+            let (challenge, authz) = s.challenge_with_authorization(&cid)?;
             let account = s.account(&authz.account_id)?;
             Ok((challenge, authz, account))
         })
@@ -200,13 +212,7 @@ async fn record(
     outcome: Result<(), Problem>,
 ) -> Result<(), StoreError> {
     let cid = challenge_id.to_owned();
-    let (challenge, authz) = gw
-        .db(move |s| {
-            let challenge = s.challenge(&cid)?;
-            let authz = s.authorization(&challenge.authz_id)?;
-            Ok((challenge, authz))
-        })
-        .await?;
+    let (challenge, authz) = gw.db(move |s| s.challenge_with_authorization(&cid)).await?;
     let identifier = identifier(&authz).ok();
     let valid = outcome.is_ok();
     let error = outcome.as_ref().err().map(|p| {
@@ -222,8 +228,8 @@ async fn record(
     let recorded = gw
         .db(move |s| s.record_validation(&id, valid, at, error.as_deref()))
         .await?;
-    if recorded {
-        gw.metrics.validation(&challenge.kind, valid);
+    count_recorded(gw, &challenge.kind, valid, recorded);
+    if recorded != Recorded::AlreadyDecided {
         tracing::info!(challenge = %challenge_id, identifier = ?identifier.map(|i| i.to_string()), kind = %challenge.kind, valid, problem = ?outcome.err().map(|p| p.to_string()), "validation finished");
     }
     Ok(())

@@ -543,17 +543,21 @@ impl Store {
     }
 
     /// Like [`Store::write_audited`], for changes that may not happen (a state transition whose
-    /// precondition failed): `f` returns the event to record, if any.
-    pub(super) fn write_maybe_audited<T, F>(&self, f: F) -> Result<T>
+    /// precondition failed) or that may carry others with them: `f` returns the events to
+    /// record (an `Option` or a `Vec`), in order.
+    pub(super) fn write_maybe_audited<T, E, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<(T, Option<Event>)> + Send + 'static,
+        E: IntoIterator<Item = Event>,
+        F: FnOnce(&mut DbConnection) -> Result<(T, E)> + Send + 'static,
     {
         let auditor = self.auditor.clone();
         self.write(move |c| {
-            let (out, event) = f(c)?;
-            if let (Some(a), Some(event)) = (auditor, event) {
-                a.append(c, event)?;
+            let (out, events) = f(c)?;
+            if let Some(a) = auditor {
+                for event in events {
+                    a.append(c, event)?;
+                }
             }
             Ok(out)
         })

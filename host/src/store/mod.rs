@@ -209,6 +209,53 @@ fn status_event(kind: &str, id: &str, from: &str, to: &str, error: Option<&str>)
     )
 }
 
+/// Makes the pending order `order_id` ready when, at `at`, it has not expired and every one
+/// of its authorizations is valid and unexpired (RFC 8555 §7.1.6, as
+/// `acme::state::order_status` decides it): in the transaction that validates its last
+/// authorization, so that the order's next request finds it ready instead of writing the
+/// move in a transaction of its own. Returns whether it moved.
+fn make_order_ready(c: &mut conn::DbConnection, order_id: &str, at: i64) -> Result<bool> {
+    use diesel::dsl::{exists, not};
+    let unready = authorizations::table
+        .filter(authorizations::order_id.eq(order_id))
+        .filter(
+            authorizations::status
+                .ne(AuthzStatus::Valid)
+                .or(authorizations::expires.le(at)),
+        );
+    let moved = diesel::update(
+        orders::table
+            .find(order_id)
+            .filter(orders::status.eq(OrderStatus::Pending))
+            .filter(orders::expires.gt(at))
+            .filter(not(exists(unready))),
+    )
+    .set(orders::status.eq(OrderStatus::Ready))
+    .execute(c)?;
+    Ok(moved == 1)
+}
+
+/// The rows of a parent left-joined with its children (the parent repeated on each) as the
+/// parent and its children; `NotFound` when there is no parent.
+fn gather<P, C>(rows: Vec<(P, Option<C>)>) -> Result<(P, Vec<C>)> {
+    let mut rows = rows.into_iter();
+    let (parent, first) = rows.next().ok_or(StoreError::NotFound)?;
+    let children = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, c)| c))
+        .collect();
+    Ok((parent, children))
+}
+
+/// What [`Store::record_validation`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Another process decided the challenge first: nothing changed.
+    AlreadyDecided,
+    /// The outcome is stored; `order_ready` when it made the challenge's order ready too.
+    Decided { order_ready: bool },
+}
+
 /// Turns "no row changed" into `NotFound` for updates that must hit a row.
 fn one_row(changed: usize) -> Result<()> {
     if changed == 0 {
@@ -483,6 +530,18 @@ impl Store {
             .first(&mut *self.conn()?)?)
     }
 
+    /// An order with its authorizations (oldest first) in one statement: every ACME request
+    /// on an order reads both, and on PostgreSQL each statement is a round trip.
+    pub fn order_with_authorizations(&self, id: &str) -> Result<(Order, Vec<Authorization>)> {
+        let rows: Vec<(Order, Option<Authorization>)> = orders::table
+            .find(id)
+            .left_join(authorizations::table.on(authorizations::order_id.eq(orders::id)))
+            .select((Order::as_select(), Option::<Authorization>::as_select()))
+            .order(authorizations::id.asc())
+            .load(&mut *self.conn()?)?;
+        gather(rows)
+    }
+
     pub fn authorizations_for_order(&self, order_id: &str) -> Result<Vec<Authorization>> {
         Ok(authorizations::table
             .filter(authorizations::order_id.eq(order_id))
@@ -522,6 +581,30 @@ impl Store {
             .first(&mut *self.conn()?)?)
     }
 
+    /// An authorization with its challenges (oldest first) in one statement, like
+    /// [`Store::order_with_authorizations`].
+    pub fn authorization_with_challenges(
+        &self,
+        id: &str,
+    ) -> Result<(Authorization, Vec<Challenge>)> {
+        let rows: Vec<(Authorization, Option<Challenge>)> = authorizations::table
+            .find(id)
+            .left_join(challenges::table.on(challenges::authz_id.eq(authorizations::id)))
+            .select((Authorization::as_select(), Option::<Challenge>::as_select()))
+            .order(challenges::id.asc())
+            .load(&mut *self.conn()?)?;
+        gather(rows)
+    }
+
+    /// A challenge with its authorization, in one statement.
+    pub fn challenge_with_authorization(&self, id: &str) -> Result<(Challenge, Authorization)> {
+        Ok(challenges::table
+            .find(id)
+            .inner_join(authorizations::table.on(authorizations::id.eq(challenges::authz_id)))
+            .select((Challenge::as_select(), Authorization::as_select()))
+            .first(&mut *self.conn()?)?)
+    }
+
     pub fn challenges_for_authorization(&self, authz_id: &str) -> Result<Vec<Challenge>> {
         Ok(challenges::table
             .filter(challenges::authz_id.eq(authz_id))
@@ -555,15 +638,16 @@ impl Store {
     /// Records a validation outcome in one transaction: the challenge becomes valid/invalid
     /// (with `validated`/`error`), its validation job is deleted, its authorization becomes
     /// valid/invalid, and when invalid the authorization's other pending challenges become
-    /// invalid too (RFC 8555 §7.1.6). Returns false, changing nothing, when the challenge was
-    /// already decided (another process recorded first).
+    /// invalid too (RFC 8555 §7.1.6); when valid at `validated` and the order's last
+    /// authorization, the order becomes ready. Changes nothing when the challenge was already
+    /// decided (another process recorded first).
     pub fn record_validation(
         &self,
         challenge_id: &str,
         valid: bool,
         validated: Option<i64>,
         error: Option<&str>,
-    ) -> Result<bool> {
+    ) -> Result<Recorded> {
         let (status, authz_status) = if valid {
             (ChallengeStatus::Valid, AuthzStatus::Valid)
         } else {
@@ -592,19 +676,39 @@ impl Store {
                 ))
                 .get_result(c)?;
                 return if exists {
-                    Ok((false, None))
+                    Ok((Recorded::AlreadyDecided, Vec::new()))
                 } else {
                     Err(StoreError::NotFound)
                 };
             };
             // Only a pending authorization is decided by its challenge (§7.1.6).
-            diesel::update(
+            let order_id: Option<String> = diesel::update(
                 authorizations::table
                     .find(&authz_id)
                     .filter(authorizations::status.eq(AuthzStatus::Pending)),
             )
             .set(authorizations::status.eq(authz_status))
-            .execute(c)?;
+            .returning(authorizations::order_id)
+            .get_result(c)
+            .optional()?;
+            let mut events = vec![Event::new(
+                "challenge.validated",
+                format!("challenge/{challenge_id}"),
+                serde_json::json!({ "status": status.as_str(), "error": error.as_deref().map(json_text) }),
+            )];
+            let mut order_ready = false;
+            if let (Some(order_id), Some(at)) = (&order_id, validated.filter(|_| valid)) {
+                order_ready = make_order_ready(c, order_id, at)?;
+                if order_ready {
+                    events.push(status_event(
+                        "order",
+                        order_id,
+                        OrderStatus::Pending.as_str(),
+                        OrderStatus::Ready.as_str(),
+                        None,
+                    ));
+                }
+            }
             if !valid {
                 diesel::update(
                     challenges::table
@@ -614,12 +718,7 @@ impl Store {
                 .set(challenges::status.eq(ChallengeStatus::Invalid))
                 .execute(c)?;
             }
-            let event = Event::new(
-                "challenge.validated",
-                format!("challenge/{challenge_id}"),
-                serde_json::json!({ "status": status.as_str(), "error": error.as_deref().map(json_text) }),
-            );
-            Ok((true, Some(event)))
+            Ok((Recorded::Decided { order_ready }, events))
         })
     }
 

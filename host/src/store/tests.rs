@@ -118,6 +118,7 @@ both_backends!(
     orders_and_pagination,
     compare_and_set,
     validation_outcomes,
+    validation_makes_the_order_ready_with_its_last_authorization,
     certificates_and_revocation,
     issuance_jobs_lease_and_settle,
     validation_jobs_lease_and_settle,
@@ -694,6 +695,32 @@ fn orders_and_pagination(store: &Store) {
         vec![authz("z1", "o1", "a1")]
     );
     assert_eq!(store.challenges_for_authorization("z1").unwrap().len(), 2);
+    // The same, joined in one statement each.
+    assert_eq!(
+        store.order_with_authorizations("o1").unwrap(),
+        (order("o1", "a1"), vec![authz("z1", "o1", "a1")])
+    );
+    assert_eq!(
+        store.authorization_with_challenges("z1").unwrap(),
+        (
+            authz("z1", "o1", "a1"),
+            vec![
+                challenge("c1", "z1", "http-01"),
+                challenge("c2", "z1", "dns-01")
+            ]
+        )
+    );
+    assert_eq!(
+        store.challenge_with_authorization("c2").unwrap(),
+        (challenge("c2", "z1", "dns-01"), authz("z1", "o1", "a1"))
+    );
+    for missing in [
+        store.order_with_authorizations("nope").map(|_| ()),
+        store.authorization_with_challenges("nope").map(|_| ()),
+        store.challenge_with_authorization("nope").map(|_| ()),
+    ] {
+        assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    }
     for i in 2..=5 {
         store
             .insert_order(&order(&format!("o{i}"), "a1"), &[], &[])
@@ -702,6 +729,11 @@ fn orders_and_pagination(store: &Store) {
     let page1 = store.orders_for_account("a1", None, 2).unwrap();
     let ids: Vec<&str> = page1.iter().map(|o| o.id.as_str()).collect();
     assert_eq!(ids, ["o1", "o2"]);
+    // An order without authorizations is still found, with none.
+    assert_eq!(
+        store.order_with_authorizations("o2").unwrap(),
+        (order("o2", "a1"), vec![])
+    );
     let page2 = store.orders_for_account("a1", Some("o2"), 10).unwrap();
     assert_eq!(
         page2.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
@@ -760,11 +792,15 @@ fn compare_and_set(store: &Store) {
 
 fn validation_outcomes(store: &Store) {
     seeded(store);
-    assert!(store
-        .record_validation("c1", false, None, Some("{\"detail\":\"x\"}"))
-        .unwrap());
-    assert!(
-        !store.record_validation("c1", true, Some(9), None).unwrap(),
+    assert_eq!(
+        store
+            .record_validation("c1", false, None, Some("{\"detail\":\"x\"}"))
+            .unwrap(),
+        Recorded::Decided { order_ready: false }
+    );
+    assert_eq!(
+        store.record_validation("c1", true, Some(9), None).unwrap(),
+        Recorded::AlreadyDecided,
         "a decided challenge stays decided"
     );
     assert_eq!(store.challenge("c1").unwrap().status, "invalid");
@@ -783,8 +819,13 @@ fn validation_outcomes(store: &Store) {
             &[challenge("c3", "z2", "http-01")],
         )
         .unwrap();
-    assert!(store.record_validation("c3", true, Some(5), None).unwrap());
+    assert_eq!(
+        store.record_validation("c3", true, Some(5), None).unwrap(),
+        Recorded::Decided { order_ready: true }
+    );
     assert_eq!(store.authorization("z2").unwrap().status, "valid");
+    assert_eq!(store.order("o2").unwrap().status, OrderStatus::Ready);
+    assert_eq!(store.order("o1").unwrap().status, OrderStatus::Pending);
     assert_eq!(store.challenge("c3").unwrap().validated, Some(5));
     assert!(store
         .has_valid_authorization("a1", "dns", "a.example", 50)
@@ -802,6 +843,89 @@ fn validation_outcomes(store: &Store) {
         store.record_validation("nope", true, None, None),
         Err(StoreError::NotFound)
     ));
+}
+
+/// The order becomes ready in the transaction that validates the last of its authorizations,
+/// and only when `acme::state::order_status` would call it ready at that time: every
+/// authorization valid and unexpired, the order unexpired. The move is audited.
+fn validation_makes_the_order_ready_with_its_last_authorization(store: &Store) {
+    let store = store
+        .clone()
+        .with_auditor(audit_key(b"order ready test key"));
+    store.insert_account(&account("a1", "tp1")).unwrap();
+    let with = |id: &str, authzs: &[(&str, i64)]| {
+        let rows: Vec<Authorization> = authzs
+            .iter()
+            .map(|(z, expires)| Authorization {
+                expires: *expires,
+                ..authz(z, id, "a1")
+            })
+            .collect();
+        let challenges: Vec<Challenge> = authzs
+            .iter()
+            .map(|(z, _)| challenge(&format!("c-{z}"), z, "http-01"))
+            .collect();
+        store
+            .insert_order(&order(id, "a1"), &rows, &challenges)
+            .unwrap();
+    };
+    let ready = Recorded::Decided { order_ready: true };
+    let not_ready = Recorded::Decided { order_ready: false };
+    let status = |id: &str| store.order(id).unwrap().status;
+    let valid_at = |challenge: &str, at: i64| {
+        store
+            .record_validation(challenge, true, Some(at), None)
+            .unwrap()
+    };
+
+    with("two", &[("two-a", 100), ("two-b", 100)]);
+    assert_eq!(valid_at("c-two-a", 10), not_ready);
+    assert_eq!(
+        status("two"),
+        OrderStatus::Pending,
+        "one authorization is still pending"
+    );
+    assert_eq!(valid_at("c-two-b", 11), ready);
+    assert_eq!(status("two"), OrderStatus::Ready);
+
+    // Validated when the order has expired (its expires is 100): left for the next read of
+    // the order to find invalid.
+    with("late", &[("late-a", 200)]);
+    assert_eq!(valid_at("c-late-a", 100), not_ready);
+    assert_eq!(status("late"), OrderStatus::Pending);
+
+    // The other authorization was valid but has expired by the time the last is validated.
+    with("stale", &[("stale-a", 20), ("stale-b", 100)]);
+    assert_eq!(valid_at("c-stale-a", 10), not_ready);
+    assert_eq!(valid_at("c-stale-b", 30), not_ready);
+    assert_eq!(status("stale"), OrderStatus::Pending);
+
+    // A failed validation never makes an order ready.
+    with("failed", &[("failed-a", 100)]);
+    assert_eq!(
+        store
+            .record_validation("c-failed-a", false, None, Some("{}"))
+            .unwrap(),
+        not_ready
+    );
+    assert_eq!(status("failed"), OrderStatus::Pending);
+
+    store.link_pending_audit().unwrap();
+    let moves = store
+        .audit_entries(&AuditFilter::action("order.status"), PageRequest::first(10))
+        .unwrap();
+    let moved: Vec<(&str, &str)> = moves
+        .items
+        .iter()
+        .map(|e| (e.resource.as_str(), e.details.as_str()))
+        .collect();
+    assert_eq!(
+        moved,
+        [(
+            "order/two",
+            r#"{"error":null,"from":"pending","to":"ready"}"#
+        )]
+    );
 }
 
 fn validation_job(challenge: &str, owner: &str, lease_until: i64) -> ValidationJob {
@@ -861,14 +985,20 @@ fn validation_jobs_lease_and_settle(store: &Store) {
 
     // The outcome settles the challenge and removes the job; a late second outcome (a process
     // whose lease had run out) changes nothing.
-    assert!(store.record_validation("c1", true, Some(70), None).unwrap());
+    assert_eq!(
+        store.record_validation("c1", true, Some(70), None).unwrap(),
+        Recorded::Decided { order_ready: true }
+    );
     assert!(matches!(
         store.validation_job("c1"),
         Err(StoreError::NotFound)
     ));
-    assert!(!store
-        .record_validation("c1", false, None, Some("{}"))
-        .unwrap());
+    assert_eq!(
+        store
+            .record_validation("c1", false, None, Some("{}"))
+            .unwrap(),
+        Recorded::AlreadyDecided
+    );
     assert_eq!(store.challenge("c1").unwrap().status, "valid");
     assert_eq!(store.authorization("z1").unwrap().status, "valid");
 }

@@ -30,7 +30,7 @@ pub use retry::{Next, RetryPolicy};
 use crate::acme::{Identifier, IdentifierType, Problem};
 use crate::authority::Gateway;
 pub use crate::config::IssuanceConfig;
-use crate::store::{Certificate, IssuanceJob, StoreError};
+use crate::store::{Certificate, IssuanceJob, Order, StoreError};
 
 /// The worker's longest sleep: a job queued by another replica is noticed within this time.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -86,13 +86,18 @@ pub fn new_job(gw: &Gateway, order_id: &str, issuer: &str, csr_der: &[u8]) -> Is
     }
 }
 
-/// Works on a job finalize just queued: waits up to `inline_wait_ms` for the outcome. If the
-/// issuer takes longer the attempt goes on in the background and the caller answers
-/// `processing`. A wait of zero always answers `processing`, however fast the issuer is, so
-/// clients see the same asynchronous flow every time.
-pub async fn finalize(gw: &Arc<Gateway>, job: IssuanceJob) -> Result<Settled, Problem> {
+/// Works on a job finalize just queued for `order` (as finalize read it): waits up to
+/// `inline_wait_ms` for the outcome. If the issuer takes longer the attempt goes on in the
+/// background and the caller answers `processing`. A wait of zero always answers
+/// `processing`, however fast the issuer is, so clients see the same asynchronous flow every
+/// time.
+pub async fn finalize(
+    gw: &Arc<Gateway>,
+    job: IssuanceJob,
+    order: Order,
+) -> Result<Settled, Problem> {
     let wait = Duration::from_millis(gw.config.issuance.inline_wait_ms);
-    let task = tokio::spawn(attempt(gw.clone(), job));
+    let task = tokio::spawn(attempt(gw.clone(), job, Some(order)));
     if wait.is_zero() {
         return Ok(Settled::Processing);
     }
@@ -105,10 +110,20 @@ pub async fn finalize(gw: &Arc<Gateway>, job: IssuanceJob) -> Result<Settled, Pr
     }
 }
 
-/// One attempt at a leased job: issue (or poll), then record the outcome.
-async fn attempt(gw: Arc<Gateway>, job: IssuanceJob) -> Result<Settled, StoreError> {
-    let oid = job.order_id.clone();
-    let order = gw.read(move |s| s.order(&oid)).await?;
+/// One attempt at a leased job: issue (or poll), then record the outcome. `order` is the
+/// job's order when the caller has just read it (finalize); a claimed job reads it here.
+async fn attempt(
+    gw: Arc<Gateway>,
+    job: IssuanceJob,
+    order: Option<Order>,
+) -> Result<Settled, StoreError> {
+    let order = match order {
+        Some(order) => order,
+        None => {
+            let oid = job.order_id.clone();
+            gw.read(move |s| s.order(&oid)).await?
+        }
+    };
     let started = std::time::Instant::now();
     let outcome = match prepare(&gw, &order, &job) {
         Err(problem) => Err(IssueError::Rejected(problem)),
@@ -305,7 +320,7 @@ async fn claim_and_run(gw: &Arc<Gateway>, slots: &Arc<Semaphore>) -> Result<Dura
             let gw = gw.clone();
             tokio::spawn(async move {
                 let order = job.order_id.clone();
-                if let Err(e) = attempt(gw, job).await {
+                if let Err(e) = attempt(gw, job, None).await {
                     tracing::error!(%order, error = %e, "issuance attempt could not be recorded");
                 }
                 drop(permit);

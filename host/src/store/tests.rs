@@ -923,7 +923,7 @@ fn validation_makes_the_order_ready_with_its_last_authorization(store: &Store) {
         moved,
         [(
             "order/two",
-            r#"{"error":null,"from":"pending","to":"ready"}"#
+            r#"{"from":"pending","to":"ready","error":null}"#
         )]
     );
 }

@@ -647,14 +647,15 @@ async fn audit_verify(cli: &Cli, archive: bool) -> anyhow::Result<()> {
     let config = load_config(cli)?;
     let store = server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok()).await?;
     let dir = config.retention.audit_archive_dir(&config.data_dir);
-    let (archived, verdict) = tokio::task::spawn_blocking(move || {
-        let archived = archive
-            .then(|| store.verify_audit_archive(&dir).map(|v| (dir, v)))
-            .transpose()?;
-        Ok::<_, acmegate::store::StoreError>((archived, store.verify_audit()?))
-    })
-    .await?
-    .context("failed to read the audit log")?;
+    let (archived, verdict) = store
+        .call(move |store| {
+            let archived = archive
+                .then(|| store.verify_audit_archive(&dir).map(|v| (dir, v)))
+                .transpose()?;
+            Ok((archived, store.verify_audit()?))
+        })
+        .await
+        .context("failed to read the audit log")?;
     use acmegate::store::Verdict;
     if let Some((dir, verdict)) = archived {
         match verdict {
@@ -693,17 +694,18 @@ async fn audit_archive(cli: &Cli, older_than_days: u32) -> anyhow::Result<()> {
     let store = server::open_store(&config, std::env::var(server::PASSPHRASE_ENV).ok()).await?;
     let dir = config.retention.audit_archive_dir(&config.data_dir);
     let cutoff = acmegate::clock::Clock::system().now() - i64::from(older_than_days) * 86_400;
-    let files = tokio::task::spawn_blocking(move || {
-        let mut files = Vec::new();
-        while let Some(file) =
-            store.archive_audit(&dir, cutoff, acmegate::authority::retention::ARCHIVE_BATCH)?
-        {
-            files.push(file);
-        }
-        Ok::<_, acmegate::store::StoreError>(files)
-    })
-    .await?
-    .context("failed to archive the audit log")?;
+    let files = store
+        .call(move |store| {
+            let mut files = Vec::new();
+            while let Some(file) =
+                store.archive_audit(&dir, cutoff, acmegate::authority::retention::ARCHIVE_BATCH)?
+            {
+                files.push(file);
+            }
+            Ok(files)
+        })
+        .await
+        .context("failed to archive the audit log")?;
     if files.is_empty() {
         println!("no audit entries older than {older_than_days} days to archive");
     }

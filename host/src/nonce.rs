@@ -67,10 +67,10 @@ impl Nonces {
                 let Some(expires_at) = sealed.open(nonce, now) else {
                     return Ok(false);
                 };
-                let (store, nonce) = (store.clone(), nonce.to_owned());
-                tokio::task::spawn_blocking(move || store.redeem_nonce(&nonce, expires_at))
+                let nonce = nonce.to_owned();
+                store
+                    .call(move |s| s.redeem_nonce(&nonce, expires_at))
                     .await
-                    .map_err(|e| StoreError::Database(format!("nonce task failed: {e}")))?
             }
         }
     }

@@ -144,9 +144,9 @@ pub async fn open_pki(
     let database = crate::store::redacted_url(&config.database_url());
     let ca_dir = std::path::absolute(config.data_dir.join("ca"))
         .unwrap_or_else(|_| config.data_dir.join("ca"));
-    let s = store.clone();
-    let pinned = tokio::task::spawn_blocking(move || s.ca_pin())
-        .await?
+    let pinned = store
+        .call(|s| s.ca_pin())
+        .await
         .context("failed to read which CA the database belongs to")?;
     if let Some(pin) = &pinned {
         if !Ca::exists_in(&ca_dir) {
@@ -168,9 +168,10 @@ pub async fn open_pki(
         intermediate_sha256,
         pinned_at: chrono::Utc::now().timestamp(),
     };
-    let (s, pin) = (store.clone(), ours.clone());
-    let held = tokio::task::spawn_blocking(move || s.pin_ca(&pin))
-        .await?
+    let pin = ours.clone();
+    let held = store
+        .call(move |s| s.pin_ca(&pin))
+        .await
         .context("failed to record which CA the database belongs to")?;
     if (&held.root_sha256, &held.intermediate_sha256)
         != (&ours.root_sha256, &ours.intermediate_sha256)
@@ -197,9 +198,9 @@ pub async fn open_pki(
 /// Switches off the plugins an admin disabled (the admin API keeps its switches in the
 /// database, so they outlive this process and hold on every replica).
 async fn apply_plugin_switches(store: &Store, runtime: &PluginRuntime) -> anyhow::Result<()> {
-    let s = store.clone();
-    let switches = tokio::task::spawn_blocking(move || s.plugin_switches())
-        .await?
+    let switches = store
+        .call(|s| s.plugin_switches())
+        .await
         .context("failed to read the plugin switches")?;
     for (name, enabled) in switches {
         if !enabled {
@@ -224,9 +225,9 @@ async fn resume_unfinished_work(
     } else {
         return Ok(());
     };
-    let s = store.clone();
-    let released = tokio::task::spawn_blocking(move || s.release_leases(whose.as_deref()))
-        .await?
+    let released = store
+        .call(move |s| s.release_leases(whose.as_deref()))
+        .await
         .context("failed to resume unfinished work")?;
     if released > 0 {
         tracing::info!(

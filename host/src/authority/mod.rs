@@ -190,8 +190,6 @@ impl Gateway {
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
+        store.call(f).await
     }
 }

@@ -86,9 +86,10 @@ impl KvState {
     ) -> Result<T, CapabilityError> {
         let backing = self.backing.clone().ok_or_else(|| failed("no store"))?;
         let plugin = self.plugin.clone();
-        tokio::task::spawn_blocking(move || f(&backing.store, &plugin))
+        backing
+            .store
+            .call(move |s| f(s, &plugin))
             .await
-            .map_err(failed)?
             .map_err(failed)
     }
 

@@ -204,10 +204,9 @@ async fn is_live_content(watched: &Watched, path: &Path) -> bool {
 
 /// Appends `event` to the audit log; a failure is logged, not fatal to the watcher.
 pub async fn record(store: &crate::store::Store, event: Event) {
-    let store = store.clone();
-    let result = tokio::task::spawn_blocking(move || store.record(event)).await;
-    if !matches!(result, Ok(Ok(()))) {
-        tracing::error!(?result, "failed to record a plugin event in the audit log");
+    let result = store.call(move |s| s.record(event)).await;
+    if let Err(error) = result {
+        tracing::error!(%error, "failed to record a plugin event in the audit log");
     }
 }
 

@@ -22,7 +22,7 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 const SQLITE_POOL_SIZE: u32 = 8;
 /// PostgreSQL serves many sessions; 16 per replica leaves room for several replicas under
 /// the server's default max_connections of 100.
-const PG_POOL_SIZE: u32 = 16;
+pub(super) const PG_POOL_SIZE: u32 = 16;
 /// Connections a pool opens ahead of demand: none. r2d2 opens them on a background thread;
 /// one still inside `PQconnectdb` (OpenSSL, for `sslmode=prefer`) when a short command such as
 /// `acmegate audit verify` returns met OpenSSL's exit-time cleanup and the process died of

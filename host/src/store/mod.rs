@@ -24,6 +24,7 @@ mod retention;
 mod schema;
 mod status;
 mod validation;
+mod workers;
 mod writer;
 
 use diesel::prelude::*;
@@ -172,6 +173,8 @@ pub struct Store {
     pool: conn::Pool,
     backend: &'static str,
     writer: Option<std::sync::Arc<writer::Writer>>,
+    /// The threads calls from the async side run on; `None` on SQLite (see [`Store::call`]).
+    workers: Option<std::sync::Arc<workers::Workers>>,
     /// The SQLite file, for its size on disk; `None` on PostgreSQL.
     sqlite_path: Option<String>,
     /// Signs the audit entries of changes; without one (tools that only read) none are written.
@@ -275,6 +278,7 @@ impl Store {
             pool,
             backend,
             writer: None,
+            workers: None,
             sqlite_path: sqlite_path.clone(),
             auditor: None,
             counts: counts.clone(),
@@ -284,8 +288,29 @@ impl Store {
             store.writer = Some(std::sync::Arc::new(writer::Writer::start(
                 conn::sqlite_writer(&path, &counts)?,
             )?));
+        } else {
+            store.workers = Some(std::sync::Arc::new(workers::Workers::start(
+                conn::PG_POOL_SIZE,
+            )?));
         }
         Ok(store)
+    }
+
+    /// Runs `f`, blocking store work, off the async executor and answers its result: on
+    /// PostgreSQL on the store's own threads, one per pooled connection (`workers`), on SQLite
+    /// on tokio's blocking pool. The one way the async side reaches the store.
+    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.clone();
+        match &self.workers {
+            Some(workers) => workers.run(move || f(&store)).await,
+            None => tokio::task::spawn_blocking(move || f(&store))
+                .await
+                .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?,
+        }
     }
 
     /// (statements, commits) this store's connections have sent so far, `BEGIN` and `COMMIT`

@@ -2214,3 +2214,79 @@ fn database_size_is_measured(store: &Store) {
         other => panic!("{other:?}"),
     }
 }
+
+/// On PostgreSQL the async side's calls run on the store's own threads, never more at once
+/// than it has connections, and a call that panics answers an error without costing a thread.
+#[test]
+fn postgres_calls_run_on_the_stores_threads() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let store = Store::open(&acmegate_testkit::db::fresh_postgres_url()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let threads = Arc::new(Mutex::new(BTreeSet::new()));
+    runtime.block_on(async {
+        let calls: Vec<_> = (0..64)
+            .map(|_| {
+                let (store, running, most, threads) = (
+                    store.clone(),
+                    running.clone(),
+                    most.clone(),
+                    threads.clone(),
+                );
+                tokio::spawn(async move {
+                    store
+                        .call(move |s| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            let name = std::thread::current().name().map(str::to_owned);
+                            threads.lock().unwrap().insert(name);
+                            let answer = s.ping();
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            answer
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap().expect("every call answers");
+        }
+    });
+    let threads = threads.lock().unwrap().clone();
+    assert!(
+        threads
+            .iter()
+            .all(|t| t.as_deref().is_some_and(|t| t.starts_with("acmegate-db-"))),
+        "calls ran on other threads: {threads:?}"
+    );
+    let most = most.load(Ordering::SeqCst);
+    let limit = conn::PG_POOL_SIZE as usize;
+    assert!(threads.len() <= limit, "{} threads", threads.len());
+    assert!((2..=limit).contains(&most), "{most} calls ran at once");
+
+    runtime.block_on(async {
+        // More panics than threads: each thread survives its panic.
+        for _ in 0..2 * limit {
+            let panicked = store
+                .call(|_| -> Result<()> { panic!("a faulty call") })
+                .await;
+            assert!(
+                matches!(&panicked, Err(StoreError::Database(m)) if m.contains("panicked")),
+                "{panicked:?}"
+            );
+        }
+        store
+            .call(|s| s.ping())
+            .await
+            .expect("the store still answers");
+    });
+}

@@ -8,7 +8,8 @@
 //! (`audit_head`: last seq and mac, sealed with the same key) makes a cut-off tail visible too.
 //!
 //! How an entry joins the chain depends on the backend:
-//! - SQLite: the single writer appends it to the chain in the transaction of its change.
+//! - SQLite: the single writer appends it to the chain in the transaction of its change; the
+//!   head row is written once per group commit ([`Tail`]).
 //! - PostgreSQL: the transaction of the change writes the entry to `audit_pending`, sealed on
 //!   its own (`pending_mac`: nothing in it can be edited unseen while it waits), and it is
 //!   linked into the chain soon after, with every other entry waiting, by
@@ -197,6 +198,55 @@ fn head_seal(key: &hmac::Key, seq: i64, mac: &str) -> String {
     seal(key, b"acmegate audit head v1", seq, mac)
 }
 
+/// The end of the chain as one SQLite write batch sees it: read from `audit_head` at the
+/// batch's first append, carried from entry to entry in memory, and written back once before
+/// the batch commits ([`Tail::save`]). The writer's transaction holds the database's write
+/// lock, so nothing else moves the head meanwhile. Reading and rewriting the head row for each
+/// entry were two of the three statements an entry cost. A write whose savepoint rolls back
+/// puts back the tail it started from (`writer::Writer::submit`).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Tail {
+    /// The last entry's seq and mac, once read.
+    end: Option<(i64, String)>,
+    /// The key of the entries appended since the head row was read, to seal it with; `None`
+    /// while the row is current.
+    unsaved: Option<std::sync::Arc<hmac::Key>>,
+}
+
+impl Tail {
+    fn end(&mut self, c: &mut diesel::SqliteConnection) -> Result<(i64, String)> {
+        if let Some(end) = &self.end {
+            return Ok(end.clone());
+        }
+        let head: Head = audit_head::table
+            .find(1)
+            .select(Head::as_select())
+            .first(c)?;
+        self.end = Some((head.seq, head.mac.clone()));
+        Ok((head.seq, head.mac))
+    }
+
+    fn moved(&mut self, seq: i64, mac: String, key: &std::sync::Arc<hmac::Key>) {
+        self.end = Some((seq, mac));
+        self.unsaved = Some(key.clone());
+    }
+
+    /// Writes the head row if entries were appended since it was read.
+    pub(super) fn save(&mut self, c: &mut DbConnection) -> Result<()> {
+        let (Some(key), Some((seq, mac))) = (self.unsaved.take(), &self.end) else {
+            return Ok(());
+        };
+        diesel::update(audit_head::table.find(1))
+            .set((
+                audit_head::seq.eq(seq),
+                audit_head::mac.eq(mac),
+                audit_head::seal.eq(head_seal(&key, *seq, mac)),
+            ))
+            .execute(c)?;
+        Ok(())
+    }
+}
+
 impl Auditor {
     pub fn new(key: hmac::Key) -> Self {
         Self {
@@ -205,9 +255,9 @@ impl Auditor {
         }
     }
 
-    /// Records `event` inside the caller's transaction on `c`: appended to the chain on SQLite,
-    /// written to wait for linking on PostgreSQL (see the module comment).
-    pub(super) fn append(&self, c: &mut DbConnection, event: Event) -> Result<()> {
+    /// Records `event` inside the caller's transaction on `c`: appended to the chain after
+    /// `tail` on SQLite, written to wait for linking on PostgreSQL (see the module comment).
+    pub(super) fn append(&self, c: &mut DbConnection, tail: &mut Tail, event: Event) -> Result<()> {
         let mut pending = Pending {
             id: String::new(),
             at: chrono::Utc::now().timestamp(),
@@ -227,22 +277,12 @@ impl Auditor {
             }
             // The single writer already serializes appends.
             DbConnection::Sqlite(sqlite) => {
-                let head: Head = audit_head::table
-                    .find(1)
-                    .select(Head::as_select())
-                    .first(sqlite)?;
-                let entry = pending.chained(&self.key, head.seq + 1, head.mac);
-                let seal = head_seal(&self.key, entry.seq, &entry.mac);
+                let (seq, prev_mac) = tail.end(sqlite)?;
+                let entry = pending.chained(&self.key, seq + 1, prev_mac);
                 diesel::insert_into(audit_log::table)
                     .values(&entry)
                     .execute(sqlite)?;
-                diesel::update(audit_head::table.find(1))
-                    .set((
-                        audit_head::seq.eq(entry.seq),
-                        audit_head::mac.eq(&entry.mac),
-                        audit_head::seal.eq(seal),
-                    ))
-                    .execute(sqlite)?;
+                tail.moved(entry.seq, entry.mac, &self.key);
             }
         }
         Ok(())
@@ -552,11 +592,11 @@ impl Store {
         F: FnOnce(&mut DbConnection) -> Result<(T, E)> + Send + 'static,
     {
         let auditor = self.auditor.clone();
-        self.write(move |c| {
+        self.write_chained(move |c, tail| {
             let (out, events) = f(c)?;
             if let Some(a) = auditor {
                 for event in events {
-                    a.append(c, event)?;
+                    a.append(c, tail, event)?;
                 }
             }
             Ok(out)

@@ -335,12 +335,28 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut conn::DbConnection) -> Result<T> + Send + 'static,
     {
+        self.write_chained(move |c, _| f(c))
+    }
+
+    /// [`Store::write`] for a write that appends to the audit chain: `f` also gets the chain's
+    /// end as its transaction sees it ([`audit::Tail`]; PostgreSQL's entries wait to be linked
+    /// and leave it untouched).
+    fn write_chained<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut conn::DbConnection, &mut audit::Tail) -> Result<T> + Send + 'static,
+    {
         match &self.writer {
             Some(w) => w.submit(f),
             None => {
                 let mut pooled = self.conn()?;
                 let conn: &mut conn::DbConnection = &mut pooled;
-                conn.transaction(f)
+                conn.transaction(|c| {
+                    let mut tail = audit::Tail::default();
+                    let out = f(c, &mut tail)?;
+                    tail.save(c)?;
+                    Ok(out)
+                })
             }
         }
     }

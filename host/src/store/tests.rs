@@ -124,6 +124,7 @@ both_backends!(
     validation_jobs_lease_and_settle,
     audit_chain_detects_tampering,
     audit_entries_written_at_once_form_one_chain,
+    audit_entries_of_a_failed_write_leave_no_trace,
     audit_archive_keeps_the_chain_verifiable,
     expiry_notices_once_per_threshold,
     statuses_are_typed_columns,
@@ -1591,6 +1592,55 @@ fn audit_archive_keeps_the_chain_verifiable(store: &Store) {
 /// Audited changes made at once on several connections all end up in one intact chain, in
 /// the listing and the verdict alike. On PostgreSQL, where each entry waits to be linked, an
 /// entry altered while it waits is named by the verdict and is never linked.
+/// A write that fails after appending its audit entries, among others in the same SQLite batch,
+/// takes its entries with it: the chain goes on from the entry before them, its head row names
+/// the last entry kept, and the log verifies.
+fn audit_entries_of_a_failed_write_leave_no_trace(store: &Store) {
+    let store = store.clone().with_auditor(audit_key(b"failing audit key"));
+    let event = |what: String| Event::new("test.event", what, serde_json::json!({}));
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let store = store.clone();
+            scope.spawn(move || {
+                for i in 0..20 {
+                    if i % 2 == 0 {
+                        store.record(event(format!("kept/{t}-{i}"))).unwrap();
+                        continue;
+                    }
+                    let auditor = store.auditor.clone().unwrap();
+                    let failing = event(format!("lost/{t}-{i}"));
+                    let failed = store.write_chained(move |c, tail| {
+                        auditor.append(c, tail, failing)?;
+                        Err::<(), _>(StoreError::Conflict("a failing write".into()))
+                    });
+                    assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+                }
+            });
+        }
+    });
+    let all = store
+        .audit_entries(&AuditFilter::default(), PageRequest::first(100))
+        .unwrap();
+    assert_eq!(all.total, 40, "the kept entries only");
+    assert!(all.items.iter().all(|e| e.resource.starts_with("kept/")));
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact {
+            entries: 40,
+            archived: 0
+        }
+    );
+    // The next entry follows the last kept one.
+    store.record(event("kept/last".into())).unwrap();
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact {
+            entries: 41,
+            archived: 0
+        }
+    );
+}
+
 fn audit_entries_written_at_once_form_one_chain(store: &Store) {
     let store = store
         .clone()

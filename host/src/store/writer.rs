@@ -10,6 +10,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use diesel::Connection;
 
+use super::audit::Tail;
 use super::conn::DbConnection;
 use super::StoreError;
 
@@ -21,7 +22,8 @@ const QUEUE_DEPTH: usize = 4096;
 /// What a job leaves to do once the batch's fate is known: deliver its result, or the commit
 /// error if the batch failed to commit.
 type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
-type Job = Box<dyn FnOnce(&mut DbConnection) -> Deliver + Send>;
+/// A write, given the batch's connection and the audit chain's end as the batch has moved it.
+type Job = Box<dyn FnOnce(&mut DbConnection, &mut Tail) -> Deliver + Send>;
 
 /// Handle on the writer thread.
 pub struct Writer {
@@ -49,12 +51,17 @@ impl Writer {
     pub fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConnection, &mut Tail) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = mpsc::sync_channel::<Result<T, StoreError>>(1);
-        let job: Job = Box::new(move |conn: &mut DbConnection| {
-            // A nested diesel transaction is a savepoint: this job's failure undoes only it.
-            let result = conn.transaction(f);
+        let job: Job = Box::new(move |conn: &mut DbConnection, tail: &mut Tail| {
+            // A nested diesel transaction is a savepoint: this job's failure undoes only it,
+            // its audit entries with it.
+            let before = tail.clone();
+            let result = conn.transaction(|c| f(c, tail));
+            if result.is_err() {
+                *tail = before;
+            }
             Box::new(move |commit_error: Option<&str>| {
                 let outcome = match (commit_error, result) {
                     (Some(e), _) => Err(StoreError::Database(format!("commit failed: {e}"))),
@@ -81,11 +88,12 @@ fn run(mut conn: DbConnection, rx: Receiver<Job>) {
             }
         }
         let mut delivers = Vec::with_capacity(batch.len());
+        let mut tail = Tail::default();
         let committed = conn.transaction(|c| {
             for job in batch.drain(..) {
-                delivers.push(job(c));
+                delivers.push(job(c, &mut tail));
             }
-            Ok::<_, diesel::result::Error>(())
+            tail.save(c)
         });
         let error = committed.err().map(|e| e.to_string());
         if let Some(e) = &error {

@@ -2,8 +2,9 @@
 //! URL says `postgres://`. One schema and one set of migrations (`migrations/`) serve both,
 //! through one `MultiConnection`, so every query is written once.
 //!
-//! Every method is blocking: callers on the async side wrap them in `spawn_blocking`. Every
-//! method that changes state commits before it returns, so a client is only told of what is
+//! Every method is blocking: callers on the async side go through [`Store::call`] (only
+//! SQLite's reads on the request path run in place, `Gateway::read`). Every method that
+//! changes state commits before it returns, so a client is only told of what is
 //! durable (SQLite runs with `synchronous=FULL`). On SQLite all writes go through one writer
 //! thread that commits concurrent writes together (`writer`); PostgreSQL takes them directly.
 

@@ -21,7 +21,7 @@ use crate::metrics::Listener;
 use crate::nonce::{NoncePool, Nonces, SealedNonces};
 use crate::plugins::watcher::{Reloadable, Watched};
 use crate::plugins::{PluginRuntime, RuntimeOptions, StateBacking, ValidatorPlugin};
-use crate::store::{CaPin, Store};
+use crate::store::{CaPin, PluginSwitches, Store};
 use crate::va::{Va, VaSettings};
 use crate::wfe::{self, directory};
 
@@ -196,19 +196,24 @@ pub async fn open_pki(
 }
 
 /// Switches off the plugins an admin disabled (the admin API keeps its switches in the
-/// database, so they outlive this process and hold on every replica).
-async fn apply_plugin_switches(store: &Store, runtime: &PluginRuntime) -> anyhow::Result<()> {
+/// database, so they outlive this process and hold on every replica). Returns the switches
+/// applied: the replica follows changes from exactly these, so a switch made on another
+/// replica before its first look is not mistaken for the starting point.
+async fn apply_plugin_switches(
+    store: &Store,
+    runtime: &PluginRuntime,
+) -> anyhow::Result<PluginSwitches> {
     let switches = store
         .call(|s| s.plugin_switches())
         .await
         .context("failed to read the plugin switches")?;
-    for (name, enabled) in switches {
+    for (name, enabled) in &switches {
         if !enabled {
-            runtime.set_enabled(&name, false);
+            runtime.set_enabled(name, false);
             tracing::warn!(plugin = %name, "plugin disabled by an admin; enable it over the admin API");
         }
     }
-    Ok(())
+    Ok(switches)
 }
 
 /// Takes back at once the work (issuance and validation jobs) leased to a process that is
@@ -295,9 +300,10 @@ pub async fn start_at(
         Issuer::Builtin(ca.clone()),
     )]);
     let loaded = load_plugins(&config, &secret, &store, &mut issuers, &clock).await?;
-    if let Some(runtime) = &loaded.runtime {
-        apply_plugin_switches(&store, runtime).await?;
-    }
+    let switches = match &loaded.runtime {
+        Some(runtime) => apply_plugin_switches(&store, runtime).await?,
+        None => PluginSwitches::new(),
+    };
     let watched = loaded.watched.clone();
 
     let va = Va::new(VaSettings {
@@ -378,7 +384,7 @@ pub async fn start_at(
     // settled even by a gateway that has no targets now.
     let deployments = crate::authority::deploy::spawn_worker(gateway.clone(), rx.clone());
     // Expiry notices only matter to notifiers.
-    let housekeeping = crate::authority::housekeeping::spawn(gateway.clone(), rx.clone());
+    let housekeeping = crate::authority::housekeeping::spawn(gateway.clone(), switches, rx.clone());
     let retention = gateway
         .config
         .retention

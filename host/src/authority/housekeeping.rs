@@ -3,7 +3,6 @@
 //! switches an admin made on another replica, linking audit entries written on PostgreSQL into
 //! the chain, and forgetting redeemed nonces once they could not be accepted anyway.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::Gateway;
 use crate::nonce::Nonces;
+use crate::store::PluginSwitches;
 
 /// How often a replica looks for revocations and plugin switches made elsewhere.
 const REVOCATIONS_EVERY: Duration = Duration::from_secs(1);
@@ -26,7 +26,13 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Starts what this gateway needs: the loops when replicas may share its database
 /// (PostgreSQL), none on SQLite, where this process makes every revocation itself, appends to
 /// the audit chain directly and keeps its nonces in memory. They end when `stop` turns true.
-pub fn spawn(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+/// `switches` are the plugin switches applied at start, the point from which changes are
+/// followed.
+pub fn spawn(
+    gw: Arc<Gateway>,
+    switches: PluginSwitches,
+    stop: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     if gw.store.backend() != "sqlite" {
         tasks.push(tokio::spawn(follow_revocations(gw.clone(), stop.clone())));
@@ -34,6 +40,7 @@ pub fn spawn(gw: Arc<Gateway>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()
         if gw.plugins.is_some() {
             tasks.push(tokio::spawn(follow_plugin_switches(
                 gw.clone(),
+                switches,
                 stop.clone(),
             )));
         }
@@ -67,30 +74,35 @@ async fn follow_revocations(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
     .await
 }
 
-/// Applies the plugin switches that change in the database (the ones there at start were
-/// applied then; a plugin drained because its file is gone stays drained until a switch).
-async fn follow_plugin_switches(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
-    let seen = Arc::new(std::sync::Mutex::new(None::<BTreeMap<String, bool>>));
+/// Applies the plugin switches that change in the database from `applied`, the ones applied
+/// at start. Only changes are applied: a plugin drained because its file is gone stays
+/// drained until a switch.
+async fn follow_plugin_switches(
+    gw: Arc<Gateway>,
+    applied: PluginSwitches,
+    stop: watch::Receiver<bool>,
+) {
+    let seen = Arc::new(std::sync::Mutex::new(applied));
     super::every(REVOCATIONS_EVERY, stop, move || {
         let (gw, seen) = (gw.clone(), seen.clone());
         async move {
             let switches = match gw.db(|s| s.plugin_switches()).await {
-                Ok(switches) => switches.into_iter().collect::<BTreeMap<_, _>>(),
+                Ok(switches) => switches,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the plugin switches failed");
                     return;
                 }
             };
             let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-            if let (Some(before), Some(runtime)) = (seen.as_ref(), &gw.plugins) {
+            if let Some(runtime) = &gw.plugins {
                 for (name, enabled) in &switches {
-                    if before.get(name) != Some(enabled) {
+                    if seen.get(name) != Some(enabled) {
                         runtime.set_enabled(name, *enabled);
                         tracing::warn!(plugin = %name, enabled, "plugin switched on another replica");
                     }
                 }
             }
-            *seen = Some(switches);
+            *seen = switches;
         }
     })
     .await

@@ -39,6 +39,7 @@ pub use audit_archive::Archived;
 pub use ca_pin::CaPin;
 pub use conn::{redacted_url, DatabaseUrl};
 pub use model::*;
+pub use plugin_switches::PluginSwitches;
 pub use renewal::{
     RenewNow, RenewNowFilter, RenewalMarks, RenewalState, RENEW_ADMIN, RENEW_ISSUER_RETIRED,
     RENEW_KEY_COMPROMISE,

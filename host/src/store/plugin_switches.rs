@@ -1,10 +1,16 @@
 //! The admin's plugin switches (`plugin_switches`): which plugins are off, for every replica
 //! and across restarts.
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 
 use super::schema::plugin_switches;
 use super::{Event, Result, Store};
+
+/// The admin's switches by plugin name: `true` on, `false` off. A plugin without an entry was
+/// never switched.
+pub type PluginSwitches = BTreeMap<String, bool>;
 
 impl Store {
     /// Records that `name` was switched on or off at `at`, with its audit entry.
@@ -29,11 +35,12 @@ impl Store {
         })
     }
 
-    /// Every switch an admin made, by plugin name: `true` on, `false` off.
-    pub fn plugin_switches(&self) -> Result<Vec<(String, bool)>> {
+    /// Every switch an admin made.
+    pub fn plugin_switches(&self) -> Result<PluginSwitches> {
         Ok(plugin_switches::table
             .select((plugin_switches::name, plugin_switches::enabled))
-            .order(plugin_switches::name.asc())
-            .load(&mut *self.conn()?)?)
+            .load::<(String, bool)>(&mut *self.conn()?)?
+            .into_iter()
+            .collect())
     }
 }

@@ -95,17 +95,26 @@ async fn follow_plugin_switches(
             };
             let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(runtime) = &gw.plugins {
-                for (name, enabled) in &switches {
-                    if seen.get(name) != Some(enabled) {
-                        runtime.set_enabled(name, *enabled);
-                        tracing::warn!(plugin = %name, enabled, "plugin switched on another replica");
-                    }
+                for (name, enabled) in switched(&seen, &switches) {
+                    runtime.set_enabled(name, enabled);
+                    tracing::warn!(plugin = %name, enabled, "plugin switched on another replica");
                 }
             }
             *seen = switches;
         }
     })
     .await
+}
+
+/// The switches in `now` that differ from `seen`: a plugin switched since, or for the first
+/// time. A switch that disappeared (none do: the admin API only sets them) changes nothing.
+fn switched<'a>(
+    seen: &'a PluginSwitches,
+    now: &'a PluginSwitches,
+) -> impl Iterator<Item = (&'a str, bool)> {
+    now.iter()
+        .filter(|(name, enabled)| seen.get(*name) != Some(enabled))
+        .map(|(name, enabled)| (name.as_str(), *enabled))
 }
 
 /// Links the audit entries written on PostgreSQL (by any replica) into the chain. A failure
@@ -154,4 +163,28 @@ async fn prune_nonces(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn switches(of: &[(&str, bool)]) -> PluginSwitches {
+        of.iter().map(|(n, e)| (n.to_string(), *e)).collect()
+    }
+
+    /// Followed from the switches applied at start, a switch made elsewhere before the first
+    /// look is applied (it was once taken for the starting point and lost), and one already
+    /// applied is not applied again (that would re-enable a plugin drained since).
+    #[test]
+    fn switches_are_followed_from_the_ones_applied_at_start() {
+        let applied = switches(&[("allow", false), ("mail", true)]);
+        let now = switches(&[("allow", true), ("mail", true), ("dns", false)]);
+        assert_eq!(
+            switched(&applied, &now).collect::<Vec<_>>(),
+            vec![("allow", true), ("dns", false)]
+        );
+        assert_eq!(switched(&now, &now).count(), 0);
+        assert_eq!(switched(&now, &PluginSwitches::new()).count(), 0);
+    }
 }

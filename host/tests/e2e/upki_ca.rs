@@ -40,14 +40,7 @@ fn python() -> PathBuf {
 
 /// Two consecutive ports that were free a moment ago.
 fn free_port_pair() -> u16 {
-    (0..50)
-        .find_map(|_| {
-            let port = crate::support::free_port();
-            let next = port.checked_add(1)?;
-            std::net::TcpListener::bind(("127.0.0.1", next)).ok()?;
-            Some(port)
-        })
-        .expect("two free consecutive ports on 127.0.0.1")
+    crate::support::free_ports(2)
 }
 
 /// Sends `signal` (a `kill` name: KILL, STOP, CONT) to the process group `pgid`; false when

@@ -3,6 +3,7 @@
 //! file with auto-approve) and, with `--pebble`, against Debian's Pebble on the same machine.
 
 pub mod pebble;
+pub mod ports;
 pub mod steadiness;
 
 use std::path::PathBuf;

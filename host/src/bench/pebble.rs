@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::ports::free_port;
 use crate::client::{AccountKey, AcmeClient, KeyAlg};
 
 /// A running Pebble; killed when dropped.
@@ -19,12 +20,6 @@ pub struct Pebble {
     pub issuing_root_pem: String,
     child: tokio::process::Child,
     _dir: tempfile::TempDir,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
 }
 
 impl Pebble {

@@ -43,46 +43,15 @@ pub fn with_short_profile(c: &mut Config) {
     c.profiles = vec![acmegate::ca::Profile::default_server(), short];
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, never one a socket bound to port 0 can be given
+/// ([`acmegate::bench::ports`]).
 pub fn free_port() -> u16 {
     free_ports(1)
 }
 
-/// The first of `n` consecutive ports that were free a moment ago. They come from below the
-/// kernel's ephemeral range and are never handed out twice in this process: a port taken from
-/// the ephemeral range (bind to port 0, then closed) can be given again by the kernel to the
-/// next socket bound to port 0 (a gateway's listener, a client's source port) before the test
-/// uses it, which once made lego's tls-alpn-01 responder find its port taken by the gateway.
+/// The first of `n` consecutive ports that were free a moment ago.
 pub fn free_ports(n: u16) -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    /// Below Linux's default ephemeral range (32768-60999).
-    const FIRST: u32 = 16384;
-    const SPAN: u32 = 16384;
-    /// Where this process starts in the span: test binaries running side by side start apart.
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let _ = NEXT.compare_exchange(
-        u32::MAX,
-        (std::process::id() % 64) * (SPAN / 64),
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    let n = u32::from(n.max(1));
-    for _ in 0..SPAN {
-        let offset = NEXT.fetch_add(n, Ordering::Relaxed) % SPAN;
-        if offset + n > SPAN {
-            continue;
-        }
-        let first = FIRST + offset;
-        let all_free = (first..first + n)
-            .all(|port| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port as u16)).is_ok());
-        if all_free {
-            return first as u16;
-        }
-    }
-    panic!(
-        "no {n} free consecutive ports on 127.0.0.1 in {FIRST}..{}",
-        FIRST + SPAN
-    )
+    acmegate::bench::ports::free_ports(n).expect("free ports on 127.0.0.1")
 }
 
 impl Harness {

@@ -36,7 +36,7 @@ pub enum Registered {
 /// newAccount: the account of the request's key, or a new one (§7.3, §7.3.4).
 pub async fn register(gw: &Gateway, request: NewAccount) -> Result<Registered, Problem> {
     let lookup = request.thumbprint.clone();
-    match gw.db(move |s| s.account_by_thumbprint(&lookup)).await {
+    match gw.read(move |s| s.account_by_thumbprint(&lookup)).await {
         Ok(existing) => return Ok(Registered::Existing(existing)),
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(store_problem(e, "account")),
@@ -79,7 +79,7 @@ pub async fn register(gw: &Gateway, request: NewAccount) -> Result<Registered, P
     };
     let row = account.clone();
     match gw
-        .db_as(&acme_actor(&account.id), move |s| s.insert_account(&row))
+        .write_as(&acme_actor(&account.id), move |s| s.insert_account(&row))
         .await
     {
         Ok(()) => {}

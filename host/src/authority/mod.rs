@@ -176,6 +176,28 @@ impl Gateway {
         }
     }
 
+    /// A write on the path of an ACME request, audited as `actor`: on SQLite it runs on the
+    /// writer thread inside its next group commit ([`Store::call_batched`]), which spares the
+    /// hand-off to the blocking pool and back; on PostgreSQL as [`Gateway::db_as`]. Only for
+    /// store calls that write and return (no scans, nothing slow): every other write waits
+    /// while it runs.
+    pub async fn write_as<T, F>(&self, actor: &str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.store.acting_as(actor).call_batched(f).await
+    }
+
+    /// [`Gateway::write_as`] audited as the gateway's own.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.store.call_batched(f).await
+    }
+
     /// [`Gateway::db`] with the changes attributed to `actor` in the audit log.
     pub async fn db_as<T, F>(&self, actor: &str, f: F) -> Result<T, StoreError>
     where

@@ -136,7 +136,7 @@ pub async fn create(gw: &Gateway, account: &Account, body: NewOrder) -> Result<O
     }
     let (o, a, c) = (order.clone(), authzs.clone(), challenges);
     let inserted = gw
-        .db_as(&acme_actor(&account.id), move |s| match &replaced {
+        .write_as(&acme_actor(&account.id), move |s| match &replaced {
             Some(cert) => s.insert_replacing_order(&o, &a, &c, cert, created),
             None => s.insert_order(&o, &a, &c).map(|()| true),
         })
@@ -185,7 +185,7 @@ pub async fn current(gw: &Gateway, account: &Account, id: &str) -> Result<OrderV
         });
         let err = error.clone();
         // Losing this race only means another request recorded the same transition.
-        gw.db_as(&acme_actor(&order.account_id), move |s| {
+        gw.write_as(&acme_actor(&order.account_id), move |s| {
             s.transition_order(&oid, from, to, err.as_deref())
         })
         .await
@@ -236,7 +236,7 @@ pub async fn finalize(
     let job = issuance::new_job(gw, &order.id, &profile.issuer, &der);
     let queued = job.clone();
     let moved = gw
-        .db_as(&acme_actor(&order.account_id), move |s| {
+        .write_as(&acme_actor(&order.account_id), move |s| {
             s.begin_issuance(&queued)
         })
         .await

@@ -83,7 +83,7 @@ pub async fn respond(gw: &Arc<Gateway>, challenge: Challenge) -> Result<Challeng
         // DANGER mode (config `acme.auto_approve`): no check at all.
         let (id, at) = (challenge.id.clone(), gw.now());
         let recorded = gw
-            .db(move |s| s.record_validation(&id, true, Some(at), None))
+            .write(move |s| s.record_validation(&id, true, Some(at), None))
             .await
             .map_err(store_problem)?;
         count_recorded(gw, &challenge.kind, true, recorded);
@@ -103,7 +103,7 @@ pub async fn respond(gw: &Arc<Gateway>, challenge: Challenge) -> Result<Challeng
     };
     let queued = job.clone();
     if gw
-        .db(move |s| s.begin_validation(&queued))
+        .write(move |s| s.begin_validation(&queued))
         .await
         .map_err(store_problem)?
     {
@@ -226,7 +226,7 @@ async fn record(
     let at = valid.then(|| gw.now());
     let id = challenge_id.to_owned();
     let recorded = gw
-        .db(move |s| s.record_validation(&id, valid, at, error.as_deref()))
+        .write(move |s| s.record_validation(&id, valid, at, error.as_deref()))
         .await?;
     count_recorded(gw, &challenge.kind, valid, recorded);
     if recorded != Recorded::AlreadyDecided {

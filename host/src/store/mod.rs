@@ -2,8 +2,9 @@
 //! URL says `postgres://`. One schema and one set of migrations (`migrations/`) serve both,
 //! through one `MultiConnection`, so every query is written once.
 //!
-//! Every method is blocking: callers on the async side go through [`Store::call`] (only
-//! SQLite's reads on the request path run in place, `Gateway::read`). Every method that
+//! Every method is blocking: callers on the async side go through [`Store::call`], or
+//! [`Store::call_batched`] for a request's writes (on SQLite run on the writer thread itself);
+//! only SQLite's reads on the request path run in place (`Gateway::read`). Every method that
 //! changes state commits before it returns, so a client is only told of what is
 //! durable (SQLite runs with `synchronous=FULL`). On SQLite all writes go through one writer
 //! thread that commits concurrent writes together (`writer`); PostgreSQL takes them directly.
@@ -312,6 +313,27 @@ impl Store {
             None => tokio::task::spawn_blocking(move || f(&store))
                 .await
                 .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?,
+        }
+    }
+
+    /// [`Store::call`] for a short call that writes, on the path of a request: on SQLite it runs
+    /// on the writer thread inside its next group commit, so the write reaches the writer
+    /// without a blocking-pool thread waiting in between, and answers once that batch has
+    /// committed; on PostgreSQL as [`Store::call`]. Each write of `f` runs in a savepoint of
+    /// the batch and is not committed until `f` has returned: a read of `f` after its own write
+    /// (on a pooled connection) does not see that write yet. Never for scans or anything slow:
+    /// every other write waits while `f` runs.
+    pub async fn call_batched<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => {
+                let store = self.clone();
+                writer.run(move || f(&store)).await
+            }
+            None => self.call(f).await,
         }
     }
 

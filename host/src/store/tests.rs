@@ -2340,3 +2340,125 @@ fn postgres_calls_run_on_the_stores_threads() {
             .expect("the store still answers");
     });
 }
+
+/// On SQLite a batched call runs on the writer thread inside a group commit: many calls at
+/// once share few commits; a write of a call that fails, or panics, leaves no trace in the
+/// audit chain; a call that panics answers an error and the writer serves on; and a call may
+/// write through another store, whose writes go to that store's own writer.
+#[test]
+fn sqlite_batched_calls_run_in_the_writers_group_commits() {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str| {
+        Store::open(&acmegate_testkit::db::fresh_sqlite_url(
+            &dir.path().join(name),
+        ))
+        .unwrap()
+        .with_auditor(audit_key(b"batched calls"))
+    };
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    let (store, other) = (open("a"), open("b"));
+    let event = |what: String| Event::new("test.event", what, serde_json::json!({}));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let threads = Arc::new(Mutex::new(BTreeSet::new()));
+    let (_, commits_before) = store.query_counts();
+    runtime.block_on(async {
+        let calls: Vec<_> = (0..64)
+            .map(|i| {
+                let (store, threads) = (store.clone(), threads.clone());
+                tokio::spawn(async move {
+                    store
+                        .call_batched(move |s| {
+                            let name = std::thread::current().name().map(str::to_owned);
+                            threads.lock().unwrap().insert(name);
+                            // Long enough for the other calls to queue behind this one.
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                            s.record(event(format!("kept/{i}")))?;
+                            let auditor = s.auditor.clone().unwrap();
+                            let lost = event(format!("lost/{i}"));
+                            let failed: Result<()> = s.write_chained(move |c, tail| {
+                                auditor.append(c, tail, lost)?;
+                                if i % 2 == 0 {
+                                    Err(StoreError::Conflict("a failing write".into()))
+                                } else {
+                                    panic!("a write that panics")
+                                }
+                            });
+                            assert!(failed.is_err(), "{failed:?}");
+                            Ok(i)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap().expect("every call answers"), i);
+        }
+    });
+    let threads = threads.lock().unwrap().clone();
+    assert_eq!(
+        threads,
+        BTreeSet::from([Some("acmegate-sqlite-writer".to_owned())]),
+        "batched calls ran on other threads"
+    );
+    let (_, commits_after) = store.query_counts();
+    let commits = commits_after - commits_before;
+    assert!(
+        (1..16).contains(&commits),
+        "64 calls took {commits} commits"
+    );
+    let all = store
+        .audit_entries(&AuditFilter::default(), PageRequest::first(100))
+        .unwrap();
+    assert_eq!(all.total, 64, "the kept entries only");
+    assert!(all.items.iter().all(|e| e.resource.starts_with("kept/")));
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact {
+            entries: 64,
+            archived: 0
+        }
+    );
+
+    runtime.block_on(async {
+        let panicked = store
+            .call_batched(|_| -> Result<()> { panic!("a faulty call") })
+            .await;
+        assert!(
+            matches!(&panicked, Err(StoreError::Database(m)) if m.contains("panicked")),
+            "{panicked:?}"
+        );
+        // The writer serves on, for batched calls and for writes handed to it.
+        let elsewhere = other.clone();
+        store
+            .call_batched(move |s| {
+                s.record(event("kept/after".into()))?;
+                elsewhere.record(event("elsewhere".into()))
+            })
+            .await
+            .expect("the writer still answers");
+    });
+    store.record(event("kept/last".into())).unwrap();
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact {
+            entries: 66,
+            archived: 0
+        }
+    );
+    let theirs = other
+        .audit_entries(&AuditFilter::default(), PageRequest::first(10))
+        .unwrap();
+    assert_eq!(
+        theirs.total, 1,
+        "the other store's write went to its own file"
+    );
+    assert_eq!(theirs.items[0].resource, "elsewhere");
+}

@@ -9,9 +9,10 @@
 //! connections, so threads beyond the connections only wait for one; a fixed set of threads,
 //! one per connection, does the same work with memory that stops growing once each has run.
 //!
-//! SQLite keeps the blocking pool: a write there waits for the writer thread's group commit,
-//! which commits more writes per disk flush the more of them wait at once, so bounding the
-//! waiting threads would bound the batches.
+//! SQLite keeps the blocking pool for its other calls: a write there waits for the writer
+//! thread's group commit, which commits more writes per disk flush the more of them wait at
+//! once, so bounding the waiting threads would bound the batches. A request's writes skip the
+//! pool altogether: they run on the writer thread (`Store::call_batched`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -147,7 +147,7 @@ async fn attempt(
             let row = cert.clone();
             let deployments = crate::authority::deploy::owed(&gw, &cert, false);
             let jobs = deployments.clone();
-            match gw.db(move |s| s.insert_certificate(&row, &jobs)).await {
+            match gw.write(move |s| s.insert_certificate(&row, &jobs)).await {
                 Ok(()) => {}
                 // Another process finished this order first (our lease had run out).
                 Err(StoreError::Conflict(detail)) => {

@@ -203,7 +203,7 @@ fn head_seal(key: &hmac::Key, seq: i64, mac: &str) -> String {
 /// the batch commits ([`Tail::save`]). The writer's transaction holds the database's write
 /// lock, so nothing else moves the head meanwhile. Reading and rewriting the head row for each
 /// entry were two of the three statements an entry cost. A write whose savepoint rolls back
-/// puts back the tail it started from (`writer::Writer::submit`).
+/// puts back the tail it started from (`writer::in_savepoint`).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Tail {
     /// The last entry's seq and mac, once read.

@@ -1589,6 +1589,23 @@ fn audit_archive_keeps_the_chain_verifiable(store: &Store) {
     assert!(store.archive_audit(dir.path(), later, 100).is_err());
 }
 
+/// The audit log of `store` holds exactly `count` entries, all of resources named `kept/...`,
+/// and verifies: what tests of failing writes among kept ones expect.
+fn assert_only_kept_entries(store: &Store, count: i64) {
+    let all = store
+        .audit_entries(&AuditFilter::default(), PageRequest::first(100))
+        .unwrap();
+    assert_eq!(all.total, count, "the kept entries only");
+    assert!(all.items.iter().all(|e| e.resource.starts_with("kept/")));
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact {
+            entries: count,
+            archived: 0
+        }
+    );
+}
+
 /// Audited changes made at once on several connections all end up in one intact chain, in
 /// the listing and the verdict alike. On PostgreSQL, where each entry waits to be linked, an
 /// entry altered while it waits is named by the verdict and is never linked.
@@ -1618,18 +1635,7 @@ fn audit_entries_of_a_failed_write_leave_no_trace(store: &Store) {
             });
         }
     });
-    let all = store
-        .audit_entries(&AuditFilter::default(), PageRequest::first(100))
-        .unwrap();
-    assert_eq!(all.total, 40, "the kept entries only");
-    assert!(all.items.iter().all(|e| e.resource.starts_with("kept/")));
-    assert_eq!(
-        store.verify_audit().unwrap(),
-        Verdict::Intact {
-            entries: 40,
-            archived: 0
-        }
-    );
+    assert_only_kept_entries(&store, 40);
     // The next entry follows the last kept one.
     store.record(event("kept/last".into())).unwrap();
     assert_eq!(
@@ -2414,18 +2420,7 @@ fn sqlite_batched_calls_run_in_the_writers_group_commits() {
         (1..16).contains(&commits),
         "64 calls took {commits} commits"
     );
-    let all = store
-        .audit_entries(&AuditFilter::default(), PageRequest::first(100))
-        .unwrap();
-    assert_eq!(all.total, 64, "the kept entries only");
-    assert!(all.items.iter().all(|e| e.resource.starts_with("kept/")));
-    assert_eq!(
-        store.verify_audit().unwrap(),
-        Verdict::Intact {
-            entries: 64,
-            archived: 0
-        }
-    );
+    assert_only_kept_entries(&store, 64);
 
     runtime.block_on(async {
         let panicked = store

@@ -233,18 +233,7 @@ pub async fn finalize(
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
         .map_err(|e| Problem::server_internal(e.to_string()))?;
     let der = check_csr(csr, profile, &identifiers, is_account_key)?;
-    let job = issuance::new_job(gw, &order.id, &profile.issuer, &der);
-    let queued = job.clone();
-    let moved = gw
-        .write_as(&acme_actor(&order.account_id), move |s| {
-            s.begin_issuance(&queued)
-        })
-        .await
-        .map_err(|e| store_problem(e, "order"))?;
-    if !moved {
-        return Err(Problem::order_not_ready("order is already being finalized"));
-    }
-    let (order, status) = match issuance::finalize(gw, job, order.clone()).await? {
+    let (order, status) = match issuance::finalize(gw, order.clone(), &profile.issuer, der).await? {
         Settled::Valid(cert) => (
             Order {
                 status: OrderStatus::Valid,

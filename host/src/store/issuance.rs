@@ -1,7 +1,9 @@
 //! Issuance jobs: the durable queue between finalize and the issuer.
 //!
 //! A job is created in the transaction that moves its order from `ready` to `processing`, and
-//! deleted in the one that moves it on to `valid` (with its certificate) or `invalid`. Whoever
+//! deleted in the one that moves it on to `valid` (with its certificate) or `invalid`. An issuer
+//! that answers at once (the built-in CA) needs no job: its certificate is stored and the order
+//! moved from `ready` to `valid` in one transaction ([`Store::issue_ready_order`]). Whoever
 //! works on a job holds a lease on it; every completion checks the order is still `processing`,
 //! so two processes that both took a job (one of them after the other's lease ran out) can never
 //! store two certificates for one order.
@@ -11,7 +13,7 @@ use diesel::prelude::*;
 use crate::acme::OrderStatus;
 
 use super::schema::{issuance_jobs, orders};
-use super::{IssuanceJob, Result, Store};
+use super::{Certificate, DeploymentJob, IssuanceJob, Result, Store};
 
 impl Store {
     /// Moves the order from `ready` to `processing` and queues `job` for it, in one
@@ -34,6 +36,28 @@ impl Store {
                 .execute(c)?;
             let event = super::status_event("order", &job.order_id, "ready", "processing", None);
             Ok((true, Some(event)))
+        })
+    }
+
+    /// Stores `cert`, signed at once for the `ready` order it names, makes the order `valid` and
+    /// queues `deployments`, in one transaction: the path of an issuer that answers at once (the
+    /// built-in CA), which needs no job and no `processing` in between. A crash before the
+    /// commit leaves the order `ready`, to be finalized again. Conflict (and nothing stored)
+    /// when the order was not `ready`.
+    pub fn issue_ready_order(
+        &self,
+        cert: &Certificate,
+        deployments: &[DeploymentJob],
+    ) -> Result<()> {
+        let (cert, deployments) = (cert.clone(), deployments.to_vec());
+        self.write_audited(super::issue_event(&cert), move |c| {
+            if cert.order_id.is_none() {
+                return Err(super::StoreError::Database(format!(
+                    "certificate {} names no order",
+                    cert.serial
+                )));
+            }
+            super::store_certificate(c, &cert, &deployments, OrderStatus::Ready)
         })
     }
 

@@ -151,6 +151,44 @@ fn issue_event(cert: &Certificate) -> Event {
     )
 }
 
+/// Inserts `cert` with the deployments owed for it and, when it is an order's, makes that order
+/// `valid` with it: a compare-and-set from `from`, so an order never gets two certificates
+/// (Conflict when the order is no longer `from`). Inside the caller's transaction.
+fn store_certificate(
+    c: &mut conn::DbConnection,
+    cert: &Certificate,
+    deployments: &[DeploymentJob],
+    from: OrderStatus,
+) -> Result<()> {
+    diesel::insert_into(certificates::table)
+        .values(cert)
+        .execute(c)?;
+    // One by one: a multi-row insert is not offered on the SQLite side of the multi-backend
+    // connection, and a certificate is owed to a handful of targets.
+    for job in deployments {
+        diesel::insert_into(deployment_jobs::table)
+            .values(job)
+            .execute(c)?;
+    }
+    let Some(order_id) = &cert.order_id else {
+        return Ok(());
+    };
+    let moved = diesel::update(orders::table.find(order_id).filter(orders::status.eq(from)))
+        .set((
+            orders::status.eq(OrderStatus::Valid),
+            orders::certificate_id.eq(&cert.id),
+            orders::not_before.eq(cert.not_before),
+            orders::not_after.eq(cert.not_after),
+        ))
+        .execute(c)?;
+    if moved == 0 {
+        return Err(StoreError::Conflict(format!(
+            "order {order_id} is not {from}"
+        )));
+    }
+    Ok(())
+}
+
 /// `Ok` when `may` says the move of `what` from `from` to `to` is one RFC 8555 §7.1.6 allows.
 fn allowed(
     what: &str,
@@ -799,37 +837,10 @@ impl Store {
     ) -> Result<()> {
         let (cert, deployments) = (cert.clone(), deployments.to_vec());
         self.write_audited(issue_event(&cert), move |c| {
-            diesel::insert_into(certificates::table)
-                .values(&cert)
-                .execute(c)?;
-            // One by one: a multi-row insert is not offered on the SQLite side of the
-            // multi-backend connection, and a certificate is owed to a handful of targets.
-            for job in &deployments {
-                diesel::insert_into(deployment_jobs::table)
-                    .values(job)
-                    .execute(c)?;
+            store_certificate(c, &cert, &deployments, OrderStatus::Processing)?;
+            if let Some(order_id) = &cert.order_id {
+                diesel::delete(issuance_jobs::table.find(order_id)).execute(c)?;
             }
-            let Some(order_id) = &cert.order_id else {
-                return Ok(());
-            };
-            let moved = diesel::update(
-                orders::table
-                    .find(order_id)
-                    .filter(orders::status.eq(OrderStatus::Processing)),
-            )
-            .set((
-                orders::status.eq(OrderStatus::Valid),
-                orders::certificate_id.eq(&cert.id),
-                orders::not_before.eq(cert.not_before),
-                orders::not_after.eq(cert.not_after),
-            ))
-            .execute(c)?;
-            if moved == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "order {order_id} is not processing"
-                )));
-            }
-            diesel::delete(issuance_jobs::table.find(order_id)).execute(c)?;
             Ok(())
         })
     }

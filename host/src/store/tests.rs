@@ -121,6 +121,7 @@ both_backends!(
     validation_makes_the_order_ready_with_its_last_authorization,
     certificates_and_revocation,
     issuance_jobs_lease_and_settle,
+    ready_orders_are_issued_at_once,
     validation_jobs_lease_and_settle,
     audit_chain_detects_tampering,
     audit_entries_written_at_once_form_one_chain,
@@ -1400,6 +1401,75 @@ fn issuance_jobs_lease_and_settle(store: &Store) {
     assert!(matches!(
         store.issuance_job("o2"),
         Err(StoreError::NotFound)
+    ));
+}
+
+/// The built-in CA's way: a ready order gets its certificate and becomes valid in one write,
+/// with no job and no `processing` in between; an order that is not ready gets nothing, and
+/// the refused write leaves no audit entry.
+fn ready_orders_are_issued_at_once(store: &Store) {
+    let store = &store
+        .clone()
+        .with_auditor(audit_key(b"issued at once test key"));
+    seeded(store);
+    let audited = |action: &str| {
+        store.link_pending_audit().unwrap();
+        store
+            .audit_entries(&AuditFilter::action(action), PageRequest::first(10))
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|e| e.resource)
+            .collect::<Vec<_>>()
+    };
+    // Pending: refused, nothing stored.
+    assert!(matches!(
+        store.issue_ready_order(&cert("x1", "ab", "o1"), &[]),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.certificates_of_order("o1").unwrap().is_empty());
+    assert!(audited("certificate.issue").is_empty());
+
+    store
+        .transition_order("o1", OrderStatus::Pending, OrderStatus::Ready, None)
+        .unwrap();
+    store
+        .issue_ready_order(&cert("x1", "ab", "o1"), &[])
+        .unwrap();
+    let o1 = store.order("o1").unwrap();
+    assert_eq!(
+        (
+            o1.status.as_str(),
+            o1.certificate_id.as_deref(),
+            o1.not_after
+        ),
+        ("valid", Some("x1"), Some(2))
+    );
+    assert!(matches!(
+        store.issuance_job("o1"),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(audited("certificate.issue"), ["certificate/ab"]);
+    assert_eq!(
+        audited("order.status"),
+        ["order/o1"],
+        "pending to ready only: the order was never processing"
+    );
+
+    // A second finalize of the same order: refused, still one certificate, one entry.
+    assert!(matches!(
+        store.issue_ready_order(&cert("x2", "cd", "o1"), &[]),
+        Err(StoreError::Conflict(_))
+    ));
+    let certs = store.certificates_of_order("o1").unwrap();
+    assert_eq!(
+        certs.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["x1"]
+    );
+    assert_eq!(audited("certificate.issue"), ["certificate/ab"]);
+    assert!(matches!(
+        store.verify_audit().unwrap(),
+        Verdict::Intact { archived: 0, .. }
     ));
 }
 

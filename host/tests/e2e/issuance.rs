@@ -1,6 +1,7 @@
-//! Asynchronous issuance: a finalize whose process died is finished by the next start (or by
-//! another replica), exactly once; a job whose issuer is gone fails the order with a problem
-//! that names it.
+//! Issuance: the built-in CA issues within the finalize request, once however many finalize
+//! requests race; a finalize whose process died is finished by the next start (or by another
+//! replica), exactly once; a job whose issuer is gone fails the order with a problem that names
+//! it.
 
 use std::time::Duration;
 
@@ -154,6 +155,78 @@ async fn replicas_share_orphaned_jobs_without_double_issuance() {
     second.shutdown().await;
     h.gw.shutdown().await;
 }
+
+/// The built-in CA issues within the finalize request. Two finalize requests racing for one
+/// order (RFC 8555 §7.4): one is answered with the order `valid` and its certificate, the other
+/// with `orderNotReady`; the order has exactly one certificate and no job is left behind; the
+/// audit log shows the order going from ready to valid with its certificate, never through
+/// `processing`.
+async fn racing_finalizes_issue_once_at_once(backend: Backend) {
+    let h = Harness::start_with(backend, |c| c.acme.auto_approve = true).await;
+    let c = account(&h).await;
+    let ids = [Identifier::dns("race.example")];
+    let reply = c.new_order(&ids, None).await.unwrap().ok().unwrap();
+    let url = reply.location().expect("order location");
+    let order = reply.json().unwrap();
+    c.authorize(&order, "http-01").await.expect("authorized");
+    assert_eq!(
+        c.poll(&url, Duration::from_secs(10)).await.unwrap()["status"],
+        "ready"
+    );
+    let (csr, _key) = csr_p256(&ids).expect("csr");
+    let body = serde_json::json!({"csr": B64.encode(csr)});
+    let finalize = order["finalize"].as_str().unwrap();
+    let (a, b) = tokio::join!(c.post(finalize, Some(&body)), c.post(finalize, Some(&body)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (won, lost) = if a.status == 200 { (a, b) } else { (b, a) };
+    assert_eq!(won.status, 200, "{}", String::from_utf8_lossy(&won.body));
+    let won = won.json().unwrap();
+    assert_eq!(won["status"], "valid", "{won}");
+    assert!(won["certificate"].is_string());
+    assert_eq!(
+        lost.problem().map(|p| p.kind),
+        Some(acmegate::acme::ProblemType::OrderNotReady),
+        "{} {}",
+        lost.status,
+        String::from_utf8_lossy(&lost.body)
+    );
+
+    let store = h.gw.gateway.store.clone();
+    let id = url.rsplit('/').next().expect("order id").to_string();
+    assert_issued_once(&h, &store, &store.order(&id).expect("order"));
+    store.link_pending_audit().expect("link audit");
+    let moves: Vec<String> = store
+        .audit_entries(
+            &acmegate::store::AuditFilter {
+                resource: Some(format!("order/{id}")),
+                ..Default::default()
+            },
+            acmegate::store::PageRequest::first(10),
+        )
+        .expect("audit")
+        .items
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.details))
+        .collect();
+    assert!(
+        moves.iter().all(|m| !m.contains("processing")),
+        "never processing: {moves:?}"
+    );
+    let issued = store
+        .audit_entries(
+            &acmegate::store::AuditFilter::action("certificate.issue"),
+            acmegate::store::PageRequest::first(10),
+        )
+        .expect("audit")
+        .items;
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert!(issued[0].details.contains(&id), "{issued:?}");
+    h.gw.shutdown().await;
+}
+crate::on_both_backends!(
+    racing_finalizes_issue_once_at_once,
+    racing_finalizes_issue_once_at_once
+);
 
 /// RFC 8555 §7.4: when the issuer is slower than finalize's wait, finalize answers the order
 /// `processing` with Retry-After, and polling reaches `valid` with a certificate.

@@ -1,12 +1,15 @@
-//! Asynchronous issuance (RFC 8555 §7.4): finalize turns an order into a durable job, an issuer
-//! turns the job into a certificate, and the order is `processing` in between.
+//! Issuance (RFC 8555 §7.4): finalize hands a ready order and its CSR to the issuer of the
+//! order's profile.
 //!
-//! Finalize queues the job in the transaction that makes the order `processing`, then works on
-//! it at once and answers with the final order when the issuer is quick (the built-in CA takes
-//! milliseconds). When the issuer is slow, defers (`Pending`) or fails transiently, finalize
-//! answers `processing` with Retry-After and a background worker carries on: it polls pending
-//! requests, retries failures with backoff ([`RetryPolicy`]) and, when the policy gives up,
-//! makes the order `invalid` with the issuer's error in the problem detail.
+//! The built-in CA signs in the finalize request itself, and its certificate is stored in the
+//! transaction that makes the order `valid`: no job, one commit. For any other issuer finalize
+//! queues a durable job in the transaction that makes the order `processing`, then works on it
+//! at once and answers with the final order when the issuer is quick. When the issuer is slow,
+//! defers (`Pending`) or fails transiently, finalize answers `processing` with Retry-After and
+//! a background worker carries on: it polls pending requests, retries failures with backoff
+//! ([`RetryPolicy`]) and, when the policy gives up, makes the order `invalid` with the issuer's
+//! error in the problem detail. With `issuance.inline_wait_ms = 0` every issuer, the built-in
+//! CA too, takes the job's way and finalize always answers `processing`.
 //!
 //! Crash safety: a job is leased by the process working on it. If that process dies, the lease
 //! runs out and another process (or the next start) takes the job over. Storing a certificate
@@ -28,7 +31,7 @@ pub use issuer::{IssueError, IssueOutcome, IssueRequest, IssuedChain, Issuer, Re
 pub use retry::{Next, RetryPolicy};
 
 use crate::acme::{Identifier, IdentifierType, Problem};
-use crate::authority::Gateway;
+use crate::authority::{acme_actor, store_problem, Gateway};
 pub use crate::config::IssuanceConfig;
 use crate::store::{Certificate, IssuanceJob, Order, StoreError};
 
@@ -86,28 +89,121 @@ pub fn new_job(gw: &Gateway, order_id: &str, issuer: &str, csr_der: &[u8]) -> Is
     }
 }
 
-/// Works on a job finalize just queued for `order` (as finalize read it): waits up to
-/// `inline_wait_ms` for the outcome. If the issuer takes longer the attempt goes on in the
-/// background and the caller answers `processing`. A wait of zero always answers
-/// `processing`, however fast the issuer is, so clients see the same asynchronous flow every
-/// time.
+/// Hands the `ready` order (as finalize read it) with its checked CSR (`csr_der`) to `issuer`.
+///
+/// The built-in CA signs in microseconds: its certificate is stored and the order made `valid`
+/// in one transaction ([`at_once`]), with no job and no `processing` in between. Every other
+/// issuer gets a durable job, queued in the transaction that makes the order `processing`,
+/// and finalize waits up to `inline_wait_ms` for the outcome; if the issuer takes longer the
+/// attempt goes on in the background and the caller answers `processing`. A wait of zero
+/// always answers `processing`, however fast the issuer is, so clients see the same
+/// asynchronous flow every time.
 pub async fn finalize(
     gw: &Arc<Gateway>,
-    job: IssuanceJob,
     order: Order,
+    issuer: &str,
+    csr_der: Vec<u8>,
 ) -> Result<Settled, Problem> {
     let wait = Duration::from_millis(gw.config.issuance.inline_wait_ms);
+    if !wait.is_zero() {
+        if let Some(settled) = at_once(gw, &order, issuer, &csr_der).await? {
+            return Ok(settled);
+        }
+    }
+    let job = new_job(gw, &order.id, issuer, &csr_der);
+    let queued = job.clone();
+    let moved = gw
+        .write_as(&acme_actor(&order.account_id), move |s| {
+            s.begin_issuance(&queued)
+        })
+        .await
+        .map_err(|e| store_problem(e, "order"))?;
+    if !moved {
+        return Err(already_finalizing());
+    }
     let task = tokio::spawn(attempt(gw.clone(), job, Some(order)));
     if wait.is_zero() {
         return Ok(Settled::Processing);
     }
     match tokio::time::timeout(wait, task).await {
-        Ok(Ok(settled)) => settled.map_err(|e| crate::authority::store_problem(e, "order")),
+        Ok(Ok(settled)) => settled.map_err(|e| store_problem(e, "order")),
         Ok(Err(e)) => Err(Problem::server_internal(format!(
             "issuance task failed: {e}"
         ))),
         Err(_) => Ok(Settled::Processing),
     }
+}
+
+fn already_finalizing() -> Problem {
+    Problem::order_not_ready("order is already being finalized")
+}
+
+/// Issues `order` in the finalize request itself when its issuer is the built-in CA: signs,
+/// then stores the certificate and makes the order `valid` in one write (one commit, where the
+/// job's way takes two, and four statements fewer). `None` when the issuer is another or the
+/// CA did not sign: the caller then takes the job's way, whose retries and failure handling
+/// apply as for any issuer. Signing comes before the order's compare-and-set, so of two
+/// finalize requests racing for one order both may sign; one certificate is stored, the
+/// other never leaves the process.
+async fn at_once(
+    gw: &Arc<Gateway>,
+    order: &Order,
+    issuer: &str,
+    csr_der: &[u8],
+) -> Result<Option<Settled>, Problem> {
+    if !matches!(gw.issuer(issuer), Some(Issuer::Builtin(_))) {
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    let Ok((ca, request)) = prepare(gw, order, issuer, csr_der) else {
+        return Ok(None);
+    };
+    let Ok(IssueOutcome::Issued(chain)) = ca.issue(request).await else {
+        return Ok(None);
+    };
+    let cert = order_certificate(order, issuer, chain);
+    let deployments = crate::authority::deploy::owed(gw, &cert, false);
+    let (row, jobs) = (cert.clone(), deployments.clone());
+    match gw
+        .write_as(&acme_actor(&order.account_id), move |s| {
+            s.issue_ready_order(&row, &jobs)
+        })
+        .await
+    {
+        Ok(()) => Ok(Some(issued(gw, cert, deployments, started).await)),
+        Err(StoreError::Conflict(_)) => Err(already_finalizing()),
+        Err(e) => Err(store_problem(e, "order")),
+    }
+}
+
+/// The stored form of `chain`, issued by `issuer` for `order`.
+fn order_certificate(order: &Order, issuer: &str, chain: IssuedChain) -> Certificate {
+    Certificate {
+        account_id: Some(order.account_id.clone()),
+        order_id: Some(order.id.clone()),
+        ..chain.into_certificate(
+            issuer,
+            crate::store::ORIGIN_ACME,
+            order.identifiers.clone(),
+            String::new(),
+        )
+    }
+}
+
+/// What follows a stored certificate, whichever way it was issued: metrics, the `issued`
+/// notice and its deployments.
+async fn issued(
+    gw: &Arc<Gateway>,
+    cert: Certificate,
+    deployments: Vec<crate::store::DeploymentJob>,
+    started: std::time::Instant,
+) -> Settled {
+    gw.metrics.issuance(started.elapsed());
+    gw.metrics.order("valid");
+    crate::authority::notify::issued(gw, &cert).await;
+    crate::authority::deploy::start(gw, deployments, None);
+    tracing::info!(order = ?cert.order_id, serial = %cert.serial, issuer = %cert.issuer, "certificate issued");
+    Settled::Valid(cert)
 }
 
 /// One attempt at a leased job: issue (or poll), then record the outcome. `order` is the
@@ -125,7 +221,11 @@ async fn attempt(
         }
     };
     let started = std::time::Instant::now();
-    let outcome = match prepare(&gw, &order, &job) {
+    let outcome = match B64
+        .decode(&job.csr)
+        .map_err(|e| Problem::server_internal(format!("stored CSR unreadable: {e}")))
+        .and_then(|der| prepare(&gw, &order, &job.issuer, &der))
+    {
         Err(problem) => Err(IssueError::Rejected(problem)),
         Ok((issuer, request)) => match &job.handle {
             Some(handle) => issuer.poll(handle, &request).await,
@@ -134,16 +234,7 @@ async fn attempt(
     };
     match outcome {
         Ok(IssueOutcome::Issued(chain)) => {
-            let cert = Certificate {
-                account_id: Some(order.account_id.clone()),
-                order_id: Some(order.id.clone()),
-                ..chain.into_certificate(
-                    &job.issuer,
-                    crate::store::ORIGIN_ACME,
-                    order.identifiers.clone(),
-                    String::new(),
-                )
-            };
+            let cert = order_certificate(&order, &job.issuer, chain);
             let row = cert.clone();
             let deployments = crate::authority::deploy::owed(&gw, &cert, false);
             let jobs = deployments.clone();
@@ -156,12 +247,7 @@ async fn attempt(
                 }
                 Err(e) => return Err(e),
             }
-            gw.metrics.issuance(started.elapsed());
-            gw.metrics.order("valid");
-            crate::authority::notify::issued(&gw, &cert).await;
-            crate::authority::deploy::start(&gw, deployments, None);
-            tracing::info!(order = %order.id, serial = %cert.serial, issuer = %job.issuer, "certificate issued");
-            Ok(Settled::Valid(cert))
+            Ok(issued(&gw, cert, deployments, started).await)
         }
         Ok(IssueOutcome::Pending {
             handle,
@@ -224,15 +310,17 @@ async fn give_up(gw: &Gateway, job: &IssuanceJob, problem: Problem) -> Result<Se
     Ok(Settled::Invalid(problem))
 }
 
-/// The issuer and request for a job, from the order and the stored CSR. A problem here
-/// (profile or issuer gone from the configuration, unreadable CSR) is final.
+/// The issuer named `issuer` and its request for `order`'s CSR (`csr_der`, checked at
+/// finalize). A problem here (profile or issuer gone from the configuration, unreadable CSR)
+/// is final.
 fn prepare(
     gw: &Gateway,
     order: &crate::store::Order,
-    job: &IssuanceJob,
+    issuer: &str,
+    csr_der: &[u8],
 ) -> Result<(Issuer, IssueRequest), Problem> {
-    let issuer = gw.issuer(&job.issuer).ok_or_else(|| {
-        Problem::server_internal(format!("issuer {:?} is no longer configured", job.issuer))
+    let issuer = gw.issuer(issuer).ok_or_else(|| {
+        Problem::server_internal(format!("issuer {issuer:?} is no longer configured"))
     })?;
     let profile = gw.profile(&order.profile).cloned().ok_or_else(|| {
         Problem::server_internal(format!(
@@ -240,11 +328,8 @@ fn prepare(
             order.profile
         ))
     })?;
-    let der = B64
-        .decode(&job.csr)
-        .map_err(|e| Problem::server_internal(format!("stored CSR unreadable: {e}")))?;
     // Verified at finalize (`orders::check_csr`), the only place jobs are made from.
-    let csr = crate::ca::parse_stored_csr(&der).map_err(crate::authority::ca_problem)?;
+    let csr = crate::ca::parse_stored_csr(csr_der).map_err(crate::authority::ca_problem)?;
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers)
         .map_err(|e| Problem::server_internal(format!("stored identifiers unreadable: {e}")))?;
     let dns_names = identifiers

@@ -261,7 +261,15 @@ async fn the_wall_clock_limit_covers_the_whole_call() {
 
 #[tokio::test]
 async fn allocating_forever_is_out_of_memory_and_the_next_call_works() {
-    let plugin = hostile("hostile-alloc", fast_limits()).await;
+    // Time is not what this test is about: a budget the allocation cannot use up, even on a
+    // machine busy enough to stretch it (100 ms ran out before 64 MB were reached beside three
+    // builds), so that only the memory limit can end the call.
+    let limits = Limits {
+        cpu: Duration::from_secs(10),
+        wall: Duration::from_secs(20),
+        ..limits::VALIDATOR_LIMITS
+    };
+    let plugin = hostile("hostile-alloc", limits).await;
     match validate(&plugin, &Identifier::dns("allocate.test")).await {
         Err(PluginError::OutOfMemory { limit_bytes, .. }) => {
             assert_eq!(limit_bytes, limits::VALIDATOR_LIMITS.memory_bytes);

@@ -202,7 +202,7 @@ async fn issued(
     gw.metrics.order("valid");
     crate::authority::notify::issued(gw, &cert).await;
     crate::authority::deploy::start(gw, deployments, None);
-    tracing::info!(order = ?cert.order_id, serial = %cert.serial, issuer = %cert.issuer, "certificate issued");
+    tracing::info!(order = cert.order_id.as_deref().unwrap_or_default(), serial = %cert.serial, issuer = %cert.issuer, "certificate issued");
     Settled::Valid(cert)
 }
 

@@ -20,20 +20,29 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-/// An order of a fresh account brought to `ready` over ACME (auto-approved challenges);
-/// returns its id.
-async fn ready_order(h: &Harness, name: &str) -> String {
-    let c = account(h).await;
+/// A new order of `c`'s account for `ids`, its challenges answered (auto-approved): the
+/// order's URL and JSON.
+async fn authorized_order(
+    c: &acmegate::client::AcmeClient,
+    ids: &[Identifier],
+) -> (String, serde_json::Value) {
     let reply = c
-        .new_order(&[Identifier::dns(name)], None)
+        .new_order(ids, None)
         .await
         .expect("newOrder")
         .ok()
         .expect("order created");
     let url = reply.location().expect("order location");
-    c.authorize(&reply.json().expect("order json"), "http-01")
-        .await
-        .expect("authorized");
+    let order = reply.json().expect("order json");
+    c.authorize(&order, "http-01").await.expect("authorized");
+    (url, order)
+}
+
+/// An order of a fresh account brought to `ready` over ACME (auto-approved challenges);
+/// returns its id.
+async fn ready_order(h: &Harness, name: &str) -> String {
+    let c = account(h).await;
+    let (url, _) = authorized_order(&c, &[Identifier::dns(name)]).await;
     let order = c.poll(&url, Duration::from_secs(10)).await.expect("poll");
     assert_eq!(order["status"], "ready");
     url.rsplit('/').next().expect("order id").to_string()
@@ -165,10 +174,7 @@ async fn racing_finalizes_issue_once_at_once(backend: Backend) {
     let h = Harness::start_with(backend, |c| c.acme.auto_approve = true).await;
     let c = account(&h).await;
     let ids = [Identifier::dns("race.example")];
-    let reply = c.new_order(&ids, None).await.unwrap().ok().unwrap();
-    let url = reply.location().expect("order location");
-    let order = reply.json().unwrap();
-    c.authorize(&order, "http-01").await.expect("authorized");
+    let (url, order) = authorized_order(&c, &ids).await;
     assert_eq!(
         c.poll(&url, Duration::from_secs(10)).await.unwrap()["status"],
         "ready"
@@ -238,10 +244,7 @@ async fn finalize_answers_processing_then_valid(backend: Backend) {
     .await;
     let c = account(&h).await;
     let ids = [Identifier::dns("later.example")];
-    let reply = c.new_order(&ids, None).await.unwrap().ok().unwrap();
-    let url = reply.location().expect("order location");
-    let order = reply.json().unwrap();
-    c.authorize(&order, "http-01").await.expect("authorized");
+    let (url, order) = authorized_order(&c, &ids).await;
     let (csr, _key) = csr_p256(&ids).expect("csr");
     let finalized = c
         .post(

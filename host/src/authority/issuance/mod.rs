@@ -140,7 +140,7 @@ fn already_finalizing() -> Problem {
 
 /// Issues `order` in the finalize request itself when its issuer is the built-in CA: signs,
 /// then stores the certificate and makes the order `valid` in one write (one commit, where the
-/// job's way takes two, and four statements fewer). `None` when the issuer is another or the
+/// job's way takes two; no job row to insert and delete, one audit entry fewer). `None` when the issuer is another or the
 /// CA did not sign: the caller then takes the job's way, whose retries and failure handling
 /// apply as for any issuer. Signing comes before the order's compare-and-set, so of two
 /// finalize requests racing for one order both may sign; one certificate is stored, the

@@ -65,8 +65,11 @@ impl QueryCounts {
         use diesel::Connection;
         let counts = self.clone();
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
-            InstrumentationEvent::StartQuery { .. } => {
+            InstrumentationEvent::StartQuery { query, .. } => {
                 counts.statements.fetch_add(1, Ordering::Relaxed);
+                // Every statement with its binds, for `ACMEGATE_LOG=acmegate::sql=trace`:
+                // how the per-order statement counts of docs/performance.md were read.
+                tracing::trace!(target: "acmegate::sql", "{query}");
             }
             InstrumentationEvent::CommitTransaction { depth, .. } if depth.get() == 1 => {
                 counts.commits.fetch_add(1, Ordering::Relaxed);

@@ -67,9 +67,14 @@ impl QueryCounts {
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
             InstrumentationEvent::StartQuery { query, .. } => {
                 counts.statements.fetch_add(1, Ordering::Relaxed);
-                // Every statement with its binds, for `ACMEGATE_LOG=acmegate::sql=trace`:
-                // how the per-order statement counts of docs/performance.md were read.
-                tracing::trace!(target: "acmegate::sql", "{query}");
+                // Every statement, for `ACMEGATE_LOG=acmegate::sql=trace`: how the per-order
+                // statement lists of docs/performance.md were read. Without its binds, which
+                // can hold secrets (an EAB key's HMAC key).
+                if tracing::enabled!(target: "acmegate::sql", tracing::Level::TRACE) {
+                    let text = query.to_string();
+                    let sql = text.split(" -- binds: ").next().unwrap_or_default();
+                    tracing::trace!(target: "acmegate::sql", "{sql}");
+                }
             }
             InstrumentationEvent::CommitTransaction { depth, .. } if depth.get() == 1 => {
                 counts.commits.fetch_add(1, Ordering::Relaxed);
@@ -302,6 +307,49 @@ pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer into a shared buffer, for the log lines a test provokes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn traced_statements_are_counted_and_logged_without_their_values() {
+        use diesel::sql_types::Text;
+        use diesel::Connection;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("acmegate::sql=trace")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let counts = Arc::new(QueryCounts::default());
+        tracing::subscriber::with_default(subscriber, || {
+            let mut conn = DbConnection::establish(":memory:").unwrap();
+            counts.instrument(&mut conn);
+            diesel::sql_query("SELECT ? AS secret_value")
+                .bind::<Text, _>("hunter2-hmac-key")
+                .execute(&mut conn)
+                .unwrap();
+        });
+        let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("SELECT ? AS secret_value"), "{logged}");
+        assert!(
+            !logged.contains("hunter2"),
+            "a value reached the log: {logged}"
+        );
+        assert_eq!(counts.read().0, 1);
+    }
 
     #[test]
     fn database_url_names_its_backend_or_is_refused() {
